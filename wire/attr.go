@@ -1,0 +1,185 @@
+package wire
+
+import (
+	"fmt"
+
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// AttrKind says how an attribute value is typed on the wire. Values whose
+// C form holds a CK_ULONG or pointers cannot travel as raw bytes: a 32-bit
+// and a 64-bit peer disagree on the first, and the second would be sent as
+// garbage.
+type AttrKind uint8
+
+const (
+	AttrBytes    AttrKind = iota // byte string (also the fallback)
+	AttrULong                    // CK_ULONG, as u64
+	AttrBool                     // CK_BBOOL
+	AttrDate                     // CK_DATE: 8 ASCII digits, or empty
+	AttrULongs                   // CK_ULONG array (CKA_ALLOWED_MECHANISMS)
+	AttrTemplate                 // CK_ATTRIBUTE array (CKA_WRAP_TEMPLATE ...)
+)
+
+// Attribute is one typed CK_ATTRIBUTE. Exactly the field that Kind names
+// is meaningful. A nil Bytes with Kind AttrBytes is an empty value.
+type Attribute struct {
+	Type     uint64
+	Kind     AttrKind
+	Bytes    []byte
+	ULong    uint64
+	Bool     bool
+	ULongs   []uint64
+	Template []Attribute
+}
+
+// KindOf is the wire kind of attribute type t's value.
+func KindOf(t uint64) AttrKind {
+	switch t {
+	case CKA_CLASS, CKA_KEY_TYPE, CKA_CERTIFICATE_TYPE, CKA_CERTIFICATE_CATEGORY,
+		CKA_JAVA_MIDP_SECURITY_DOMAIN, CKA_NAME_HASH_ALGORITHM, CKA_MODULUS_BITS,
+		CKA_PRIME_BITS, CKA_SUBPRIME_BITS, CKA_VALUE_BITS, CKA_VALUE_LEN,
+		CKA_KEY_GEN_MECHANISM, CKA_MECHANISM_TYPE, CKA_HW_FEATURE_TYPE,
+		CKA_PIXEL_X, CKA_PIXEL_Y, CKA_RESOLUTION, CKA_CHAR_ROWS, CKA_CHAR_COLUMNS,
+		CKA_BITS_PER_PIXEL, CKA_OTP_FORMAT, CKA_OTP_LENGTH, CKA_OTP_TIME_INTERVAL,
+		CKA_OTP_CHALLENGE_REQUIREMENT, CKA_OTP_TIME_REQUIREMENT,
+		CKA_OTP_COUNTER_REQUIREMENT, CKA_OTP_PIN_REQUIREMENT, CKA_OTP_SERVICE_LOGO_TYPE:
+		return AttrULong
+	case CKA_TOKEN, CKA_PRIVATE, CKA_TRUSTED, CKA_SENSITIVE, CKA_ENCRYPT, CKA_DECRYPT,
+		CKA_WRAP, CKA_UNWRAP, CKA_SIGN, CKA_SIGN_RECOVER, CKA_VERIFY, CKA_VERIFY_RECOVER,
+		CKA_DERIVE, CKA_EXTRACTABLE, CKA_LOCAL, CKA_NEVER_EXTRACTABLE, CKA_ALWAYS_SENSITIVE,
+		CKA_MODIFIABLE, CKA_COPYABLE, CKA_DESTROYABLE, CKA_ALWAYS_AUTHENTICATE,
+		CKA_WRAP_WITH_TRUSTED, CKA_RESET_ON_INIT, CKA_HAS_RESET, CKA_COLOR,
+		CKA_OTP_USER_FRIENDLY_MODE:
+		return AttrBool
+	case CKA_START_DATE, CKA_END_DATE:
+		return AttrDate
+	case CKA_ALLOWED_MECHANISMS:
+		return AttrULongs
+	case CKA_WRAP_TEMPLATE, CKA_UNWRAP_TEMPLATE, CKA_DERIVE_TEMPLATE:
+		return AttrTemplate
+	}
+	return AttrBytes
+}
+
+// String describes the attribute without its value: values can be secret.
+func (a Attribute) String() string { return AttributeName(a.Type) }
+
+var _ msgpack.CustomEncoder = (*Attribute)(nil)
+var _ msgpack.CustomDecoder = (*Attribute)(nil)
+
+// EncodeMsgpack writes [type, kind, value] with value typed by kind.
+func (a *Attribute) EncodeMsgpack(e *msgpack.Encoder) error {
+	if err := e.EncodeArrayLen(3); err != nil {
+		return err
+	}
+	if err := e.EncodeUint(a.Type); err != nil {
+		return err
+	}
+	if err := e.EncodeUint(uint64(a.Kind)); err != nil {
+		return err
+	}
+	switch a.Kind {
+	case AttrBytes, AttrDate:
+		return e.EncodeBytes(a.Bytes)
+	case AttrULong:
+		return e.EncodeUint(a.ULong)
+	case AttrBool:
+		return e.EncodeBool(a.Bool)
+	case AttrULongs:
+		if err := e.EncodeArrayLen(len(a.ULongs)); err != nil {
+			return err
+		}
+		for _, v := range a.ULongs {
+			if err := e.EncodeUint(v); err != nil {
+				return err
+			}
+		}
+		return nil
+	case AttrTemplate:
+		if err := e.EncodeArrayLen(len(a.Template)); err != nil {
+			return err
+		}
+		for i := range a.Template {
+			if a.Template[i].Kind == AttrTemplate {
+				return fmt.Errorf("wire: nested template inside %s", AttributeName(a.Type))
+			}
+			if err := a.Template[i].EncodeMsgpack(e); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return fmt.Errorf("wire: attribute %s has unknown kind %d", AttributeName(a.Type), a.Kind)
+}
+
+// DecodeMsgpack reads what EncodeMsgpack wrote. A template may hold
+// attributes, not further templates: the spec's nesting is one level.
+func (a *Attribute) DecodeMsgpack(d *msgpack.Decoder) error { return a.decode(d, 0) }
+
+func (a *Attribute) decode(d *msgpack.Decoder, depth int) error {
+	n, err := d.DecodeArrayLen()
+	if err != nil {
+		return err
+	}
+	if n != 3 {
+		return fmt.Errorf("wire: attribute has %d fields, want 3", n)
+	}
+	if a.Type, err = d.DecodeUint64(); err != nil {
+		return err
+	}
+	k, err := d.DecodeUint8()
+	if err != nil {
+		return err
+	}
+	a.Kind = AttrKind(k)
+	switch a.Kind {
+	case AttrBytes, AttrDate:
+		a.Bytes, err = d.DecodeBytes()
+		return err
+	case AttrULong:
+		a.ULong, err = d.DecodeUint64()
+		return err
+	case AttrBool:
+		a.Bool, err = d.DecodeBool()
+		return err
+	case AttrULongs:
+		n, err := d.DecodeArrayLen()
+		if err != nil {
+			return err
+		}
+		if n < 0 || n > MaxItems {
+			return fmt.Errorf("wire: %d mechanisms in an attribute", n)
+		}
+		a.ULongs = make([]uint64, n)
+		for i := range a.ULongs {
+			if a.ULongs[i], err = d.DecodeUint64(); err != nil {
+				return err
+			}
+		}
+		return nil
+	case AttrTemplate:
+		if depth > 0 {
+			return fmt.Errorf("wire: template nested more than once")
+		}
+		n, err := d.DecodeArrayLen()
+		if err != nil {
+			return err
+		}
+		if n < 0 || n > MaxItems {
+			return fmt.Errorf("wire: template of %d attributes", n)
+		}
+		a.Template = make([]Attribute, n)
+		for i := range a.Template {
+			if err := a.Template[i].decode(d, depth+1); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return fmt.Errorf("wire: attribute kind %d unknown", a.Kind)
+}
+
+// MaxItems bounds every decoded array (attributes, handles, mechanisms),
+// so a hostile frame cannot make a peer allocate without limit.
+const MaxItems = 1 << 16

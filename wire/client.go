@@ -1,0 +1,200 @@
+package wire
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/yamux"
+)
+
+// ErrConnLost: the connection to the broker broke; calls in flight and
+// sessions opened on it are gone.
+var ErrConnLost = errors.New("wire: connection to the broker lost")
+
+// Endpoint is a parsed broker address: unix:///path or tcp://host:port.
+type Endpoint struct {
+	Network string // "unix" or "tcp"
+	Address string // socket path or host:port
+}
+
+func (e Endpoint) String() string {
+	if e.Network == "unix" {
+		return "unix://" + e.Address
+	}
+	return e.Network + "://" + e.Address
+}
+
+// ParseEndpoint parses unix:///abs/path or tcp://host:port.
+func ParseEndpoint(s string) (Endpoint, error) {
+	u, err := url.Parse(s)
+	if err != nil {
+		return Endpoint{}, fmt.Errorf("endpoint %q: %v", s, err)
+	}
+	switch u.Scheme {
+	case "unix":
+		p := u.Path
+		if u.Host != "" || p == "" || !filepath.IsAbs(p) {
+			return Endpoint{}, fmt.Errorf("endpoint %q: want unix:///absolute/path", s)
+		}
+		return Endpoint{"unix", p}, nil
+	case "tcp":
+		if u.Host == "" || u.Port() == "" || (u.Path != "" && u.Path != "/") {
+			return Endpoint{}, fmt.Errorf("endpoint %q: want tcp://host:port", s)
+		}
+		return Endpoint{"tcp", u.Host}, nil
+	}
+	return Endpoint{}, fmt.Errorf("endpoint %q: scheme must be unix or tcp", s)
+}
+
+// YamuxConfig is the multiplexer configuration both sides use. Its log goes
+// to log, never to the default os.Stderr: in the module, stderr belongs to
+// the host application.
+func YamuxConfig(log io.Writer) *yamux.Config {
+	if log == nil {
+		log = io.Discard
+	}
+	c := yamux.DefaultConfig()
+	c.LogOutput = log
+	c.AcceptBacklog = 1024
+	c.EnableKeepAlive = true
+	c.KeepAliveInterval = 30 * time.Second
+	c.ConnectionWriteTimeout = 30 * time.Second
+	// Large windows: a 1 MiB digest should not wait for window updates.
+	c.MaxStreamWindowSize = 16 << 20
+	return c
+}
+
+// ClientConfig configures Dial.
+type ClientConfig struct {
+	DialTimeout time.Duration // connect + handshake; default 5 s
+	Log         io.Writer     // yamux's log; nil discards
+	Program     string        // reported in the handshake
+	MaxFrame    int
+}
+
+// Client is one connection to a broker: a yamux session whose streams are
+// kept open and reused, one per concurrent caller, so calls from many
+// threads run at once without a lock around the connection.
+type Client struct {
+	Endpoint Endpoint
+	Welcome  *Welcome
+	sess     *yamux.Session
+	maxFrame int
+	idle     chan *stream
+	lost     atomic.Bool
+	closing  sync.Once
+}
+
+type stream struct {
+	s *yamux.Stream
+	c *Codec
+}
+
+// Dial connects, shakes hands and starts the multiplexer. It gives up after
+// cfg.DialTimeout: an unreachable broker must not hang the application.
+func Dial(ep Endpoint, cfg ClientConfig) (*Client, error) {
+	if cfg.DialTimeout <= 0 {
+		cfg.DialTimeout = 5 * time.Second
+	}
+	deadline := time.Now().Add(cfg.DialTimeout)
+	conn, err := net.DialTimeout(ep.Network, ep.Address, cfg.DialTimeout)
+	if err != nil {
+		return nil, err
+	}
+	conn.SetDeadline(deadline)
+	hello := &Hello{Magic: Magic, Version: ProtocolVersion, Program: cfg.Program, PID: uint64(os.Getpid())}
+	if err := WriteMsg(conn, hello); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("handshake: %w", err)
+	}
+	w, err := ReadWelcome(conn)
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("handshake: %w", err)
+	}
+	conn.SetDeadline(time.Time{})
+	sess, err := yamux.Client(conn, YamuxConfig(cfg.Log))
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return &Client{Endpoint: ep, Welcome: w, sess: sess, maxFrame: cfg.MaxFrame, idle: make(chan *stream, 256)}, nil
+}
+
+// Lost reports whether the connection broke or was closed.
+func (c *Client) Lost() bool { return c.lost.Load() || c.sess.IsClosed() }
+
+// Close ends the connection; the broker frees everything it held for it.
+func (c *Client) Close() error {
+	c.lost.Store(true)
+	var err error
+	c.closing.Do(func() { err = c.sess.Close() })
+	return err
+}
+
+func (c *Client) get() (*stream, error) {
+	select {
+	case s := <-c.idle:
+		return s, nil
+	default:
+	}
+	s, err := c.sess.OpenStream()
+	if err != nil {
+		return nil, err
+	}
+	return &stream{s: s, c: NewCodec(s, c.maxFrame)}, nil
+}
+
+func (c *Client) put(s *stream) {
+	select {
+	case c.idle <- s:
+	default:
+		s.s.Close()
+	}
+}
+
+// Call sends req as call id and decodes the answer into resp. It returns nil,
+// an RV (the backend's CK_RV), ErrConnLost, or an ErrMalformed-wrapped
+// error for a reply that does not decode.
+func (c *Client) Call(id CallID, req, resp Message) error {
+	if c.Lost() {
+		return ErrConnLost
+	}
+	s, err := c.get()
+	if err != nil {
+		c.Close()
+		return fmt.Errorf("%w: %v", ErrConnLost, err)
+	}
+	if err := s.c.WriteRequest(id, req); err != nil {
+		s.s.Close()
+		if errors.Is(err, ErrFrameTooLarge) {
+			return err
+		}
+		c.Close()
+		return fmt.Errorf("%w: %v", ErrConnLost, err)
+	}
+	err = s.c.ReadResponse(resp)
+	var rv RV
+	switch {
+	case err == nil, errors.As(err, &rv):
+		c.put(s)
+		return err
+	case errors.Is(err, ErrMalformed), errors.Is(err, ErrFrameTooLarge):
+		// The stream is out of step; the connection is not to be trusted.
+		s.s.Close()
+		c.Close()
+		return err
+	default:
+		s.s.Close()
+		c.Close()
+		return fmt.Errorf("%w: %v", ErrConnLost, err)
+	}
+}

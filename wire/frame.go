@@ -1,0 +1,181 @@
+package wire
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// DefaultMaxFrame bounds one message: a 1 MiB digest input fits with room.
+const DefaultMaxFrame = 16 << 20
+
+var (
+	// ErrFrameTooLarge: a peer announced a frame over the limit.
+	ErrFrameTooLarge = errors.New("wire: frame over the size limit")
+	// ErrMalformed: a frame's body does not decode as the message it must be.
+	ErrMalformed = errors.New("wire: malformed message")
+	// ErrUnknownCall: a request names a call ID the receiver does not serve.
+	ErrUnknownCall = errors.New("wire: unknown call ID")
+)
+
+// Codec reads and writes length-prefixed msgpack frames on one stream. It
+// keeps its buffers between messages; it is not safe for concurrent use
+// (one codec per stream, one call at a time on a stream).
+type Codec struct {
+	rw  io.ReadWriter
+	max int
+	out bytes.Buffer
+	enc *msgpack.Encoder
+	in  []byte
+	rd  bytes.Reader
+	dec *msgpack.Decoder
+	hdr [4]byte
+}
+
+// NewCodec frames messages on rw, refusing frames larger than max bytes.
+func NewCodec(rw io.ReadWriter, max int) *Codec {
+	if max <= 0 {
+		max = DefaultMaxFrame
+	}
+	c := &Codec{rw: rw, max: max}
+	c.enc = msgpack.NewEncoder(&c.out)
+	c.dec = msgpack.NewDecoder(&c.rd)
+	return c
+}
+
+// WriteFrame sends body as one frame.
+func WriteFrame(w io.Writer, body []byte) error {
+	buf := make([]byte, 4+len(body))
+	binary.BigEndian.PutUint32(buf, uint32(len(body)))
+	copy(buf[4:], body)
+	_, err := w.Write(buf)
+	return err
+}
+
+// ReadFrame reads one frame of at most max bytes.
+func ReadFrame(r io.Reader, max int) ([]byte, error) {
+	var hdr [4]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		return nil, err
+	}
+	n := binary.BigEndian.Uint32(hdr[:])
+	if int64(n) > int64(max) {
+		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrFrameTooLarge, n, max)
+	}
+	body := make([]byte, n)
+	if _, err := io.ReadFull(r, body); err != nil {
+		return nil, err
+	}
+	return body, nil
+}
+
+// send encodes head (a call ID or an RV) and msg as [head, msg] in one frame.
+func (c *Codec) send(head uint64, msg any) error {
+	c.out.Reset()
+	c.out.Write(c.hdr[:]) // room for the length
+	if err := c.enc.EncodeArrayLen(2); err != nil {
+		return err
+	}
+	if err := c.enc.EncodeUint(head); err != nil {
+		return err
+	}
+	if err := c.enc.Encode(msg); err != nil {
+		return err
+	}
+	b := c.out.Bytes()
+	if len(b)-4 > c.max {
+		return fmt.Errorf("%w: %d bytes, limit %d", ErrFrameTooLarge, len(b)-4, c.max)
+	}
+	binary.BigEndian.PutUint32(b, uint32(len(b)-4))
+	_, err := c.rw.Write(b)
+	return err
+}
+
+// recvHead reads one frame and decodes its head, leaving the message for
+// recvBody.
+func (c *Codec) recvHead() (uint64, error) {
+	if _, err := io.ReadFull(c.rw, c.hdr[:]); err != nil {
+		return 0, err
+	}
+	n := binary.BigEndian.Uint32(c.hdr[:])
+	if int64(n) > int64(c.max) {
+		return 0, fmt.Errorf("%w: %d bytes, limit %d", ErrFrameTooLarge, n, c.max)
+	}
+	if cap(c.in) < int(n) {
+		c.in = make([]byte, n)
+	}
+	c.in = c.in[:n]
+	if _, err := io.ReadFull(c.rw, c.in); err != nil {
+		return 0, err
+	}
+	c.rd.Reset(c.in)
+	c.dec.Reset(&c.rd)
+	l, err := c.dec.DecodeArrayLen()
+	if err != nil || l != 2 {
+		return 0, fmt.Errorf("%w: frame is not [head, body]", ErrMalformed)
+	}
+	h, err := c.dec.DecodeUint64()
+	if err != nil {
+		return 0, fmt.Errorf("%w: head: %v", ErrMalformed, err)
+	}
+	return h, nil
+}
+
+// recvBody decodes the rest of the frame into msg (nil skips it) and checks
+// that nothing trails it.
+func (c *Codec) recvBody(msg any) error {
+	var err error
+	if msg == nil {
+		err = c.dec.Skip()
+	} else {
+		err = c.dec.Decode(msg)
+	}
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	if c.rd.Len() != 0 {
+		return fmt.Errorf("%w: %d trailing bytes", ErrMalformed, c.rd.Len())
+	}
+	return nil
+}
+
+// WriteRequest sends one call.
+func (c *Codec) WriteRequest(id CallID, req Message) error { return c.send(uint64(id), req) }
+
+// ReadRequestID reads the next request's call ID; ReadRequestBody decodes
+// its arguments.
+func (c *Codec) ReadRequestID() (CallID, error) {
+	h, err := c.recvHead()
+	return CallID(h), err
+}
+
+// ReadRequestBody decodes the arguments of the request whose ID was just read.
+func (c *Codec) ReadRequestBody(req Message) error { return c.recvBody(req) }
+
+// WriteResponse sends the answer: rv, and resp when rv is CKR_OK.
+func (c *Codec) WriteResponse(rv RV, resp Message) error {
+	if rv != CKR_OK {
+		return c.send(uint64(rv), nil)
+	}
+	return c.send(uint64(rv), resp)
+}
+
+// ReadResponse reads an answer into resp. A non-OK rv comes back as an RV
+// error and leaves resp untouched.
+func (c *Codec) ReadResponse(resp Message) error {
+	h, err := c.recvHead()
+	if err != nil {
+		return err
+	}
+	if RV(h) != CKR_OK {
+		if err := c.recvBody(nil); err != nil {
+			return err
+		}
+		return RV(h)
+	}
+	return c.recvBody(resp)
+}

@@ -1,0 +1,163 @@
+// Package spec is THE description of the PKCS #11 v2.40 function list: one
+// entry per C_ function, in the order of the spec's CK_FUNCTION_LIST. The
+// generator (wire/internal/gen) renders the wire messages, the Backend
+// interface, the call descriptors and the module's C exports from it, so
+// adding a function is one entry here.
+//
+// A C prototype cannot say whether a pointer is an input array, a two-call
+// output buffer or a handle to map; each argument's Kind says so.
+package spec
+
+// Kind is how one C argument (or a pointer+length pair) travels.
+type Kind int
+
+const (
+	ULong         Kind = iota // a CK_ULONG-like scalar input (flags, user type, mechanism type)
+	Slot                      // CK_SLOT_ID input (routed by the broker)
+	Bool                      // CK_BBOOL input
+	Session                   // CK_SESSION_HANDLE input (virtual on the wire)
+	Object                    // CK_OBJECT_HANDLE input (virtual on the wire)
+	BytesIn                   // pointer + CK_ULONG length
+	PinIn                     // CK_UTF8CHAR_PTR + length; redacted in logs; NULL allowed
+	LabelIn                   // CK_UTF8CHAR_PTR to 32 blank-padded bytes
+	AttrsIn                   // CK_ATTRIBUTE_PTR + count, values typed on the wire
+	AttrsQuery                // C_GetAttributeValue template: types out, typed values or per-attribute errors back
+	MechIn                    // CK_MECHANISM_PTR, parameter typed on the wire
+	BytesOut                  // two-call output buffer: pointer + CK_ULONG_PTR length
+	BytesOutFixed             // output buffer of a caller-given length (C_GenerateRandom)
+	ULongListOut              // two-call CK_ULONG array (slot list, mechanism list)
+	ObjectListOut             // C_FindObjects: handle array, max count, count out
+	SessionOut                // CK_SESSION_HANDLE_PTR
+	ObjectOut                 // CK_OBJECT_HANDLE_PTR
+	ULongOut                  // CK_ULONG_PTR
+	SlotOut                   // CK_SLOT_ID_PTR
+	StructOut                 // CK_INFO_PTR and friends; Struct names the wire type
+	Ignored                   // not sent (pApplication, Notify, pReserved)
+)
+
+// Arg is one argument. Kinds that take two C parameters (pointer and
+// length) name both.
+type Arg struct {
+	Kind     Kind
+	Name     string // C parameter name: pData, hSession, ...
+	CType    string // C type of that parameter
+	LenName  string // second C parameter, if any
+	LenCType string
+	Struct   string // StructOut: the wire struct (Info, SlotInfo, ...)
+}
+
+// Func is one PKCS #11 function.
+type Func struct {
+	ID     int    // position in CK_FUNCTION_LIST, from 1; also the wire call ID
+	Name   string // C_Sign
+	Args   []Arg
+	Module string // "" generated; "special": module export hand-written; "local": answered in C
+	Family string // operation family: an Init of a family with a kept result answers CKR_OPERATION_ACTIVE
+	Hook   bool   // the module calls a hand-written after<Name> on CKR_OK
+}
+
+func sess() Arg                 { return Arg{Kind: Session, Name: "hSession", CType: "CK_SESSION_HANDLE"} }
+func slot() Arg                 { return Arg{Kind: Slot, Name: "slotID", CType: "CK_SLOT_ID"} }
+func ulong(n, t string) Arg     { return Arg{Kind: ULong, Name: n, CType: t} }
+func obj(n string) Arg          { return Arg{Kind: Object, Name: n, CType: "CK_OBJECT_HANDLE"} }
+func mech() Arg                 { return Arg{Kind: MechIn, Name: "pMechanism", CType: "CK_MECHANISM_PTR"} }
+func objOut(n string) Arg       { return Arg{Kind: ObjectOut, Name: n, CType: "CK_OBJECT_HANDLE_PTR"} }
+func ignored(n, t string) Arg   { return Arg{Kind: Ignored, Name: n, CType: t} }
+func structOut(s, t string) Arg { return Arg{Kind: StructOut, Name: "pInfo", CType: t, Struct: s} }
+
+func in(p, l string) Arg {
+	return Arg{Kind: BytesIn, Name: p, CType: "CK_BYTE_PTR", LenName: l, LenCType: "CK_ULONG"}
+}
+func out(p, l string) Arg {
+	return Arg{Kind: BytesOut, Name: p, CType: "CK_BYTE_PTR", LenName: l, LenCType: "CK_ULONG_PTR"}
+}
+func pin(p, l string) Arg {
+	return Arg{Kind: PinIn, Name: p, CType: "CK_UTF8CHAR_PTR", LenName: l, LenCType: "CK_ULONG"}
+}
+func attrs(p, l string) Arg {
+	return Arg{Kind: AttrsIn, Name: p, CType: "CK_ATTRIBUTE_PTR", LenName: l, LenCType: "CK_ULONG"}
+}
+
+// A builds an argument list.
+func A(args ...Arg) []Arg { return args }
+
+// Funcs is the table. IDs are the CK_FUNCTION_LIST positions and never change.
+var Funcs = []Func{
+	{ID: 1, Name: "C_Initialize", Args: A(ignored("pInitArgs", "CK_VOID_PTR")), Module: "special"},
+	{ID: 2, Name: "C_Finalize", Args: A(ignored("pReserved", "CK_VOID_PTR")), Module: "special"},
+	{ID: 3, Name: "C_GetInfo", Args: A(Arg{Kind: StructOut, Name: "pInfo", CType: "CK_INFO_PTR", Struct: "Info"})},
+	{ID: 4, Name: "C_GetFunctionList", Args: A(ignored("ppFunctionList", "CK_FUNCTION_LIST_PTR_PTR")), Module: "local"},
+	{ID: 5, Name: "C_GetSlotList", Args: A(Arg{Kind: Bool, Name: "tokenPresent", CType: "CK_BBOOL"},
+		Arg{Kind: ULongListOut, Name: "pSlotList", CType: "CK_SLOT_ID_PTR", LenName: "pulCount", LenCType: "CK_ULONG_PTR"})},
+	{ID: 6, Name: "C_GetSlotInfo", Args: A(slot(), structOut("SlotInfo", "CK_SLOT_INFO_PTR"))},
+	{ID: 7, Name: "C_GetTokenInfo", Args: A(slot(), structOut("TokenInfo", "CK_TOKEN_INFO_PTR"))},
+	{ID: 8, Name: "C_GetMechanismList", Args: A(slot(),
+		Arg{Kind: ULongListOut, Name: "pMechanismList", CType: "CK_MECHANISM_TYPE_PTR", LenName: "pulCount", LenCType: "CK_ULONG_PTR"})},
+	{ID: 9, Name: "C_GetMechanismInfo", Args: A(slot(), ulong("mechType", "CK_MECHANISM_TYPE"), structOut("MechanismInfo", "CK_MECHANISM_INFO_PTR"))},
+	{ID: 10, Name: "C_InitToken", Args: A(slot(), pin("pPin", "ulPinLen"), Arg{Kind: LabelIn, Name: "pLabel", CType: "CK_UTF8CHAR_PTR"})},
+	{ID: 11, Name: "C_InitPIN", Args: A(sess(), pin("pPin", "ulPinLen"))},
+	{ID: 12, Name: "C_SetPIN", Args: A(sess(), pin("pOldPin", "ulOldLen"), pin("pNewPin", "ulNewLen"))},
+	{ID: 13, Name: "C_OpenSession", Args: A(slot(), ulong("flags", "CK_FLAGS"), ignored("pApplication", "CK_VOID_PTR"),
+		ignored("Notify", "CK_NOTIFY"), Arg{Kind: SessionOut, Name: "phSession", CType: "CK_SESSION_HANDLE_PTR"}), Hook: true},
+	{ID: 14, Name: "C_CloseSession", Args: A(sess()), Hook: true},
+	{ID: 15, Name: "C_CloseAllSessions", Args: A(slot()), Hook: true},
+	{ID: 16, Name: "C_GetSessionInfo", Args: A(sess(), structOut("SessionInfo", "CK_SESSION_INFO_PTR"))},
+	{ID: 17, Name: "C_GetOperationState", Args: A(sess(), out("pOperationState", "pulOperationStateLen"))},
+	{ID: 18, Name: "C_SetOperationState", Args: A(sess(), in("pOperationState", "ulOperationStateLen"),
+		obj("hEncryptionKey"), obj("hAuthenticationKey"))},
+	{ID: 19, Name: "C_Login", Args: A(sess(), ulong("userType", "CK_USER_TYPE"), pin("pPin", "ulPinLen"))},
+	{ID: 20, Name: "C_Logout", Args: A(sess())},
+	{ID: 21, Name: "C_CreateObject", Args: A(sess(), attrs("pTemplate", "ulCount"), objOut("phObject"))},
+	{ID: 22, Name: "C_CopyObject", Args: A(sess(), obj("hObject"), attrs("pTemplate", "ulCount"), objOut("phNewObject"))},
+	{ID: 23, Name: "C_DestroyObject", Args: A(sess(), obj("hObject"))},
+	{ID: 24, Name: "C_GetObjectSize", Args: A(sess(), obj("hObject"), Arg{Kind: ULongOut, Name: "pulSize", CType: "CK_ULONG_PTR"})},
+	{ID: 25, Name: "C_GetAttributeValue", Args: A(sess(), obj("hObject"), Arg{Kind: AttrsQuery, Name: "pTemplate", CType: "CK_ATTRIBUTE_PTR", LenName: "ulCount", LenCType: "CK_ULONG"}), Module: "special"},
+	{ID: 26, Name: "C_SetAttributeValue", Args: A(sess(), obj("hObject"), attrs("pTemplate", "ulCount"))},
+	{ID: 27, Name: "C_FindObjectsInit", Args: A(sess(), attrs("pTemplate", "ulCount"))},
+	{ID: 28, Name: "C_FindObjects", Args: A(sess(), Arg{Kind: ObjectListOut, Name: "phObject", CType: "CK_OBJECT_HANDLE_PTR",
+		LenName: "ulMaxObjectCount", LenCType: "CK_ULONG"}, Arg{Kind: Ignored, Name: "pulObjectCount", CType: "CK_ULONG_PTR"})},
+	{ID: 29, Name: "C_FindObjectsFinal", Args: A(sess())},
+	{ID: 30, Name: "C_EncryptInit", Args: A(sess(), mech(), obj("hKey")), Family: "Encrypt"},
+	{ID: 31, Name: "C_Encrypt", Args: A(sess(), in("pData", "ulDataLen"), out("pEncryptedData", "pulEncryptedDataLen")), Family: "Encrypt"},
+	{ID: 32, Name: "C_EncryptUpdate", Args: A(sess(), in("pPart", "ulPartLen"), out("pEncryptedPart", "pulEncryptedPartLen")), Family: "Encrypt"},
+	{ID: 33, Name: "C_EncryptFinal", Args: A(sess(), out("pLastEncryptedPart", "pulLastEncryptedPartLen")), Family: "Encrypt"},
+	{ID: 34, Name: "C_DecryptInit", Args: A(sess(), mech(), obj("hKey")), Family: "Decrypt"},
+	{ID: 35, Name: "C_Decrypt", Args: A(sess(), in("pEncryptedData", "ulEncryptedDataLen"), out("pData", "pulDataLen")), Family: "Decrypt"},
+	{ID: 36, Name: "C_DecryptUpdate", Args: A(sess(), in("pEncryptedPart", "ulEncryptedPartLen"), out("pPart", "pulPartLen")), Family: "Decrypt"},
+	{ID: 37, Name: "C_DecryptFinal", Args: A(sess(), out("pLastPart", "pulLastPartLen")), Family: "Decrypt"},
+	{ID: 38, Name: "C_DigestInit", Args: A(sess(), mech()), Family: "Digest"},
+	{ID: 39, Name: "C_Digest", Args: A(sess(), in("pData", "ulDataLen"), out("pDigest", "pulDigestLen")), Family: "Digest"},
+	{ID: 40, Name: "C_DigestUpdate", Args: A(sess(), in("pPart", "ulPartLen")), Family: "Digest"},
+	{ID: 41, Name: "C_DigestKey", Args: A(sess(), obj("hKey")), Family: "Digest"},
+	{ID: 42, Name: "C_DigestFinal", Args: A(sess(), out("pDigest", "pulDigestLen")), Family: "Digest"},
+	{ID: 43, Name: "C_SignInit", Args: A(sess(), mech(), obj("hKey")), Family: "Sign"},
+	{ID: 44, Name: "C_Sign", Args: A(sess(), in("pData", "ulDataLen"), out("pSignature", "pulSignatureLen")), Family: "Sign"},
+	{ID: 45, Name: "C_SignUpdate", Args: A(sess(), in("pPart", "ulPartLen")), Family: "Sign"},
+	{ID: 46, Name: "C_SignFinal", Args: A(sess(), out("pSignature", "pulSignatureLen")), Family: "Sign"},
+	{ID: 47, Name: "C_SignRecoverInit", Args: A(sess(), mech(), obj("hKey")), Family: "SignRecover"},
+	{ID: 48, Name: "C_SignRecover", Args: A(sess(), in("pData", "ulDataLen"), out("pSignature", "pulSignatureLen")), Family: "SignRecover"},
+	{ID: 49, Name: "C_VerifyInit", Args: A(sess(), mech(), obj("hKey")), Family: "Verify"},
+	{ID: 50, Name: "C_Verify", Args: A(sess(), in("pData", "ulDataLen"), in("pSignature", "ulSignatureLen")), Family: "Verify"},
+	{ID: 51, Name: "C_VerifyUpdate", Args: A(sess(), in("pPart", "ulPartLen")), Family: "Verify"},
+	{ID: 52, Name: "C_VerifyFinal", Args: A(sess(), in("pSignature", "ulSignatureLen")), Family: "Verify"},
+	{ID: 53, Name: "C_VerifyRecoverInit", Args: A(sess(), mech(), obj("hKey")), Family: "VerifyRecover"},
+	{ID: 54, Name: "C_VerifyRecover", Args: A(sess(), in("pSignature", "ulSignatureLen"), out("pData", "pulDataLen")), Family: "VerifyRecover"},
+	{ID: 55, Name: "C_DigestEncryptUpdate", Args: A(sess(), in("pPart", "ulPartLen"), out("pEncryptedPart", "pulEncryptedPartLen")), Family: "Encrypt"},
+	{ID: 56, Name: "C_DecryptDigestUpdate", Args: A(sess(), in("pEncryptedPart", "ulEncryptedPartLen"), out("pPart", "pulPartLen")), Family: "Decrypt"},
+	{ID: 57, Name: "C_SignEncryptUpdate", Args: A(sess(), in("pPart", "ulPartLen"), out("pEncryptedPart", "pulEncryptedPartLen")), Family: "Encrypt"},
+	{ID: 58, Name: "C_DecryptVerifyUpdate", Args: A(sess(), in("pEncryptedPart", "ulEncryptedPartLen"), out("pPart", "pulPartLen")), Family: "Decrypt"},
+	{ID: 59, Name: "C_GenerateKey", Args: A(sess(), mech(), attrs("pTemplate", "ulCount"), objOut("phKey"))},
+	{ID: 60, Name: "C_GenerateKeyPair", Args: A(sess(), mech(), attrs("pPublicKeyTemplate", "ulPublicKeyAttributeCount"),
+		attrs("pPrivateKeyTemplate", "ulPrivateKeyAttributeCount"), objOut("phPublicKey"), objOut("phPrivateKey"))},
+	{ID: 61, Name: "C_WrapKey", Args: A(sess(), mech(), obj("hWrappingKey"), obj("hKey"), out("pWrappedKey", "pulWrappedKeyLen"))},
+	{ID: 62, Name: "C_UnwrapKey", Args: A(sess(), mech(), obj("hUnwrappingKey"), in("pWrappedKey", "ulWrappedKeyLen"),
+		attrs("pTemplate", "ulAttributeCount"), objOut("phKey"))},
+	{ID: 63, Name: "C_DeriveKey", Args: A(sess(), mech(), obj("hBaseKey"), attrs("pTemplate", "ulAttributeCount"), objOut("phKey"))},
+	{ID: 64, Name: "C_SeedRandom", Args: A(sess(), in("pSeed", "ulSeedLen"))},
+	{ID: 65, Name: "C_GenerateRandom", Args: A(sess(), Arg{Kind: BytesOutFixed, Name: "pRandomData", CType: "CK_BYTE_PTR",
+		LenName: "ulRandomLen", LenCType: "CK_ULONG"})},
+	{ID: 66, Name: "C_GetFunctionStatus", Args: A(sess())},
+	{ID: 67, Name: "C_CancelFunction", Args: A(sess())},
+	{ID: 68, Name: "C_WaitForSlotEvent", Args: A(ulong("flags", "CK_FLAGS"), Arg{Kind: SlotOut, Name: "pSlot", CType: "CK_SLOT_ID_PTR"},
+		ignored("pReserved", "CK_VOID_PTR"))},
+}
