@@ -1,0 +1,331 @@
+package headercheck
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// specFunctions is CK_FUNCTION_LIST of PKCS #11 v2.40, in order.
+var specFunctions = []string{
+	"C_Initialize", "C_Finalize", "C_GetInfo", "C_GetFunctionList",
+	"C_GetSlotList", "C_GetSlotInfo", "C_GetTokenInfo", "C_GetMechanismList",
+	"C_GetMechanismInfo", "C_InitToken", "C_InitPIN", "C_SetPIN",
+	"C_OpenSession", "C_CloseSession", "C_CloseAllSessions", "C_GetSessionInfo",
+	"C_GetOperationState", "C_SetOperationState", "C_Login", "C_Logout",
+	"C_CreateObject", "C_CopyObject", "C_DestroyObject", "C_GetObjectSize",
+	"C_GetAttributeValue", "C_SetAttributeValue", "C_FindObjectsInit",
+	"C_FindObjects", "C_FindObjectsFinal",
+	"C_EncryptInit", "C_Encrypt", "C_EncryptUpdate", "C_EncryptFinal",
+	"C_DecryptInit", "C_Decrypt", "C_DecryptUpdate", "C_DecryptFinal",
+	"C_DigestInit", "C_Digest", "C_DigestUpdate", "C_DigestKey", "C_DigestFinal",
+	"C_SignInit", "C_Sign", "C_SignUpdate", "C_SignFinal",
+	"C_SignRecoverInit", "C_SignRecover",
+	"C_VerifyInit", "C_Verify", "C_VerifyUpdate", "C_VerifyFinal",
+	"C_VerifyRecoverInit", "C_VerifyRecover",
+	"C_DigestEncryptUpdate", "C_DecryptDigestUpdate", "C_SignEncryptUpdate",
+	"C_DecryptVerifyUpdate",
+	"C_GenerateKey", "C_GenerateKeyPair", "C_WrapKey", "C_UnwrapKey", "C_DeriveKey",
+	"C_SeedRandom", "C_GenerateRandom",
+	"C_GetFunctionStatus", "C_CancelFunction", "C_WaitForSlotEvent",
+}
+
+// p11kitWrongValues are constants whose value in Debian 12's p11-kit
+// 0.24 header differs from PKCS #11 v2.40 (and from p11-kit 0.25, which
+// fixed them). Ours follow the spec. p11-kit may have either value.
+var p11kitWrongValues = map[string]uint64{
+	"CKR_EXCEEDED_MAX_ITERATIONS": 0x1C0, // spec 0x1B5
+	"CKR_FIPS_SELF_TEST_FAILED":   0x1C1, // spec 0x1B6
+	"CKR_LIBRARY_LOAD_FAILED":     0x1C2, // spec 0x1B7
+	"CKR_PIN_TOO_WEAK":            0x1C3, // spec 0x1B8
+	"CKR_PUBLIC_KEY_INVALID":      0x1C4, // spec 0x1B9
+}
+
+// p11kitOnly are names p11-kit defines that PKCS #11 v2.40 does not, so
+// our header leaves them out.
+var p11kitOnly = map[string]string{
+	"CKC_OPENPGP":   "p11-kit vendor extension (CKC_VENDOR_DEFINED | 0x504750)",
+	"CK_OTP_FORMAT": "p11-kit's name for CK_OTP_PARAM type 7; the spec calls it CK_OTP_OUTPUT_FORMAT, which we define",
+	// CK_OTP_MECHANISM_INFO: p11-kit declares it (pointer to an undefined
+	// struct ck_otp_mechanism_info); the spec has no such type.
+	"CK_OTP_MECHANISM_INFO":     "p11-kit typedef of an incomplete struct, not in the spec",
+	"CK_OTP_MECHANISM_INFO_PTR": "p11-kit typedef of an incomplete struct, not in the spec",
+}
+
+// platformMacros are our pkcs11.h's CK-prefixed object-like macros that
+// are not constants.
+var platformMacros = map[string]bool{"CK_PTR": true}
+
+func TestFunctionsParse(t *testing.T) {
+	got, err := Functions(HeaderPath("pkcs11f.h"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 68 {
+		t.Errorf("include/pkcs11f.h lists %d functions, want 68", len(got))
+	}
+	if i := firstDiff(got, specFunctions); i >= 0 {
+		t.Errorf("include/pkcs11f.h differs from the v2.40 function list at #%d: got %s, want %s",
+			i, at(got, i), at(specFunctions, i))
+	}
+}
+
+func TestFunctionsParseErrors(t *testing.T) {
+	entry := func(name string) string {
+		return "CK_PKCS11_FUNCTION_INFO(" + name + ")\n#ifdef CK_NEED_ARG_LIST\n(\n\tCK_VOID_PTR p\n);\n#endif\n"
+	}
+	tests := []struct {
+		name, src, want string
+	}{
+		{"duplicate", entry("C_A") + entry("C_A"), "listed twice"},
+		{"no ifdef", "CK_PKCS11_FUNCTION_INFO(C_A)\n(CK_VOID_PTR p);\n", "want #ifdef"},
+		{"no endif", "CK_PKCS11_FUNCTION_INFO(C_A)\n#ifdef CK_NEED_ARG_LIST\n(CK_VOID_PTR p);\n", "want #endif"},
+		{"unterminated args", "CK_PKCS11_FUNCTION_INFO(C_A)\n#ifdef CK_NEED_ARG_LIST\n(CK_VOID_PTR p\n#endif\n", "does not end"},
+		{"empty", "/* nothing */\n", "no CK_PKCS11_FUNCTION_INFO"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "f.h")
+			if err := os.WriteFile(path, []byte(tt.src), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			_, err := Functions(path)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("Functions() error = %v, want one containing %q", err, tt.want)
+			}
+		})
+	}
+	path := filepath.Join(t.TempDir(), "ok.h")
+	if err := os.WriteFile(path, []byte(entry("C_A")+entry("C_B")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := Functions(path); err != nil || !slices.Equal(got, []string{"C_A", "C_B"}) {
+		t.Errorf("Functions() = %v, %v; want [C_A C_B]", got, err)
+	}
+}
+
+var p11kitMemberRE = regexp.MustCompile(`(?m)^\s*CK_(C_[A-Za-z0-9_]+)\s+(C_[A-Za-z0-9_]+)\s*;`)
+
+// TestFunctionsMatchP11Kit compares pkcs11f.h with the members of
+// p11-kit's struct ck_function_list. TestStructs then checks that every
+// member sits at the same offset in both compilations.
+func TestFunctionsMatchP11Kit(t *testing.T) {
+	requireP11Kit(t)
+	src, err := os.ReadFile(p11kitHeader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := string(src)
+	start := strings.Index(body, "struct ck_function_list\n{")
+	if start < 0 {
+		t.Fatalf("%s: struct ck_function_list not found", p11kitHeader)
+	}
+	end := strings.Index(body[start:], "};")
+	var theirs []string
+	for _, m := range p11kitMemberRE.FindAllStringSubmatch(body[start:start+end], -1) {
+		if m[1] != m[2] {
+			t.Errorf("p11-kit: member %s has type CK_%s", m[2], m[1])
+		}
+		theirs = append(theirs, m[2])
+	}
+	got, err := Functions(HeaderPath("pkcs11f.h"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range theirs {
+		if !slices.Contains(got, name) {
+			t.Errorf("p11-kit's function list has %s; include/pkcs11f.h does not", name)
+		}
+	}
+	for _, name := range got {
+		if !slices.Contains(theirs, name) {
+			t.Errorf("include/pkcs11f.h has %s; p11-kit's function list does not", name)
+		}
+	}
+	if i := firstDiff(got, theirs); i >= 0 {
+		t.Errorf("function order differs at #%d: ours %s, p11-kit %s", i, at(got, i), at(theirs, i))
+	}
+	if !t.Failed() {
+		t.Logf("function list: %d functions, same names and order as p11-kit", len(got))
+	}
+}
+
+func TestConstants(t *testing.T) {
+	c := probeBoth(t)
+
+	// The text parse must see every constant the compiler sees.
+	for name := range c.our.macros {
+		if !platformMacros[name] && !slices.Contains(c.ours.consts, name) {
+			t.Errorf("our headers define %s = %s, but the pkcs11t.h parse missed it", name, c.our.macros[name])
+		}
+	}
+
+	var same, oursOnly, fixed []string
+	for _, name := range c.ours.consts {
+		v := c.our.consts[name]
+		pv, ok := c.p11.consts[name]
+		switch {
+		case !ok:
+			oursOnly = append(oursOnly, name)
+		case pv == v:
+			same = append(same, name)
+		case p11kitWrongValues[name] == pv:
+			fixed = append(fixed, name)
+		default:
+			t.Errorf("%s: ours %#x, p11-kit %#x", name, v, pv)
+		}
+	}
+	for _, name := range c.p11Consts {
+		if _, ok := c.our.consts[name]; ok {
+			continue
+		}
+		if why, ok := p11kitOnly[name]; ok {
+			t.Logf("p11-kit only, left out on purpose: %s (%s)", name, why)
+			continue
+		}
+		t.Errorf("p11-kit defines %s = %s (%#x); include/pkcs11t.h does not", name, c.p11.macros[name], c.p11.consts[name])
+	}
+	for name := range p11kitWrongValues {
+		if _, ok := c.our.consts[name]; !ok {
+			t.Errorf("p11kitWrongValues lists %s, which we do not define", name)
+		}
+	}
+	t.Logf("constants: %d in include/pkcs11t.h, %d defined by p11-kit; %d equal, %d with p11-kit 0.24's wrong values (%s)",
+		len(c.ours.consts), len(c.p11Consts), len(same), len(fixed), strings.Join(fixed, " "))
+	t.Logf("only in ours (%d): %s", len(oursOnly), strings.Join(oursOnly, " "))
+}
+
+func TestStructs(t *testing.T) {
+	c := probeBoth(t)
+	var compared, members int
+	var oursOnly []string
+	for _, st := range c.ours.structs {
+		o := c.our.structs[st]
+		p, ok := c.p11.structs[st]
+		if !ok {
+			oursOnly = append(oursOnly, st)
+			continue
+		}
+		compared++
+		if o != p {
+			t.Errorf("%s: ours size %d align %d, p11-kit size %d align %d", st, o.size, o.align, p.size, p.align)
+		}
+		for _, m := range c.ours.members[st] {
+			key := st + "." + m
+			om, pm := c.our.members[key], c.p11.members[key]
+			members++
+			if om != pm {
+				t.Errorf("%s: ours offset %d size %d, p11-kit offset %d size %d", key, om.offset, om.size, pm.offset, pm.size)
+			}
+		}
+	}
+	for name, kind := range c.p11.typedefs {
+		if kind != "struct" || slices.Contains(c.ours.structs, name) {
+			continue
+		}
+		if why, ok := p11kitOnly[name]; ok {
+			t.Logf("p11-kit only, left out on purpose: %s (%s)", name, why)
+			continue
+		}
+		t.Errorf("p11-kit defines struct type %s; include/pkcs11t.h does not", name)
+	}
+	fl := c.our.structs["CK_FUNCTION_LIST"]
+	if ptr := c.our.members["CK_FUNCTION_LIST.C_Initialize"].size; fl.size != ptr*69 {
+		t.Errorf("sizeof(CK_FUNCTION_LIST) = %d, want version + 68 pointers = %d", fl.size, ptr*69)
+	}
+	slices.Sort(oursOnly)
+	t.Logf("structs: %d in ours, %d compared with p11-kit (%d members, each offset and size)", len(c.ours.structs), compared, members)
+	t.Logf("only in ours (%d): %s", len(oursOnly), strings.Join(oursOnly, " "))
+}
+
+func TestTypedefs(t *testing.T) {
+	c := probeBoth(t)
+	for _, sc := range c.ours.scalars {
+		p, ok := c.p11.scalars[sc]
+		if !ok {
+			continue
+		}
+		if o := c.our.scalars[sc]; o != p {
+			t.Errorf("%s: ours size %d signed %v, p11-kit size %d signed %v", sc, o.size, o.signed, p.size, p.signed)
+		}
+	}
+	for _, want := range []struct {
+		name   string
+		size   uint64
+		signed bool
+	}{
+		{"CK_BYTE", 1, false}, {"CK_BBOOL", 1, false}, {"CK_UTF8CHAR", 1, false},
+		{"CK_ULONG", 8, false}, {"CK_LONG", 8, true}, {"CK_RV", 8, false},
+	} {
+		if got := c.our.scalars[want.name]; got.size != want.size || got.signed != want.signed {
+			t.Errorf("%s: size %d signed %v, want size %d signed %v (LP64)", want.name, got.size, got.signed, want.size, want.signed)
+		}
+	}
+	// Every type name p11-kit offers must exist in ours, so code written
+	// against it compiles against ours.
+	var missing int
+	for name, kind := range c.p11.typedefs {
+		if _, ok := c.our.typedefs[name]; !ok {
+			if _, skip := p11kitOnly[name]; !skip {
+				t.Errorf("p11-kit has %s typedef %s; our headers do not", kind, name)
+				missing++
+			}
+		}
+	}
+	t.Logf("typedefs: %d in p11-kit, %d missing from ours; %d scalar types compared by size and signedness",
+		len(c.p11.typedefs), missing, len(c.p11.scalars))
+}
+
+// TestHeadersStrict compiles our pkcs11.h alone under strict warnings,
+// as C99, C11 and C++, the ways module/ and its users include it.
+func TestHeadersStrict(t *testing.T) {
+	gcc := requireGCC(t)
+	dir := t.TempDir()
+	src := filepath.Join(dir, "strict.c")
+	if err := os.WriteFile(src, []byte(`#include "pkcs11.h"
+CK_DEFINE_FUNCTION(CK_RV, C_GetFunctionList)(CK_FUNCTION_LIST_PTR_PTR ppFunctionList)
+{
+	static CK_FUNCTION_LIST list = {{2, 40}, C_Initialize};
+	*ppFunctionList = &list;
+	return CKR_OK;
+}
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	inc := "-I" + filepath.Dir(HeaderPath("pkcs11.h"))
+	for _, std := range [][]string{
+		{"-std=c99", "-pedantic"},
+		{"-std=c11", "-pedantic"},
+		{"-x", "c++", "-std=c++11"},
+	} {
+		t.Run(strings.Join(std, " "), func(t *testing.T) {
+			args := append([]string{inc, "-Wall", "-Wextra", "-Werror", "-Wno-missing-field-initializers", "-c", "-o", os.DevNull}, std...)
+			if std[0] == "-x" {
+				if _, err := exec.LookPath("g++"); err != nil {
+					need(t, "g++ not found (apt-get install g++): %v", err)
+				}
+			}
+			gccOut(t, gcc, append(args, src)...)
+		})
+	}
+}
+
+func firstDiff(a, b []string) int {
+	for i := 0; i < len(a) || i < len(b); i++ {
+		if i >= len(a) || i >= len(b) || a[i] != b[i] {
+			return i
+		}
+	}
+	return -1
+}
+
+func at(s []string, i int) string {
+	if i < len(s) {
+		return s[i]
+	}
+	return "(end)"
+}

@@ -1,0 +1,360 @@
+package headercheck
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// p11kitInclude and p11kitHeader locate Debian's libp11-kit-dev header.
+const (
+	p11kitInclude = "/usr/include/p11-kit-1"
+	p11kitHeader  = p11kitInclude + "/p11-kit/pkcs11.h"
+)
+
+// need stops the test when a tool is missing: a failure under CI=true,
+// a skip with the reason anywhere else.
+func need(t testing.TB, format string, args ...any) {
+	t.Helper()
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("CI=true: "+format, args...)
+	}
+	t.Skipf(format, args...)
+}
+
+func requireGCC(t testing.TB) string {
+	t.Helper()
+	gcc, err := exec.LookPath("gcc")
+	if err != nil {
+		need(t, "gcc not found (apt-get install gcc): %v", err)
+	}
+	return gcc
+}
+
+func requireP11Kit(t testing.TB) {
+	t.Helper()
+	if _, err := os.Stat(p11kitHeader); err != nil {
+		need(t, "p11-kit header missing (apt-get install libp11-kit-dev): %v", err)
+	}
+}
+
+// side is one header set as the C compiler sees it.
+type side struct {
+	name     string
+	include  string // the #include line of the probe
+	incDir   string // -I
+	cflags   []string
+	macros   map[string]string // gcc -dM: object-like macros, name -> body
+	typedefs map[string]string // typedef name -> "struct", "scalar", "pointer" or "function"
+
+	consts  map[string]uint64 // from running the probe
+	structs map[string]structInfo
+	members map[string]memberInfo // "CK_TYPE.member"
+	scalars map[string]scalarInfo
+}
+
+type structInfo struct{ size, align uint64 }
+type memberInfo struct{ offset, size uint64 }
+type scalarInfo struct {
+	size   uint64
+	signed bool
+}
+
+// ours describes include/pkcs11t.h: what we promise to define.
+type ours struct {
+	consts  []string            // every "#define CK..." of pkcs11t.h, in order
+	structs []string            // every "typedef struct CK_X {...} CK_X;", in order
+	members map[string][]string // struct -> member names, in order
+	scalars []string            // typedefs of a plain integer type
+}
+
+var (
+	constDefineRE = regexp.MustCompile(`(?m)^#define\s+(CK[A-Z]*_[A-Z0-9_]+)\s+\S`)
+	structDefRE   = regexp.MustCompile(`(?s)typedef struct (CK_[A-Z0-9_]+) \{(.*?)\} (CK_[A-Z0-9_]+);`)
+	memberRE      = regexp.MustCompile(`([A-Za-z_][A-Za-z0-9_]*)\s*(?:\[[^\]]*\])?\s*;\s*$`)
+	scalarDefRE   = regexp.MustCompile(`(?m)^typedef\s+(unsigned char|unsigned long|long|CK_[A-Z0-9_]+)\s+(CK_[A-Z0-9_]+);`)
+	macroRE       = regexp.MustCompile(`^#define\s+(CK[A-Z]*_[A-Z0-9_]+)(?:\s+(.*))?$`)
+
+	typedefRE    = regexp.MustCompile(`typedef\s+([^;{}()]*?)\s*\b(CK_[A-Z0-9_]+)\s*;`)
+	typedefBodRE = regexp.MustCompile(`typedef\s+struct\s*\w*\s*\{[^{}]*\}\s*(CK_[A-Z0-9_]+)\s*;`)
+	typedefFnRE  = regexp.MustCompile(`typedef\s+[^;{}]*?\(\s*\*\s*(CK_[A-Za-z0-9_]+)\s*\)`)
+)
+
+func parseOurs(t testing.TB) *ours {
+	t.Helper()
+	src, err := os.ReadFile(HeaderPath("pkcs11t.h"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := &ours{members: map[string][]string{}}
+	for _, m := range constDefineRE.FindAllSubmatch(src, -1) {
+		o.consts = append(o.consts, string(m[1]))
+	}
+	for _, m := range structDefRE.FindAllSubmatch(src, -1) {
+		tag, body, name := string(m[1]), string(m[2]), string(m[3])
+		if tag != name {
+			t.Fatalf("pkcs11t.h: struct tag %s names typedef %s; keep them equal as OASIS does", tag, name)
+		}
+		o.structs = append(o.structs, name)
+		for _, line := range strings.Split(body, "\n") {
+			line = strings.TrimSpace(line)
+			if line == "" || strings.HasPrefix(line, "/*") {
+				continue
+			}
+			mm := memberRE.FindStringSubmatch(line)
+			if mm == nil {
+				t.Fatalf("pkcs11t.h: %s: cannot read member line %q", name, line)
+			}
+			o.members[name] = append(o.members[name], mm[1])
+		}
+	}
+	for _, m := range scalarDefRE.FindAllSubmatch(src, -1) {
+		if !strings.HasSuffix(string(m[2]), "_PTR") {
+			o.scalars = append(o.scalars, string(m[2]))
+		}
+	}
+	// CK_FUNCTION_LIST is completed in pkcs11.h from pkcs11f.h.
+	fns, err := Functions(HeaderPath("pkcs11f.h"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.structs = append(o.structs, "CK_FUNCTION_LIST")
+	o.members["CK_FUNCTION_LIST"] = append([]string{"version"}, fns...)
+	return o
+}
+
+// gccOut runs gcc and returns its standard output.
+func gccOut(t testing.TB, gcc string, args ...string) []byte {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	cmd := exec.Command(gcc, args...)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("gcc %s: %v\n%s", strings.Join(args, " "), err, stderr.Bytes())
+	}
+	return stdout.Bytes()
+}
+
+// scan fills macros and typedefs from the preprocessor.
+func (s *side) scan(t testing.TB, gcc, dir string) {
+	t.Helper()
+	src := filepath.Join(dir, s.name+"-scan.c")
+	if err := os.WriteFile(src, []byte(s.include+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	args := append([]string{"-I" + s.incDir}, s.cflags...)
+
+	s.macros = map[string]string{}
+	for _, line := range strings.Split(string(gccOut(t, gcc, append(args, "-dM", "-E", src)...)), "\n") {
+		if m := macroRE.FindStringSubmatch(line); m != nil && strings.TrimSpace(m[2]) != "" {
+			s.macros[m[1]] = strings.TrimSpace(m[2])
+		}
+	}
+
+	pre := string(gccOut(t, gcc, append(args, "-E", "-P", src)...))
+	s.typedefs = map[string]string{}
+	for _, m := range typedefRE.FindAllStringSubmatch(pre, -1) {
+		body, name := m[1], m[2]
+		switch {
+		case strings.Contains(body, "*"):
+			s.typedefs[name] = "pointer"
+		case strings.HasPrefix(body, "struct"):
+			s.typedefs[name] = "struct"
+		default:
+			s.typedefs[name] = "scalar"
+		}
+	}
+	for _, m := range typedefBodRE.FindAllStringSubmatch(pre, -1) {
+		s.typedefs[m[1]] = "struct"
+	}
+	for _, m := range typedefFnRE.FindAllStringSubmatch(pre, -1) {
+		s.typedefs[m[1]] = "function"
+	}
+}
+
+// probe compiles and runs a program that prints, for the names it is
+// given, every constant's value, every struct's size and alignment,
+// every member's offset and size, and every scalar type's size and
+// signedness.
+func (s *side) probe(t testing.TB, gcc, dir string, consts, structs []string, members map[string][]string, scalars []string) {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString("#include <stdio.h>\n#include <stddef.h>\n")
+	b.WriteString(s.include + "\n")
+	b.WriteString(`
+#define PROBE_CONST(n) printf("const %s %llu\n", #n, (unsigned long long)(n));
+#define PROBE_STRUCT(t) printf("struct %s %zu %zu\n", #t, sizeof(t), _Alignof(t));
+#define PROBE_MEMBER(t, m) printf("member %s.%s %zu %zu\n", #t, #m, offsetof(t, m), sizeof(((t *)0)->m));
+#define PROBE_SCALAR(t) printf("scalar %s %zu %d\n", #t, sizeof(t), (t)-1 < (t)0);
+int main(void)
+{
+`)
+	for _, c := range consts {
+		fmt.Fprintf(&b, "\tPROBE_CONST(%s)\n", c)
+	}
+	for _, st := range structs {
+		fmt.Fprintf(&b, "\tPROBE_STRUCT(%s)\n", st)
+		for _, m := range members[st] {
+			fmt.Fprintf(&b, "\tPROBE_MEMBER(%s, %s)\n", st, m)
+		}
+	}
+	for _, sc := range scalars {
+		fmt.Fprintf(&b, "\tPROBE_SCALAR(%s)\n", sc)
+	}
+	b.WriteString("\treturn 0;\n}\n")
+
+	src := filepath.Join(dir, s.name+"-probe.c")
+	bin := filepath.Join(dir, s.name+"-probe")
+	if err := os.WriteFile(src, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	args := append([]string{"-std=c11", "-I" + s.incDir}, s.cflags...)
+	gccOut(t, gcc, append(args, "-o", bin, src)...)
+	out, err := exec.Command(bin).Output()
+	if err != nil {
+		t.Fatalf("%s: %v", bin, err)
+	}
+
+	s.consts = map[string]uint64{}
+	s.structs = map[string]structInfo{}
+	s.members = map[string]memberInfo{}
+	s.scalars = map[string]scalarInfo{}
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		num := func(i int) uint64 {
+			v, err := strconv.ParseUint(f[i], 10, 64)
+			if err != nil {
+				t.Fatalf("%s probe: %q: %v", s.name, sc.Text(), err)
+			}
+			return v
+		}
+		switch f[0] {
+		case "const":
+			s.consts[f[1]] = num(2)
+		case "struct":
+			s.structs[f[1]] = structInfo{num(2), num(3)}
+		case "member":
+			s.members[f[1]] = memberInfo{num(2), num(3)}
+		case "scalar":
+			s.scalars[f[1]] = scalarInfo{num(2), f[3] == "1"}
+		}
+	}
+}
+
+// checked is everything both compilers told us, built once per run.
+type checked struct {
+	ours      *ours
+	our, p11  *side
+	p11Consts []string // p11-kit's numeric CK... macros
+}
+
+var (
+	probeOnce sync.Once
+	probeRes  *checked
+	probeErr  string
+)
+
+// probeBoth builds and runs the probe against both header sets. The
+// p11-kit side includes <p11-kit/pkcs11.h> without CRYPTOKI_GNU: its
+// default, CRYPTOKI_COMPAT, gives the spec's names (CK_ATTRIBUTE,
+// pValue, ...); CRYPTOKI_GNU would rename everything to ck_attribute,
+// value, ... and nothing would line up.
+func probeBoth(t *testing.T) *checked {
+	t.Helper()
+	gcc := requireGCC(t)
+	requireP11Kit(t)
+	probeOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "headercheck")
+		if err != nil {
+			probeErr = err.Error()
+			return
+		}
+		defer os.RemoveAll(dir)
+		ft := &fatalRecorder{TB: t}
+		func() {
+			defer ft.recover()
+			probeRes = runProbes(ft, gcc, dir)
+		}()
+		probeErr = ft.msg
+	})
+	if probeErr != "" {
+		t.Fatal(probeErr)
+	}
+	return probeRes
+}
+
+func runProbes(t testing.TB, gcc, dir string) *checked {
+	o := parseOurs(t)
+	incDir, err := filepath.Abs(filepath.Dir(HeaderPath("pkcs11.h")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	our := &side{name: "ours", include: `#include "pkcs11.h"`, incDir: incDir,
+		cflags: []string{"-Wall", "-Werror"}}
+	p11 := &side{name: "p11kit", include: "#include <p11-kit/pkcs11.h>\n" +
+		"#if !defined(CRYPTOKI_COMPAT) || defined(CRYPTOKI_GNU)\n" +
+		"#error p11-kit header not in its CRYPTOKI_COMPAT (spec names) mode\n#endif",
+		incDir: p11kitInclude, cflags: []string{"-Wall"}}
+	our.scan(t, gcc, dir)
+	p11.scan(t, gcc, dir)
+
+	var p11Consts []string
+	for name := range p11.macros {
+		p11Consts = append(p11Consts, name)
+	}
+	sort.Strings(p11Consts)
+
+	var p11Structs []string
+	for _, st := range o.structs {
+		if p11.typedefs[st] == "struct" {
+			p11Structs = append(p11Structs, st)
+		}
+	}
+	var p11Scalars []string
+	for _, sc := range o.scalars {
+		if p11.typedefs[sc] == "scalar" {
+			p11Scalars = append(p11Scalars, sc)
+		}
+	}
+	our.probe(t, gcc, dir, o.consts, o.structs, o.members, o.scalars)
+	p11.probe(t, gcc, dir, p11Consts, p11Structs, o.members, p11Scalars)
+	return &checked{ours: o, our: our, p11: p11, p11Consts: p11Consts}
+}
+
+// fatalRecorder turns Fatal inside sync.Once into a stored message, so
+// that every test that needs the probes fails with it, not just the
+// first one.
+type fatalRecorder struct {
+	testing.TB
+	msg string
+}
+
+type fatalPanic struct{}
+
+func (f *fatalRecorder) Fatal(args ...any) {
+	f.msg = fmt.Sprint(args...)
+	panic(fatalPanic{})
+}
+
+func (f *fatalRecorder) Fatalf(format string, args ...any) {
+	f.msg = fmt.Sprintf(format, args...)
+	panic(fatalPanic{})
+}
+
+func (f *fatalRecorder) recover() {
+	if r := recover(); r != nil {
+		if _, ok := r.(fatalPanic); !ok {
+			panic(r)
+		}
+	}
+}
