@@ -1,0 +1,130 @@
+package client
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+
+	"github.com/gop11/gop11/wire"
+)
+
+// ErrUnreachable: no broker answered at the configured endpoint.
+var ErrUnreachable = errors.New("broker unreachable")
+
+// Client is the module's connection to its broker and the application's
+// sessions on it. One per C_Initialize.
+type Client struct {
+	cfg      Config
+	endpoint wire.Endpoint
+	log      io.Writer
+
+	mu       sync.Mutex // serializes reconnecting, nothing else
+	conn     atomic.Pointer[wire.Client]
+	sessions sync.Map // uint64 → *Session
+}
+
+// New prepares a client; Connect makes the first connection.
+func New(cfg Config, log io.Writer) *Client {
+	ep, _ := wire.ParseEndpoint(cfg.Broker) // checked by LoadConfig
+	return &Client{cfg: cfg, endpoint: ep, log: log}
+}
+
+// Endpoint is where the broker is expected.
+func (c *Client) Endpoint() string { return c.endpoint.String() }
+
+// Connect dials the broker (bounded by the dial timeout).
+func (c *Client) Connect() error {
+	_, err := c.current()
+	return err
+}
+
+// current returns a live connection, dialling a new one if the old one
+// was lost. Sessions of a lost connection stay lost.
+func (c *Client) current() (*wire.Client, error) {
+	if w := c.conn.Load(); w != nil && !w.Lost() {
+		return w, nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if w := c.conn.Load(); w != nil && !w.Lost() {
+		return w, nil
+	}
+	w, err := wire.Dial(c.endpoint, wire.ClientConfig{
+		DialTimeout: c.cfg.DialTimeout,
+		Log:         c.log,
+		Program:     filepath.Base(os.Args[0]),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w at %s: %v", ErrUnreachable, c.endpoint, err)
+	}
+	c.conn.Store(w)
+	return w, nil
+}
+
+// Close ends the connection; the broker frees the sessions.
+func (c *Client) Close() {
+	if w := c.conn.Load(); w != nil {
+		w.Close()
+	}
+	c.sessions.Range(func(k, _ any) bool { c.sessions.Delete(k); return true })
+}
+
+// Call makes a call that is not bound to a session, reconnecting first if
+// the connection was lost.
+func (c *Client) Call(id wire.CallID, req, resp wire.Message) error {
+	w, err := c.current()
+	if err != nil {
+		return err
+	}
+	return w.Call(id, req, resp)
+}
+
+// CallOn makes a call on session s, on the connection s was opened on.
+func (c *Client) CallOn(s *Session, id wire.CallID, req, resp wire.Message) error {
+	err := s.conn.Call(id, req, resp)
+	if errors.Is(err, wire.ErrConnLost) {
+		c.sessions.Delete(s.Handle)
+	}
+	return err
+}
+
+// Session returns the live session h, or nil: unknown, closed, or opened
+// on a connection that has since been lost (the broker restarted).
+func (c *Client) Session(h uint64) *Session {
+	v, ok := c.sessions.Load(h)
+	if !ok {
+		return nil
+	}
+	s := v.(*Session)
+	if s.conn.Lost() {
+		c.sessions.Delete(h)
+		return nil
+	}
+	return s
+}
+
+// AddSession records a session the broker opened on the current connection.
+func (c *Client) AddSession(h, slot uint64) {
+	w := c.conn.Load()
+	if w == nil {
+		return
+	}
+	c.sessions.Store(h, &Session{Handle: h, Slot: slot, conn: w})
+}
+
+// DropSession forgets session h.
+func (c *Client) DropSession(h uint64) { c.sessions.Delete(h) }
+
+// DropSlot forgets every session of slot (C_CloseAllSessions).
+func (c *Client) DropSlot(slot uint64) {
+	c.sessions.Range(func(k, v any) bool {
+		if v.(*Session).Slot == slot {
+			c.sessions.Delete(k)
+		}
+		return true
+	})
+}

@@ -1,0 +1,117 @@
+// Package client is the module's state, in pure Go: where the broker is,
+// the connection to it, the application's sessions and the results kept
+// between the two calls of the spec's two-call convention.
+//
+// Concurrency: every method may be called from many application threads at
+// once. The connection is replaced under a mutex only when it is lost;
+// calls take no lock shared with other sessions.
+package client
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/BurntSushi/toml"
+	"github.com/gop11/gop11/wire"
+)
+
+// DefaultEndpoint is used when nothing else names the broker.
+const DefaultEndpoint = "unix:///run/gop11/gop11.sock"
+
+// Config is what the module knows. Applications give a module nothing but
+// its path, so it comes from the environment or a file.
+type Config struct {
+	Broker      string        `toml:"broker"`       // unix:///path or tcp://host:port
+	Log         string        `toml:"log"`          // the module's log file; GOP11_LOG wins
+	DialTimeout time.Duration `toml:"dial_timeout"` // connect + handshake, e.g. "5s"
+	Source      string        `toml:"-"`            // where Broker came from, for messages
+}
+
+// ErrConfig wraps every configuration problem.
+var ErrConfig = errors.New("gop11 client config")
+
+// LoadConfig finds the broker: GOP11_BROKER, then the file GOP11_CONFIG,
+// then $XDG_CONFIG_HOME/gop11/client.toml (default ~/.config/...), then
+// /etc/gop11/client.toml, else DefaultEndpoint. The first that exists wins;
+// a file that exists but does not parse is an error, not skipped.
+func LoadConfig(getenv func(string) string) (Config, error) {
+	var cfg Config
+	switch {
+	case getenv("GOP11_BROKER") != "":
+		cfg = Config{Broker: getenv("GOP11_BROKER"), Source: "GOP11_BROKER"}
+	case getenv("GOP11_CONFIG") != "":
+		c, err := readFile(getenv("GOP11_CONFIG"))
+		if err != nil {
+			return cfg, err
+		}
+		cfg = c
+	default:
+		found := false
+		for _, p := range configPaths(getenv) {
+			if _, err := os.Stat(p); err != nil {
+				continue
+			}
+			c, err := readFile(p)
+			if err != nil {
+				return cfg, err
+			}
+			cfg, found = c, true
+			break
+		}
+		if !found {
+			cfg = Config{Source: "default"}
+		}
+	}
+	if cfg.Broker == "" {
+		cfg.Broker = DefaultEndpoint
+	}
+	if l := getenv("GOP11_LOG"); l != "" {
+		cfg.Log = l
+	}
+	if cfg.DialTimeout <= 0 {
+		cfg.DialTimeout = 5 * time.Second
+	}
+	if _, err := wire.ParseEndpoint(cfg.Broker); err != nil {
+		return cfg, fmt.Errorf("%w: %s: %v", ErrConfig, cfg.Source, err)
+	}
+	return cfg, nil
+}
+
+func configPaths(getenv func(string) string) []string {
+	var paths []string
+	if x := getenv("XDG_CONFIG_HOME"); x != "" {
+		paths = append(paths, filepath.Join(x, "gop11", "client.toml"))
+	} else if h := getenv("HOME"); h != "" {
+		paths = append(paths, filepath.Join(h, ".config", "gop11", "client.toml"))
+	}
+	return append(paths, "/etc/gop11/client.toml")
+}
+
+// readFile decodes a client.toml strictly: an unknown key is an error
+// naming it, so a typo is not silently ignored.
+func readFile(path string) (Config, error) {
+	var raw struct {
+		Broker      string `toml:"broker"`
+		Log         string `toml:"log"`
+		DialTimeout string `toml:"dial_timeout"`
+	}
+	md, err := toml.DecodeFile(path, &raw)
+	if err != nil {
+		return Config{}, fmt.Errorf("%w: %v", ErrConfig, err)
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		return Config{}, fmt.Errorf("%w: %s: unknown key %q", ErrConfig, path, und[0].String())
+	}
+	cfg := Config{Broker: raw.Broker, Log: raw.Log, Source: path}
+	if raw.DialTimeout != "" {
+		d, err := time.ParseDuration(raw.DialTimeout)
+		if err != nil || d <= 0 {
+			return Config{}, fmt.Errorf("%w: %s: dial_timeout %q: want a duration such as \"5s\"", ErrConfig, path, raw.DialTimeout)
+		}
+		cfg.DialTimeout = d
+	}
+	return cfg, nil
+}

@@ -1,0 +1,92 @@
+package client
+
+import (
+	"slices"
+	"sync"
+
+	"github.com/gop11/gop11/wire"
+)
+
+// Session is one application session. It keeps an output the application
+// has not yet collected: the broker always returns the whole output of a
+// call (its vendor call made both C calls), so a size query or a short
+// buffer costs no second round trip, and the output stays until a big
+// enough buffer asks for it, as the spec's two-call convention requires.
+type Session struct {
+	Handle uint64
+	Slot   uint64
+	conn   *wire.Client
+
+	mu    sync.Mutex
+	kept  map[wire.CallID][]byte
+	attrs *keptAttrs
+}
+
+type keptAttrs struct {
+	object uint64
+	types  []uint64
+	values []wire.AttrResult
+}
+
+// Kept returns the output kept for call id.
+func (s *Session) Kept(id wire.CallID) ([]byte, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b, ok := s.kept[id]
+	return b, ok
+}
+
+// Keep stores the output of call id until the application collects it.
+func (s *Session) Keep(id wire.CallID, out []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.kept == nil {
+		s.kept = make(map[wire.CallID][]byte, 1)
+	}
+	s.kept[id] = out
+}
+
+// Collected drops the output of call id: the application has it.
+func (s *Session) Collected(id wire.CallID) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.kept, id)
+}
+
+// Keeps reports whether an output of operation family f is still waiting:
+// the operation is then still active, so its Init must say
+// CKR_OPERATION_ACTIVE as the vendor module would.
+func (s *Session) Keeps(f string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id := range s.kept {
+		if d := wire.Lookup(id); d != nil && d.Family == f {
+			return true
+		}
+	}
+	return false
+}
+
+// KeptAttrs returns attribute values kept from a C_GetAttributeValue size
+// query of the same object and types.
+func (s *Session) KeptAttrs(object uint64, types []uint64) ([]wire.AttrResult, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := s.attrs
+	if k == nil || k.object != object || !slices.Equal(k.types, types) {
+		return nil, false
+	}
+	return k.values, true
+}
+
+// KeepAttrs keeps values for the application's next C_GetAttributeValue;
+// nil values forget them.
+func (s *Session) KeepAttrs(object uint64, types []uint64, values []wire.AttrResult) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if values == nil {
+		s.attrs = nil
+		return
+	}
+	s.attrs = &keptAttrs{object: object, types: slices.Clone(types), values: values}
+}
