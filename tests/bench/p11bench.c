@@ -11,7 +11,8 @@
  *   default        per operation x thread count: one child process, one
  *                  C_Initialize, one session per thread, one C_Login.
  *   --procs LIST   N client processes (one C_Initialize, so one connection,
- *                  each) signing ECDSA single-threaded; aggregate ops/s.
+ *                  each) signing ECDSA single-threaded; aggregate ops/s in
+ *                  rows with op "ecdsa_sign_procs" and procs N.
  *   --hold-procs N N processes each holding C_Initialize + C_OpenSession;
  *                  reports the RSS of --rss-pid and its descendants.
  *   --sessions N   one process with N open sessions, RSS as above, then a
@@ -889,7 +890,7 @@ static void run_procs(int n)
 		failure = status_error(status[i], buf, sizeof buf);
 	if (!failure && got < n)
 		failure = "TIMEOUT(setup)";
-	report("ecdsa_sign", 1, n, shm, n, failure);
+	report("ecdsa_sign_procs", 1, n, shm, n, failure);
 	free(status);
 	shm_free(shm);
 }

@@ -1,0 +1,32 @@
+# tests/bench/bench.mk: the benchmark campaign, included by the main Makefile.
+#
+#   make bench         full campaign (3 rounds, 1,000 held connections), < 10 min
+#   make bench-quick   one short round (100 held connections), < 1 min
+#
+# Both depend on the main Makefile's `build` target (build/libgop11.so and
+# build/gop11-broker).  The drivers also build on their own:
+#   make -f tests/bench/bench.mk build/bench/p11bench build/bench/floor
+# Results land in build/bench/ (results.csv, results.json, throughput.png).
+
+BENCH_CC     ?= gcc
+BENCH_CFLAGS ?= -O2 -Wall -Werror -pthread
+# Our own header once it exists; before that the system's p11-kit one.
+BENCH_P11INC := $(if $(wildcard include/pkcs11.h),-Iinclude,-I/usr/include/p11-kit-1/p11-kit)
+BENCH_BINS   := build/bench/p11bench build/bench/floor
+
+build/bench/p11bench: tests/bench/p11bench.c tests/bench/bench_common.h $(wildcard include/pkcs11*.h)
+	@mkdir -p $(@D)
+	$(BENCH_CC) $(BENCH_CFLAGS) $(BENCH_P11INC) -o $@ $< -ldl
+
+build/bench/floor: tests/bench/floor.c tests/bench/bench_common.h
+	@mkdir -p $(@D)
+	$(BENCH_CC) $(BENCH_CFLAGS) -o $@ $<
+
+.PHONY: bench bench-quick bench-bins
+bench-bins: $(BENCH_BINS)
+
+bench: build $(BENCH_BINS)
+	tests/bench/run.sh
+
+bench-quick: build $(BENCH_BINS)
+	tests/bench/run.sh --quick

@@ -1,0 +1,262 @@
+#!/usr/bin/env bash
+# tests/bench/run.sh [--quick]: the gop11 benchmark campaign.
+#
+# Sets up a SoftHSM2 token with three keys in a temp dir, starts each target's
+# server, then measures every operation x thread count with p11bench,
+# interleaving the targets cell by cell, for 3 rounds (1 with --quick), then a
+# process sweep, then the RSS scenarios.  Writes build/bench/results.csv,
+# results.json and throughput.png and prints a table and the issue's targets.
+#
+# Environment knobs (all optional): BENCH_ROUNDS, BENCH_DURATION (s per cell),
+# BENCH_MAX_OPS, BENCH_HOLD (held connections), BENCH_SESSIONS,
+# BENCH_PROCS ("1,2,4,..."), BENCH_TARGETS ("direct p11kit" to run a subset),
+# BENCH_PRIMARY (the gop11 row the targets are checked on; default gop11).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+cd "$ROOT"
+
+QUICK=0
+for a in "$@"; do
+	case $a in
+	--quick) QUICK=1 ;;
+	-h | --help) sed -n '2,13p' "$0"; exit 0 ;;
+	*) echo "usage: $0 [--quick]" >&2; exit 2 ;;
+	esac
+done
+
+if ((QUICK)); then
+	ROUNDS=${BENCH_ROUNDS:-1} DURATION=${BENCH_DURATION:-0.1} MAX_OPS=${BENCH_MAX_OPS:-20000}
+	HOLD=${BENCH_HOLD:-100} MODE=quick
+else
+	ROUNDS=${BENCH_ROUNDS:-3} DURATION=${BENCH_DURATION:-0.7} MAX_OPS=${BENCH_MAX_OPS:-100000}
+	HOLD=${BENCH_HOLD:-1000} MODE=full
+fi
+SESSIONS=${BENCH_SESSIONS:-10000}
+PROCS=${BENCH_PROCS:-1,2,4,8,16,32,64}
+OPS=(getinfo random32 getattr2 find ecdsa_sign rsa_sign digest_1m aes_gcm_1k open_close)
+THREADS=(1 2 4 8)
+PIN=1234 SO_PIN=5678 TOKEN=bench
+
+SOFTHSM=/usr/lib/softhsm/libsofthsm2.so
+P11KIT_CLIENT=/usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-client.so
+OUT=build/bench
+START=$(date +%s)
+
+log() { printf '%s [bench] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+# ---- the targets -----------------------------------------------------------
+# One line per target: name | files that must exist | client module |
+# client environment | server command (none: no server).  @SOCK@ becomes the
+# target's socket in the temp dir and @CONF@ the SoftHSM2 config; servers get
+# SOFTHSM2_CONF, clients only what their line says.  The module "floor" runs
+# the floor client instead of p11bench.
+TARGET_LINES=(
+	"direct||$SOFTHSM|SOFTHSM2_CONF=@CONF@|"
+	"p11kit||$P11KIT_CLIENT|P11_KIT_SERVER_ADDRESS=unix:path=@SOCK@|p11-kit server -f --provider $SOFTHSM -n @SOCK@ pkcs11:token=$TOKEN"
+	"gop11|build/libgop11.so build/gop11-broker|build/libgop11.so|GOP11_BROKER=unix://@SOCK@|build/gop11-broker --listen unix://@SOCK@ --module $SOFTHSM --log-level warn"
+	"floor|build/bench/floor|floor||build/bench/floor server @SOCK@"
+)
+
+# ---- dependencies ------------------------------------------------------------
+install_deps() {
+	local p need=()
+	for p in softhsm2 opensc p11-kit p11-kit-modules gnuplot-nox python3 gcc make; do
+		dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
+	done
+	((${#need[@]})) || return 0
+	log "installing ${need[*]}"
+	local sudo=
+	[[ $(id -u) == 0 ]] || sudo=sudo
+	$sudo apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
+}
+install_deps
+make -s -f tests/bench/bench.mk build/bench/p11bench build/bench/floor
+P11BENCH=$ROOT/build/bench/p11bench
+FLOOR=$ROOT/build/bench/floor
+
+# ---- temp dir, cleanup -------------------------------------------------------
+TMP=$(mktemp -d /tmp/gop11-bench.XXXXXX)
+declare -A SERVER_PID=()
+descendants() { # pids under $1, deepest first
+	local c
+	for c in $(ps -o pid= --ppid "$1" 2>/dev/null); do
+		descendants "$c"
+		echo "$c"
+	done
+}
+stop_server() {
+	local pid=$1 kids i
+	kids=$(descendants "$pid")
+	kill "$pid" 2>/dev/null || true
+	for i in 1 2 3 4 5 6 7 8 9 10; do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -9 "$pid" $kids 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+}
+cleanup() {
+	local rc=$? n
+	trap - EXIT INT TERM
+	for n in "${!SERVER_PID[@]}"; do
+		stop_server "${SERVER_PID[$n]}"
+	done
+	mkdir -p "$OUT/logs"
+	cp "$TMP"/*.log "$OUT/logs/" 2>/dev/null || true
+	rm -rf "$TMP"
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+mkdir -p "$OUT"
+rm -f "$OUT"/raw.csv "$OUT"/rss.csv "$OUT"/targets.txt "$OUT"/logs/*.log
+
+# ---- token and keys ----------------------------------------------------------
+CONF=$TMP/softhsm2.conf
+mkdir -p "$TMP/tokens"
+cat >"$CONF" <<EOF
+directories.tokendir = $TMP/tokens
+objectstore.backend = file
+log.level = ERROR
+EOF
+export -n SOFTHSM2_CONF 2>/dev/null || true
+unset SOFTHSM2_CONF P11_KIT_SERVER_ADDRESS GOP11_BROKER
+SOFTHSM2_CONF=$CONF softhsm2-util --init-token --free --label "$TOKEN" --pin $PIN --so-pin $SO_PIN >/dev/null
+p11tool() { SOFTHSM2_CONF=$CONF pkcs11-tool --module "$SOFTHSM" --token-label "$TOKEN" --login --pin $PIN "$@" >>"$TMP/keygen.log" 2>&1; }
+p11tool --keypairgen --key-type EC:prime256v1 --label bench-ec --id 01
+p11tool --keypairgen --key-type rsa:2048 --label bench-rsa --id 02
+p11tool --keygen --key-type AES:32 --label bench-aes --id 03
+log "token '$TOKEN' with bench-ec, bench-rsa, bench-aes in $TMP/tokens"
+
+# ---- start targets -----------------------------------------------------------
+declare -A T_MODULE=() T_ENV=()
+ACTIVE=()
+SKIPPED=()
+want_target() { [[ -z ${BENCH_TARGETS:-} || " $BENCH_TARGETS " == *" $1 "* ]]; }
+subst() { local s=${1//@SOCK@/$TMP/$2.sock}; echo "${s//@CONF@/$CONF}"; }
+
+start_target() {
+	local line=$1 name needs module cenv server f missing=
+	IFS='|' read -r name needs module cenv server <<<"$line"
+	want_target "$name" || return 0
+	for f in $needs; do
+		[[ -e $f ]] || missing+="${missing:+ }$f"
+	done
+	if [[ -n $missing ]]; then
+		echo "$name target skipped: $missing missing (run make first)"
+		SKIPPED+=("$name: $missing missing")
+		return 0
+	fi
+	T_MODULE[$name]=$(subst "$module" "$name")
+	T_ENV[$name]=$(subst "$cenv" "$name")
+	if [[ -n $server ]]; then
+		local sock=$TMP/$name.sock cmd i
+		read -r -a cmd <<<"$(subst "$server" "$name")"
+		env SOFTHSM2_CONF="$CONF" "${cmd[@]}" >"$TMP/$name.log" 2>&1 &
+		SERVER_PID[$name]=$!
+		for ((i = 0; i < 100; i++)); do
+			[[ -S $sock ]] && break
+			kill -0 "${SERVER_PID[$name]}" 2>/dev/null || break
+			sleep 0.1
+		done
+		if [[ ! -S $sock ]]; then
+			echo "$name target skipped: server did not come up (log: $OUT/logs/$name.log)"
+			tail -5 "$TMP/$name.log" >&2 || true
+			stop_server "${SERVER_PID[$name]}"
+			unset "SERVER_PID[$name]"
+			SKIPPED+=("$name: server did not start")
+			return 0
+		fi
+		sleep 0.3
+		# idle RSS: before any client has connected
+		"$P11BENCH" --target "$name" --rss-pid "${SERVER_PID[$name]}" >>"$OUT/rss.csv"
+	fi
+	ACTIVE+=("$name")
+	echo "$name" >>"$OUT/targets.txt"
+}
+for line in "${TARGET_LINES[@]}"; do
+	start_target "$line"
+done
+log "targets: ${ACTIVE[*]}"
+
+# client helper: run p11bench for target $1 with the remaining arguments
+bench() {
+	local name=$1 limit
+	shift
+	# p11bench has its own per-cell watchdog; this is the outer guard.
+	limit=$(awk -v d="$DURATION" -v h="$HOLD" 'BEGIN{printf "%d", 600 + 30*d + h/5}')
+	# shellcheck disable=SC2086
+	env ${T_ENV[$name]} timeout -k 5 "$limit" "$P11BENCH" --module "${T_MODULE[$name]}" \
+		--target "$name" --token "$TOKEN" --pin $PIN "$@" || echo "$name p11bench exited $?" >&2
+}
+
+# preflight: one C_GetInfo per target, so a broken target shows up front
+for name in "${ACTIVE[@]}"; do
+	[[ $name == floor ]] && continue
+	row=$(bench "$name" --ops getinfo --threads 1 --duration 0.05 --timeout 30)
+	errs=$(cut -d, -f8 <<<"$row")
+	[[ $errs == 0 ]] || log "WARNING: $name preflight: $row"
+done
+
+# ---- rounds: op x threads, targets interleaved -----------------------------
+RAW=$OUT/raw.csv
+echo "round,target,op,threads,procs,ops_per_s,p50_us,p99_us,errors,first_error_rv" >"$RAW"
+n_active=${#ACTIVE[@]}
+for ((r = 1; r <= ROUNDS; r++)); do
+	log "round $r/$ROUNDS: ops x threads (${DURATION}s per cell)"
+	for op in "${OPS[@]}"; do
+		for t in "${THREADS[@]}"; do
+			for ((k = 0; k < n_active; k++)); do
+				name=${ACTIVE[$(((k + r - 1) % n_active))]}
+				if [[ ${T_MODULE[$name]} == floor ]]; then
+					[[ $op == getinfo ]] || continue
+					timeout -k 5 120 "$FLOOR" client "$TMP/$name.sock" --target "$name" \
+						--threads "$t" --duration "$DURATION" --max-ops "$MAX_OPS" |
+						sed "s/^/$r,/" >>"$RAW" || true
+				else
+					bench "$name" --ops "$op" --threads "$t" --duration "$DURATION" \
+						--max-ops "$MAX_OPS" | sed "s/^/$r,/" >>"$RAW"
+				fi
+			done
+		done
+	done
+	log "round $r/$ROUNDS: process sweep $PROCS (ecdsa_sign)"
+	for n in ${PROCS//,/ }; do
+		for ((k = 0; k < n_active; k++)); do
+			name=${ACTIVE[$(((k + r - 1) % n_active))]}
+			[[ ${T_MODULE[$name]} == floor ]] && continue
+			bench "$name" --procs "$n" --duration "$DURATION" --max-ops "$MAX_OPS" |
+				sed "s/^/$r,/" >>"$RAW"
+		done
+	done
+done
+
+# ---- RSS: held connections and sessions --------------------------------------
+for name in "${ACTIVE[@]}"; do
+	[[ -n ${SERVER_PID[$name]:-} && ${T_MODULE[$name]} != floor ]] || continue
+	log "$name: RSS with $HOLD client processes, then $SESSIONS sessions"
+	bench "$name" --hold-procs "$HOLD" --rss-pid "${SERVER_PID[$name]}" >>"$OUT/rss.csv"
+	sleep 1 # let per-connection server processes go away
+	bench "$name" --sessions "$SESSIONS" --rss-pid "${SERVER_PID[$name]}" >>"$OUT/rss.csv"
+	kill -0 "${SERVER_PID[$name]}" 2>/dev/null || log "WARNING: $name server died (log: $OUT/logs/$name.log)"
+done
+
+# ---- report ------------------------------------------------------------------
+ELAPSED=$(($(date +%s) - START))
+{
+	printf 'mode=%s\nrounds=%s\nduration=%s\nmax_ops=%s\nhold=%s\nsessions=%s\nprocs=%s\n' \
+		"$MODE" "$ROUNDS" "$DURATION" "$MAX_OPS" "$HOLD" "$SESSIONS" "$PROCS"
+	printf 'elapsed_s=%s\ncommit=%s\nhost_cpus=%s\nkernel=%s\n' "$ELAPSED" \
+		"$(git rev-parse --short HEAD 2>/dev/null || echo none)" "$(nproc)" "$(uname -r)"
+	printf 'softhsm2=%s\np11kit=%s\nprimary=%s\n' \
+		"$(dpkg-query -W -f '${Version}' softhsm2)" "$(dpkg-query -W -f '${Version}' p11-kit)" \
+		"${BENCH_PRIMARY:-gop11}"
+	for s in "${SKIPPED[@]}"; do printf 'skipped=%s\n' "$s"; done
+} >"$OUT/meta.txt"
+/usr/bin/python3 tests/bench/report.py "$OUT"
+log "campaign took ${ELAPSED}s (report: $OUT/results.csv, results.json, throughput.png)"
