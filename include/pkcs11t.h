@@ -242,6 +242,10 @@ typedef CK_ULONG CK_KEY_TYPE;
 #define CKK_GOSTR3410                   0x30UL
 #define CKK_GOSTR3411                   0x31UL
 #define CKK_GOST28147                   0x32UL
+#define CKK_SHA3_224_HMAC               0x33UL
+#define CKK_SHA3_256_HMAC               0x34UL
+#define CKK_SHA3_384_HMAC               0x35UL
+#define CKK_SHA3_512_HMAC               0x36UL
 /* v3.0: Edwards-curve keys (Ed25519, Ed448). */
 #define CKK_EC_EDWARDS                  0x40UL
 #define CKK_VENDOR_DEFINED              0x80000000UL
@@ -253,12 +257,14 @@ typedef CK_ULONG CK_CERTIFICATE_TYPE;
 #define CKC_VENDOR_DEFINED              0x80000000UL
 
 /* CKA_CERTIFICATE_CATEGORY values */
+typedef CK_ULONG CK_CERTIFICATE_CATEGORY;
 #define CK_CERTIFICATE_CATEGORY_UNSPECIFIED     0x0UL
 #define CK_CERTIFICATE_CATEGORY_TOKEN_USER      0x1UL
 #define CK_CERTIFICATE_CATEGORY_AUTHORITY       0x2UL
 #define CK_CERTIFICATE_CATEGORY_OTHER_ENTITY    0x3UL
 
 /* CKA_JAVA_MIDP_SECURITY_DOMAIN values */
+typedef CK_ULONG CK_JAVA_MIDP_SECURITY_DOMAIN;
 #define CK_SECURITY_DOMAIN_UNSPECIFIED  0x0UL
 #define CK_SECURITY_DOMAIN_MANUFACTURER 0x1UL
 #define CK_SECURITY_DOMAIN_OPERATOR     0x2UL
@@ -434,6 +440,10 @@ typedef CK_MECHANISM_TYPE CK_PTR CK_MECHANISM_TYPE_PTR;
 #define CKM_DSA_SHA256                  0x0014UL
 #define CKM_DSA_SHA384                  0x0015UL
 #define CKM_DSA_SHA512                  0x0016UL
+#define CKM_DSA_SHA3_224                0x0018UL
+#define CKM_DSA_SHA3_256                0x0019UL
+#define CKM_DSA_SHA3_384                0x001AUL
+#define CKM_DSA_SHA3_512                0x001BUL
 /* Diffie-Hellman */
 #define CKM_DH_PKCS_KEY_PAIR_GEN        0x0020UL
 #define CKM_DH_PKCS_DERIVE              0x0021UL
@@ -463,6 +473,15 @@ typedef CK_MECHANISM_TYPE CK_PTR CK_MECHANISM_TYPE_PTR;
 #define CKM_SHA512_T_HMAC               0x0051UL
 #define CKM_SHA512_T_HMAC_GENERAL       0x0052UL
 #define CKM_SHA512_T_KEY_DERIVATION     0x0053UL
+/* RSA with SHA-3 */
+#define CKM_SHA3_256_RSA_PKCS           0x0060UL
+#define CKM_SHA3_384_RSA_PKCS           0x0061UL
+#define CKM_SHA3_512_RSA_PKCS           0x0062UL
+#define CKM_SHA3_256_RSA_PKCS_PSS       0x0063UL
+#define CKM_SHA3_384_RSA_PKCS_PSS       0x0064UL
+#define CKM_SHA3_512_RSA_PKCS_PSS       0x0065UL
+#define CKM_SHA3_224_RSA_PKCS           0x0066UL
+#define CKM_SHA3_224_RSA_PKCS_PSS       0x0067UL
 /* RC2, RC4 */
 #define CKM_RC2_KEY_GEN                 0x0100UL
 #define CKM_RC2_ECB                     0x0101UL
@@ -526,6 +545,22 @@ typedef CK_MECHANISM_TYPE CK_PTR CK_MECHANISM_TYPE_PTR;
 #define CKM_SHA512                      0x0270UL
 #define CKM_SHA512_HMAC                 0x0271UL
 #define CKM_SHA512_HMAC_GENERAL         0x0272UL
+#define CKM_SHA3_256                    0x02B0UL
+#define CKM_SHA3_256_HMAC               0x02B1UL
+#define CKM_SHA3_256_HMAC_GENERAL       0x02B2UL
+#define CKM_SHA3_256_KEY_GEN            0x02B3UL
+#define CKM_SHA3_224                    0x02B5UL
+#define CKM_SHA3_224_HMAC               0x02B6UL
+#define CKM_SHA3_224_HMAC_GENERAL       0x02B7UL
+#define CKM_SHA3_224_KEY_GEN            0x02B8UL
+#define CKM_SHA3_384                    0x02C0UL
+#define CKM_SHA3_384_HMAC               0x02C1UL
+#define CKM_SHA3_384_HMAC_GENERAL       0x02C2UL
+#define CKM_SHA3_384_KEY_GEN            0x02C3UL
+#define CKM_SHA3_512                    0x02D0UL
+#define CKM_SHA3_512_HMAC               0x02D1UL
+#define CKM_SHA3_512_HMAC_GENERAL       0x02D2UL
+#define CKM_SHA3_512_KEY_GEN            0x02D3UL
 /* one-time passwords */
 #define CKM_SECURID_KEY_GEN             0x0280UL
 #define CKM_SECURID                     0x0282UL
@@ -598,6 +633,12 @@ typedef CK_MECHANISM_TYPE CK_PTR CK_MECHANISM_TYPE_PTR;
 #define CKM_SHA384_KEY_DERIVATION       0x0394UL
 #define CKM_SHA512_KEY_DERIVATION       0x0395UL
 #define CKM_SHA224_KEY_DERIVATION       0x0396UL
+#define CKM_SHA3_256_KEY_DERIVE         0x0397UL
+#define CKM_SHA3_224_KEY_DERIVE         0x0398UL
+#define CKM_SHA3_384_KEY_DERIVE         0x0399UL
+#define CKM_SHA3_512_KEY_DERIVE         0x039AUL
+#define CKM_SHAKE_128_KEY_DERIVE        0x039BUL
+#define CKM_SHAKE_256_KEY_DERIVE        0x039CUL
 /* password-based encryption and authentication */
 #define CKM_PBE_MD2_DES_CBC             0x03A0UL
 #define CKM_PBE_MD5_DES_CBC             0x03A1UL
@@ -762,6 +803,8 @@ typedef CK_MECHANISM_TYPE CK_PTR CK_MECHANISM_TYPE_PTR;
 /* (sic: the v2.40 name is spelled PROBABLISTIC) */
 #define CKM_DSA_PROBABLISTIC_PARAMETER_GEN 0x2003UL
 #define CKM_DSA_SHAWE_TAYLOR_PARAMETER_GEN 0x2004UL
+/* Described with the two above in v2.40's mechanism text but missing
+ * from that version's header file; the value is v3.0's. */
 #define CKM_DSA_FIPS_G_GEN              0x2005UL
 /* AES feedback modes and key wrap */
 #define CKM_AES_OFB                     0x2104UL
@@ -1014,6 +1057,10 @@ typedef CK_ULONG CK_EC_KDF_TYPE;
 #define CKD_SHA384_KDF                          0x7UL
 #define CKD_SHA512_KDF                          0x8UL
 #define CKD_CPDIVERSIFY_KDF                     0x9UL
+#define CKD_SHA3_224_KDF                        0xAUL
+#define CKD_SHA3_256_KDF                        0xBUL
+#define CKD_SHA3_384_KDF                        0xCUL
+#define CKD_SHA3_512_KDF                        0xDUL
 
 typedef struct CK_ECDH1_DERIVE_PARAMS {
 	CK_EC_KDF_TYPE kdf;
@@ -1181,6 +1228,27 @@ typedef struct CK_CCM_PARAMS {
 } CK_CCM_PARAMS;
 typedef CK_CCM_PARAMS CK_PTR CK_CCM_PARAMS_PTR;
 
+/* v2.40 also names both layouts a second time, as distinct structs. */
+typedef struct CK_AES_GCM_PARAMS {
+	CK_BYTE_PTR pIv;
+	CK_ULONG    ulIvLen;
+	CK_ULONG    ulIvBits;
+	CK_BYTE_PTR pAAD;
+	CK_ULONG    ulAADLen;
+	CK_ULONG    ulTagBits;
+} CK_AES_GCM_PARAMS;
+typedef CK_AES_GCM_PARAMS CK_PTR CK_AES_GCM_PARAMS_PTR;
+
+typedef struct CK_AES_CCM_PARAMS {
+	CK_ULONG    ulDataLen;
+	CK_BYTE_PTR pNonce;
+	CK_ULONG    ulNonceLen;
+	CK_BYTE_PTR pAAD;
+	CK_ULONG    ulAADLen;
+	CK_ULONG    ulMACLen;
+} CK_AES_CCM_PARAMS;
+typedef CK_AES_CCM_PARAMS CK_PTR CK_AES_CCM_PARAMS_PTR;
+
 typedef struct CK_KEY_WRAP_SET_OAEP_PARAMS {
 	CK_BYTE     bBC;
 	CK_BYTE_PTR pX;
@@ -1225,6 +1293,13 @@ typedef struct CK_ARIA_CBC_ENCRYPT_DATA_PARAMS {
 	CK_ULONG    length;
 } CK_ARIA_CBC_ENCRYPT_DATA_PARAMS;
 typedef CK_ARIA_CBC_ENCRYPT_DATA_PARAMS CK_PTR CK_ARIA_CBC_ENCRYPT_DATA_PARAMS_PTR;
+
+typedef struct CK_SEED_CBC_ENCRYPT_DATA_PARAMS {
+	CK_BYTE     iv[16];
+	CK_BYTE_PTR pData;
+	CK_ULONG    length;
+} CK_SEED_CBC_ENCRYPT_DATA_PARAMS;
+typedef CK_SEED_CBC_ENCRYPT_DATA_PARAMS CK_PTR CK_SEED_CBC_ENCRYPT_DATA_PARAMS_PTR;
 
 /* Password-based encryption and PKCS #5 PBKDF2 */
 typedef struct CK_PBE_PARAMS {
@@ -1358,11 +1433,142 @@ typedef struct CK_TLS_MAC_PARAMS {
 } CK_TLS_MAC_PARAMS;
 typedef CK_TLS_MAC_PARAMS CK_PTR CK_TLS_MAC_PARAMS_PTR;
 
+/* WTLS */
+typedef struct CK_WTLS_RANDOM_DATA {
+	CK_BYTE_PTR pClientRandom;
+	CK_ULONG    ulClientRandomLen;
+	CK_BYTE_PTR pServerRandom;
+	CK_ULONG    ulServerRandomLen;
+} CK_WTLS_RANDOM_DATA;
+typedef CK_WTLS_RANDOM_DATA CK_PTR CK_WTLS_RANDOM_DATA_PTR;
+
+typedef struct CK_WTLS_MASTER_KEY_DERIVE_PARAMS {
+	CK_MECHANISM_TYPE   DigestMechanism;
+	CK_WTLS_RANDOM_DATA RandomInfo;
+	CK_BYTE_PTR         pVersion;
+} CK_WTLS_MASTER_KEY_DERIVE_PARAMS;
+typedef CK_WTLS_MASTER_KEY_DERIVE_PARAMS CK_PTR CK_WTLS_MASTER_KEY_DERIVE_PARAMS_PTR;
+
+typedef struct CK_WTLS_PRF_PARAMS {
+	CK_MECHANISM_TYPE DigestMechanism;
+	CK_BYTE_PTR       pSeed;
+	CK_ULONG          ulSeedLen;
+	CK_BYTE_PTR       pLabel;
+	CK_ULONG          ulLabelLen;
+	CK_BYTE_PTR       pOutput;
+	CK_ULONG_PTR      pulOutputLen;
+} CK_WTLS_PRF_PARAMS;
+typedef CK_WTLS_PRF_PARAMS CK_PTR CK_WTLS_PRF_PARAMS_PTR;
+
+typedef struct CK_WTLS_KEY_MAT_OUT {
+	CK_OBJECT_HANDLE hMacSecret;
+	CK_OBJECT_HANDLE hKey;
+	CK_BYTE_PTR      pIV;
+} CK_WTLS_KEY_MAT_OUT;
+typedef CK_WTLS_KEY_MAT_OUT CK_PTR CK_WTLS_KEY_MAT_OUT_PTR;
+
+typedef struct CK_WTLS_KEY_MAT_PARAMS {
+	CK_MECHANISM_TYPE       DigestMechanism;
+	CK_ULONG                ulMacSizeInBits;
+	CK_ULONG                ulKeySizeInBits;
+	CK_ULONG                ulIVSizeInBits;
+	CK_ULONG                ulSequenceNumber;
+	CK_BBOOL                bIsExport;
+	CK_WTLS_RANDOM_DATA     RandomInfo;
+	CK_WTLS_KEY_MAT_OUT_PTR pReturnedKeyMaterial;
+} CK_WTLS_KEY_MAT_PARAMS;
+typedef CK_WTLS_KEY_MAT_PARAMS CK_PTR CK_WTLS_KEY_MAT_PARAMS_PTR;
+
+/* CMS signatures and key-in-place (KIP) */
+typedef struct CK_CMS_SIG_PARAMS {
+	CK_OBJECT_HANDLE certificateHandle;
+	CK_MECHANISM_PTR pSigningMechanism;
+	CK_MECHANISM_PTR pDigestMechanism;
+	CK_UTF8CHAR_PTR  pContentType;
+	CK_BYTE_PTR      pRequestedAttributes;
+	CK_ULONG         ulRequestedAttributesLen;
+	CK_BYTE_PTR      pRequiredAttributes;
+	CK_ULONG         ulRequiredAttributesLen;
+} CK_CMS_SIG_PARAMS;
+typedef CK_CMS_SIG_PARAMS CK_PTR CK_CMS_SIG_PARAMS_PTR;
+
+typedef struct CK_KIP_PARAMS {
+	CK_MECHANISM_PTR pMechanism;
+	CK_OBJECT_HANDLE hKey;
+	CK_BYTE_PTR      pSeed;
+	CK_ULONG         ulSeedLen;
+} CK_KIP_PARAMS;
+typedef CK_KIP_PARAMS CK_PTR CK_KIP_PARAMS_PTR;
+
+/* GOST R 34.10 */
+typedef struct CK_GOSTR3410_DERIVE_PARAMS {
+	CK_EC_KDF_TYPE kdf;
+	CK_BYTE_PTR    pPublicData;
+	CK_ULONG       ulPublicDataLen;
+	CK_BYTE_PTR    pUKM;
+	CK_ULONG       ulUKMLen;
+} CK_GOSTR3410_DERIVE_PARAMS;
+typedef CK_GOSTR3410_DERIVE_PARAMS CK_PTR CK_GOSTR3410_DERIVE_PARAMS_PTR;
+
+typedef struct CK_GOSTR3410_KEY_WRAP_PARAMS {
+	CK_BYTE_PTR      pWrapOID;
+	CK_ULONG         ulWrapOIDLen;
+	CK_BYTE_PTR      pUKM;
+	CK_ULONG         ulUKMLen;
+	CK_OBJECT_HANDLE hKey;
+} CK_GOSTR3410_KEY_WRAP_PARAMS;
+typedef CK_GOSTR3410_KEY_WRAP_PARAMS CK_PTR CK_GOSTR3410_KEY_WRAP_PARAMS_PTR;
+
+/* Fortezza-era: KEA and SKIPJACK */
+typedef struct CK_KEA_DERIVE_PARAMS {
+	CK_BBOOL    isSender;
+	CK_ULONG    ulRandomLen;
+	CK_BYTE_PTR pRandomA;
+	CK_BYTE_PTR pRandomB;
+	CK_ULONG    ulPublicDataLen;
+	CK_BYTE_PTR pPublicData;
+} CK_KEA_DERIVE_PARAMS;
+typedef CK_KEA_DERIVE_PARAMS CK_PTR CK_KEA_DERIVE_PARAMS_PTR;
+
+typedef struct CK_SKIPJACK_PRIVATE_WRAP_PARAMS {
+	CK_ULONG    ulPasswordLen;
+	CK_BYTE_PTR pPassword;
+	CK_ULONG    ulPublicDataLen;
+	CK_BYTE_PTR pPublicData;
+	CK_ULONG    ulPAndGLen;
+	CK_ULONG    ulQLen;
+	CK_ULONG    ulRandomLen;
+	CK_BYTE_PTR pRandomA;
+	CK_BYTE_PTR pPrimeP;
+	CK_BYTE_PTR pBaseG;
+	CK_BYTE_PTR pSubprimeQ;
+} CK_SKIPJACK_PRIVATE_WRAP_PARAMS;
+typedef CK_SKIPJACK_PRIVATE_WRAP_PARAMS CK_PTR CK_SKIPJACK_PRIVATE_WRAP_PARAMS_PTR;
+
+typedef struct CK_SKIPJACK_RELAYX_PARAMS {
+	CK_ULONG    ulOldWrappedXLen;
+	CK_BYTE_PTR pOldWrappedX;
+	CK_ULONG    ulOldPasswordLen;
+	CK_BYTE_PTR pOldPassword;
+	CK_ULONG    ulOldPublicDataLen;
+	CK_BYTE_PTR pOldPublicData;
+	CK_ULONG    ulOldRandomLen;
+	CK_BYTE_PTR pOldRandomA;
+	CK_ULONG    ulNewPasswordLen;
+	CK_BYTE_PTR pNewPassword;
+	CK_ULONG    ulNewPublicDataLen;
+	CK_BYTE_PTR pNewPublicData;
+	CK_ULONG    ulNewRandomLen;
+	CK_BYTE_PTR pNewRandomA;
+} CK_SKIPJACK_RELAYX_PARAMS;
+typedef CK_SKIPJACK_RELAYX_PARAMS CK_PTR CK_SKIPJACK_RELAYX_PARAMS_PTR;
+
 /* One-time passwords */
-typedef CK_ULONG CK_PARAM_TYPE;
+typedef CK_ULONG CK_OTP_PARAM_TYPE;
+typedef CK_OTP_PARAM_TYPE CK_PARAM_TYPE;
 
 typedef struct CK_OTP_PARAM {
-	CK_PARAM_TYPE type;
+	CK_OTP_PARAM_TYPE type;
 	CK_VOID_PTR   pValue;
 	CK_ULONG      ulValueLen;
 } CK_OTP_PARAM;
