@@ -154,130 +154,212 @@ func TestFunctionsMatchP11Kit(t *testing.T) {
 	}
 }
 
+// known lists the expected differences between ours and a reference.
+type known struct {
+	// wrongValues: constants whose reference value is wrong; the
+	// reference may also have the right one.
+	wrongValues map[string]uint64
+	// refOnly: names the reference defines and we leave out, and why.
+	refOnly map[string]string
+	// oursOnly: names we define that the reference lacks, and why. If
+	// nil, such names are only reported.
+	oursOnly map[string]string
+}
+
+// v30Additions are the names we take from PKCS #11 v3.0 (or, for
+// CKM_DSA_FIPS_G_GEN, from v2.40's text where its header file lacks it).
+var v30Additions = map[string]string{
+	"CKK_EC_EDWARDS":              "v3.0 (p11-kit has it)",
+	"CKM_EC_EDWARDS_KEY_PAIR_GEN": "v3.0 (p11-kit has it)",
+	"CKM_EDDSA":                   "v3.0 (p11-kit has it)",
+	"CKM_DSA_FIPS_G_GEN":          "v2.40 mechanism text, v3.0 header value",
+	"CKF_INTERFACE_FORK_SAFE":     "v3.0 interfaces",
+	"CK_INTERFACE":                "v3.0 interfaces",
+	"CK_INTERFACE_PTR":            "v3.0 interfaces",
+	"CK_INTERFACE_PTR_PTR":        "v3.0 interfaces",
+	"CK_C_GetInterface":           "v3.0 interfaces",
+	"CK_C_GetInterfaceList":       "v3.0 interfaces",
+	"CK_DATE_PTR":                 "p11-kit has it; the OASIS v2.40 header does not",
+}
+
+var references = []struct {
+	ref   *reference
+	known known
+}{
+	{p11kit, known{wrongValues: p11kitWrongValues, refOnly: p11kitOnly}},
+	{oasis, known{oursOnly: v30Additions}},
+}
+
+// forEachReference runs check as one subtest per reference header set.
+func forEachReference(t *testing.T, check func(t *testing.T, c *checked, k known)) {
+	for _, r := range references {
+		t.Run(r.ref.name, func(t *testing.T) {
+			check(t, r.ref.probe(t), r.known)
+		})
+	}
+}
+
+// oursOnlyOK reports whether ours may define name without the reference.
+func (k known) oursOnlyOK(t *testing.T, what, name string) {
+	t.Helper()
+	if k.oursOnly == nil {
+		return
+	}
+	if _, ok := k.oursOnly[name]; !ok {
+		t.Errorf("ours defines %s %s; the reference does not, and it is not a listed v3.0 addition", what, name)
+	}
+}
+
 func TestConstants(t *testing.T) {
-	c := probeBoth(t)
+	forEachReference(t, func(t *testing.T, c *checked, k known) {
+		// The text parse must see every constant the compiler sees.
+		for name := range c.our.macros {
+			if !platformMacros[name] && !slices.Contains(c.ours.consts, name) {
+				t.Errorf("our headers define %s = %s, but the pkcs11t.h parse missed it", name, c.our.macros[name])
+			}
+		}
 
-	// The text parse must see every constant the compiler sees.
-	for name := range c.our.macros {
-		if !platformMacros[name] && !slices.Contains(c.ours.consts, name) {
-			t.Errorf("our headers define %s = %s, but the pkcs11t.h parse missed it", name, c.our.macros[name])
+		var same, oursOnly, wrong []string
+		for _, name := range c.ours.consts {
+			v := c.our.consts[name]
+			rv, ok := c.ref.consts[name]
+			switch {
+			case !ok:
+				oursOnly = append(oursOnly, name)
+				k.oursOnlyOK(t, "constant", name)
+			case rv == v:
+				same = append(same, name)
+			case k.wrongValues[name] == rv && rv != 0:
+				wrong = append(wrong, name)
+			default:
+				t.Errorf("%s: ours %#x, %s %#x", name, v, c.ref.name, rv)
+			}
 		}
-	}
-
-	var same, oursOnly, fixed []string
-	for _, name := range c.ours.consts {
-		v := c.our.consts[name]
-		pv, ok := c.p11.consts[name]
-		switch {
-		case !ok:
-			oursOnly = append(oursOnly, name)
-		case pv == v:
-			same = append(same, name)
-		case p11kitWrongValues[name] == pv:
-			fixed = append(fixed, name)
-		default:
-			t.Errorf("%s: ours %#x, p11-kit %#x", name, v, pv)
+		for _, name := range c.refConsts {
+			if _, ok := c.our.consts[name]; ok {
+				continue
+			}
+			if why, ok := k.refOnly[name]; ok {
+				t.Logf("only in %s, left out on purpose: %s (%s)", c.ref.name, name, why)
+				continue
+			}
+			t.Errorf("%s defines %s = %s (%#x); include/pkcs11t.h does not", c.ref.name, name, c.ref.macros[name], c.ref.consts[name])
 		}
-	}
-	for _, name := range c.p11Consts {
-		if _, ok := c.our.consts[name]; ok {
-			continue
+		for name := range k.wrongValues {
+			if _, ok := c.our.consts[name]; !ok {
+				t.Errorf("wrongValues lists %s, which we do not define", name)
+			}
 		}
-		if why, ok := p11kitOnly[name]; ok {
-			t.Logf("p11-kit only, left out on purpose: %s (%s)", name, why)
-			continue
-		}
-		t.Errorf("p11-kit defines %s = %s (%#x); include/pkcs11t.h does not", name, c.p11.macros[name], c.p11.consts[name])
-	}
-	for name := range p11kitWrongValues {
-		if _, ok := c.our.consts[name]; !ok {
-			t.Errorf("p11kitWrongValues lists %s, which we do not define", name)
-		}
-	}
-	t.Logf("constants: %d in include/pkcs11t.h, %d defined by p11-kit; %d equal, %d with p11-kit 0.24's wrong values (%s)",
-		len(c.ours.consts), len(c.p11Consts), len(same), len(fixed), strings.Join(fixed, " "))
-	t.Logf("only in ours (%d): %s", len(oursOnly), strings.Join(oursOnly, " "))
+		t.Logf("constants: %d in include/pkcs11t.h, %d in %s; %d equal, %d where %s has a known wrong value %v",
+			len(c.ours.consts), len(c.refConsts), c.ref.name, len(same), len(wrong), c.ref.name, wrong)
+		t.Logf("only in ours (%d): %s", len(oursOnly), strings.Join(oursOnly, " "))
+	})
 }
 
 func TestStructs(t *testing.T) {
-	c := probeBoth(t)
-	var compared, members int
-	var oursOnly []string
-	for _, st := range c.ours.structs {
-		o := c.our.structs[st]
-		p, ok := c.p11.structs[st]
-		if !ok {
-			oursOnly = append(oursOnly, st)
-			continue
-		}
-		compared++
-		if o != p {
-			t.Errorf("%s: ours size %d align %d, p11-kit size %d align %d", st, o.size, o.align, p.size, p.align)
-		}
-		for _, m := range c.ours.members[st] {
-			key := st + "." + m
-			om, pm := c.our.members[key], c.p11.members[key]
-			members++
-			if om != pm {
-				t.Errorf("%s: ours offset %d size %d, p11-kit offset %d size %d", key, om.offset, om.size, pm.offset, pm.size)
+	forEachReference(t, func(t *testing.T, c *checked, k known) {
+		var compared, members int
+		var oursOnly []string
+		for _, st := range c.ours.structs {
+			o := c.our.structs[st]
+			r, ok := c.ref.structs[st]
+			if !ok {
+				oursOnly = append(oursOnly, st)
+				k.oursOnlyOK(t, "struct", st)
+				continue
+			}
+			compared++
+			if o != r {
+				t.Errorf("%s: ours size %d align %d, %s size %d align %d", st, o.size, o.align, c.ref.name, r.size, r.align)
+			}
+			for _, m := range c.ours.members[st] {
+				key := st + "." + m
+				om, rm := c.our.members[key], c.ref.members[key]
+				members++
+				if om != rm {
+					t.Errorf("%s: ours offset %d size %d, %s offset %d size %d", key, om.offset, om.size, c.ref.name, rm.offset, rm.size)
+				}
 			}
 		}
-	}
-	for name, kind := range c.p11.typedefs {
-		if kind != "struct" || slices.Contains(c.ours.structs, name) {
-			continue
+		for name, kind := range c.ref.typedefs {
+			if kind != "struct" || slices.Contains(c.ours.structs, name) {
+				continue
+			}
+			if why, ok := k.refOnly[name]; ok {
+				t.Logf("only in %s, left out on purpose: %s (%s)", c.ref.name, name, why)
+				continue
+			}
+			t.Errorf("%s defines struct type %s; include/pkcs11t.h does not", c.ref.name, name)
 		}
-		if why, ok := p11kitOnly[name]; ok {
-			t.Logf("p11-kit only, left out on purpose: %s (%s)", name, why)
-			continue
+		fl := c.our.structs["CK_FUNCTION_LIST"]
+		if ptr := c.our.members["CK_FUNCTION_LIST.C_Initialize"].size; fl.size != ptr*69 {
+			t.Errorf("sizeof(CK_FUNCTION_LIST) = %d, want version + 68 pointers = %d", fl.size, ptr*69)
 		}
-		t.Errorf("p11-kit defines struct type %s; include/pkcs11t.h does not", name)
-	}
-	fl := c.our.structs["CK_FUNCTION_LIST"]
-	if ptr := c.our.members["CK_FUNCTION_LIST.C_Initialize"].size; fl.size != ptr*69 {
-		t.Errorf("sizeof(CK_FUNCTION_LIST) = %d, want version + 68 pointers = %d", fl.size, ptr*69)
-	}
-	slices.Sort(oursOnly)
-	t.Logf("structs: %d in ours, %d compared with p11-kit (%d members, each offset and size)", len(c.ours.structs), compared, members)
-	t.Logf("only in ours (%d): %s", len(oursOnly), strings.Join(oursOnly, " "))
+		slices.Sort(oursOnly)
+		t.Logf("structs: %d in ours, %d compared with %s (%d members, each offset and size)",
+			len(c.ours.structs), compared, c.ref.name, members)
+		t.Logf("only in ours (%d): %s", len(oursOnly), strings.Join(oursOnly, " "))
+	})
 }
 
 func TestTypedefs(t *testing.T) {
-	c := probeBoth(t)
-	for _, sc := range c.ours.scalars {
-		p, ok := c.p11.scalars[sc]
-		if !ok {
-			continue
-		}
-		if o := c.our.scalars[sc]; o != p {
-			t.Errorf("%s: ours size %d signed %v, p11-kit size %d signed %v", sc, o.size, o.signed, p.size, p.signed)
-		}
-	}
-	for _, want := range []struct {
-		name   string
-		size   uint64
-		signed bool
-	}{
-		{"CK_BYTE", 1, false}, {"CK_BBOOL", 1, false}, {"CK_UTF8CHAR", 1, false},
-		{"CK_ULONG", 8, false}, {"CK_LONG", 8, true}, {"CK_RV", 8, false},
-	} {
-		if got := c.our.scalars[want.name]; got.size != want.size || got.signed != want.signed {
-			t.Errorf("%s: size %d signed %v, want size %d signed %v (LP64)", want.name, got.size, got.signed, want.size, want.signed)
-		}
-	}
-	// Every type name p11-kit offers must exist in ours, so code written
-	// against it compiles against ours.
-	var missing int
-	for name, kind := range c.p11.typedefs {
-		if _, ok := c.our.typedefs[name]; !ok {
-			if _, skip := p11kitOnly[name]; !skip {
-				t.Errorf("p11-kit has %s typedef %s; our headers do not", kind, name)
-				missing++
+	forEachReference(t, func(t *testing.T, c *checked, k known) {
+		for _, sc := range c.ours.scalars {
+			r, ok := c.ref.scalars[sc]
+			if !ok {
+				continue
+			}
+			if o := c.our.scalars[sc]; o != r {
+				t.Errorf("%s: ours size %d signed %v, %s size %d signed %v", sc, o.size, o.signed, c.ref.name, r.size, r.signed)
 			}
 		}
+		for _, want := range []struct {
+			name   string
+			size   uint64
+			signed bool
+		}{
+			{"CK_BYTE", 1, false}, {"CK_BBOOL", 1, false}, {"CK_UTF8CHAR", 1, false},
+			{"CK_ULONG", 8, false}, {"CK_LONG", 8, true}, {"CK_RV", 8, false},
+		} {
+			if got := c.our.scalars[want.name]; got.size != want.size || got.signed != want.signed {
+				t.Errorf("%s: size %d signed %v, want size %d signed %v (LP64)", want.name, got.size, got.signed, want.size, want.signed)
+			}
+		}
+		// Every type name the reference offers must exist in ours, so
+		// code written against it compiles against ours.
+		var missing int
+		for name, kind := range c.ref.typedefs {
+			if _, ok := c.our.typedefs[name]; !ok {
+				if _, skip := k.refOnly[name]; !skip {
+					t.Errorf("%s has %s typedef %s; our headers do not", c.ref.name, kind, name)
+					missing++
+				}
+			}
+		}
+		for name := range c.our.typedefs {
+			if _, ok := c.ref.typedefs[name]; !ok {
+				k.oursOnlyOK(t, "typedef", name)
+			}
+		}
+		t.Logf("typedefs: %d in ours, %d in %s, %d of those missing from ours; %d scalar types compared by size and signedness",
+			len(c.our.typedefs), len(c.ref.typedefs), c.ref.name, missing, len(c.ref.scalars))
+	})
+}
+
+// TestFunctionsMatchOASIS compares pkcs11f.h with the OASIS v2.40 one,
+// which follows the same convention.
+func TestFunctionsMatchOASIS(t *testing.T) {
+	theirs, err := Functions(filepath.Join(oasisDir(t), "pkcs11f.h"))
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Logf("typedefs: %d in p11-kit, %d missing from ours; %d scalar types compared by size and signedness",
-		len(c.p11.typedefs), missing, len(c.p11.scalars))
+	got, err := Functions(HeaderPath("pkcs11f.h"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if i := firstDiff(got, theirs); i >= 0 {
+		t.Errorf("function list differs from OASIS v2.40 at #%d: ours %s, OASIS %s", i, at(got, i), at(theirs, i))
+	}
 }
 
 // TestHeadersStrict compiles our pkcs11.h alone under strict warnings,

@@ -251,49 +251,96 @@ int main(void)
 	}
 }
 
-// checked is everything both compilers told us, built once per run.
+// checked is everything the compiler told us about our headers and one
+// reference header set.
 type checked struct {
 	ours      *ours
-	our, p11  *side
-	p11Consts []string // p11-kit's numeric CK... macros
+	our, ref  *side
+	refConsts []string // the reference's numeric CK... macros, sorted
 }
 
-var (
-	probeOnce sync.Once
-	probeRes  *checked
-	probeErr  string
-)
+// reference is a header set we compare ours with.
+type reference struct {
+	name string
+	// side returns the reference's side, or stops the test (need) when
+	// its headers are missing.
+	side func(t testing.TB) *side
 
-// probeBoth builds and runs the probe against both header sets. The
-// p11-kit side includes <p11-kit/pkcs11.h> without CRYPTOKI_GNU: its
-// default, CRYPTOKI_COMPAT, gives the spec's names (CK_ATTRIBUTE,
-// pValue, ...); CRYPTOKI_GNU would rename everything to ck_attribute,
-// value, ... and nothing would line up.
-func probeBoth(t *testing.T) *checked {
+	once sync.Once
+	res  *checked
+	err  string
+}
+
+// p11kit includes <p11-kit/pkcs11.h> without CRYPTOKI_GNU: its default,
+// CRYPTOKI_COMPAT, gives the spec's names (CK_ATTRIBUTE, pValue, ...);
+// CRYPTOKI_GNU would rename everything to ck_attribute, value, ... and
+// nothing would line up. The #error proves the mode.
+var p11kit = &reference{name: "p11-kit", side: func(t testing.TB) *side {
+	requireP11Kit(t)
+	return &side{name: "p11kit", include: "#include <p11-kit/pkcs11.h>\n" +
+		"#if !defined(CRYPTOKI_COMPAT) || defined(CRYPTOKI_GNU)\n" +
+		"#error p11-kit header not in its CRYPTOKI_COMPAT (spec names) mode\n#endif",
+		incDir: p11kitInclude, cflags: []string{"-Wall"}}
+}}
+
+// oasis is the OASIS PKCS #11 v2.40 (errata 01) header as shipped in the
+// github.com/miekg/pkcs11 module, which go.mod already requires. It
+// expects the platform macros from its includer, as the spec says.
+var oasis = &reference{name: "OASIS v2.40", side: func(t testing.TB) *side {
+	dir := oasisDir(t)
+	return &side{name: "oasis", include: "#define CK_PTR *\n" +
+		"#define CK_DECLARE_FUNCTION(returnType, name) returnType name\n" +
+		"#define CK_DECLARE_FUNCTION_POINTER(returnType, name) returnType (* name)\n" +
+		"#define CK_CALLBACK_FUNCTION(returnType, name) returnType (* name)\n" +
+		"#define NULL_PTR 0\n" +
+		"#include \"pkcs11.h\"",
+		incDir: dir, cflags: []string{"-Wall"}}
+}}
+
+// oasisDir finds the miekg/pkcs11 module directory through the go tool.
+func oasisDir(t testing.TB) string {
+	t.Helper()
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		need(t, "go tool not found to locate github.com/miekg/pkcs11: %v", err)
+	}
+	out, err := exec.Command(goTool, "list", "-m", "-f", "{{.Dir}}", "github.com/miekg/pkcs11").Output()
+	dir := strings.TrimSpace(string(out))
+	if err != nil || dir == "" {
+		need(t, "github.com/miekg/pkcs11 not in the module cache (go mod download github.com/miekg/pkcs11): %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "pkcs11t.h")); err != nil {
+		need(t, "OASIS header missing from %s: %v", dir, err)
+	}
+	return dir
+}
+
+// probe builds and runs the probes for ours and r, once per test binary.
+func (r *reference) probe(t *testing.T) *checked {
 	t.Helper()
 	gcc := requireGCC(t)
-	requireP11Kit(t)
-	probeOnce.Do(func() {
+	refSide := r.side(t)
+	r.once.Do(func() {
 		dir, err := os.MkdirTemp("", "headercheck")
 		if err != nil {
-			probeErr = err.Error()
+			r.err = err.Error()
 			return
 		}
 		defer os.RemoveAll(dir)
 		ft := &fatalRecorder{TB: t}
 		func() {
 			defer ft.recover()
-			probeRes = runProbes(ft, gcc, dir)
+			r.res = runProbes(ft, gcc, dir, refSide)
 		}()
-		probeErr = ft.msg
+		r.err = ft.msg
 	})
-	if probeErr != "" {
-		t.Fatal(probeErr)
+	if r.err != "" {
+		t.Fatal(r.err)
 	}
-	return probeRes
+	return r.res
 }
 
-func runProbes(t testing.TB, gcc, dir string) *checked {
+func runProbes(t testing.TB, gcc, dir string, ref *side) *checked {
 	o := parseOurs(t)
 	incDir, err := filepath.Abs(filepath.Dir(HeaderPath("pkcs11.h")))
 	if err != nil {
@@ -301,34 +348,32 @@ func runProbes(t testing.TB, gcc, dir string) *checked {
 	}
 	our := &side{name: "ours", include: `#include "pkcs11.h"`, incDir: incDir,
 		cflags: []string{"-Wall", "-Werror"}}
-	p11 := &side{name: "p11kit", include: "#include <p11-kit/pkcs11.h>\n" +
-		"#if !defined(CRYPTOKI_COMPAT) || defined(CRYPTOKI_GNU)\n" +
-		"#error p11-kit header not in its CRYPTOKI_COMPAT (spec names) mode\n#endif",
-		incDir: p11kitInclude, cflags: []string{"-Wall"}}
 	our.scan(t, gcc, dir)
-	p11.scan(t, gcc, dir)
+	ref.scan(t, gcc, dir)
 
-	var p11Consts []string
-	for name := range p11.macros {
-		p11Consts = append(p11Consts, name)
-	}
-	sort.Strings(p11Consts)
-
-	var p11Structs []string
-	for _, st := range o.structs {
-		if p11.typedefs[st] == "struct" {
-			p11Structs = append(p11Structs, st)
+	var refConsts []string
+	for name := range ref.macros {
+		if !platformMacros[name] {
+			refConsts = append(refConsts, name)
 		}
 	}
-	var p11Scalars []string
+	sort.Strings(refConsts)
+
+	var refStructs []string
+	for _, st := range o.structs {
+		if ref.typedefs[st] == "struct" {
+			refStructs = append(refStructs, st)
+		}
+	}
+	var refScalars []string
 	for _, sc := range o.scalars {
-		if p11.typedefs[sc] == "scalar" {
-			p11Scalars = append(p11Scalars, sc)
+		if ref.typedefs[sc] == "scalar" {
+			refScalars = append(refScalars, sc)
 		}
 	}
 	our.probe(t, gcc, dir, o.consts, o.structs, o.members, o.scalars)
-	p11.probe(t, gcc, dir, p11Consts, p11Structs, o.members, p11Scalars)
-	return &checked{ours: o, our: our, p11: p11, p11Consts: p11Consts}
+	ref.probe(t, gcc, dir, refConsts, refStructs, o.members, refScalars)
+	return &checked{ours: o, our: our, ref: ref, refConsts: refConsts}
 }
 
 // fatalRecorder turns Fatal inside sync.Once into a stored message, so
