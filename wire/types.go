@@ -76,8 +76,9 @@ type PIN []byte
 func (PIN) String() string   { return "[redacted]" }
 func (PIN) GoString() string { return "[redacted]" }
 
-// MarshalText keeps encoding/json and zerolog's Interface from printing it.
-func (PIN) MarshalText() ([]byte, error) { return []byte("[redacted]"), nil }
+// MarshalJSON keeps encoding/json and zerolog's Interface from printing
+// it. (Not MarshalText: msgpack would use that and send "[redacted]".)
+func (PIN) MarshalJSON() ([]byte, error) { return []byte(`"[redacted]"`), nil }
 
 // AttrResult is one entry of a C_GetAttributeValue answer: the value, or
 // the per-attribute error (CKR_ATTRIBUTE_SENSITIVE, CKR_ATTRIBUTE_TYPE_INVALID)

@@ -1,0 +1,193 @@
+// Package broker serves gop11 clients: listeners, the handshake, one
+// worker process per client connection, and the per-connection call loop
+// with its virtual handles. It is pure Go; the vendor module is reached
+// only through a wire.Backend.
+//
+// Concurrency: each connection is a yamux session; each stream is served
+// by its own goroutine, one call at a time, so calls from different
+// application threads run in parallel. The only lock a call takes is its
+// own connection's handle map, held for map lookups only.
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/gop11/gop11/wire"
+	"github.com/hashicorp/yamux"
+	"github.com/rs/zerolog"
+)
+
+// ServeConfig configures ServeConn.
+type ServeConfig struct {
+	Backend  wire.Backend
+	Log      zerolog.Logger
+	MaxFrame int
+}
+
+// ServeConn serves one client connection whose handshake is done, until
+// the client goes away or the connection breaks. On return it has closed
+// the sessions the client left open, so their session objects and active
+// operations are freed.
+func ServeConn(ctx context.Context, conn net.Conn, cfg ServeConfig) error {
+	sess, err := yamux.Server(conn, wire.YamuxConfig(zerologWriter{cfg.Log}))
+	if err != nil {
+		conn.Close()
+		return err
+	}
+	c := &connState{cfg: cfg, h: newHandles(), sess: sess}
+	var wg sync.WaitGroup
+	for {
+		st, err := sess.AcceptStream()
+		if err != nil {
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.serveStream(ctx, st)
+		}()
+	}
+	sess.Close()
+	wg.Wait()
+	c.cleanup(ctx)
+	return c.err
+}
+
+type connState struct {
+	cfg  ServeConfig
+	h    *handles
+	sess *yamux.Session
+	once sync.Once
+	err  error
+}
+
+// drop ends the whole connection after a protocol violation: a client
+// that sends a malformed frame cannot be trusted to be in step.
+func (c *connState) drop(err error) {
+	c.once.Do(func() {
+		c.err = err
+		c.cfg.Log.Warn().Err(err).Msg("dropping connection: protocol violation")
+		c.sess.Close()
+	})
+}
+
+func (c *connState) serveStream(ctx context.Context, st *yamux.Stream) {
+	defer st.Close()
+	codec := wire.NewCodec(st, c.cfg.MaxFrame)
+	for {
+		id, err := codec.ReadRequestID()
+		if err != nil {
+			if !errors.Is(err, io.EOF) && !c.sess.IsClosed() && !errors.Is(err, yamux.ErrStreamClosed) {
+				c.drop(err)
+			}
+			return
+		}
+		d := wire.Lookup(id)
+		if d == nil {
+			c.drop(fmt.Errorf("%w: %d", wire.ErrUnknownCall, uint64(id)))
+			return
+		}
+		req := d.NewRequest()
+		if err := codec.ReadRequestBody(req); err != nil {
+			c.drop(fmt.Errorf("%s: %w", d.Name, err))
+			return
+		}
+		rv, resp := c.call(ctx, d, req)
+		if err := codec.WriteResponse(rv, resp); err != nil {
+			if !c.sess.IsClosed() {
+				c.cfg.Log.Warn().Err(err).Str("call", d.Name).Msg("cannot answer: connection broken")
+			}
+			return
+		}
+	}
+}
+
+// call runs one request against the backend with the connection's handles.
+func (c *connState) call(ctx context.Context, d *wire.CallDesc, req wire.Message) (rv wire.RV, resp wire.Message) {
+	start := time.Now()
+	defer func() {
+		if p := recover(); p != nil {
+			c.cfg.Log.Error().Str("call", d.Name).Interface("panic", p).Str("stack", string(debug.Stack())).Msg("backend panicked")
+			rv, resp = wire.CKR_GENERAL_ERROR, nil
+		}
+		if e := c.cfg.Log.Debug(); e.Enabled() {
+			e.Str("call", d.Name).Str("rv", rv.String()).Dur("took", time.Since(start)).Msg("call")
+		}
+	}()
+	virt, slot := uint64(0), uint64(0)
+	switch r := req.(type) {
+	case *wire.CloseSessionRequest:
+		virt = r.Session
+	case *wire.DestroyObjectRequest:
+		virt = r.Object
+	case *wire.OpenSessionRequest:
+		slot = r.SlotID
+	case *wire.CloseAllSessionsRequest:
+		slot = r.SlotID
+	}
+	c.h.toReal(req)
+	resp, err := d.Invoke(ctx, c.cfg.Backend, req)
+	rv = toRV(err)
+	if rv != wire.CKR_OK {
+		if !errors.As(err, new(wire.RV)) {
+			c.cfg.Log.Error().Str("call", d.Name).Err(err).Msg("backend failed")
+		}
+		return rv, nil
+	}
+	switch d.ID {
+	case wire.CallCloseSession:
+		c.h.closeSession(virt)
+	case wire.CallDestroyObject:
+		c.h.destroyObject(virt)
+	case wire.CallCloseAllSessions:
+		c.h.closeSlot(slot)
+	}
+	c.h.toVirtual(resp, slot)
+	return wire.CKR_OK, resp
+}
+
+// toRV: an RV passes; anything else is CKR_FUNCTION_FAILED (STYLE 4).
+func toRV(err error) wire.RV {
+	if err == nil {
+		return wire.CKR_OK
+	}
+	var rv wire.RV
+	if errors.As(err, &rv) {
+		return rv
+	}
+	return wire.CKR_FUNCTION_FAILED
+}
+
+// cleanup closes what the client left open. (In a worker the module is
+// finalized right after, which frees the same; a shared backend needs this.)
+func (c *connState) cleanup(ctx context.Context) {
+	open := c.h.realSessions()
+	for _, s := range open {
+		c.cfg.Backend.CloseSession(ctx, &wire.CloseSessionRequest{Session: s})
+	}
+	if len(open) > 0 {
+		c.cfg.Log.Info().Int("sessions", len(open)).Msg("client gone: closed its sessions")
+	}
+}
+
+// zerologWriter routes yamux's log lines into the broker's log.
+type zerologWriter struct{ l zerolog.Logger }
+
+func (w zerologWriter) Write(p []byte) (int, error) {
+	w.l.Warn().Str("from", "yamux").Msg(string(trimNL(p)))
+	return len(p), nil
+}
+
+func trimNL(p []byte) []byte {
+	for len(p) > 0 && (p[len(p)-1] == '\n' || p[len(p)-1] == '\r') {
+		p = p[:len(p)-1]
+	}
+	return p
+}

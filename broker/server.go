@@ -1,0 +1,234 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/gop11/gop11/wire"
+	"github.com/rs/zerolog"
+)
+
+// Server accepts clients and gives each connection its own worker process
+// that loads the vendor module for that client alone. So a client's login
+// state, session objects and C_CloseAllSessions are its own, exactly as if
+// the application had loaded the module itself, and a client's leftovers
+// are freed when its worker exits. (See wire/PROTOCOL.md, "Why a worker
+// per connection".)
+type Server struct {
+	Listen           []string // endpoints: unix:///path or tcp://host:port
+	Module           string   // vendor module path
+	SocketMode       os.FileMode
+	Log              zerolog.Logger
+	WorkerArgs       []string // passed to every worker (log level, format)
+	HandshakeTimeout time.Duration
+
+	wg        sync.WaitGroup
+	mu        sync.Mutex
+	listeners []net.Listener
+	workers   map[int]*exec.Cmd
+	nextID    atomic.Uint64
+}
+
+// Run listens and serves until ctx is done, then stops accepting, asks
+// every worker to finish (SIGTERM: in-flight calls end, sessions close,
+// the module is finalized) and waits for them, bounded by grace.
+func (s *Server) Run(ctx context.Context, grace time.Duration) error {
+	if s.HandshakeTimeout <= 0 {
+		s.HandshakeTimeout = 5 * time.Second
+	}
+	s.workers = map[int]*exec.Cmd{}
+	for _, e := range s.Listen {
+		l, err := s.listen(e)
+		if err != nil {
+			s.closeListeners()
+			return err
+		}
+		s.listeners = append(s.listeners, l)
+		s.Log.Info().Str("listen", e).Str("module", s.Module).Msg("serving")
+	}
+	for _, l := range s.listeners {
+		s.wg.Add(1)
+		go s.accept(l)
+	}
+	<-ctx.Done()
+	s.closeListeners()
+	s.stopWorkers(grace)
+	s.wg.Wait()
+	return nil
+}
+
+func (s *Server) listen(endpoint string) (net.Listener, error) {
+	ep, err := wire.ParseEndpoint(endpoint)
+	if err != nil {
+		return nil, err
+	}
+	if ep.Network == "unix" {
+		// A socket file left by a broker that died is removed; one that
+		// answers belongs to a running broker and is not.
+		if c, err := net.DialTimeout("unix", ep.Address, time.Second); err == nil {
+			c.Close()
+			return nil, fmt.Errorf("listen %s: another broker is serving there", endpoint)
+		}
+		os.Remove(ep.Address)
+	}
+	l, err := net.Listen(ep.Network, ep.Address)
+	if err != nil {
+		return nil, fmt.Errorf("listen %s: %w", endpoint, err)
+	}
+	if ep.Network == "unix" && s.SocketMode != 0 {
+		if err := os.Chmod(ep.Address, s.SocketMode); err != nil {
+			l.Close()
+			return nil, fmt.Errorf("listen %s: %w", endpoint, err)
+		}
+	}
+	return l, nil
+}
+
+func (s *Server) closeListeners() {
+	for _, l := range s.listeners {
+		l.Close()
+	}
+}
+
+func (s *Server) accept(l net.Listener) {
+	defer s.wg.Done()
+	for {
+		conn, err := l.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			s.Log.Error().Err(err).Msg("accept")
+			time.Sleep(50 * time.Millisecond)
+			continue
+		}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.admit(conn)
+		}()
+	}
+}
+
+// admit checks the client's Hello and hands the connection to a new
+// worker, which answers the Welcome once its module is initialized.
+func (s *Server) admit(conn net.Conn) {
+	id := s.nextID.Add(1)
+	log := s.Log.With().Uint64("conn", id).Logger()
+	conn.SetDeadline(time.Now().Add(s.HandshakeTimeout))
+	hello, err := wire.ReadHello(conn)
+	if err != nil {
+		log.Warn().Err(err).Str("remote", conn.RemoteAddr().String()).Msg("handshake failed: connection dropped")
+		if hello != nil {
+			wire.WriteMsg(conn, &wire.Welcome{Version: wire.ProtocolVersion, Error: err.Error()})
+		}
+		conn.Close()
+		return
+	}
+	conn.SetDeadline(time.Time{})
+	log = log.With().Str("program", hello.Program).Uint64("pid", hello.PID).Logger()
+	if err := s.startWorker(id, conn, log); err != nil {
+		log.Error().Err(err).Msg("cannot start a worker")
+		wire.WriteMsg(conn, &wire.Welcome{Version: wire.ProtocolVersion, Error: "broker cannot start a worker: " + err.Error()})
+	}
+	conn.Close() // the worker has its own copy
+}
+
+func connFile(conn net.Conn) (*os.File, error) {
+	switch c := conn.(type) {
+	case *net.UnixConn:
+		return c.File()
+	case *net.TCPConn:
+		return c.File()
+	}
+	return nil, fmt.Errorf("connection type %T cannot be handed to a worker", conn)
+}
+
+func (s *Server) startWorker(id uint64, conn net.Conn, log zerolog.Logger) error {
+	f, err := connFile(conn)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	// The worker reads the other end of this pipe: EOF means the broker is
+	// gone, and the worker exits instead of outliving it.
+	ctrlR, ctrlW, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	defer ctrlR.Close()
+	exe, err := os.Executable()
+	if err != nil {
+		ctrlW.Close()
+		return err
+	}
+	args := append([]string{"worker", "--module", s.Module, "--conn", strconv.FormatUint(id, 10)}, s.WorkerArgs...)
+	cmd := exec.Command(exe, args...)
+	cmd.ExtraFiles = []*os.File{f, ctrlR}
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		ctrlW.Close()
+		return err
+	}
+	pid := cmd.Process.Pid
+	log.Info().Int("worker", pid).Msg("client connected: worker started")
+	s.mu.Lock()
+	s.workers[pid] = cmd
+	s.mu.Unlock()
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		err := cmd.Wait()
+		ctrlW.Close()
+		s.mu.Lock()
+		delete(s.workers, pid)
+		s.mu.Unlock()
+		ev := log.Info()
+		if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			ev = log.Error().Str("signal", ws.Signal().String())
+		} else if err != nil {
+			ev = log.Warn().Err(err)
+		}
+		ev.Int("worker", pid).Msg("worker exited: client's sessions are closed")
+	}()
+	return nil
+}
+
+func (s *Server) stopWorkers(grace time.Duration) {
+	s.mu.Lock()
+	for _, c := range s.workers {
+		c.Process.Signal(syscall.SIGTERM)
+	}
+	n := len(s.workers)
+	s.mu.Unlock()
+	if n == 0 {
+		return
+	}
+	s.Log.Info().Int("workers", n).Msg("stopping workers")
+	deadline := time.Now().Add(grace)
+	for time.Now().Before(deadline) {
+		s.mu.Lock()
+		n = len(s.workers)
+		s.mu.Unlock()
+		if n == 0 {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	s.mu.Lock()
+	for pid, c := range s.workers {
+		s.Log.Warn().Int("worker", pid).Msg("worker did not stop in time: killed")
+		c.Process.Kill()
+	}
+	s.mu.Unlock()
+}

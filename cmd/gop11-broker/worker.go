@@ -1,0 +1,73 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/gop11/gop11/broker"
+	"github.com/gop11/gop11/broker/backend"
+	"github.com/gop11/gop11/wire"
+)
+
+// workerMain runs one client's worker: fd 3 is the client's connection
+// (its Hello already read by the broker), fd 4 the read end of a pipe the
+// broker holds open while it lives. The worker loads the vendor module,
+// answers the client's Welcome, serves it, and on exit finalizes the
+// module: whatever the client held is freed with it.
+func workerMain(args []string) int {
+	fs := flag.NewFlagSet("gop11-broker worker", flag.ContinueOnError)
+	var lf logFlags
+	module := fs.String("module", "", "vendor module")
+	connID := fs.Uint64("conn", 0, "connection number, for logs")
+	lf.register(fs)
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	log, err := lf.logger(os.Stderr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "gop11-broker worker:", err)
+		return 2
+	}
+	log = log.With().Uint64("conn", *connID).Int("worker", os.Getpid()).Logger()
+	conn, err := net.FileConn(os.NewFile(3, "client"))
+	if err != nil {
+		log.Error().Err(err).Msg("worker started without a client connection")
+		return 2
+	}
+	go func() {
+		io.Copy(io.Discard, os.NewFile(4, "broker"))
+		log.Warn().Msg("broker gone: worker exits")
+		os.Exit(1)
+	}()
+	mod, err := backend.Open(*module, backend.Options{Log: log})
+	if err != nil {
+		log.Error().Err(err).Str("module", *module).Msg("cannot load the module")
+		wire.WriteMsg(conn, &wire.Welcome{Version: wire.ProtocolVersion, Error: fmt.Sprintf("module %s: %v", *module, err)})
+		return 1
+	}
+	if err := wire.WriteMsg(conn, &wire.Welcome{Version: wire.ProtocolVersion, Broker: Version}); err != nil {
+		log.Warn().Err(err).Msg("client gone before the welcome")
+		mod.Close()
+		return 1
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	go func() {
+		<-ctx.Done()
+		conn.Close()
+	}()
+	err = broker.ServeConn(ctx, conn, broker.ServeConfig{Backend: mod, Log: log})
+	if err != nil {
+		log.Warn().Err(err).Msg("connection ended")
+	}
+	if err := mod.Close(); err != nil {
+		log.Warn().Err(err).Msg("C_Finalize")
+	}
+	return 0
+}
