@@ -2,8 +2,6 @@ package e2e
 
 import (
 	"bytes"
-	"encoding/base64"
-	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -21,9 +19,9 @@ const (
 	toolsSOPIN = "5678"
 )
 
-// target is one way of reaching a token: SoftHSM2 loaded directly, or
+// toolsTarget is one way of reaching a token: SoftHSM2 loaded directly, or
 // build/libgop11.so talking to a broker that loads SoftHSM2.
-type target struct {
+type toolsTarget struct {
 	name   string          // "direct" or "proxy", for messages
 	module string          // what clients load
 	env    []string        // what clients need in their environment
@@ -33,10 +31,10 @@ type target struct {
 }
 
 // file returns the path of name in the target's scratch directory.
-func (tg *target) file(name string) string { return filepath.Join(tg.dir, name) }
+func (tg *toolsTarget) file(name string) string { return filepath.Join(tg.dir, name) }
 
 // p11 runs `pkcs11-tool --module M args...` against the target.
-func (tg *target) p11(t *testing.T, args ...string) harness.Result {
+func (tg *toolsTarget) p11(t *testing.T, args ...string) harness.Result {
 	t.Helper()
 	return harness.RunCmd(t, harness.Command{
 		Name: "pkcs11-tool",
@@ -46,7 +44,7 @@ func (tg *target) p11(t *testing.T, args ...string) harness.Result {
 }
 
 // p11ok is p11 that fails the test unless pkcs11-tool exits 0.
-func (tg *target) p11ok(t *testing.T, args ...string) harness.Result {
+func (tg *toolsTarget) p11ok(t *testing.T, args ...string) harness.Result {
 	t.Helper()
 	r := tg.p11(t, args...)
 	if r.Code != 0 {
@@ -57,9 +55,9 @@ func (tg *target) p11ok(t *testing.T, args ...string) harness.Result {
 }
 
 // login returns the pkcs11-tool arguments that log in as the token's user.
-func (tg *target) login() []string { return []string{"--login", "--pin", tg.tok.PIN} }
+func (tg *toolsTarget) login() []string { return []string{"--login", "--pin", tg.tok.PIN} }
 
-// pair is the same token reached two ways. Both sides start from
+// toolsPair is the same token reached two ways. Both sides start from
 // byte-identical copies of one SoftHSM2 token (harness.Token.Clone): same
 // label, serial, slot ID, objects and key material. Twin tokens rather
 // than one shared token, because
@@ -69,44 +67,44 @@ func (tg *target) login() []string { return []string{"--login", "--pin", tg.tok.
 //     deterministic mechanisms give byte-identical outputs,
 //
 // so anything that differs after harness.Mask is the proxy's doing.
-type pair struct {
-	direct, proxy *target
+type toolsPair struct {
+	direct, proxy *toolsTarget
 	dir           string // shared inputs (data files, certificates, peer keys)
 }
 
-// newPair creates a token labelled label with the suite's test PINs, runs
+// newToolsPair creates a token labelled label with the suite's test PINs, runs
 // setup against it directly (to create keys and objects), clones it, and
 // starts a broker in front of the clone. setup may be nil.
-func newPair(t *testing.T, label string, setup func(t *testing.T, p *pair, tg *target)) *pair {
+func newToolsPair(t *testing.T, label string, setup func(t *testing.T, p *toolsPair, tg *toolsTarget)) *toolsPair {
 	t.Helper()
-	return newPairPINs(t, label, toolsPIN, toolsSOPIN, setup)
+	return newToolsPairPINs(t, label, toolsPIN, toolsSOPIN, setup)
 }
 
-// newPairPINs is newPair with the token's PINs chosen by the caller.
-func newPairPINs(t *testing.T, label, pin, soPIN string, setup func(t *testing.T, p *pair, tg *target)) *pair {
+// newToolsPairPINs is newToolsPair with the token's PINs chosen by the caller.
+func newToolsPairPINs(t *testing.T, label, pin, soPIN string, setup func(t *testing.T, p *toolsPair, tg *toolsTarget)) *toolsPair {
 	t.Helper()
 	harness.Require(t, "pkcs11-tool")
 	harness.Require(t, "openssl")
 	harness.Require(t, harness.SoftHSM)
 	harness.RequireBuild(t)
 	tok := harness.NewToken(t, label, pin, soPIN)
-	p := &pair{dir: t.TempDir()}
-	p.direct = &target{name: "direct", module: harness.SoftHSM, env: tok.Env(), tok: tok, dir: t.TempDir()}
+	p := &toolsPair{dir: t.TempDir()}
+	p.direct = &toolsTarget{name: "direct", module: harness.SoftHSM, env: tok.Env(), tok: tok, dir: t.TempDir()}
 	if setup != nil {
 		setup(t, p, p.direct)
 	}
 	twin := tok.Clone(t)
-	p.proxy = &target{name: "proxy", tok: twin, dir: t.TempDir()}
+	p.proxy = &toolsTarget{name: "proxy", tok: twin, dir: t.TempDir()}
 	b := harness.StartBroker(t, twin)
 	p.proxy.module, p.proxy.env, p.proxy.broker = harness.Module(), b.ClientEnv(), b
 	return p
 }
 
 // targets returns both sides, direct first.
-func (p *pair) targets() []*target { return []*target{p.direct, p.proxy} }
+func (p *toolsPair) targets() []*toolsTarget { return []*toolsTarget{p.direct, p.proxy} }
 
 // input writes data to a shared input file and returns its path.
-func (p *pair) input(t *testing.T, name string, data []byte) string {
+func (p *toolsPair) input(t *testing.T, name string, data []byte) string {
 	t.Helper()
 	path := filepath.Join(p.dir, name)
 	if err := os.WriteFile(path, data, 0o600); err != nil {
@@ -116,7 +114,7 @@ func (p *pair) input(t *testing.T, name string, data []byte) string {
 }
 
 // other returns the side that tg is not.
-func (p *pair) other(tg *target) *target {
+func (p *toolsPair) other(tg *toolsTarget) *toolsTarget {
 	if tg == p.direct {
 		return p.proxy
 	}
@@ -126,44 +124,44 @@ func (p *pair) other(tg *target) *target {
 // bothRun runs cmd(tg) on both sides, direct first, and fails the test
 // (not fatally) unless exit codes, standard outputs and standard errors
 // are equal after harness.Mask and then norm (nil for none).
-func (p *pair) bothRun(t *testing.T, what string, norm func(string) string, cmd func(tg *target) harness.Command) (d, x harness.Result) {
+func (p *toolsPair) bothRun(t *testing.T, what string, norm func(string) string, cmd func(tg *toolsTarget) harness.Command) (d, x harness.Result) {
 	t.Helper()
 	d = harness.RunCmd(t, cmd(p.direct))
 	x = harness.RunCmd(t, cmd(p.proxy))
-	compareResults(t, what, d, x, norm)
+	toolsCompare(t, what, d, x, norm)
 	return d, x
 }
 
 // both is bothRun for `pkcs11-tool --module M args(tg)...`. args receives
 // the target so that output files can go to its own scratch directory.
-func (p *pair) both(t *testing.T, what string, norm func(string) string, args func(tg *target) []string) (d, x harness.Result) {
+func (p *toolsPair) both(t *testing.T, what string, norm func(string) string, args func(tg *toolsTarget) []string) (d, x harness.Result) {
 	t.Helper()
-	return p.bothRun(t, what, norm, func(tg *target) harness.Command {
+	return p.bothRun(t, what, norm, func(tg *toolsTarget) harness.Command {
 		return harness.Command{Name: "pkcs11-tool", Args: append([]string{"--module", tg.module}, args(tg)...), Env: tg.env}
 	})
 }
 
 // bothOK is both, also requiring exit code 0 on the direct side (the
 // comparison then requires it on the proxy side).
-func (p *pair) bothOK(t *testing.T, what string, norm func(string) string, args func(tg *target) []string) (d, x harness.Result) {
+func (p *toolsPair) bothOK(t *testing.T, what string, norm func(string) string, args func(tg *toolsTarget) []string) (d, x harness.Result) {
 	t.Helper()
 	d, x = p.both(t, what, norm, args)
-	directOK(t, what, d)
+	toolsDirectOK(t, what, d)
 	return d, x
 }
 
-// directOK stops the test when the direct run failed: comparing against a
+// toolsDirectOK stops the test when the direct run failed: comparing against a
 // failure that was meant to be a success proves nothing.
-func directOK(t *testing.T, what string, d harness.Result) {
+func toolsDirectOK(t *testing.T, what string, d harness.Result) {
 	t.Helper()
 	if d.Code != 0 {
 		t.Fatalf("%s: exits %d even directly against SoftHSM2\nstdout:\n%s\nstderr:\n%s", what, d.Code, d.Stdout, d.Stderr)
 	}
 }
 
-// compareResults reports every difference between a direct and a proxied
+// toolsCompare reports every difference between a direct and a proxied
 // run: exit code, then masked stdout and stderr as line diffs.
-func compareResults(t *testing.T, what string, d, x harness.Result, norm func(string) string) {
+func toolsCompare(t *testing.T, what string, d, x harness.Result, norm func(string) string) {
 	t.Helper()
 	if norm == nil {
 		norm = func(s string) string { return s }
@@ -177,21 +175,21 @@ func compareResults(t *testing.T, what string, d, x harness.Result, norm func(st
 	} {
 		dm, xm := norm(harness.Mask(s.d)), norm(harness.Mask(s.x))
 		if dm != xm {
-			t.Errorf("%s: %s differs (- direct, + proxy, after masking):\n%s", what, s.name, lineDiff(dm, xm))
+			t.Errorf("%s: %s differs (- direct, + proxy, after masking):\n%s", what, s.name, harness.Diff(dm, xm))
 		}
 	}
 }
 
-// sameBytes fails the test unless the two files are identical.
-func sameBytes(t *testing.T, what, pathA, pathB string) {
+// toolsSameFile fails the test unless the two files are identical.
+func toolsSameFile(t *testing.T, what, pathA, pathB string) {
 	t.Helper()
-	a, b := readFile(t, pathA), readFile(t, pathB)
+	a, b := toolsReadFile(t, pathA), toolsReadFile(t, pathB)
 	if !bytes.Equal(a, b) {
 		t.Errorf("%s: %s (%d bytes) and %s (%d bytes) differ\n%x\n%x", what, pathA, len(a), pathB, len(b), a, b)
 	}
 }
 
-func readFile(t *testing.T, path string) []byte {
+func toolsReadFile(t *testing.T, path string) []byte {
 	t.Helper()
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -200,13 +198,13 @@ func readFile(t *testing.T, path string) []byte {
 	return data
 }
 
-// assertCalls fails the test unless the target's broker logged each of
+// toolsAssertCalls fails the test unless the target's broker logged each of
 // the named functions at least once: the proof that the client's calls
 // went through the proxy rather than around it.
-func assertCalls(t *testing.T, tg *target, names ...string) {
+func toolsAssertCalls(t *testing.T, tg *toolsTarget, names ...string) {
 	t.Helper()
 	if tg.broker == nil {
-		t.Fatalf("assertCalls on %s, which has no broker", tg.name)
+		t.Fatalf("toolsAssertCalls on %s, which has no broker", tg.name)
 	}
 	calls := tg.broker.Calls()
 	var missing []string
@@ -216,23 +214,23 @@ func assertCalls(t *testing.T, tg *target, names ...string) {
 		}
 	}
 	if len(missing) > 0 {
-		t.Errorf("broker log shows no %s; calls seen: %v", strings.Join(missing, ", "), sortedCounts(calls))
+		t.Errorf("broker log shows no %s; calls seen: %v", strings.Join(missing, ", "), toolsCounts(calls))
 	}
 }
 
-// assertResult fails the test unless the broker logged call with rv at
+// toolsAssertResult fails the test unless the broker logged call with rv at
 // least once.
-func assertResult(t *testing.T, tg *target, call, rv string) {
+func toolsAssertResult(t *testing.T, tg *toolsTarget, call, rv string) {
 	t.Helper()
 	if tg.broker == nil {
-		t.Fatalf("assertResult on %s, which has no broker", tg.name)
+		t.Fatalf("toolsAssertResult on %s, which has no broker", tg.name)
 	}
 	if res := tg.broker.Results(call); res[rv] == 0 {
 		t.Errorf("broker log shows no %s returning %s; its results: %v", call, rv, res)
 	}
 }
 
-func sortedCounts(m map[string]int) string {
+func toolsCounts(m map[string]int) string {
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)
@@ -246,7 +244,7 @@ func sortedCounts(m map[string]int) string {
 }
 
 // openssl runs openssl with args and fails the test unless it exits 0.
-func openssl(t *testing.T, env []string, args ...string) harness.Result {
+func toolsOpenSSL(t *testing.T, env []string, args ...string) harness.Result {
 	t.Helper()
 	r := harness.RunCmd(t, harness.Command{Name: "openssl", Args: args, Env: env})
 	if r.Code != 0 {
@@ -255,19 +253,19 @@ func openssl(t *testing.T, env []string, args ...string) harness.Result {
 	return r
 }
 
-// exportPubKey reads the public key with the given CKA_ID through tg and
+// toolsExportPubKey reads the public key with the given CKA_ID through tg and
 // returns the path of a PEM copy for plain openssl. It uses pkcs11-tool
 // --read-object, except where OpenSC 0.23 cannot: its EC public key export
 // fails for P-384 ("cannot create EVP_PKEY", directly against SoftHSM2
 // too), and there GnuTLS's p11tool --export reads the key instead, through
 // the same target.
-func exportPubKey(t *testing.T, tg *target, id string) string {
+func toolsExportPubKey(t *testing.T, tg *toolsTarget, id string) string {
 	t.Helper()
 	der := tg.file("pub-" + id + ".der")
 	pem := tg.file("pub-" + id + ".pem")
 	r := tg.p11(t, "--read-object", "--type", "pubkey", "--id", id, "-o", der)
 	if r.Code == 0 {
-		openssl(t, nil, "pkey", "-pubin", "-inform", "DER", "-in", der, "-out", pem)
+		toolsOpenSSL(t, nil, "pkey", "-pubin", "-inform", "DER", "-in", der, "-out", pem)
 		return pem
 	}
 	if !strings.Contains(r.Stderr, "cannot create EVP_PKEY") {
@@ -286,46 +284,46 @@ func exportPubKey(t *testing.T, tg *target, id string) string {
 		t.Fatal(err)
 	}
 	// Normalise through openssl, as the pkcs11-tool path does.
-	openssl(t, nil, "pkey", "-pubin", "-in", pem, "-out", pem+".norm")
+	toolsOpenSSL(t, nil, "pkey", "-pubin", "-in", pem, "-out", pem+".norm")
 	return pem + ".norm"
 }
 
 // Keys and objects that setup functions put on template tokens. CKA_IDs are
 // distinct because pkcs11-tool picks keys by --id.
 const (
-	idRSA    = "01" // RSA 2048 key pair
-	idEC256  = "02" // EC P-256 key pair
-	idEC384  = "03" // EC P-384 key pair
-	idAES    = "04" // AES-256, not extractable, may wrap/unwrap
-	idAESX   = "05" // AES-256, extractable: what gets wrapped
-	idCert   = "10" // X.509 certificate
-	labelDat = "data1"
+	toolsKeyRSA    = "01" // RSA 2048 key pair
+	toolsKeyEC256  = "02" // EC P-256 key pair
+	toolsKeyEC384  = "03" // EC P-384 key pair
+	toolsKeyAES    = "04" // AES-256, not extractable, may wrap/unwrap
+	toolsKeyAESX   = "05" // AES-256, extractable: what gets wrapped
+	toolsCertID    = "10" // X.509 certificate
+	toolsDataLabel = "data1"
 )
 
-// populate creates the named objects on tg with pkcs11-tool: "rsa",
+// toolsPopulate creates the named objects on tg with pkcs11-tool: "rsa",
 // "ec256", "ec384", "aes", "aesx", "cert", "data".
-func populate(t *testing.T, p *pair, tg *target, what ...string) {
+func toolsPopulate(t *testing.T, p *toolsPair, tg *toolsTarget, what ...string) {
 	t.Helper()
 	for _, w := range what {
 		var args []string
 		switch w {
 		case "rsa":
-			args = []string{"--keypairgen", "--key-type", "rsa:2048", "--id", idRSA, "--label", "rsa"}
+			args = []string{"--keypairgen", "--key-type", "rsa:2048", "--id", toolsKeyRSA, "--label", "rsa"}
 		case "ec256":
-			args = []string{"--keypairgen", "--key-type", "EC:prime256v1", "--id", idEC256, "--label", "ec256"}
+			args = []string{"--keypairgen", "--key-type", "EC:prime256v1", "--id", toolsKeyEC256, "--label", "ec256"}
 		case "ec384":
-			args = []string{"--keypairgen", "--key-type", "EC:secp384r1", "--id", idEC384, "--label", "ec384"}
+			args = []string{"--keypairgen", "--key-type", "EC:secp384r1", "--id", toolsKeyEC384, "--label", "ec384"}
 		case "aes":
-			args = []string{"--keygen", "--key-type", "AES:32", "--id", idAES, "--label", "aes"}
+			args = []string{"--keygen", "--key-type", "AES:32", "--id", toolsKeyAES, "--label", "aes"}
 		case "aesx":
-			args = []string{"--keygen", "--key-type", "AES:32", "--id", idAESX, "--label", "aesx", "--extractable"}
+			args = []string{"--keygen", "--key-type", "AES:32", "--id", toolsKeyAESX, "--label", "aesx", "--extractable"}
 		case "cert":
-			args = []string{"--write-object", p.cert(t), "--type", "cert", "--id", idCert, "--label", "cert"}
+			args = []string{"--write-object", p.cert(t), "--type", "cert", "--id", toolsCertID, "--label", "cert"}
 		case "data":
 			args = []string{"--write-object", p.input(t, "data-object.txt", []byte("gop11 data object\n")),
-				"--type", "data", "--label", labelDat, "--application-label", "gop11-app"}
+				"--type", "data", "--label", toolsDataLabel, "--application-label", "gop11-app"}
 		default:
-			t.Fatalf("populate: unknown object %q", w)
+			t.Fatalf("toolsPopulate: unknown object %q", w)
 		}
 		tg.p11ok(t, append(tg.login(), args...)...)
 	}
@@ -333,25 +331,25 @@ func populate(t *testing.T, p *pair, tg *target, what ...string) {
 
 // cert returns a self-signed DER certificate (P-256, made once per pair)
 // for --write-object --type cert.
-func (p *pair) cert(t *testing.T) string {
+func (p *toolsPair) cert(t *testing.T) string {
 	t.Helper()
 	der := filepath.Join(p.dir, "cert.der")
 	if _, err := os.Stat(der); err == nil {
 		return der
 	}
-	openssl(t, nil, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+	toolsOpenSSL(t, nil, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
 		"-nodes", "-keyout", filepath.Join(p.dir, "cert.key"), "-subj", "/CN=gop11 tools test",
 		"-days", "30", "-outform", "DER", "-out", der)
 	return der
 }
 
-// objectBlocks normalises a pkcs11-tool -O (or show_object) listing into
+// toolsObjectBlocks normalises a pkcs11-tool -O (or show_object) listing into
 // its object blocks, sorted. SoftHSM2 returns C_FindObjects results in the
 // order of its in-memory object set, which depends on how the process came
 // to hold each object (loaded from disk, or created earlier in the same
 // process, as in the long-lived broker), so the order is not part of what
 // a proxy must preserve. Each block starts at an unindented line.
-func objectBlocks(s string) string {
+func toolsObjectBlocks(s string) string {
 	var blocks []string
 	var cur strings.Builder
 	for _, line := range strings.SplitAfter(s, "\n") {
@@ -369,109 +367,4 @@ func objectBlocks(s string) string {
 	}
 	sort.Strings(blocks)
 	return strings.Join(blocks, "")
-}
-
-// lineDiff returns a minimal line diff of a and b ("-" lines only in a,
-// "+" lines only in b), from a longest common subsequence. Very long inputs
-// get only their first difference, with context.
-func lineDiff(a, b string) string {
-	al, bl := strings.Split(a, "\n"), strings.Split(b, "\n")
-	if len(al)*len(bl) > 4_000_000 {
-		i := 0
-		for i < len(al) && i < len(bl) && al[i] == bl[i] {
-			i++
-		}
-		lo := max(0, i-3)
-		var out strings.Builder
-		fmt.Fprintf(&out, "first difference at line %d:\n", i+1)
-		for j := lo; j < min(len(al), i+3); j++ {
-			fmt.Fprintf(&out, "- %s\n", al[j])
-		}
-		for j := lo; j < min(len(bl), i+3); j++ {
-			fmt.Fprintf(&out, "+ %s\n", bl[j])
-		}
-		return out.String()
-	}
-	// lcs[i][j] = LCS length of al[i:] and bl[j:]
-	lcs := make([][]int32, len(al)+1)
-	for i := range lcs {
-		lcs[i] = make([]int32, len(bl)+1)
-	}
-	for i := len(al) - 1; i >= 0; i-- {
-		for j := len(bl) - 1; j >= 0; j-- {
-			if al[i] == bl[j] {
-				lcs[i][j] = lcs[i+1][j+1] + 1
-			} else {
-				lcs[i][j] = max(lcs[i+1][j], lcs[i][j+1])
-			}
-		}
-	}
-	var out strings.Builder
-	i, j := 0, 0
-	for i < len(al) || j < len(bl) {
-		switch {
-		case i < len(al) && j < len(bl) && al[i] == bl[j]:
-			fmt.Fprintf(&out, "  %s\n", al[i])
-			i++
-			j++
-		case j < len(bl) && (i == len(al) || lcs[i][j+1] >= lcs[i+1][j]):
-			fmt.Fprintf(&out, "+ %s\n", bl[j])
-			j++
-		default:
-			fmt.Fprintf(&out, "- %s\n", al[i])
-			i++
-		}
-	}
-	return out.String()
-}
-
-// secretForms returns the ways a secret could show up in a log: as is, in
-// hex (plain and byte-spaced, as hex dumps print it), as a JSON byte list,
-// and in base64 (standard and URL alphabets) at each of the three
-// alignments it could have inside a longer encoded buffer. Callers search
-// case-insensitively.
-func secretForms(secret string) map[string]string {
-	b := []byte(secret)
-	forms := map[string]string{
-		"raw": secret,
-		"hex": hex.EncodeToString(b),
-	}
-	spaced := make([]string, len(b))
-	list := make([]string, len(b))
-	for i, c := range b {
-		spaced[i] = fmt.Sprintf("%02x", c)
-		list[i] = fmt.Sprint(c)
-	}
-	forms["spaced hex"] = strings.Join(spaced, " ")
-	forms["byte list"] = strings.Join(list, ",")
-	for o := 0; o < 3; o++ {
-		buf := append(make([]byte, o), b...)
-		// Characters wholly inside the secret's bits: from ceil(8o/6)
-		// to floor(8(o+n)/6).
-		from, to := (8*o+5)/6, 8*(o+len(b))/6
-		for name, enc := range map[string]*base64.Encoding{"base64": base64.StdEncoding, "base64url": base64.URLEncoding} {
-			forms[fmt.Sprintf("%s at offset %d", name, o)] = enc.EncodeToString(buf)[from:to]
-		}
-	}
-	return forms
-}
-
-func TestToolsSecretForms(t *testing.T) {
-	secret := "Sup3rSecretPin-4711"
-	forms := secretForms(secret)
-	for o := 0; o < 3; o++ {
-		blob := append([]byte("{\"msg\":"[:o+4]), secret...)
-		blob = append(blob, "tail"...)
-		enc := base64.StdEncoding.EncodeToString(blob)
-		found := false
-		for _, f := range forms {
-			found = found || strings.Contains(enc, f)
-		}
-		if !found {
-			t.Errorf("base64 of the secret at offset %d not recognised in %s", o+4, enc)
-		}
-	}
-	if !strings.Contains(fmt.Sprintf("% x", secret), forms["spaced hex"]) {
-		t.Errorf("spaced hex form %q", forms["spaced hex"])
-	}
 }

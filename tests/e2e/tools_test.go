@@ -3,7 +3,7 @@ package e2e
 // The tools suite: real PKCS #11 client programs (OpenSC pkcs11-tool, GnuTLS
 // p11tool, OpenSSL's pkcs11 engine, pkcs11-dump) run once against SoftHSM2
 // directly and once through build/libgop11.so and a real broker, and the
-// two runs must agree. See pair in tools_helpers_test.go for why each test
+// two runs must agree. See toolsPair in tools_helpers_test.go for why each test
 // uses twin tokens, and harness.Mask for what may differ. Every test also
 // checks the broker's log for the calls it made: a proxy that was not in
 // the path would pass every comparison.
@@ -36,8 +36,8 @@ import (
 // mechanisms and objects, before and after login.
 func TestToolsInfo(t *testing.T) {
 	t.Parallel()
-	p := newPair(t, "tools-info", func(t *testing.T, p *pair, tg *target) {
-		populate(t, p, tg, "rsa", "ec256", "aes", "cert", "data")
+	p := newToolsPair(t, "tools-info", func(t *testing.T, p *toolsPair, tg *toolsTarget) {
+		toolsPopulate(t, p, tg, "rsa", "ec256", "aes", "cert", "data")
 	})
 	for _, args := range [][]string{
 		{"-I"},
@@ -48,20 +48,22 @@ func TestToolsInfo(t *testing.T) {
 		{"--login", "--pin", toolsPIN, "-O"},
 		{"--login", "--pin", toolsPIN, "-O", "--type", "privkey"},
 	} {
-		p.bothOK(t, strings.Join(args, " "), nil, func(*target) []string { return args })
+		p.bothOK(t, strings.Join(args, " "), nil, func(*toolsTarget) []string { return args })
 	}
-	assertCalls(t, p.proxy, "C_GetSlotList", "C_GetSlotInfo", "C_GetTokenInfo",
+	toolsAssertCalls(t, p.proxy, "C_GetSlotList", "C_GetSlotInfo", "C_GetTokenInfo",
 		"C_GetMechanismList", "C_GetMechanismInfo", "C_OpenSession", "C_Login",
 		"C_FindObjectsInit", "C_FindObjects", "C_FindObjectsFinal", "C_GetAttributeValue")
 }
 
-// keyMaterial matches the values pkcs11-tool prints for freshly generated
+// toolsKeyMaterial matches the values pkcs11-tool prints for freshly generated
 // keys: the EC public point, and CKA_VALUE of extractable secret keys.
-var keyMaterial = regexp.MustCompile(`(?m)^(\s+(?:EC_POINT|VALUE):\s+)[0-9a-fA-F]+$`)
+var toolsKeyMaterial = regexp.MustCompile(`(?m)^(\s+(?:EC_POINT|VALUE):\s+)[0-9a-fA-F]+$`)
 
-// maskKeyMaterial masks generated key material: two generations differ
+// toolsMaskKeyMaterial masks generated key material: two generations differ
 // even against the same module, so only its presence can be compared.
-func maskKeyMaterial(s string) string { return keyMaterial.ReplaceAllString(s, "${1}<generated>") }
+func toolsMaskKeyMaterial(s string) string {
+	return toolsKeyMaterial.ReplaceAllString(s, "${1}<generated>")
+}
 
 // TestToolsKeyGen generates key pairs and a secret key both ways, compares
 // what pkcs11-tool reports, and checks that the keys generated through the
@@ -69,7 +71,7 @@ func maskKeyMaterial(s string) string { return keyMaterial.ReplaceAllString(s, "
 // keys read back through the proxy.
 func TestToolsKeyGen(t *testing.T) {
 	t.Parallel()
-	p := newPair(t, "tools-keygen", nil)
+	p := newToolsPair(t, "tools-keygen", nil)
 	for _, g := range [][]string{
 		{"--keypairgen", "--key-type", "rsa:2048", "--id", "11", "--label", "gen-rsa"},
 		{"--keypairgen", "--key-type", "EC:prime256v1", "--id", "12", "--label", "gen-ec256"},
@@ -77,31 +79,31 @@ func TestToolsKeyGen(t *testing.T) {
 		{"--keygen", "--key-type", "AES:32", "--id", "14", "--label", "gen-aes"},
 		{"--keygen", "--key-type", "AES:32", "--id", "15", "--label", "gen-aesx", "--extractable"},
 	} {
-		p.bothOK(t, strings.Join(g[:3], " "), maskKeyMaterial, func(tg *target) []string { return append(tg.login(), g...) })
+		p.bothOK(t, strings.Join(g[:3], " "), toolsMaskKeyMaterial, func(tg *toolsTarget) []string { return append(tg.login(), g...) })
 	}
-	listing := func(s string) string { return objectBlocks(maskKeyMaterial(s)) }
-	p.bothOK(t, "-O after key generation", listing, func(tg *target) []string { return append(tg.login(), "-O") })
+	listing := func(s string) string { return toolsObjectBlocks(toolsMaskKeyMaterial(s)) }
+	p.bothOK(t, "-O after key generation", listing, func(tg *toolsTarget) []string { return append(tg.login(), "-O") })
 
 	x := p.proxy
 	data := p.input(t, "data.txt", []byte("signed with a key generated through gop11\n"))
-	sum := sha256.Sum256(readFile(t, data))
+	sum := sha256.Sum256(toolsReadFile(t, data))
 	digest := p.input(t, "data.sha256", sum[:])
 
 	x.p11ok(t, append(x.login(), "--sign", "--id", "11", "-m", "SHA256-RSA-PKCS", "-i", data, "-o", x.file("rsa.sig"))...)
-	openssl(t, nil, "dgst", "-sha256", "-verify", exportPubKey(t, x, "11"), "-signature", x.file("rsa.sig"), data)
+	toolsOpenSSL(t, nil, "dgst", "-sha256", "-verify", toolsExportPubKey(t, x, "11"), "-signature", x.file("rsa.sig"), data)
 	for _, id := range []string{"12", "13"} {
 		sig := x.file("ec" + id + ".sig")
 		x.p11ok(t, append(x.login(), "--sign", "--id", id, "-m", "ECDSA", "-f", "openssl", "-i", digest, "-o", sig)...)
-		openssl(t, nil, "pkeyutl", "-verify", "-pubin", "-inkey", exportPubKey(t, x, id), "-in", digest, "-sigfile", sig)
+		toolsOpenSSL(t, nil, "pkeyutl", "-verify", "-pubin", "-inkey", toolsExportPubKey(t, x, id), "-in", digest, "-sigfile", sig)
 	}
 	// The generated AES key encrypts and decrypts.
 	pt := p.input(t, "pt.bin", []byte("0123456789abcdef0123456789ABCDEF"))
 	iv := "000102030405060708090a0b0c0d0e0f"
 	x.p11ok(t, append(x.login(), "--encrypt", "--id", "14", "-m", "AES-CBC", "--iv", iv, "-i", pt, "-o", x.file("ct.bin"))...)
 	x.p11ok(t, append(x.login(), "--decrypt", "--id", "14", "-m", "AES-CBC", "--iv", iv, "-i", x.file("ct.bin"), "-o", x.file("pt.bin"))...)
-	sameBytes(t, "AES-CBC round trip with a key generated through the proxy", pt, x.file("pt.bin"))
+	toolsSameFile(t, "AES-CBC round trip with a key generated through the proxy", pt, x.file("pt.bin"))
 
-	assertCalls(t, x, "C_GenerateKeyPair", "C_GenerateKey", "C_SignInit", "C_Sign", "C_EncryptInit", "C_DecryptInit")
+	toolsAssertCalls(t, x, "C_GenerateKeyPair", "C_GenerateKey", "C_SignInit", "C_Sign", "C_EncryptInit", "C_DecryptInit")
 	if n := x.broker.Calls()["C_GenerateKeyPair"]; n < 3 {
 		t.Errorf("broker logged C_GenerateKeyPair %d times, want 3", n)
 	}
@@ -113,19 +115,19 @@ func TestToolsKeyGen(t *testing.T) {
 // are verified by the other side and by plain openssl.
 func TestToolsSignVerify(t *testing.T) {
 	t.Parallel()
-	p := newPair(t, "tools-sign", func(t *testing.T, p *pair, tg *target) {
-		populate(t, p, tg, "rsa", "ec256", "ec384")
+	p := newToolsPair(t, "tools-sign", func(t *testing.T, p *toolsPair, tg *toolsTarget) {
+		toolsPopulate(t, p, tg, "rsa", "ec256", "ec384")
 	})
 	data := p.input(t, "data.txt", []byte("gop11 signs this\n"))
-	sum := sha256.Sum256(readFile(t, data))
+	sum := sha256.Sum256(toolsReadFile(t, data))
 	digest := p.input(t, "data.sha256", sum[:])
 	// Larger than pkcs11-tool's 1025-byte buffer: C_SignUpdate/C_SignFinal.
 	big := p.input(t, "big.bin", bytes.Repeat([]byte("gop11 multi-part "), 300))
 
 	pem := map[string]string{}
-	for _, id := range []string{idRSA, idEC256, idEC384} {
-		pem[id] = exportPubKey(t, p.proxy, id)
-		sameBytes(t, "public key "+id+" read both ways", exportPubKey(t, p.direct, id), pem[id])
+	for _, id := range []string{toolsKeyRSA, toolsKeyEC256, toolsKeyEC384} {
+		pem[id] = toolsExportPubKey(t, p.proxy, id)
+		toolsSameFile(t, "public key "+id+" read both ways", toolsExportPubKey(t, p.direct, id), pem[id])
 	}
 
 	pssVerify := []string{"-pkeyopt", "rsa_padding_mode:pss", "-pkeyopt", "rsa_pss_saltlen:32", "-pkeyopt", "digest:sha256"}
@@ -137,31 +139,31 @@ func TestToolsSignVerify(t *testing.T) {
 		deterministic bool
 		verify        []string // openssl command verifying SIG (placeholder) of the input
 	}{
-		{"RSA-PKCS", idRSA, []string{"-m", "RSA-PKCS"}, data, true,
-			[]string{"pkeyutl", "-verify", "-pubin", "-inkey", pem[idRSA], "-in", data, "-sigfile", "SIG"}},
-		{"SHA256-RSA-PKCS", idRSA, []string{"-m", "SHA256-RSA-PKCS"}, data, true,
-			[]string{"dgst", "-sha256", "-verify", pem[idRSA], "-signature", "SIG", data}},
-		{"SHA256-RSA-PKCS multi-part", idRSA, []string{"-m", "SHA256-RSA-PKCS"}, big, true,
-			[]string{"dgst", "-sha256", "-verify", pem[idRSA], "-signature", "SIG", big}},
-		{"RSA-PKCS-PSS", idRSA, []string{"-m", "RSA-PKCS-PSS", "--hash-algorithm", "SHA256", "--mgf", "MGF1-SHA256"}, digest, false,
-			append([]string{"pkeyutl", "-verify", "-pubin", "-inkey", pem[idRSA], "-in", digest, "-sigfile", "SIG"}, pssVerify...)},
-		{"SHA256-RSA-PKCS-PSS", idRSA, []string{"-m", "SHA256-RSA-PKCS-PSS", "--mgf", "MGF1-SHA256"}, data, false,
-			[]string{"dgst", "-sha256", "-sigopt", "rsa_padding_mode:pss", "-sigopt", "rsa_pss_saltlen:32", "-verify", pem[idRSA], "-signature", "SIG", data}},
-		{"ECDSA P-256", idEC256, []string{"-m", "ECDSA", "-f", "openssl"}, digest, false,
-			[]string{"pkeyutl", "-verify", "-pubin", "-inkey", pem[idEC256], "-in", digest, "-sigfile", "SIG"}},
-		{"ECDSA P-384", idEC384, []string{"-m", "ECDSA", "-f", "openssl"}, digest, false,
-			[]string{"pkeyutl", "-verify", "-pubin", "-inkey", pem[idEC384], "-in", digest, "-sigfile", "SIG"}},
+		{"RSA-PKCS", toolsKeyRSA, []string{"-m", "RSA-PKCS"}, data, true,
+			[]string{"pkeyutl", "-verify", "-pubin", "-inkey", pem[toolsKeyRSA], "-in", data, "-sigfile", "SIG"}},
+		{"SHA256-RSA-PKCS", toolsKeyRSA, []string{"-m", "SHA256-RSA-PKCS"}, data, true,
+			[]string{"dgst", "-sha256", "-verify", pem[toolsKeyRSA], "-signature", "SIG", data}},
+		{"SHA256-RSA-PKCS multi-part", toolsKeyRSA, []string{"-m", "SHA256-RSA-PKCS"}, big, true,
+			[]string{"dgst", "-sha256", "-verify", pem[toolsKeyRSA], "-signature", "SIG", big}},
+		{"RSA-PKCS-PSS", toolsKeyRSA, []string{"-m", "RSA-PKCS-PSS", "--hash-algorithm", "SHA256", "--mgf", "MGF1-SHA256"}, digest, false,
+			append([]string{"pkeyutl", "-verify", "-pubin", "-inkey", pem[toolsKeyRSA], "-in", digest, "-sigfile", "SIG"}, pssVerify...)},
+		{"SHA256-RSA-PKCS-PSS", toolsKeyRSA, []string{"-m", "SHA256-RSA-PKCS-PSS", "--mgf", "MGF1-SHA256"}, data, false,
+			[]string{"dgst", "-sha256", "-sigopt", "rsa_padding_mode:pss", "-sigopt", "rsa_pss_saltlen:32", "-verify", pem[toolsKeyRSA], "-signature", "SIG", data}},
+		{"ECDSA P-256", toolsKeyEC256, []string{"-m", "ECDSA", "-f", "openssl"}, digest, false,
+			[]string{"pkeyutl", "-verify", "-pubin", "-inkey", pem[toolsKeyEC256], "-in", digest, "-sigfile", "SIG"}},
+		{"ECDSA P-384", toolsKeyEC384, []string{"-m", "ECDSA", "-f", "openssl"}, digest, false,
+			[]string{"pkeyutl", "-verify", "-pubin", "-inkey", pem[toolsKeyEC384], "-in", digest, "-sigfile", "SIG"}},
 	}
 	for _, c := range cases {
 		sigName := strings.ReplaceAll(c.name, " ", "_") + ".sig"
-		p.bothOK(t, "sign "+c.name, nil, func(tg *target) []string {
+		p.bothOK(t, "sign "+c.name, nil, func(tg *toolsTarget) []string {
 			return append(append(tg.login(), "--sign", "--id", c.id, "-i", c.in, "-o", tg.file(sigName)), c.args...)
 		})
 		if c.deterministic {
-			sameBytes(t, c.name+" signature", p.direct.file(sigName), p.proxy.file(sigName))
+			toolsSameFile(t, c.name+" signature", p.direct.file(sigName), p.proxy.file(sigName))
 		}
 		// Each side verifies the other side's signature.
-		d, _ := p.bothOK(t, "verify "+c.name, nil, func(tg *target) []string {
+		d, _ := p.bothOK(t, "verify "+c.name, nil, func(tg *toolsTarget) []string {
 			return append(append(tg.login(), "--verify", "--id", c.id, "-i", c.in, "--signature-file", p.other(tg).file(sigName)), c.args...)
 		})
 		if !strings.Contains(d.Stdout, "Signature is valid") {
@@ -175,43 +177,43 @@ func TestToolsSignVerify(t *testing.T) {
 					args[i] = tg.file(sigName)
 				}
 			}
-			openssl(t, nil, args...)
+			toolsOpenSSL(t, nil, args...)
 		}
 	}
 
 	// A corrupted signature is rejected the same way: CKR_SIGNATURE_INVALID
 	// crosses the proxy as a result, not as an error.
-	bad := readFile(t, p.proxy.file("RSA-PKCS.sig"))
+	bad := toolsReadFile(t, p.proxy.file("RSA-PKCS.sig"))
 	bad[10] ^= 0xff
 	badPath := p.input(t, "bad.sig", bad)
-	d, _ := p.bothOK(t, "verify corrupted RSA-PKCS signature", nil, func(tg *target) []string {
-		return append(tg.login(), "--verify", "--id", idRSA, "-m", "RSA-PKCS", "-i", data, "--signature-file", badPath)
+	d, _ := p.bothOK(t, "verify corrupted RSA-PKCS signature", nil, func(tg *toolsTarget) []string {
+		return append(tg.login(), "--verify", "--id", toolsKeyRSA, "-m", "RSA-PKCS", "-i", data, "--signature-file", badPath)
 	})
 	if !strings.Contains(d.Stdout, "Invalid signature") {
 		t.Errorf("corrupted signature: %q", d.Stdout)
 	}
 
 	// SoftHSM 2.6.1 lacks CKM_ECDSA_SHA256: the same refusal both ways.
-	d, _ = p.both(t, "sign ECDSA-SHA256 (unsupported by SoftHSM2)", nil, func(tg *target) []string {
-		return append(tg.login(), "--sign", "--id", idEC256, "-m", "ECDSA-SHA256", "-i", data, "-o", tg.file("ecdsa-sha256.sig"))
+	d, _ = p.both(t, "sign ECDSA-SHA256 (unsupported by SoftHSM2)", nil, func(tg *toolsTarget) []string {
+		return append(tg.login(), "--sign", "--id", toolsKeyEC256, "-m", "ECDSA-SHA256", "-i", data, "-o", tg.file("ecdsa-sha256.sig"))
 	})
 	if d.Code == 0 || !strings.Contains(d.Stderr, "CKR_MECHANISM_INVALID") {
 		t.Logf("note: ECDSA-SHA256 now works directly (exit %d): SoftHSM2 gained it", d.Code)
 	} else {
-		assertResult(t, p.proxy, "C_SignInit", "CKR_MECHANISM_INVALID")
+		toolsAssertResult(t, p.proxy, "C_SignInit", "CKR_MECHANISM_INVALID")
 	}
 
 	// Digest on the token (C_DigestInit/Update/Final).
-	p.bothOK(t, "hash SHA256", nil, func(tg *target) []string {
+	p.bothOK(t, "hash SHA256", nil, func(tg *toolsTarget) []string {
 		return []string{"--hash", "-m", "SHA256", "-i", data, "-o", tg.file("data.sha256")}
 	})
-	sameBytes(t, "C_Digest SHA-256 through the proxy vs Go's", digest, p.proxy.file("data.sha256"))
+	toolsSameFile(t, "C_Digest SHA-256 through the proxy vs Go's", digest, p.proxy.file("data.sha256"))
 
-	assertCalls(t, p.proxy, "C_SignInit", "C_Sign", "C_SignUpdate", "C_SignFinal",
+	toolsAssertCalls(t, p.proxy, "C_SignInit", "C_Sign", "C_SignUpdate", "C_SignFinal",
 		"C_VerifyInit", "C_Verify", "C_DigestInit", "C_DigestUpdate", "C_DigestFinal")
-	assertResult(t, p.proxy, "C_Sign", "CKR_OK")
-	assertResult(t, p.proxy, "C_Verify", "CKR_OK")
-	assertResult(t, p.proxy, "C_Verify", "CKR_SIGNATURE_INVALID")
+	toolsAssertResult(t, p.proxy, "C_Sign", "CKR_OK")
+	toolsAssertResult(t, p.proxy, "C_Verify", "CKR_OK")
+	toolsAssertResult(t, p.proxy, "C_Verify", "CKR_SIGNATURE_INVALID")
 }
 
 // TestToolsEncryptDecrypt encrypts and decrypts with AES (single and
@@ -219,8 +221,8 @@ func TestToolsSignVerify(t *testing.T) {
 // openssl.
 func TestToolsEncryptDecrypt(t *testing.T) {
 	t.Parallel()
-	p := newPair(t, "tools-crypt", func(t *testing.T, p *pair, tg *target) {
-		populate(t, p, tg, "rsa", "aes")
+	p := newToolsPair(t, "tools-crypt", func(t *testing.T, p *toolsPair, tg *toolsTarget) {
+		toolsPopulate(t, p, tg, "rsa", "aes")
 	})
 	iv := "000102030405060708090a0b0c0d0e0f"
 	block48 := p.input(t, "pt48.bin", []byte("forty-eight bytes of plaintext for AES, exactly."))
@@ -240,158 +242,158 @@ func TestToolsEncryptDecrypt(t *testing.T) {
 	for _, c := range cases {
 		ct := strings.ReplaceAll(c.name, " ", "_") + ".ct"
 		pt := strings.ReplaceAll(c.name, " ", "_") + ".pt"
-		p.bothOK(t, "encrypt "+c.name, nil, func(tg *target) []string {
-			return append(append(tg.login(), "--encrypt", "--id", idAES, "-i", c.in, "-o", tg.file(ct)), c.args...)
+		p.bothOK(t, "encrypt "+c.name, nil, func(tg *toolsTarget) []string {
+			return append(append(tg.login(), "--encrypt", "--id", toolsKeyAES, "-i", c.in, "-o", tg.file(ct)), c.args...)
 		})
-		sameBytes(t, c.name+" ciphertext", p.direct.file(ct), p.proxy.file(ct))
+		toolsSameFile(t, c.name+" ciphertext", p.direct.file(ct), p.proxy.file(ct))
 		// Each side decrypts the other side's ciphertext.
-		p.bothOK(t, "decrypt "+c.name, nil, func(tg *target) []string {
-			return append(append(tg.login(), "--decrypt", "--id", idAES, "-i", p.other(tg).file(ct), "-o", tg.file(pt)), c.args...)
+		p.bothOK(t, "decrypt "+c.name, nil, func(tg *toolsTarget) []string {
+			return append(append(tg.login(), "--decrypt", "--id", toolsKeyAES, "-i", p.other(tg).file(ct), "-o", tg.file(pt)), c.args...)
 		})
-		sameBytes(t, c.name+" plaintext through the proxy", c.in, p.proxy.file(pt))
+		toolsSameFile(t, c.name+" plaintext through the proxy", c.in, p.proxy.file(pt))
 	}
 
 	// RSA: openssl encrypts to the public key, the token decrypts.
-	rsaPEM := exportPubKey(t, p.direct, idRSA)
+	rsaPEM := toolsExportPubKey(t, p.direct, toolsKeyRSA)
 	msg := p.input(t, "rsa-msg.txt", []byte("for RSA decryption through gop11\n"))
 	pkcs1 := p.dir + "/rsa-pkcs1.ct"
-	openssl(t, nil, "pkeyutl", "-encrypt", "-pubin", "-inkey", rsaPEM, "-in", msg, "-out", pkcs1)
-	p.bothOK(t, "decrypt RSA-PKCS", nil, func(tg *target) []string {
-		return append(tg.login(), "--decrypt", "--id", idRSA, "-m", "RSA-PKCS", "-i", pkcs1, "-o", tg.file("rsa-pkcs1.pt"))
+	toolsOpenSSL(t, nil, "pkeyutl", "-encrypt", "-pubin", "-inkey", rsaPEM, "-in", msg, "-out", pkcs1)
+	p.bothOK(t, "decrypt RSA-PKCS", nil, func(tg *toolsTarget) []string {
+		return append(tg.login(), "--decrypt", "--id", toolsKeyRSA, "-m", "RSA-PKCS", "-i", pkcs1, "-o", tg.file("rsa-pkcs1.pt"))
 	})
-	sameBytes(t, "RSA-PKCS plaintext through the proxy", msg, p.proxy.file("rsa-pkcs1.pt"))
+	toolsSameFile(t, "RSA-PKCS plaintext through the proxy", msg, p.proxy.file("rsa-pkcs1.pt"))
 
 	oaep := p.dir + "/rsa-oaep.ct"
-	openssl(t, nil, "pkeyutl", "-encrypt", "-pubin", "-inkey", rsaPEM, "-in", msg, "-out", oaep,
+	toolsOpenSSL(t, nil, "pkeyutl", "-encrypt", "-pubin", "-inkey", rsaPEM, "-in", msg, "-out", oaep,
 		"-pkeyopt", "rsa_padding_mode:oaep", "-pkeyopt", "rsa_oaep_md:sha256", "-pkeyopt", "rsa_mgf1_md:sha256")
 	// pkcs11-tool 0.23 sends source=0 in CK_RSA_PKCS_OAEP_PARAMS, which
 	// SoftHSM 2.6.1 refuses with CKR_ARGUMENTS_BAD: the comparison is "same
 	// outcome both ways", which still shows the parameters arrived intact.
-	d, _ := p.both(t, "decrypt RSA-PKCS-OAEP", nil, func(tg *target) []string {
-		return append(tg.login(), "--decrypt", "--id", idRSA, "-m", "RSA-PKCS-OAEP",
+	d, _ := p.both(t, "decrypt RSA-PKCS-OAEP", nil, func(tg *toolsTarget) []string {
+		return append(tg.login(), "--decrypt", "--id", toolsKeyRSA, "-m", "RSA-PKCS-OAEP",
 			"--hash-algorithm", "SHA256", "--mgf", "MGF1-SHA256", "-i", oaep, "-o", tg.file("rsa-oaep.pt"))
 	})
 	if d.Code == 0 {
-		sameBytes(t, "RSA-OAEP plaintext through the proxy", msg, p.proxy.file("rsa-oaep.pt"))
+		toolsSameFile(t, "RSA-OAEP plaintext through the proxy", msg, p.proxy.file("rsa-oaep.pt"))
 	}
 
-	assertCalls(t, p.proxy, "C_EncryptInit", "C_Encrypt", "C_EncryptUpdate", "C_EncryptFinal",
+	toolsAssertCalls(t, p.proxy, "C_EncryptInit", "C_Encrypt", "C_EncryptUpdate", "C_EncryptFinal",
 		"C_DecryptInit", "C_Decrypt", "C_DecryptUpdate", "C_DecryptFinal")
 	// pkcs11-tool falls back to multi-part when C_Encrypt/C_Decrypt fail:
 	// the single-part calls must have succeeded themselves.
-	assertResult(t, p.proxy, "C_Encrypt", "CKR_OK")
-	assertResult(t, p.proxy, "C_Decrypt", "CKR_OK")
+	toolsAssertResult(t, p.proxy, "C_Encrypt", "CKR_OK")
+	toolsAssertResult(t, p.proxy, "C_Decrypt", "CKR_OK")
 }
 
 // TestToolsDeriveWrap derives an ECDH secret and wraps and unwraps AES keys
 // with AES key wrap (RFC 3394) and RSA PKCS #1 v1.5.
 func TestToolsDeriveWrap(t *testing.T) {
 	t.Parallel()
-	p := newPair(t, "tools-derive", func(t *testing.T, p *pair, tg *target) {
-		populate(t, p, tg, "rsa", "ec256", "aes", "aesx")
+	p := newToolsPair(t, "tools-derive", func(t *testing.T, p *toolsPair, tg *toolsTarget) {
+		toolsPopulate(t, p, tg, "rsa", "ec256", "aes", "aesx")
 	})
 	// ECDH with a peer key made by openssl; the token's side is key 02.
 	peerKey := p.dir + "/peer.key"
 	peerDER := p.dir + "/peer.der"
-	openssl(t, nil, "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", peerKey)
-	openssl(t, nil, "pkey", "-in", peerKey, "-pubout", "-outform", "DER", "-out", peerDER)
-	p.bothOK(t, "derive ECDH1-DERIVE", nil, func(tg *target) []string {
-		return append(tg.login(), "--derive", "-m", "ECDH1-DERIVE", "--id", idEC256, "-i", peerDER, "-o", tg.file("ecdh.bin"))
+	toolsOpenSSL(t, nil, "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", peerKey)
+	toolsOpenSSL(t, nil, "pkey", "-in", peerKey, "-pubout", "-outform", "DER", "-out", peerDER)
+	p.bothOK(t, "derive ECDH1-DERIVE", nil, func(tg *toolsTarget) []string {
+		return append(tg.login(), "--derive", "-m", "ECDH1-DERIVE", "--id", toolsKeyEC256, "-i", peerDER, "-o", tg.file("ecdh.bin"))
 	})
-	sameBytes(t, "ECDH secret", p.direct.file("ecdh.bin"), p.proxy.file("ecdh.bin"))
+	toolsSameFile(t, "ECDH secret", p.direct.file("ecdh.bin"), p.proxy.file("ecdh.bin"))
 	want := p.dir + "/ecdh-openssl.bin"
-	openssl(t, nil, "pkeyutl", "-derive", "-inkey", peerKey, "-peerkey", exportPubKey(t, p.proxy, idEC256), "-out", want)
-	sameBytes(t, "ECDH secret through the proxy vs openssl's", want, p.proxy.file("ecdh.bin"))
+	toolsOpenSSL(t, nil, "pkeyutl", "-derive", "-inkey", peerKey, "-peerkey", toolsExportPubKey(t, p.proxy, toolsKeyEC256), "-out", want)
+	toolsSameFile(t, "ECDH secret through the proxy vs openssl's", want, p.proxy.file("ecdh.bin"))
 
 	// AES key wrap is deterministic: the same wrapped bytes both ways.
-	p.bothOK(t, "wrap AES-KEY-WRAP", nil, func(tg *target) []string {
-		return append(tg.login(), "--wrap", "-m", "AES-KEY-WRAP", "--id", idAES, "--application-id", idAESX, "-o", tg.file("wrapped.bin"))
+	p.bothOK(t, "wrap AES-KEY-WRAP", nil, func(tg *toolsTarget) []string {
+		return append(tg.login(), "--wrap", "-m", "AES-KEY-WRAP", "--id", toolsKeyAES, "--application-id", toolsKeyAESX, "-o", tg.file("wrapped.bin"))
 	})
-	sameBytes(t, "AES-wrapped key", p.direct.file("wrapped.bin"), p.proxy.file("wrapped.bin"))
+	toolsSameFile(t, "AES-wrapped key", p.direct.file("wrapped.bin"), p.proxy.file("wrapped.bin"))
 	// "AES:" without a length: SoftHSM2 refuses CKA_VALUE_LEN in an unwrap
 	// template, which the next comparison checks on purpose.
-	p.bothOK(t, "unwrap AES-KEY-WRAP", nil, func(tg *target) []string {
-		return append(tg.login(), "--unwrap", "-m", "AES-KEY-WRAP", "--id", idAES, "-i", tg.file("wrapped.bin"),
+	p.bothOK(t, "unwrap AES-KEY-WRAP", nil, func(tg *toolsTarget) []string {
+		return append(tg.login(), "--unwrap", "-m", "AES-KEY-WRAP", "--id", toolsKeyAES, "-i", tg.file("wrapped.bin"),
 			"--key-type", "AES:", "--application-id", "06", "--application-label", "unwrapped")
 	})
-	d, _ := p.both(t, "unwrap with CKA_VALUE_LEN in the template", nil, func(tg *target) []string {
-		return append(tg.login(), "--unwrap", "-m", "AES-KEY-WRAP", "--id", idAES, "-i", tg.file("wrapped.bin"),
+	d, _ := p.both(t, "unwrap with CKA_VALUE_LEN in the template", nil, func(tg *toolsTarget) []string {
+		return append(tg.login(), "--unwrap", "-m", "AES-KEY-WRAP", "--id", toolsKeyAES, "-i", tg.file("wrapped.bin"),
 			"--key-type", "AES:32", "--application-id", "09", "--application-label", "refused")
 	})
 	if d.Code != 0 {
-		assertResult(t, p.proxy, "C_UnwrapKey", "CKR_ATTRIBUTE_READ_ONLY")
+		toolsAssertResult(t, p.proxy, "C_UnwrapKey", "CKR_ATTRIBUTE_READ_ONLY")
 	}
 
 	// RSA wrap is randomised: each side unwraps what the other wrapped.
-	p.bothOK(t, "wrap RSA-PKCS", nil, func(tg *target) []string {
-		return append(tg.login(), "--wrap", "-m", "RSA-PKCS", "--id", idRSA, "--application-id", idAESX, "-o", tg.file("rsa-wrapped.bin"))
+	p.bothOK(t, "wrap RSA-PKCS", nil, func(tg *toolsTarget) []string {
+		return append(tg.login(), "--wrap", "-m", "RSA-PKCS", "--id", toolsKeyRSA, "--application-id", toolsKeyAESX, "-o", tg.file("rsa-wrapped.bin"))
 	})
-	p.bothOK(t, "unwrap RSA-PKCS", nil, func(tg *target) []string {
-		return append(tg.login(), "--unwrap", "-m", "RSA-PKCS", "--id", idRSA, "-i", p.other(tg).file("rsa-wrapped.bin"),
+	p.bothOK(t, "unwrap RSA-PKCS", nil, func(tg *toolsTarget) []string {
+		return append(tg.login(), "--unwrap", "-m", "RSA-PKCS", "--id", toolsKeyRSA, "-i", p.other(tg).file("rsa-wrapped.bin"),
 			"--key-type", "AES:", "--application-id", "07", "--application-label", "rsa-unwrapped")
 	})
 
 	// Unwrapped keys are the wrapped key: same AES-CBC ciphertext.
 	pt := p.input(t, "pt.bin", []byte("0123456789abcdef"))
 	iv := "0f0e0d0c0b0a09080706050403020100"
-	for _, id := range []string{idAESX, "06", "07"} {
-		p.bothOK(t, "encrypt with key "+id, nil, func(tg *target) []string {
+	for _, id := range []string{toolsKeyAESX, "06", "07"} {
+		p.bothOK(t, "encrypt with key "+id, nil, func(tg *toolsTarget) []string {
 			return append(tg.login(), "--encrypt", "--id", id, "-m", "AES-CBC", "--iv", iv, "-i", pt, "-o", tg.file("ct-"+id))
 		})
-		sameBytes(t, "ciphertext under key "+id, p.direct.file("ct-"+id), p.proxy.file("ct-"+id))
+		toolsSameFile(t, "ciphertext under key "+id, p.direct.file("ct-"+id), p.proxy.file("ct-"+id))
 	}
-	sameBytes(t, "key 06 unwrapped through the proxy is key 05", p.proxy.file("ct-"+idAESX), p.proxy.file("ct-06"))
-	sameBytes(t, "key 07 unwrapped through the proxy is key 05", p.proxy.file("ct-"+idAESX), p.proxy.file("ct-07"))
+	toolsSameFile(t, "key 06 unwrapped through the proxy is key 05", p.proxy.file("ct-"+toolsKeyAESX), p.proxy.file("ct-06"))
+	toolsSameFile(t, "key 07 unwrapped through the proxy is key 05", p.proxy.file("ct-"+toolsKeyAESX), p.proxy.file("ct-07"))
 
-	assertCalls(t, p.proxy, "C_DeriveKey", "C_WrapKey", "C_UnwrapKey")
-	assertResult(t, p.proxy, "C_DeriveKey", "CKR_OK")
-	assertResult(t, p.proxy, "C_WrapKey", "CKR_OK")
-	assertResult(t, p.proxy, "C_UnwrapKey", "CKR_OK")
+	toolsAssertCalls(t, p.proxy, "C_DeriveKey", "C_WrapKey", "C_UnwrapKey")
+	toolsAssertResult(t, p.proxy, "C_DeriveKey", "CKR_OK")
+	toolsAssertResult(t, p.proxy, "C_WrapKey", "CKR_OK")
+	toolsAssertResult(t, p.proxy, "C_UnwrapKey", "CKR_OK")
 }
 
 // TestToolsObjects writes, reads and deletes a certificate and a data
 // object.
 func TestToolsObjects(t *testing.T) {
 	t.Parallel()
-	p := newPair(t, "tools-objects", func(t *testing.T, p *pair, tg *target) {
-		populate(t, p, tg, "ec256")
+	p := newToolsPair(t, "tools-objects", func(t *testing.T, p *toolsPair, tg *toolsTarget) {
+		toolsPopulate(t, p, tg, "ec256")
 	})
 	cert := p.cert(t)
 	data := p.input(t, "object.txt", []byte("a data object written through gop11\n"))
-	listing := func(tg *target) []string { return append(tg.login(), "-O") }
+	listing := func(tg *toolsTarget) []string { return append(tg.login(), "-O") }
 
-	p.bothOK(t, "write cert", nil, func(tg *target) []string {
+	p.bothOK(t, "write cert", nil, func(tg *toolsTarget) []string {
 		return append(tg.login(), "--write-object", cert, "--type", "cert", "--id", "20", "--label", "cert2")
 	})
-	p.bothOK(t, "write data", nil, func(tg *target) []string {
+	p.bothOK(t, "write data", nil, func(tg *toolsTarget) []string {
 		return append(tg.login(), "--write-object", data, "--type", "data", "--label", "data2", "--application-label", "gop11-app")
 	})
-	_, x := p.bothOK(t, "-O after writes", objectBlocks, listing)
+	_, x := p.bothOK(t, "-O after writes", toolsObjectBlocks, listing)
 	if !strings.Contains(x.Stdout, "cert2") || !strings.Contains(x.Stdout, "data2") {
 		t.Errorf("written objects not listed through the proxy:\n%s", x.Stdout)
 	}
-	p.bothOK(t, "read cert", nil, func(tg *target) []string {
+	p.bothOK(t, "read cert", nil, func(tg *toolsTarget) []string {
 		return append(tg.login(), "--read-object", "--type", "cert", "--id", "20", "-o", tg.file("cert.der"))
 	})
-	sameBytes(t, "certificate read back through the proxy", cert, p.proxy.file("cert.der"))
-	p.bothOK(t, "read data", nil, func(tg *target) []string {
+	toolsSameFile(t, "certificate read back through the proxy", cert, p.proxy.file("cert.der"))
+	p.bothOK(t, "read data", nil, func(tg *toolsTarget) []string {
 		return append(tg.login(), "--read-object", "--type", "data", "--label", "data2", "-o", tg.file("data.txt"))
 	})
-	sameBytes(t, "data object read back through the proxy", data, p.proxy.file("data.txt"))
+	toolsSameFile(t, "data object read back through the proxy", data, p.proxy.file("data.txt"))
 
-	p.bothOK(t, "delete cert", nil, func(tg *target) []string {
+	p.bothOK(t, "delete cert", nil, func(tg *toolsTarget) []string {
 		return append(tg.login(), "--delete-object", "--type", "cert", "--id", "20")
 	})
-	p.bothOK(t, "delete data", nil, func(tg *target) []string {
+	p.bothOK(t, "delete data", nil, func(tg *toolsTarget) []string {
 		return append(tg.login(), "--delete-object", "--type", "data", "--label", "data2")
 	})
-	_, x = p.bothOK(t, "-O after deletes", objectBlocks, listing)
+	_, x = p.bothOK(t, "-O after deletes", toolsObjectBlocks, listing)
 	if strings.Contains(x.Stdout, "cert2") || strings.Contains(x.Stdout, "data2") {
 		t.Errorf("deleted objects still listed through the proxy:\n%s", x.Stdout)
 	}
-	assertCalls(t, p.proxy, "C_CreateObject", "C_DestroyObject", "C_GetAttributeValue")
-	assertResult(t, p.proxy, "C_CreateObject", "CKR_OK")
-	assertResult(t, p.proxy, "C_DestroyObject", "CKR_OK")
+	toolsAssertCalls(t, p.proxy, "C_CreateObject", "C_DestroyObject", "C_GetAttributeValue")
+	toolsAssertResult(t, p.proxy, "C_CreateObject", "CKR_OK")
+	toolsAssertResult(t, p.proxy, "C_DestroyObject", "CKR_OK")
 }
 
 // TestToolsSelfTest runs pkcs11-tool's own test battery. Against SoftHSM2
@@ -399,23 +401,23 @@ func TestToolsObjects(t *testing.T) {
 // is the whole outcome: exit code and every output line.
 func TestToolsSelfTest(t *testing.T) {
 	t.Parallel()
-	p := newPair(t, "tools-selftest", func(t *testing.T, p *pair, tg *target) {
-		populate(t, p, tg, "rsa", "ec256", "aes")
+	p := newToolsPair(t, "tools-selftest", func(t *testing.T, p *toolsPair, tg *toolsTarget) {
+		toolsPopulate(t, p, tg, "rsa", "ec256", "aes")
 	})
-	p.both(t, "--test", nil, func(tg *target) []string { return append(tg.login(), "--test") })
-	assertCalls(t, p.proxy, "C_GenerateRandom", "C_SeedRandom", "C_DigestInit", "C_VerifyInit", "C_DecryptInit")
+	p.both(t, "--test", nil, func(tg *toolsTarget) []string { return append(tg.login(), "--test") })
+	toolsAssertCalls(t, p.proxy, "C_GenerateRandom", "C_SeedRandom", "C_DigestInit", "C_VerifyInit", "C_DecryptInit")
 }
 
 // TestToolsGnuTLS lists and exports objects with GnuTLS's p11tool.
 func TestToolsGnuTLS(t *testing.T) {
 	t.Parallel()
 	harness.Require(t, "p11tool")
-	p := newPair(t, "tools-gnutls", func(t *testing.T, p *pair, tg *target) {
-		populate(t, p, tg, "rsa", "ec256", "aes", "cert", "data")
+	p := newToolsPair(t, "tools-gnutls", func(t *testing.T, p *toolsPair, tg *toolsTarget) {
+		toolsPopulate(t, p, tg, "rsa", "ec256", "aes", "cert", "data")
 	})
 	url := p.direct.tok.URI()
-	p11tool := func(env []string, args ...string) func(tg *target) harness.Command {
-		return func(tg *target) harness.Command {
+	p11tool := func(env []string, args ...string) func(tg *toolsTarget) harness.Command {
+		return func(tg *toolsTarget) harness.Command {
 			return harness.Command{
 				Name: "p11tool",
 				Args: append([]string{"--provider", tg.module}, args...),
@@ -435,9 +437,9 @@ func TestToolsGnuTLS(t *testing.T) {
 		{"--export cert", nil, []string{"--export", url + ";object=cert;type=cert"}},
 	} {
 		d, _ := p.bothRun(t, "p11tool "+c.what, nil, p11tool(c.env, c.args...))
-		directOK(t, "p11tool "+c.what, d)
+		toolsDirectOK(t, "p11tool "+c.what, d)
 	}
-	assertCalls(t, p.proxy, "C_GetTokenInfo", "C_Login", "C_FindObjectsInit", "C_FindObjects", "C_GetAttributeValue")
+	toolsAssertCalls(t, p.proxy, "C_GetTokenInfo", "C_Login", "C_FindObjectsInit", "C_FindObjects", "C_GetAttributeValue")
 }
 
 // TestToolsOpenSSLEngine signs and decrypts through OpenSSL's pkcs11
@@ -445,17 +447,17 @@ func TestToolsGnuTLS(t *testing.T) {
 // public keys read through the same side.
 func TestToolsOpenSSLEngine(t *testing.T) {
 	t.Parallel()
-	p := newPair(t, "tools-engine", func(t *testing.T, p *pair, tg *target) {
-		populate(t, p, tg, "rsa", "ec256")
+	p := newToolsPair(t, "tools-engine", func(t *testing.T, p *toolsPair, tg *toolsTarget) {
+		toolsPopulate(t, p, tg, "rsa", "ec256")
 	})
 	data := p.input(t, "data.txt", []byte("signed through the OpenSSL pkcs11 engine\n"))
-	sum := sha256.Sum256(readFile(t, data))
+	sum := sha256.Sum256(toolsReadFile(t, data))
 	digest := p.input(t, "data.sha256", sum[:])
 	key := func(object string) string {
 		return p.direct.tok.URI() + ";object=" + object + ";type=private?pin-value=" + toolsPIN
 	}
-	engine := func(args ...string) func(tg *target) harness.Command {
-		return func(tg *target) harness.Command {
+	engine := func(args ...string) func(tg *toolsTarget) harness.Command {
+		return func(tg *toolsTarget) harness.Command {
 			a := append([]string(nil), args...)
 			for i := range a {
 				a[i] = strings.ReplaceAll(a[i], "OUT/", tg.dir+"/")
@@ -467,64 +469,64 @@ func TestToolsOpenSSLEngine(t *testing.T) {
 			}
 		}
 	}
-	pem := map[*target]map[string]string{}
+	pem := map[*toolsTarget]map[string]string{}
 	for _, tg := range p.targets() {
-		pem[tg] = map[string]string{idRSA: exportPubKey(t, tg, idRSA), idEC256: exportPubKey(t, tg, idEC256)}
+		pem[tg] = map[string]string{toolsKeyRSA: toolsExportPubKey(t, tg, toolsKeyRSA), toolsKeyEC256: toolsExportPubKey(t, tg, toolsKeyEC256)}
 	}
-	sameBytes(t, "RSA public key both ways", pem[p.direct][idRSA], pem[p.proxy][idRSA])
-	sameBytes(t, "EC public key both ways", pem[p.direct][idEC256], pem[p.proxy][idEC256])
+	toolsSameFile(t, "RSA public key both ways", pem[p.direct][toolsKeyRSA], pem[p.proxy][toolsKeyRSA])
+	toolsSameFile(t, "EC public key both ways", pem[p.direct][toolsKeyEC256], pem[p.proxy][toolsKeyEC256])
 
 	steps := []struct {
 		what   string
 		cmd    []string
-		verify func(tg *target) []string // plain openssl check of the result
+		verify func(tg *toolsTarget) []string // plain openssl check of the result
 	}{
 		{"ECDSA pkeyutl -sign",
 			[]string{"pkeyutl", "-engine", "pkcs11", "-keyform", "engine", "-inkey", key("ec256"), "-sign", "-in", digest, "-out", "OUT/ec.sig"},
-			func(tg *target) []string {
-				return []string{"pkeyutl", "-verify", "-pubin", "-inkey", pem[tg][idEC256], "-in", digest, "-sigfile", tg.file("ec.sig")}
+			func(tg *toolsTarget) []string {
+				return []string{"pkeyutl", "-verify", "-pubin", "-inkey", pem[tg][toolsKeyEC256], "-in", digest, "-sigfile", tg.file("ec.sig")}
 			}},
 		{"ECDSA dgst -sign",
 			[]string{"dgst", "-sha256", "-engine", "pkcs11", "-keyform", "engine", "-sign", key("ec256"), "-out", "OUT/ec-dgst.sig", data},
-			func(tg *target) []string {
-				return []string{"dgst", "-sha256", "-verify", pem[tg][idEC256], "-signature", tg.file("ec-dgst.sig"), data}
+			func(tg *toolsTarget) []string {
+				return []string{"dgst", "-sha256", "-verify", pem[tg][toolsKeyEC256], "-signature", tg.file("ec-dgst.sig"), data}
 			}},
 		{"RSA dgst -sign",
 			[]string{"dgst", "-sha256", "-engine", "pkcs11", "-keyform", "engine", "-sign", key("rsa"), "-out", "OUT/rsa.sig", data},
-			func(tg *target) []string {
-				return []string{"dgst", "-sha256", "-verify", pem[tg][idRSA], "-signature", tg.file("rsa.sig"), data}
+			func(tg *toolsTarget) []string {
+				return []string{"dgst", "-sha256", "-verify", pem[tg][toolsKeyRSA], "-signature", tg.file("rsa.sig"), data}
 			}},
 		{"RSA-PSS pkeyutl -sign",
 			[]string{"pkeyutl", "-engine", "pkcs11", "-keyform", "engine", "-inkey", key("rsa"), "-sign", "-in", digest, "-out", "OUT/pss.sig",
 				"-pkeyopt", "rsa_padding_mode:pss", "-pkeyopt", "digest:sha256", "-pkeyopt", "rsa_pss_saltlen:32"},
-			func(tg *target) []string {
-				return []string{"pkeyutl", "-verify", "-pubin", "-inkey", pem[tg][idRSA], "-in", digest, "-sigfile", tg.file("pss.sig"),
+			func(tg *toolsTarget) []string {
+				return []string{"pkeyutl", "-verify", "-pubin", "-inkey", pem[tg][toolsKeyRSA], "-in", digest, "-sigfile", tg.file("pss.sig"),
 					"-pkeyopt", "rsa_padding_mode:pss", "-pkeyopt", "digest:sha256", "-pkeyopt", "rsa_pss_saltlen:32"}
 			}},
 	}
 	for _, s := range steps {
 		d, _ := p.bothRun(t, "openssl "+s.what, nil, engine(s.cmd...))
-		directOK(t, "openssl "+s.what, d)
+		toolsDirectOK(t, "openssl "+s.what, d)
 		for _, tg := range p.targets() {
-			openssl(t, nil, s.verify(tg)...)
+			toolsOpenSSL(t, nil, s.verify(tg)...)
 		}
 	}
 	// RSA PKCS #1 v1.5 signatures are deterministic.
-	sameBytes(t, "engine RSA signature", p.direct.file("rsa.sig"), p.proxy.file("rsa.sig"))
+	toolsSameFile(t, "engine RSA signature", p.direct.file("rsa.sig"), p.proxy.file("rsa.sig"))
 
 	// OAEP decryption (libp11 passes the parameters SoftHSM2 accepts).
 	msg := p.input(t, "msg.txt", []byte("OAEP through the engine\n"))
 	ct := p.dir + "/oaep.ct"
-	openssl(t, nil, "pkeyutl", "-encrypt", "-pubin", "-inkey", pem[p.direct][idRSA], "-in", msg, "-out", ct,
+	toolsOpenSSL(t, nil, "pkeyutl", "-encrypt", "-pubin", "-inkey", pem[p.direct][toolsKeyRSA], "-in", msg, "-out", ct,
 		"-pkeyopt", "rsa_padding_mode:oaep", "-pkeyopt", "rsa_oaep_md:sha256", "-pkeyopt", "rsa_mgf1_md:sha256")
 	d, _ := p.bothRun(t, "openssl RSA-OAEP pkeyutl -decrypt", nil, engine("pkeyutl", "-engine", "pkcs11", "-keyform", "engine",
 		"-inkey", key("rsa"), "-decrypt", "-in", ct, "-out", "OUT/oaep.pt",
 		"-pkeyopt", "rsa_padding_mode:oaep", "-pkeyopt", "rsa_oaep_md:sha256", "-pkeyopt", "rsa_mgf1_md:sha256"))
-	directOK(t, "openssl RSA-OAEP pkeyutl -decrypt", d)
-	sameBytes(t, "OAEP plaintext through the proxy", msg, p.proxy.file("oaep.pt"))
+	toolsDirectOK(t, "openssl RSA-OAEP pkeyutl -decrypt", d)
+	toolsSameFile(t, "OAEP plaintext through the proxy", msg, p.proxy.file("oaep.pt"))
 
-	assertCalls(t, p.proxy, "C_Login", "C_SignInit", "C_Sign", "C_DecryptInit", "C_Decrypt")
-	assertResult(t, p.proxy, "C_Decrypt", "CKR_OK")
+	toolsAssertCalls(t, p.proxy, "C_Login", "C_SignInit", "C_Sign", "C_DecryptInit", "C_Decrypt")
+	toolsAssertResult(t, p.proxy, "C_Decrypt", "CKR_OK")
 }
 
 // TestToolsPKCS11Dump dumps every attribute of every object of a token
@@ -533,19 +535,19 @@ func TestToolsOpenSSLEngine(t *testing.T) {
 func TestToolsPKCS11Dump(t *testing.T) {
 	t.Parallel()
 	harness.Require(t, "pkcs11-dump")
-	p := newPair(t, "tools-dump", func(t *testing.T, p *pair, tg *target) {
-		populate(t, p, tg, "rsa", "ec256", "aes", "cert", "data")
+	p := newToolsPair(t, "tools-dump", func(t *testing.T, p *toolsPair, tg *toolsTarget) {
+		toolsPopulate(t, p, tg, "rsa", "ec256", "aes", "cert", "data")
 	})
-	d, x := p.bothRun(t, "pkcs11-dump dump", nil, func(tg *target) harness.Command {
+	d, x := p.bothRun(t, "pkcs11-dump dump", nil, func(tg *toolsTarget) harness.Command {
 		return harness.Command{Name: "pkcs11-dump", Args: []string{"dump", tg.module, tg.tok.Slot, tg.tok.PIN}, Env: tg.env}
 	})
-	directOK(t, "pkcs11-dump dump", d)
+	toolsDirectOK(t, "pkcs11-dump dump", d)
 	for _, want := range []string{"CKO_PRIVATE_KEY", "CKO_PUBLIC_KEY", "CKO_SECRET_KEY", "CKO_CERTIFICATE", "CKO_DATA"} {
 		if !strings.Contains(x.Stdout, want) {
 			t.Errorf("pkcs11-dump through the proxy shows no %s", want)
 		}
 	}
-	assertCalls(t, p.proxy, "C_GetTokenInfo", "C_Login", "C_FindObjects", "C_GetAttributeValue")
+	toolsAssertCalls(t, p.proxy, "C_GetTokenInfo", "C_Login", "C_FindObjects", "C_GetAttributeValue")
 }
 
 // TestToolsPINNeverLogged runs login flows with distinctive PINs through
@@ -561,16 +563,16 @@ func TestToolsPINNeverLogged(t *testing.T) {
 		soPIN    = "S0SecretPin-0815"
 		wrongPIN = "Wr0ngSecretPin-1337"
 	)
-	p := newPairPINs(t, "tools-pin", pin, soPIN, func(t *testing.T, p *pair, tg *target) {
-		populate(t, p, tg, "ec256")
+	p := newToolsPairPINs(t, "tools-pin", pin, soPIN, func(t *testing.T, p *toolsPair, tg *toolsTarget) {
+		toolsPopulate(t, p, tg, "ec256")
 	})
 	x := p.proxy
 	data := p.input(t, "data.txt", []byte("sign after login\n"))
-	sum := sha256.Sum256(readFile(t, data))
+	sum := sha256.Sum256(toolsReadFile(t, data))
 	digest := p.input(t, "data.sha256", sum[:])
 
 	x.p11ok(t, "--login", "--pin", pin, "-O")
-	x.p11ok(t, "--login", "--pin", pin, "--sign", "--id", idEC256, "-m", "ECDSA", "-i", digest, "-o", x.file("sig"))
+	x.p11ok(t, "--login", "--pin", pin, "--sign", "--id", toolsKeyEC256, "-m", "ECDSA", "-i", digest, "-o", x.file("sig"))
 	x.p11ok(t, "--login", "--pin", pin, "--keypairgen", "--key-type", "EC:prime256v1", "--id", "31", "--label", "pin-test")
 	// C_SetPIN carries two PINs; change and change back.
 	x.p11ok(t, "--login", "--pin", pin, "--change-pin", "--new-pin", newPIN)
@@ -598,7 +600,7 @@ func TestToolsPINNeverLogged(t *testing.T) {
 	}
 
 	// Wrong PIN last (SoftHSM2 does not lock, but a real token would).
-	d, xr := p.both(t, "login with a wrong PIN", nil, func(tg *target) []string {
+	d, xr := p.both(t, "login with a wrong PIN", nil, func(tg *toolsTarget) []string {
 		return []string{"--login", "--pin", wrongPIN, "-O"}
 	})
 	if d.Code == 0 || !strings.Contains(d.Stderr, "CKR_PIN_INCORRECT") {
@@ -607,9 +609,9 @@ func TestToolsPINNeverLogged(t *testing.T) {
 	if !strings.Contains(xr.Stderr, "CKR_PIN_INCORRECT") {
 		t.Errorf("wrong PIN through the proxy: want CKR_PIN_INCORRECT, got exit %d, stderr %q", xr.Code, xr.Stderr)
 	}
-	assertResult(t, x, "C_Login", "CKR_PIN_INCORRECT")
-	assertResult(t, x, "C_Login", "CKR_OK")
-	assertResult(t, x, "C_SetPIN", "CKR_OK")
+	toolsAssertResult(t, x, "C_Login", "CKR_PIN_INCORRECT")
+	toolsAssertResult(t, x, "C_Login", "CKR_OK")
+	toolsAssertResult(t, x, "C_SetPIN", "CKR_OK")
 
 	logs := map[string]string{"broker log": x.broker.Log(), "module log": x.broker.ModuleLog()}
 	if logs["broker log"] == "" {
@@ -617,7 +619,7 @@ func TestToolsPINNeverLogged(t *testing.T) {
 	}
 	t.Logf("searched broker log (%d bytes) and module log (%d bytes)", len(logs["broker log"]), len(logs["module log"]))
 	for _, secret := range []string{pin, newPIN, soPIN, wrongPIN} {
-		for form, s := range secretForms(secret) {
+		for form, s := range harness.SecretForms(secret) {
 			for name, log := range logs {
 				if strings.Contains(strings.ToLower(log), strings.ToLower(s)) {
 					t.Errorf("%s contains a PIN (%s form %q)", name, form, s)

@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"encoding/base64"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -136,5 +137,68 @@ func TestRequireMissing(t *testing.T) {
 	msg := inFake(t, func(tb testing.TB) { Require(tb, "gop11-no-such-tool") })
 	if !strings.Contains(msg, "gop11-no-such-tool") {
 		t.Fatalf("under CI a missing tool must fail, got %q", msg)
+	}
+}
+
+func TestSecretForms(t *testing.T) {
+	secret := "Sup3rSecretPin-4711"
+	forms := SecretForms(secret)
+	for o := 0; o < 3; o++ {
+		blob := append([]byte("{\"msg\":"[:o+4]), secret...)
+		blob = append(blob, "tail"...)
+		enc := base64.StdEncoding.EncodeToString(blob)
+		found := false
+		for _, f := range forms {
+			found = found || strings.Contains(enc, f)
+		}
+		if !found {
+			t.Errorf("base64 of the secret at offset %d not recognised in %s", o+4, enc)
+		}
+	}
+	if !strings.Contains(fmt.Sprintf("% x", secret), forms["spaced hex"]) {
+		t.Errorf("spaced hex form %q", forms["spaced hex"])
+	}
+}
+
+func TestDiff(t *testing.T) {
+	got := Diff("a\nb\nc", "a\nB\nc\nd")
+	want := "  a\n- b\n+ B\n  c\n+ d\n"
+	if got != want {
+		t.Fatalf("Diff:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+// TestStartBroker runs a client through a real broker, then restarts the
+// broker gracefully and after a crash.
+func TestStartBroker(t *testing.T) {
+	t.Parallel()
+	Require(t, "pkcs11-tool")
+	tok := NewToken(t, "harnessBroker", "1111", "2222")
+	b := StartBroker(t, tok)
+	if len(b.Socket) > 107 {
+		t.Fatalf("socket path %d bytes long: %s", len(b.Socket), b.Socket)
+	}
+	list := func(when string) {
+		t.Helper()
+		out, errOut, code := Run(t, b.ClientEnv(), "pkcs11-tool", "--module", Module(), "-L")
+		if code != 0 || !strings.Contains(out, "harnessBroker") {
+			t.Fatalf("%s: pkcs11-tool -L through the broker: exit %d\n%s%s", when, code, out, errOut)
+		}
+	}
+	list("first start")
+	if n := b.Calls()["C_GetSlotList"]; n == 0 {
+		t.Fatalf("no C_GetSlotList in the broker log:\n%s", b.Log())
+	}
+	if res := b.Results("C_GetSlotList"); res["CKR_OK"] == 0 {
+		t.Fatalf("C_GetSlotList results %v", res)
+	}
+	before := b.Calls()["C_GetSlotList"]
+	b.Restart()
+	list("after Restart")
+	b.Kill()
+	b.Restart()
+	list("after Kill and Restart")
+	if after := b.Calls()["C_GetSlotList"]; after <= before {
+		t.Fatalf("log not appended across restarts: %d then %d calls", before, after)
 	}
 }
