@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -41,7 +42,7 @@ func ParseEndpoint(s string) (Endpoint, error) {
 	switch u.Scheme {
 	case "unix":
 		p := u.Path
-		if u.Host != "" || p == "" || !filepath.IsAbs(p) {
+		if u.Host != "" || !filepath.IsAbs(p) || strings.HasSuffix(p, "/") {
 			return Endpoint{}, fmt.Errorf("endpoint %q: want unix:///absolute/path", s)
 		}
 		return Endpoint{"unix", p}, nil
