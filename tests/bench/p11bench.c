@@ -21,7 +21,8 @@
  *
  * Rows (stdout or --out):
  *   target,op,threads,procs,ops_per_s,p50_us,p99_us,errors,first_error_rv
- *   rss,target,scenario,n,ok,broker_kib,tree_kib,tree_procs,errors,first_error_rv
+ *   rss,target,scenario,n,ok,broker_kib,tree_kib,tree_procs,tree_pss_kib,
+ *       sys_used_kib,errors,first_error_rv
  * first_error_rv is FUNCTION:CKR_NAME for the first failure of the cell.
  */
 #define _GNU_SOURCE
@@ -912,6 +913,39 @@ static long vmrss_kib(pid_t pid)
 	return kib;
 }
 
+/* Pss of a process (shared pages divided among their users), or -1. */
+static long pss_kib(pid_t pid)
+{
+	char path[64], line[256];
+	snprintf(path, sizeof path, "/proc/%d/smaps_rollup", (int)pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return -1;
+	long kib = -1;
+	while (fgets(line, sizeof line, f))
+		if (sscanf(line, "Pss: %ld", &kib) == 1)
+			break;
+	fclose(f);
+	return kib;
+}
+
+static long meminfo_kib(const char *key)
+{
+	char line[256];
+	size_t n = strlen(key);
+	long kib = -1;
+	FILE *f = fopen("/proc/meminfo", "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof line, f))
+		if (strncmp(line, key, n) == 0 && line[n] == ':') {
+			kib = atol(line + n + 1);
+			break;
+		}
+	fclose(f);
+	return kib;
+}
+
 static pid_t ppid_of(pid_t pid)
 {
 	char path[64], buf[512];
@@ -932,9 +966,18 @@ static pid_t ppid_of(pid_t pid)
 	return ppid;
 }
 
-/* RSS of root and of root plus all its descendants. */
-static void tree_rss(pid_t root, long *root_kib, long *tree_kib, int *nprocs)
+struct mem {
+	long root_kib;  /* VmRSS of the root */
+	long tree_kib;  /* VmRSS of root + descendants */
+	long pss_kib;   /* Pss of root + descendants */
+	int nprocs;
+};
+
+/* Memory of root and of root plus all its descendants. */
+static void tree_mem(pid_t root, struct mem *m)
 {
+	long *root_kib = &m->root_kib, *tree_kib = &m->tree_kib;
+	int *nprocs = &m->nprocs;
 	int cap = 4096, n = 0;
 	pid_t *pid = malloc(sizeof *pid * (size_t)cap), *par = malloc(sizeof *par * (size_t)cap);
 	DIR *d = opendir("/proc");
@@ -957,6 +1000,7 @@ static void tree_rss(pid_t root, long *root_kib, long *tree_kib, int *nprocs)
 	*root_kib = vmrss_kib(root);
 	*tree_kib = *root_kib;
 	*nprocs = *root_kib >= 0 ? 1 : 0;
+	m->pss_kib = pss_kib(root);
 	for (int changed = 1; changed;) { /* fixpoint over the parent links */
 		changed = 0;
 		for (int i = 0; i < n; i++) {
@@ -968,9 +1012,11 @@ static void tree_rss(pid_t root, long *root_kib, long *tree_kib, int *nprocs)
 			if (under) {
 				in[i] = 1;
 				changed = 1;
-				long k = vmrss_kib(pid[i]);
+				long k = vmrss_kib(pid[i]), p = pss_kib(pid[i]);
 				if (k > 0)
 					*tree_kib += k;
+				if (p > 0)
+					m->pss_kib += p;
 				(*nprocs)++;
 			}
 		}
@@ -980,16 +1026,31 @@ static void tree_rss(pid_t root, long *root_kib, long *tree_kib, int *nprocs)
 	free(par);
 }
 
-static void print_rss(const char *scenario, int n, uint64_t ok, uint64_t errors,
-		      const char *first)
+/* sys_used: how much MemAvailable dropped since the scenario began (all
+ * processes: clients, server, kernel), or -1 when not measured. */
+static void print_mem(const char *scenario, int n, uint64_t ok, const struct mem *m,
+		      long sys_used, uint64_t errors, const char *first)
 {
-	long r = -1, t = -1;
-	int np = 0;
-	if (opt.rss_pid > 0)
-		tree_rss(opt.rss_pid, &r, &t, &np);
-	fprintf(opt.out, "rss,%s,%s,%d,%llu,%ld,%ld,%d,%llu,%s\n", opt.target, scenario, n,
-		(unsigned long long)ok, r, t, np, (unsigned long long)errors, first ? first : "");
+	fprintf(opt.out, "rss,%s,%s,%d,%llu,%ld,%ld,%d,%ld,%ld,%llu,%s\n", opt.target, scenario,
+		n, (unsigned long long)ok, m->root_kib, m->tree_kib, m->nprocs, m->pss_kib,
+		sys_used, (unsigned long long)errors, first ? first : "");
 	fflush(opt.out);
+}
+
+static void measure_mem(struct mem *m)
+{
+	m->root_kib = m->tree_kib = m->pss_kib = -1;
+	m->nprocs = 0;
+	if (opt.rss_pid > 0)
+		tree_mem(opt.rss_pid, m);
+}
+
+static void print_rss(const char *scenario, int n, uint64_t ok, uint64_t errors,
+		      const char *first, long sys_used)
+{
+	struct mem m;
+	measure_mem(&m);
+	print_mem(scenario, n, ok, &m, sys_used, errors, first);
 }
 
 /* ---- hold mode: N processes each with one open session ---------------- */
@@ -1029,10 +1090,20 @@ static void run_hold(int n)
 	}
 	set_kids(n);
 	int *status = calloc((size_t)n, sizeof *status);
-	int got = 0;
+	int got = 0, forked = 0;
 	const int batch = 50;
 	uint64_t t0 = now_ns();
+	long avail0 = meminfo_kib("MemAvailable"), total = meminfo_kib("MemTotal");
+	char first[96] = "";
 	for (int i = 0; i < n; i++) {
+		/* Never push a shared machine into the OOM killer: stop adding
+		 * clients when less than 15% of memory is left. */
+		if (i % batch == 0 && total > 0 &&
+		    meminfo_kib("MemAvailable") < total * 15 / 100) {
+			snprintf(first, sizeof first, "MEMORY(stopped at %d: MemAvailable < 15%%)", i);
+			fprintf(stderr, "p11bench: %s: %s\n", opt.target, first);
+			break;
+		}
 		pid_t p = fork();
 		if (p < 0) {
 			perror("fork");
@@ -1045,15 +1116,18 @@ static void run_hold(int n)
 			hold_child(i, shm, ready[1], go[0]);
 		}
 		g_kids[i] = p;
+		forked = i + 1;
 		if ((i + 1) % batch == 0 || i == n - 1) /* start in batches */
 			got += read_n(ready[0], i + 1 - got,
 				      now_ns() + (uint64_t)(cell_timeout() * 1e9));
 	}
+	if (forked > got)
+		got += read_n(ready[0], forked - got, now_ns() + (uint64_t)(cell_timeout() * 1e9));
 	fprintf(stderr, "p11bench: %s: %d/%d processes holding a session after %.1f s\n",
 		opt.target, got, n, (double)(now_ns() - t0) / 1e9);
 	sleep_ns(500000000ull); /* let the server settle */
+	long sys_used = avail0 > 0 ? avail0 - meminfo_kib("MemAvailable") : -1;
 	uint64_t ok = 0, err = 0;
-	char first[96] = "";
 	for (int i = 0; i < n; i++) {
 		ok += shm->slots[i].ok;
 		err += shm->slots[i].err;
@@ -1066,7 +1140,7 @@ static void run_hold(int n)
 		if (!first[0])
 			snprintf(first, sizeof first, "TIMEOUT(%d not ready)", n - got);
 	}
-	print_rss("hold_procs", n, ok, err, first);
+	print_rss("hold_procs", n, ok, err, first, sys_used);
 	close(go[1]);
 	close(ready[1]);
 	reap_kids(now_ns() + (uint64_t)(cell_timeout() * 1e9), status);
@@ -1148,12 +1222,12 @@ static void run_sessions(int n)
 	g_kids[0] = p;
 	close(ready[1]);
 	close(go[0]);
+	long avail0 = meminfo_kib("MemAvailable");
 	int got = read_n(ready[0], 1, now_ns() + (uint64_t)((cell_timeout() + n / 200.0) * 1e9));
 	sleep_ns(500000000ull);
-	long r = -1, t = -1;
-	int np = 0;
-	if (opt.rss_pid > 0)
-		tree_rss(opt.rss_pid, &r, &t, &np);
+	struct mem m;
+	measure_mem(&m);
+	long sys_used = avail0 > 0 ? avail0 - meminfo_kib("MemAvailable") : -1;
 	close(go[1]);
 	reap_kids(now_ns() + (uint64_t)(cell_timeout() * 1e9), &status);
 	close(ready[0]);
@@ -1177,9 +1251,7 @@ static void run_sessions(int n)
 		snprintf(first, sizeof first, "no-check");
 	}
 	/* ok = sessions held; the C_GetInfo + C_Sign check shows in errors */
-	fprintf(opt.out, "rss,%s,sessions,%d,%llu,%ld,%ld,%d,%llu,%s\n", opt.target, n,
-		(unsigned long long)shm->extra_ok, r, t, np, (unsigned long long)err, first);
-	fflush(opt.out);
+	print_mem("sessions", n, shm->extra_ok, &m, sys_used, err, first);
 	shm_free(shm);
 }
 
@@ -1312,7 +1384,7 @@ int main(int argc, char **argv)
 		for (int i = 0; i < opt.nprocs; i++)
 			run_procs(opt.procs[i]);
 	} else if (!opt.module) {
-		print_rss("idle", 0, 0, 0, "");
+		print_rss("idle", 0, 0, 0, "", -1);
 	} else {
 		for (int i = 0; i < opt.nops; i++)
 			for (int j = 0; j < opt.nthreads; j++)

@@ -57,7 +57,7 @@ def load(out):
     p = os.path.join(out, "rss.csv")
     if os.path.exists(p):
         keys = ["kind", "target", "scenario", "n", "ok", "broker_kib", "tree_kib",
-                "tree_procs", "errors", "first_error_rv"]
+                "tree_procs", "tree_pss_kib", "sys_used_kib", "errors", "first_error_rv"]
         for line in open(p):
             parts = line.rstrip("\n").split(",", len(keys) - 1)
             if len(parts) == len(keys) and parts[0] == "rss":
@@ -114,7 +114,12 @@ def fmt_ratio(x):
     return "-" if x is None else (f"{x:.2f}x" if x >= 0.1 else f"{x:.3f}x")
 
 
+THREADS = (1, 2, 4, 8)
+
+
 def print_table(cells, targets, meta):
+    global THREADS
+    THREADS = sorted({k[2] for k in cells if k[3] == 1 and k[1] in OPS}) or [1, 2, 4, 8]
     svc = [t for t in targets if t != "floor"]
     gops = [t for t in svc if t.startswith("gop11")]
     has_floor = "floor" in targets
@@ -133,7 +138,7 @@ def print_table(cells, targets, meta):
     print(head)
     print("-" * len(head))
     for op in OPS:
-        for thr in (1, 2, 4, 8):
+        for thr in THREADS:
             line = f"{op:<11}{thr:>4} |"
             for t in svc:
                 c = cells.get((t, op, thr, 1))
@@ -172,14 +177,20 @@ def print_rss(rss):
     if not rss:
         return
     print()
-    print("server memory (VmRSS): broker = the listening process, tree = it plus "
-          "all its descendants")
-    print(f"{'target':<10} {'scenario':<11} {'n':>6} {'ok':>6} {'broker MiB':>11} "
-          f"{'tree MiB':>9} {'procs':>6} {'errors':>6}  first error")
+    print("server memory, MiB: broker = VmRSS of the listening process, tree = VmRSS "
+          "summed over it and all its descendants,")
+    print("tree PSS = their proportional set size (shared pages split), host = drop of "
+          "MemAvailable during the scenario (clients included)")
+    print(f"{'target':<10} {'scenario':<11} {'n':>6} {'ok':>6} {'broker':>8} "
+          f"{'tree':>9} {'procs':>6} {'tree PSS':>9} {'host':>8} {'errors':>6}  first error")
+
+    def mib(v):
+        v = num(v)
+        return "-" if v is None or v < 0 else f"{v/MIB:.1f}"
     for r in rss:
-        b, t = num(r["broker_kib"]), num(r["tree_kib"])
         print(f"{r['target']:<10} {r['scenario']:<11} {r['n']:>6} {r['ok']:>6} "
-              f"{(b or 0)/MIB:>11.1f} {(t or 0)/MIB:>9.1f} {r['tree_procs']:>6} "
+              f"{mib(r['broker_kib']):>8} {mib(r['tree_kib']):>9} {r['tree_procs']:>6} "
+              f"{mib(r['tree_pss_kib']):>9} {mib(r['sys_used_kib']):>8} "
               f"{r['errors']:>6}  {r['first_error_rv']}")
 
 
@@ -271,9 +282,10 @@ def checks(cells, rss, meta, targets):
         if int(r["errors"] or 0):
             add(title, "MISS", f"{r['errors']} client errors: {r['first_error_rv']}")
             return
+        pss = (num(r["tree_pss_kib"]) or 0) / MIB
         add(title, "PASS" if 0 < t < limit_mib else "MISS",
-            f"broker {b:.1f} MiB, broker+descendants {t:.1f} MiB ({r['tree_procs']} procs)"
-            f"{note}")
+            f"broker {b:.1f} MiB, broker+descendants {t:.1f} MiB RSS / {pss:.1f} MiB PSS "
+            f"({r['tree_procs']} procs){note}")
 
     rss_check(f"{P} broker RSS idle < 30 MiB", "idle", 30)
     hold = meta.get("hold", "1000")
@@ -296,7 +308,7 @@ def plot(out, cells, targets):
             cols = svc
             title, xlabel = "ECDSA sign, N processes x 1 thread", "client processes"
         else:
-            xs = [1, 2, 4, 8]
+            xs = sorted({k[2] for k in cells if k[3] == 1 and k[1] in OPS})
             key = lambda t, x, op=op: (t, op, x, 1) if t != "floor" else \
                 ("floor", "roundtrip", x, 1)
             cols = svc + (["floor"] if op == "getinfo" and "floor" in targets else [])
@@ -378,6 +390,14 @@ def main():
           f"{meta.get('p11kit')})")
     for s in meta["skipped"]:
         print(f"skipped: {s}")
+    try:
+        busy = max(float(meta.get("load_before", 0)), float(meta.get("load_after", 0)))
+        if busy > 0.75 * float(meta.get("host_cpus", 2)):
+            print(f"WARNING: load average {meta.get('load_before')} before / "
+                  f"{meta.get('load_after')} after on {meta.get('host_cpus')} cpus: other "
+                  "work on this host skewed these figures")
+    except ValueError:
+        pass
     print()
     print_table(cells, targets, meta)
     print_rss(rss)

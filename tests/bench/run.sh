@@ -9,7 +9,8 @@
 #
 # Environment knobs (all optional): BENCH_ROUNDS, BENCH_DURATION (s per cell),
 # BENCH_MAX_OPS, BENCH_HOLD (held connections), BENCH_SESSIONS,
-# BENCH_PROCS ("1,2,4,..."), BENCH_TARGETS ("direct p11kit" to run a subset),
+# BENCH_PROCS ("1,2,4,..."), BENCH_THREADS ("1,2,4,8"),
+# BENCH_TARGETS ("direct p11kit" to run a subset),
 # BENCH_PRIMARY (the gop11 row the targets are checked on; default gop11).
 set -euo pipefail
 
@@ -27,13 +28,13 @@ done
 
 if ((QUICK)); then
 	ROUNDS=${BENCH_ROUNDS:-1} DURATION=${BENCH_DURATION:-0.1} MAX_OPS=${BENCH_MAX_OPS:-20000}
-	HOLD=${BENCH_HOLD:-100} MODE=quick
+	HOLD=${BENCH_HOLD:-100} MODE=quick PROCS_DEFAULT=1,4,16,64
 else
 	ROUNDS=${BENCH_ROUNDS:-3} DURATION=${BENCH_DURATION:-auto} MAX_OPS=${BENCH_MAX_OPS:-100000}
-	HOLD=${BENCH_HOLD:-1000} MODE=full
+	HOLD=${BENCH_HOLD:-1000} MODE=full PROCS_DEFAULT=1,2,4,8,16,32,64
 fi
 SESSIONS=${BENCH_SESSIONS:-10000}
-PROCS=${BENCH_PROCS:-1,2,4,8,16,32,64}
+PROCS=${BENCH_PROCS:-$PROCS_DEFAULT}
 OPS=(getinfo random32 getattr2 find ecdsa_sign rsa_sign digest_1m aes_gcm_1k open_close)
 THREADS=(1 2 4 8)
 PIN=1234 SO_PIN=5678 TOKEN=bench
@@ -184,13 +185,21 @@ for line in "${TARGET_LINES[@]}"; do
 	start_target "$line"
 done
 log "targets: ${ACTIVE[*]}"
+n_mod=0
+for name in "${ACTIVE[@]}"; do [[ ${T_MODULE[$name]} == floor ]] || n_mod=$((n_mod + 1)); done
 if [[ $DURATION == auto ]]; then
 	# Full campaign budget: about 85 s per round for each target with a
 	# module at 0.7 s per cell; past three such targets, shorten the cells so
 	# `make bench` stays under 10 minutes.
-	n_mod=0
-	for name in "${ACTIVE[@]}"; do [[ ${T_MODULE[$name]} == floor ]] || n_mod=$((n_mod + 1)); done
 	DURATION=$(awk -v n="$n_mod" 'BEGIN{d = n <= 3 ? 0.7 : 2.1 / n; printf "%.2f", d < 0.3 ? 0.3 : d}')
+fi
+if ((QUICK && n_mod > 3)) && [[ -z ${BENCH_THREADS:-} ]]; then
+	THREADS=(1 4) # the thread counts the targets are checked at; keeps quick < 1 min
+fi
+[[ -z ${BENCH_THREADS:-} ]] || read -r -a THREADS <<<"${BENCH_THREADS//,/ }"
+LOAD0=$(cut -d' ' -f1 /proc/loadavg)
+if awk -v l="$LOAD0" -v c="$(nproc)" 'BEGIN{exit !(l > c * 0.75)}'; then
+	log "WARNING: load average $LOAD0 on $(nproc) cpus before the campaign: other work on this host skews the figures"
 fi
 
 # client helper: run p11bench for target $1 with the remaining arguments
@@ -250,18 +259,20 @@ for name in "${ACTIVE[@]}"; do
 	[[ -n ${SERVER_PID[$name]:-} && ${T_MODULE[$name]} != floor ]] || continue
 	log "$name: RSS with $HOLD client processes, then $SESSIONS sessions"
 	bench "$name" --hold-procs "$HOLD" --rss-pid "${SERVER_PID[$name]}" >>"$OUT/rss.csv"
-	sleep 1 # let per-connection server processes go away
+	sleep 0.5 # let per-connection server processes go away
 	bench "$name" --sessions "$SESSIONS" --rss-pid "${SERVER_PID[$name]}" >>"$OUT/rss.csv"
 	kill -0 "${SERVER_PID[$name]}" 2>/dev/null || log "WARNING: $name server died (log: $OUT/logs/$name.log)"
 done
 
 # ---- report ------------------------------------------------------------------
 ELAPSED=$(($(date +%s) - START))
+LOAD1=$(cut -d' ' -f1 /proc/loadavg)
 {
 	printf 'mode=%s\nrounds=%s\nduration=%s\nmax_ops=%s\nhold=%s\nsessions=%s\nprocs=%s\n' \
 		"$MODE" "$ROUNDS" "$DURATION" "$MAX_OPS" "$HOLD" "$SESSIONS" "$PROCS"
 	printf 'elapsed_s=%s\ncommit=%s\nhost_cpus=%s\nkernel=%s\n' "$ELAPSED" \
 		"$(git rev-parse --short HEAD 2>/dev/null || echo none)" "$(nproc)" "$(uname -r)"
+	printf 'threads=%s\nload_before=%s\nload_after=%s\n' "${THREADS[*]}" "$LOAD0" "$LOAD1"
 	printf 'softhsm2=%s\np11kit=%s\nprimary=%s\n' \
 		"$(dpkg-query -W -f '${Version}' softhsm2)" "$(dpkg-query -W -f '${Version}' p11-kit)" \
 		"${BENCH_PRIMARY:-gop11}"
