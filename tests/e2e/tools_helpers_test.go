@@ -141,21 +141,25 @@ func (p *toolsPair) both(t *testing.T, what string, norm func(string) string, ar
 	})
 }
 
-// bothOK is both, also requiring exit code 0 on the direct side (the
-// comparison then requires it on the proxy side).
+// bothOK is both for a command that must succeed: see toolsBothOK.
 func (p *toolsPair) bothOK(t *testing.T, what string, norm func(string) string, args func(tg *toolsTarget) []string) (d, x harness.Result) {
 	t.Helper()
 	d, x = p.both(t, what, norm, args)
-	toolsDirectOK(t, what, d)
+	toolsBothOK(t, what, d, x)
 	return d, x
 }
 
-// toolsDirectOK stops the test when the direct run failed: comparing against a
-// failure that was meant to be a success proves nothing.
-func toolsDirectOK(t *testing.T, what string, d harness.Result) {
+// toolsBothOK stops the test unless both runs exited 0. A direct failure
+// means the step itself is wrong (comparing against it proves nothing); a
+// proxy failure has been reported by toolsCompare already, and the steps
+// after it would only fail for want of its output.
+func toolsBothOK(t *testing.T, what string, d, x harness.Result) {
 	t.Helper()
 	if d.Code != 0 {
-		t.Fatalf("%s: exits %d even directly against SoftHSM2\nstdout:\n%s\nstderr:\n%s", what, d.Code, d.Stdout, d.Stderr)
+		t.Fatalf("%s: exits %d directly against SoftHSM2\nstdout:\n%s\nstderr:\n%s", what, d.Code, d.Stdout, d.Stderr)
+	}
+	if x.Code != 0 {
+		t.Fatalf("%s: stopping here: it failed through the proxy (exit %d)", what, x.Code)
 	}
 }
 
