@@ -166,8 +166,8 @@ func (m *Module) InitToken(_ context.Context, r *wire.InitTokenRequest) (*wire.I
 	return do(m, "C_InitToken", func() (*wire.InitTokenResponse, error) {
 		label := [32]byte([]byte("                                "))
 		copy(label[:], r.Label)
-		if r.Pin == nil {
-			return &wire.InitTokenResponse{}, m.c.initToken(r.SlotID, nil, label)
+		if len(r.Pin) == 0 { // nil is NULL; miekg would pass a pointer
+			return &wire.InitTokenResponse{}, m.c.initToken(r.SlotID, r.Pin, label)
 		}
 		// miekg pads the label with blanks again.
 		return &wire.InitTokenResponse{}, m.ctx.InitToken(uint(r.SlotID), string(r.Pin), string(bytes.TrimRight(label[:], " ")))
@@ -177,8 +177,8 @@ func (m *Module) InitToken(_ context.Context, r *wire.InitTokenRequest) (*wire.I
 // InitPIN is C_InitPIN.
 func (m *Module) InitPIN(_ context.Context, r *wire.InitPINRequest) (*wire.InitPINResponse, error) {
 	return do(m, "C_InitPIN", func() (*wire.InitPINResponse, error) {
-		if r.Pin == nil {
-			return &wire.InitPINResponse{}, m.c.initPIN(r.Session, nil)
+		if len(r.Pin) == 0 { // nil is NULL; miekg would pass a pointer
+			return &wire.InitPINResponse{}, m.c.initPIN(r.Session, r.Pin)
 		}
 		return &wire.InitPINResponse{}, m.ctx.InitPIN(sh(r.Session), string(r.Pin))
 	})
@@ -187,7 +187,7 @@ func (m *Module) InitPIN(_ context.Context, r *wire.InitPINRequest) (*wire.InitP
 // SetPIN is C_SetPIN.
 func (m *Module) SetPIN(_ context.Context, r *wire.SetPINRequest) (*wire.SetPINResponse, error) {
 	return do(m, "C_SetPIN", func() (*wire.SetPINResponse, error) {
-		if r.OldPin == nil || r.NewPin == nil {
+		if len(r.OldPin) == 0 || len(r.NewPin) == 0 { // nil is NULL
 			return &wire.SetPINResponse{}, m.c.setPIN(r.Session, r.OldPin, r.NewPin)
 		}
 		return &wire.SetPINResponse{}, m.ctx.SetPIN(sh(r.Session), string(r.OldPin), string(r.NewPin))
@@ -255,8 +255,10 @@ func (m *Module) SetOperationState(_ context.Context, r *wire.SetOperationStateR
 // Login is C_Login.
 func (m *Module) Login(_ context.Context, r *wire.LoginRequest) (*wire.LoginResponse, error) {
 	return do(m, "C_Login", func() (*wire.LoginResponse, error) {
-		if r.Pin == nil {
-			return &wire.LoginResponse{}, m.c.login(r.Session, r.UserType, nil)
+		if len(r.Pin) == 0 {
+			// miekg passes NULL for any empty PIN (its C Login wrapper):
+			// nil must be NULL, empty must not.
+			return &wire.LoginResponse{}, m.c.login(r.Session, r.UserType, r.Pin)
 		}
 		return &wire.LoginResponse{}, m.ctx.Login(sh(r.Session), uint(r.UserType), string(r.Pin))
 	})

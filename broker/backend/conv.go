@@ -342,3 +342,25 @@ func mechParam(a *arena, m wire.Mechanism) ([]byte, error) {
 	}
 	return nil, bad
 }
+
+// readCTemplate reads back a CK_ATTRIBUTE array held in b (as nativeValue
+// makes it), following its pointers into C memory. For tests: test files
+// cannot use cgo.
+func readCTemplate(b []byte) ([]wire.Attribute, error) {
+	if len(b)%sizeofAttr != 0 {
+		return nil, wire.CKR_ATTRIBUTE_VALUE_INVALID
+	}
+	n := len(b) / sizeofAttr
+	if n == 0 {
+		return nil, nil
+	}
+	c := C.malloc(C.size_t(len(b)))
+	defer C.free(c)
+	copy(unsafe.Slice((*byte)(c), len(b)), b)
+	arr := unsafe.Slice((*C.CK_ATTRIBUTE)(c), n)
+	out := make([]wire.Attribute, n)
+	for i := range arr {
+		out[i] = typedValue(uint64(arr[i]._type), C.GoBytes(unsafe.Pointer(arr[i].pValue), C.int(arr[i].ulValueLen)))
+	}
+	return out, nil
+}

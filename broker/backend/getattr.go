@@ -37,7 +37,12 @@ const getAttrRetries = 4
 func (m *Module) getAttributeValue(s, o uint64, types []uint64) ([]wire.AttrResult, error) {
 	if len(types) == 0 {
 		// Still ask the module: its rv says whether s and o are valid.
-		return []wire.AttrResult{}, rvErr(m.c.getAttributeValue(s, o, nil, 0))
+		// The pointer is not NULL: SoftHSM2 answers NULL with
+		// CKR_ARGUMENTS_BAD whatever the count (SoftHSM.cpp
+		// C_GetAttributeValue), and an application that got an answer
+		// for an empty template passed an array.
+		var one C.CK_ATTRIBUTE
+		return []wire.AttrResult{}, rvErr(m.c.getAttributeValue(s, o, &one, 0))
 	}
 	var err error
 	for range getAttrRetries {
