@@ -18,8 +18,8 @@ package e2e
 //     no AES-GCM: it has no --aad or --tag-bits-len and rejects CKM_AES_GCM
 //     before any PKCS #11 call), and its RSA-OAEP --decrypt passes source=0,
 //     which SoftHSM 2.6.1 rejects (CKR_ARGUMENTS_BAD). OAEP decryption is
-//     covered positively through the OpenSSL engine; AES-GCM is not reachable
-//     with these tools and is left to the Go-level suites.
+//     covered positively through the OpenSSL engine; AES-GCM by a small C
+//     client in tools_gcm_test.go.
 
 import (
 	"bytes"
