@@ -364,3 +364,67 @@ func readCTemplate(b []byte) ([]wire.Attribute, error) {
 	}
 	return out, nil
 }
+
+// paramBack reads a parameter built by mechParam back into its wire form,
+// following its pointers into C memory (valid until the arena is freed).
+// For tests: test files cannot use cgo.
+func paramBack(k wire.ParamKind, b []byte) (wire.MechParam, error) {
+	if len(b) == 0 {
+		return nil, wire.CKR_MECHANISM_PARAM_INVALID
+	}
+	c := C.malloc(C.size_t(len(b)))
+	defer C.free(c)
+	copy(unsafe.Slice((*byte)(c), len(b)), b)
+	size := func(n C.size_t) bool { return C.size_t(len(b)) == n }
+	gb := func(p C.CK_BYTE_PTR, n C.CK_ULONG) []byte {
+		if p == nil {
+			return nil
+		}
+		return C.GoBytes(unsafe.Pointer(p), C.int(n))
+	}
+	switch k {
+	case wire.ParamBytes:
+		return wire.BytesParam(b), nil
+	case wire.ParamULong:
+		if len(b) == sizeofULong {
+			return wire.ULongParam(getULong(b)), nil
+		}
+	case wire.ParamPSS:
+		if p := (*C.CK_RSA_PKCS_PSS_PARAMS)(c); size(C.sizeof_CK_RSA_PKCS_PSS_PARAMS) {
+			return &wire.PSSParams{Hash: uint64(p.hashAlg), MGF: uint64(p.mgf), SaltLen: uint64(p.sLen)}, nil
+		}
+	case wire.ParamOAEP:
+		if p := (*C.CK_RSA_PKCS_OAEP_PARAMS)(c); size(C.sizeof_CK_RSA_PKCS_OAEP_PARAMS) {
+			return &wire.OAEPParams{Hash: uint64(p.hashAlg), MGF: uint64(p.mgf), Source: uint64(p.source),
+				SourceData: gb(C.CK_BYTE_PTR(p.pSourceData), p.ulSourceDataLen)}, nil
+		}
+	case wire.ParamGCM:
+		if p := (*C.CK_GCM_PARAMS)(c); size(C.sizeof_CK_GCM_PARAMS) {
+			return &wire.GCMParams{IV: gb(p.pIv, p.ulIvLen), IVBits: uint64(p.ulIvBits),
+				AAD: gb(p.pAAD, p.ulAADLen), TagBits: uint64(p.ulTagBits)}, nil
+		}
+	case wire.ParamCCM:
+		if p := (*C.CK_CCM_PARAMS)(c); size(C.sizeof_CK_CCM_PARAMS) {
+			return &wire.CCMParams{DataLen: uint64(p.ulDataLen), Nonce: gb(p.pNonce, p.ulNonceLen),
+				AAD: gb(p.pAAD, p.ulAADLen), MACLen: uint64(p.ulMACLen)}, nil
+		}
+	case wire.ParamECDH1:
+		if p := (*C.CK_ECDH1_DERIVE_PARAMS)(c); size(C.sizeof_CK_ECDH1_DERIVE_PARAMS) {
+			return &wire.ECDH1DeriveParams{KDF: uint64(p.kdf), SharedData: gb(p.pSharedData, p.ulSharedDataLen),
+				PublicData: gb(p.pPublicData, p.ulPublicDataLen)}, nil
+		}
+	case wire.ParamAESCTR:
+		if p := (*C.CK_AES_CTR_PARAMS)(c); size(C.sizeof_CK_AES_CTR_PARAMS) {
+			return &wire.AESCTRParams{CounterBits: uint64(p.ulCounterBits), CB: C.GoBytes(unsafe.Pointer(&p.cb[0]), 16)}, nil
+		}
+	case wire.ParamKeyDerivationString:
+		if p := (*C.CK_KEY_DERIVATION_STRING_DATA)(c); size(C.sizeof_CK_KEY_DERIVATION_STRING_DATA) {
+			return &wire.KeyDerivationStringData{Data: gb(p.pData, p.ulLen)}, nil
+		}
+	case wire.ParamAESCBCEncryptData:
+		if p := (*C.CK_AES_CBC_ENCRYPT_DATA_PARAMS)(c); size(C.sizeof_CK_AES_CBC_ENCRYPT_DATA_PARAMS) {
+			return &wire.AESCBCEncryptDataParams{IV: C.GoBytes(unsafe.Pointer(&p.iv[0]), 16), Data: gb(p.pData, p.length)}, nil
+		}
+	}
+	return nil, wire.CKR_MECHANISM_PARAM_INVALID
+}
