@@ -26,6 +26,20 @@ var (
 	logFile *os.File
 )
 
+// getenv reads the application's environment as it is now, through libc:
+// the Go runtime of a shared library keeps the copy it took when the
+// library was loaded, so an application's setenv before C_Initialize
+// would not be seen by os.Getenv.
+func getenv(name string) string {
+	cs := C.CString(name)
+	defer C.free(unsafe.Pointer(cs))
+	v := C.getenv(cs)
+	if v == nil {
+		return ""
+	}
+	return C.GoString(v)
+}
+
 // begin returns the client, or CKR_CRYPTOKI_NOT_INITIALIZED.
 func begin() (*client.Client, C.CK_RV) {
 	c := current.Load()
@@ -216,7 +230,7 @@ func goC_Initialize(pInitArgs C.CK_VOID_PTR) C.CK_RV {
 	if current.Load() != nil {
 		return C.CKR_CRYPTOKI_ALREADY_INITIALIZED
 	}
-	cfg, err := client.LoadConfig(os.Getenv)
+	cfg, err := client.LoadConfig(getenv)
 	logw := openLog(cfg.Log)
 	if err != nil {
 		complain(err.Error())
