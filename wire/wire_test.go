@@ -173,7 +173,7 @@ func TestMalformedFrames(t *testing.T) {
 		{"array of 3", frame(enc(1, 2, 3)), wire.ErrMalformed},
 		{"head not a number", frame(enc("x", nil)), wire.ErrMalformed},
 		{"wrong body type", frame(enc(uint64(wire.CallSign), "nonsense")), wire.ErrMalformed},
-		{"trailing bytes", append(frame(append(enc(uint64(wire.CallLogout), []any{uint64(1)}), 0x01))), wire.ErrMalformed},
+		{"trailing bytes", frame(append(enc(uint64(wire.CallLogout), []any{uint64(1)}), 0x01)), wire.ErrMalformed},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := wire.NewCodec(rw{bytes.NewReader(tc.in), io.Discard}, 1<<20)
