@@ -1,3 +1,5 @@
+//go:build cgo
+
 // Package backend implements wire.Backend over one vendor PKCS #11 module
 // loaded into the broker's process. It is the only importer of
 // github.com/miekg/pkcs11, and it fills miekg's gaps by calling the

@@ -1,3 +1,5 @@
+//go:build cgo
+
 package backend
 
 // One method per wire.Backend call: wire request → miekg arguments → call
@@ -17,7 +19,8 @@ func oh(v uint64) pkcs11.ObjectHandle  { return pkcs11.ObjectHandle(v) }
 
 // do runs f as one call: enter (closed check, serialization), then f, then
 // convert its error. A panic in miekg's conversions becomes
-// CKR_GENERAL_ERROR instead of taking the broker down.
+// CKR_GENERAL_ERROR instead of taking the broker down; running out of C
+// memory (a module asking for an absurd buffer) CKR_HOST_MEMORY.
 func do[R any](m *Module, name string, f func() (*R, error)) (resp *R, err error) {
 	done, err := m.enter()
 	if err != nil {
@@ -26,6 +29,10 @@ func do[R any](m *Module, name string, f func() (*R, error)) (resp *R, err error
 	defer done()
 	defer func() {
 		if p := recover(); p != nil {
+			if p == errCMemory {
+				resp, err = nil, wire.CKR_HOST_MEMORY
+				return
+			}
 			m.log.Error().Str("func", name).Interface("panic", p).Msg("backend call panicked")
 			resp, err = nil, wire.CKR_GENERAL_ERROR
 		}
@@ -164,7 +171,8 @@ func (m *Module) GetMechanismInfo(_ context.Context, r *wire.GetMechanismInfoReq
 // InitToken is C_InitToken.
 func (m *Module) InitToken(_ context.Context, r *wire.InitTokenRequest) (*wire.InitTokenResponse, error) {
 	return do(m, "C_InitToken", func() (*wire.InitTokenResponse, error) {
-		label := [32]byte([]byte("                                "))
+		// CK_TOKEN_INFO.label: 32 bytes, blank padded.
+		label := [32]byte(bytes.Repeat([]byte{' '}, 32))
 		copy(label[:], r.Label)
 		if len(r.Pin) == 0 { // nil is NULL; miekg would pass a pointer
 			return &wire.InitTokenResponse{}, m.c.initToken(r.SlotID, r.Pin, label)

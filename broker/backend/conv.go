@@ -19,6 +19,7 @@ import "C"
 
 import (
 	"encoding/binary"
+	"errors"
 	"math"
 	"unsafe"
 
@@ -32,6 +33,10 @@ const (
 	sizeofAttr  = int(C.sizeof_CK_ATTRIBUTE)
 )
 
+// errCMemory is the panic of a failed C allocation; do turns it into
+// CKR_HOST_MEMORY.
+var errCMemory = errors.New("backend: out of C memory")
+
 // arena is C memory for one call, freed all at once (miekg types.go:35).
 type arena []unsafe.Pointer
 
@@ -40,7 +45,7 @@ type arena []unsafe.Pointer
 func (a *arena) alloc(n int) unsafe.Pointer {
 	p := C.calloc(C.size_t(max(n, 1)), 1)
 	if p == nil {
-		panic("backend: out of C memory")
+		panic(errCMemory)
 	}
 	*a = append(*a, p)
 	return p
