@@ -126,9 +126,12 @@ static const char *rv_name(CK_RV rv)
 		R(CKR_BUFFER_TOO_SMALL)
 		R(CKR_CRYPTOKI_NOT_INITIALIZED)
 		R(CKR_CRYPTOKI_ALREADY_INITIALIZED)
-		R(BRV_BAD_RESULT)
-		R(BRV_NOT_FOUND)
-		R(BRV_DLOPEN)
+	case BRV_BAD_RESULT:
+		return "BAD_RESULT";
+	case BRV_NOT_FOUND:
+		return "NOT_FOUND";
+	case BRV_DLOPEN:
+		return "FAILED";
 	}
 #undef R
 	snprintf(buf, sizeof buf, "0x%08lx", (unsigned long)rv);
@@ -810,6 +813,25 @@ static int read_n(int fd, int n, uint64_t deadline)
 	return got;
 }
 
+/* Waits for one ready byte from child number idx; gives up when the child
+ * exits first (its status goes to status[idx]) or at the deadline. */
+static int wait_ready(int fd, int idx, uint64_t deadline, int *status)
+{
+	char b;
+	while (now_ns() < deadline) {
+		struct pollfd pf = { fd, POLLIN, 0 };
+		if (poll(&pf, 1, 50) > 0)
+			return read(fd, &b, 1) == 1;
+		int st;
+		if (g_kids[idx] > 0 && waitpid(g_kids[idx], &st, WNOHANG) == g_kids[idx]) {
+			status[idx] = st;
+			g_kids[idx] = 0;
+			return 0;
+		}
+	}
+	return 0;
+}
+
 static void proc_child(int idx, struct shared *shm, int ready_w, int go_r)
 {
 	struct slot *sl = &shm->slots[idx];
@@ -874,7 +896,7 @@ static void run_procs(int n)
 		 * C_Initialize/C_Login now and then (token missing, slot list
 		 * changing) when many processes load the same token at once.
 		 * Only the measured window runs concurrently. */
-		got += read_n(ready[0], 1, now_ns() + (uint64_t)(cell_timeout() * 1e9));
+		got += wait_ready(ready[0], i, now_ns() + (uint64_t)(cell_timeout() * 1e9), status);
 	}
 	close(ready[1]);
 	close(go[0]);
@@ -1055,6 +1077,36 @@ static void print_rss(const char *scenario, int n, uint64_t ok, uint64_t errors,
 
 /* ---- hold mode: N processes each with one open session ---------------- */
 
+/* Reads up to need ready bytes; a child that exits before writing one (a
+ * crash in C_Initialize, say) counts against need, so it costs no timeout.
+ * Returns the bytes read; *exited counts the children reaped here. */
+static int wait_batch(int fd, int need, uint64_t deadline, int *status, int *exited)
+{
+	int got = 0;
+	char buf[256];
+	while (got + *exited < need && now_ns() < deadline) {
+		struct pollfd pf = { fd, POLLIN, 0 };
+		if (poll(&pf, 1, 50) > 0) {
+			size_t want = (size_t)(need - got) < sizeof buf ? (size_t)(need - got) : sizeof buf;
+			ssize_t k = read(fd, buf, want);
+			if (k <= 0)
+				break;
+			got += (int)k;
+			continue;
+		}
+		int st;
+		pid_t p;
+		while ((p = waitpid(-1, &st, WNOHANG)) > 0)
+			for (int i = 0; i < g_nkids; i++)
+				if (g_kids[i] == p) {
+					status[i] = st;
+					g_kids[i] = 0;
+					(*exited)++;
+				}
+	}
+	return got;
+}
+
 static void hold_child(int idx, struct shared *shm, int ready_w, int go_r)
 {
 	struct slot *sl = &shm->slots[idx];
@@ -1090,7 +1142,7 @@ static void run_hold(int n)
 	}
 	set_kids(n);
 	int *status = calloc((size_t)n, sizeof *status);
-	int got = 0, forked = 0;
+	int got = 0, forked = 0, exited = 0;
 	const int batch = 50;
 	uint64_t t0 = now_ns();
 	long avail0 = meminfo_kib("MemAvailable"), total = meminfo_kib("MemTotal");
@@ -1118,11 +1170,12 @@ static void run_hold(int n)
 		g_kids[i] = p;
 		forked = i + 1;
 		if ((i + 1) % batch == 0 || i == n - 1) /* start in batches */
-			got += read_n(ready[0], i + 1 - got,
-				      now_ns() + (uint64_t)(cell_timeout() * 1e9));
+			got += wait_batch(ready[0], i + 1 - got, now_ns() +
+					  (uint64_t)(cell_timeout() * 1e9), status, &exited);
 	}
-	if (forked > got)
-		got += read_n(ready[0], forked - got, now_ns() + (uint64_t)(cell_timeout() * 1e9));
+	if (forked > got + exited)
+		got += wait_batch(ready[0], forked - got, now_ns() +
+				  (uint64_t)(cell_timeout() * 1e9), status, &exited);
 	fprintf(stderr, "p11bench: %s: %d/%d processes holding a session after %.1f s\n",
 		opt.target, got, n, (double)(now_ns() - t0) / 1e9);
 	sleep_ns(500000000ull); /* let the server settle */
@@ -1137,8 +1190,12 @@ static void run_hold(int n)
 	}
 	if (got < n) {
 		err += (uint64_t)(n - got);
+		char buf[64];
+		const char *why = NULL;
+		for (int i = 0; i < n && !why; i++)
+			why = status_error(status[i], buf, sizeof buf);
 		if (!first[0])
-			snprintf(first, sizeof first, "TIMEOUT(%d not ready)", n - got);
+			snprintf(first, sizeof first, "%s(%d not ready)", why ? why : "TIMEOUT", n - got);
 	}
 	print_rss("hold_procs", n, ok, err, first, sys_used);
 	close(go[1]);
@@ -1240,12 +1297,12 @@ static void run_sessions(int n)
 	} else if (shm->slots[0].err) {
 		snprintf(first, sizeof first, "%s:%s", shm->slots[0].first_fn,
 			 rv_name(shm->slots[0].first_rv));
+	} else if (failure) {
+		err++;
+		snprintf(first, sizeof first, "%s%s", failure, got ? "" : "(setup)");
 	} else if (!got) {
 		err++;
 		snprintf(first, sizeof first, "TIMEOUT(setup)");
-	} else if (failure) {
-		err++;
-		snprintf(first, sizeof first, "%s", failure);
 	} else if (!shm->slots[0].ok) {
 		err++;
 		snprintf(first, sizeof first, "no-check");

@@ -328,11 +328,12 @@ def plot(out, cells, targets):
                 f.write(f"{x} " + " ".join(vals) + "\n")
         panels.append((title, xlabel, path, [(cols.index(t) + 2, t) for t in used]))
     png = os.path.join(out, "throughput.png")
-    g = [f'set terminal pngcairo size 1800,2000 font "sans,11"',
+    g = [f'set terminal pngcairo size 1800,2100 font "sans,11"',
          f'set output "{png}"', "set datafile missing 'NaN'",
          'set multiplot layout 4,3 title "gop11 benchmark: ops/s (median over rounds, '
          'log scales, higher is better)" font "sans,14"',
-         "set logscale xy 2", "set logscale y 10", "set grid", "set key top left font 'sans,9'",
+         "set logscale xy 2", "set logscale y 10", "set grid",
+         "set key below horizontal font 'sans,10'",
          "set format y '%.0s%c'"]
     for title, xlabel, path, cols in panels:
         g.append(f'set title "{title}" noenhanced')
@@ -348,6 +349,26 @@ def plot(out, cells, targets):
             parts.append(f'"{path}" using 1:{i} with linespoints lt {order[t]} lw 2 pt 7 '
                          f'title "{label}" noenhanced')
         g.append("plot " + ", ".join(parts))
+    # last panel: p50 latency at 1 thread, one bar per target per op
+    lat = os.path.join(d, "p50.dat")
+    lcols = svc + (["floor"] if "floor" in targets else [])
+    with open(lat, "w") as f:
+        f.write("op " + " ".join(lcols) + "\n")
+        for op in OPS:
+            vals = []
+            for t in lcols:
+                c = cells.get(("floor", "roundtrip", 1, 1) if t == "floor" else (t, op, 1, 1))
+                ok = c and c["p50_us"] and not (t == "floor" and op != "getinfo")
+                vals.append(f"{c['p50_us']:.2f}" if ok else "NaN")
+            f.write(op + " " + " ".join(vals) + "\n")
+    g += ['set title "p50 latency at 1 thread (lower is better; floor next to C_GetInfo)"'
+          ' noenhanced',
+          "set xlabel ''", "set ylabel 'microseconds'", "unset logscale x",
+          "set logscale y 10", "set style data histograms",
+          "set style histogram clustered gap 1", "set style fill solid 0.8 border -1",
+          "set boxwidth 0.9", "set xtics rotate by -35 noenhanced", "set yrange [0.1:*]",
+          "plot " + ", ".join(f'"{lat}" using {i + 2}:xtic(1) lt {order[t]} title "{t}" '
+                              "noenhanced" for i, t in enumerate(lcols))]
     g.append("unset multiplot")
     script = os.path.join(d, "throughput.gp")
     with open(script, "w") as f:
@@ -390,12 +411,11 @@ def main():
           f"{meta.get('p11kit')})")
     for s in meta["skipped"]:
         print(f"skipped: {s}")
-    try:
-        busy = max(float(meta.get("load_before", 0)), float(meta.get("load_after", 0)))
-        if busy > 0.75 * float(meta.get("host_cpus", 2)):
-            print(f"WARNING: load average {meta.get('load_before')} before / "
-                  f"{meta.get('load_after')} after on {meta.get('host_cpus')} cpus: other "
-                  "work on this host skewed these figures")
+    try:  # our own clients load the host too: only the reading before counts
+        if float(meta.get("load_before", 0)) > 0.75 * float(meta.get("host_cpus", 2)):
+            print(f"WARNING: load average {meta.get('load_before')} on "
+                  f"{meta.get('host_cpus')} cpus before the campaign: other work on this "
+                  "host skewed these figures")
     except ValueError:
         pass
     print()

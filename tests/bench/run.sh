@@ -266,13 +266,12 @@ done
 
 # ---- report ------------------------------------------------------------------
 ELAPSED=$(($(date +%s) - START))
-LOAD1=$(cut -d' ' -f1 /proc/loadavg)
 {
 	printf 'mode=%s\nrounds=%s\nduration=%s\nmax_ops=%s\nhold=%s\nsessions=%s\nprocs=%s\n' \
 		"$MODE" "$ROUNDS" "$DURATION" "$MAX_OPS" "$HOLD" "$SESSIONS" "$PROCS"
 	printf 'elapsed_s=%s\ncommit=%s\nhost_cpus=%s\nkernel=%s\n' "$ELAPSED" \
 		"$(git rev-parse --short HEAD 2>/dev/null || echo none)" "$(nproc)" "$(uname -r)"
-	printf 'threads=%s\nload_before=%s\nload_after=%s\n' "${THREADS[*]}" "$LOAD0" "$LOAD1"
+	printf 'threads=%s\nload_before=%s\n' "${THREADS[*]}" "$LOAD0"
 	printf 'softhsm2=%s\np11kit=%s\nprimary=%s\n' \
 		"$(dpkg-query -W -f '${Version}' softhsm2)" "$(dpkg-query -W -f '${Version}' p11-kit)" \
 		"${BENCH_PRIMARY:-gop11}"
