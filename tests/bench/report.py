@@ -412,10 +412,9 @@ def main():
     for s in meta["skipped"]:
         print(f"skipped: {s}")
     try:  # our own clients load the host too: only the reading before counts
-        if float(meta.get("load_before", 0)) > 0.75 * float(meta.get("host_cpus", 2)):
-            print(f"WARNING: load average {meta.get('load_before')} on "
-                  f"{meta.get('host_cpus')} cpus before the campaign: other work on this "
-                  "host skewed these figures")
+        if float(meta.get("cpu_busy_before_pct", 0)) > 25:
+            print(f"WARNING: the host's CPUs were {meta.get('cpu_busy_before_pct')}% busy "
+                  "before the campaign: other work on this host skewed these figures")
     except ValueError:
         pass
     print()

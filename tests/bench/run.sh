@@ -197,9 +197,15 @@ if ((QUICK && n_mod > 3)) && [[ -z ${BENCH_THREADS:-} ]]; then
 	THREADS=(1 4) # the thread counts the targets are checked at; keeps quick < 1 min
 fi
 [[ -z ${BENCH_THREADS:-} ]] || read -r -a THREADS <<<"${BENCH_THREADS//,/ }"
-LOAD0=$(cut -d' ' -f1 /proc/loadavg)
-if awk -v l="$LOAD0" -v c="$(nproc)" 'BEGIN{exit !(l > c * 0.75)}'; then
-	log "WARNING: load average $LOAD0 on $(nproc) cpus before the campaign: other work on this host skews the figures"
+# CPU busy share over one second before we start (the load average would
+# still carry our own previous run): other work on the host skews everything.
+cpu_sample() { awk '/^cpu /{print $2+$3+$4+$7+$8+$9, $2+$3+$4+$5+$6+$7+$8+$9; exit}' /proc/stat; }
+read -r b0 t0 <<<"$(cpu_sample)"
+sleep 1
+read -r b1 t1 <<<"$(cpu_sample)"
+BUSY0=$(awk -v b=$((b1 - b0)) -v t=$((t1 - t0)) 'BEGIN{printf "%.0f", t > 0 ? 100 * b / t : 0}')
+if ((BUSY0 > 25)); then
+	log "WARNING: the host's CPUs were ${BUSY0}% busy before the campaign: other work on this host skews the figures"
 fi
 
 # client helper: run p11bench for target $1 with the remaining arguments
@@ -271,7 +277,7 @@ ELAPSED=$(($(date +%s) - START))
 		"$MODE" "$ROUNDS" "$DURATION" "$MAX_OPS" "$HOLD" "$SESSIONS" "$PROCS"
 	printf 'elapsed_s=%s\ncommit=%s\nhost_cpus=%s\nkernel=%s\n' "$ELAPSED" \
 		"$(git rev-parse --short HEAD 2>/dev/null || echo none)" "$(nproc)" "$(uname -r)"
-	printf 'threads=%s\nload_before=%s\n' "${THREADS[*]}" "$LOAD0"
+	printf 'threads=%s\ncpu_busy_before_pct=%s\n' "${THREADS[*]}" "$BUSY0"
 	printf 'softhsm2=%s\np11kit=%s\nprimary=%s\n' \
 		"$(dpkg-query -W -f '${Version}' softhsm2)" "$(dpkg-query -W -f '${Version}' p11-kit)" \
 		"${BENCH_PRIMARY:-gop11}"
