@@ -1,0 +1,462 @@
+// Package config loads the broker's TOML configuration file
+// (cmd/gop11-broker/broker.example.toml documents every key).
+//
+// Decoding is strict: an unknown key, a value of the wrong type, a missing
+// required key or an invalid value is an error, and every error is one
+// line, FILE:LINE: KEY: what is wrong, for example
+//
+//	broker.toml:12: module[1].pathh: unknown key
+//
+// Load and Parse return a new *Config that nothing else refers to; it is
+// safe for concurrent reads and nothing in this package writes to it later.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gop11/gop11/broker/p11uri"
+	"github.com/gop11/gop11/wire"
+	"github.com/pelletier/go-toml/v2"
+)
+
+// ErrConfig is wrapped by every error Load and Parse return.
+var ErrConfig = errors.New("invalid broker configuration")
+
+// Error is one configuration error: the file, the line (0 when unknown),
+// the key as written in messages (module[1].path) and what is wrong.
+type Error struct {
+	File string
+	Line int
+	Key  string
+	Msg  string
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString(e.File)
+	if e.Line > 0 {
+		b.WriteString(":" + strconv.Itoa(e.Line))
+	}
+	b.WriteString(": ")
+	if e.Key != "" {
+		b.WriteString(e.Key + ": ")
+	}
+	b.WriteString(e.Msg)
+	return b.String()
+}
+
+// Unwrap makes errors.Is(err, ErrConfig) true.
+func (e *Error) Unwrap() error { return ErrConfig }
+
+// Defaults.
+const (
+	DefaultSocketMode  os.FileMode = 0o600
+	DefaultLogLevel                = "info"
+	DefaultLogFormat               = "json"
+	DefaultIsolation               = IsolationProcess
+	DefaultCallTimeout             = 30 * time.Second
+	MaxSlot                        = 1<<31 - 1 // largest virtual slot ID
+)
+
+// Isolation values of a [[module]].
+const (
+	IsolationProcess   = "process"   // the module runs in a worker process
+	IsolationInProcess = "inprocess" // the module is loaded into the broker
+)
+
+// Config is the broker's configuration.
+type Config struct {
+	Path       string      // the file it was read from, for messages
+	Listen     []string    // endpoints, unix:///abs/path or tcp://host:port
+	SocketMode os.FileMode // permissions of unix socket files
+	LogLevel   string      // debug, info, warn or error
+	LogFormat  string      // json or console
+	Modules    []Module
+	Tokens     []Token
+}
+
+// Module is one [[module]]: a vendor PKCS #11 library.
+type Module struct {
+	Name        string
+	Path        string // absolute path of the .so
+	Isolation   string // IsolationProcess or IsolationInProcess
+	Serialize   bool   // forward one call at a time
+	CallTimeout time.Duration
+	Env         map[string]string // environment of the module's process; nil if none
+	Line        int               // line of its [[module]] header
+}
+
+// Token is one [[token]]: a token of a module that clients see as Slot.
+type Token struct {
+	Module string      // a Module's Name
+	URI    *p11uri.URI // path attributes only
+	RawURI string      // as written in the file
+	Slot   uint64      // virtual slot ID
+	Line   int         // line of its [[token]] header
+}
+
+// Module returns the module called name, or nil.
+func (c *Config) Module(name string) *Module {
+	for i := range c.Modules {
+		if c.Modules[i].Name == name {
+			return &c.Modules[i]
+		}
+	}
+	return nil
+}
+
+// ParseOptions changes what Parse checks.
+type ParseOptions struct {
+	// SkipFileChecks skips checking that module paths name existing
+	// regular files. Only for tests that parse an example on a machine
+	// without the libraries; the broker never sets it.
+	SkipFileChecks bool
+}
+
+// Load reads and parses the file at path.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return nil, &Error{File: path, Msg: "cannot read: " + err.Error()}
+	}
+	return Parse(data, path)
+}
+
+// Parse parses data, read from path (used in messages).
+func Parse(data []byte, path string) (*Config, error) {
+	return ParseOptions{}.Parse(data, path)
+}
+
+// The file as decoded; pointers tell a missing key from an empty value.
+type rawConfig struct {
+	Listen     *[]string   `toml:"listen"`
+	SocketMode *string     `toml:"socket_mode"`
+	LogLevel   *string     `toml:"log_level"`
+	LogFormat  *string     `toml:"log_format"`
+	Module     []rawModule `toml:"module"`
+	Token      []rawToken  `toml:"token"`
+}
+
+type rawModule struct {
+	Name        *string           `toml:"name"`
+	Path        *string           `toml:"path"`
+	Isolation   *string           `toml:"isolation"`
+	Serialize   *bool             `toml:"serialize"`
+	CallTimeout *string           `toml:"call_timeout"`
+	Env         map[string]string `toml:"env"`
+}
+
+type rawToken struct {
+	Module *string `toml:"module"`
+	URI    *string `toml:"uri"`
+	Slot   *int64  `toml:"slot"`
+}
+
+// What each key holds, for type errors; keys without their indexes.
+var want = map[string]string{
+	"listen":              "an array of strings",
+	"socket_mode":         `a string such as "0660"`,
+	"log_level":           "a string",
+	"log_format":          "a string",
+	"module":              "an array of tables, [[module]]",
+	"module.name":         "a string",
+	"module.path":         "a string",
+	"module.isolation":    "a string",
+	"module.serialize":    "a boolean",
+	"module.call_timeout": `a duration string such as "30s"`,
+	"module.env":          "a table of strings",
+	"token":               "an array of tables, [[token]]",
+	"token.module":        "a string",
+	"token.uri":           "a string",
+	"token.slot":          "an integer",
+}
+
+// Parse parses data, read from path (used in messages), with options o.
+func (o ParseOptions) Parse(data []byte, path string) (*Config, error) {
+	p := &parser{file: path, idx: indexKeys(data)}
+	var raw rawConfig
+	dec := toml.NewDecoder(bytes.NewReader(data)).DisallowUnknownFields()
+	var derr *Error
+	if err := dec.Decode(&raw); err != nil {
+		derr = p.decodeError(err)
+	}
+	// The index finds what the decoder accepts and we do not ([module]
+	// instead of [[module]]); report whichever comes first in the file.
+	if e := p.idx.problem; e != nil && (derr == nil || e.Line <= derr.Line) {
+		e.File = path
+		return nil, e
+	}
+	if derr != nil {
+		return nil, derr
+	}
+	c, err := p.build(&raw, o)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+type parser struct {
+	file string
+	idx  *keyIndex
+}
+
+// errorf returns an *Error at key, on the line where key is written, or
+// else on the line of the nearest enclosing key that is.
+func (p *parser) errorf(key, format string, args ...any) *Error {
+	return &Error{File: p.file, Line: p.idx.lineOf(key), Key: key, Msg: fmt.Sprintf(format, args...)}
+}
+
+var tomlKind = regexp.MustCompile(`cannot decode TOML (\w+)`)
+
+var article = map[string]string{
+	"string": "a string", "integer": "an integer", "float": "a float", "boolean": "a boolean",
+	"array": "an array", "table": "a table", "inline": "an inline table",
+}
+
+// decodeError turns a go-toml error into an *Error.
+func (p *parser) decodeError(err error) *Error {
+	var sme *toml.StrictMissingError
+	if errors.As(err, &sme) && len(sme.Errors) > 0 {
+		de := &sme.Errors[0]
+		line, _ := de.Position()
+		return &Error{File: p.file, Line: line, Key: p.idx.keyAt(line, de.Key()), Msg: "unknown key"}
+	}
+	var de *toml.DecodeError
+	if !errors.As(err, &de) {
+		return &Error{File: p.file, Msg: strings.TrimPrefix(err.Error(), "toml: ")}
+	}
+	line, _ := de.Position()
+	msg := strings.TrimPrefix(de.Error(), "toml: ")
+	if len(de.Key()) == 0 {
+		return &Error{File: p.file, Line: line, Msg: "TOML syntax: " + msg}
+	}
+	key := p.idx.keyAt(line, de.Key())
+	if m := tomlKind.FindStringSubmatch(msg); m != nil {
+		got := article[m[1]]
+		if got == "" {
+			got = "a " + m[1]
+		}
+		if w, ok := want[stripIndexes(key)]; ok {
+			msg = "want " + w + ", not " + got
+		} else if strings.HasPrefix(stripIndexes(key), "module.env.") {
+			msg = "want a string, not " + got
+		}
+	}
+	return &Error{File: p.file, Line: line, Key: key, Msg: msg}
+}
+
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
+
+func (p *parser) build(raw *rawConfig, o ParseOptions) (*Config, error) {
+	c := &Config{
+		Path:       p.file,
+		SocketMode: DefaultSocketMode,
+		LogLevel:   DefaultLogLevel,
+		LogFormat:  DefaultLogFormat,
+	}
+	// listen
+	if raw.Listen == nil {
+		return nil, p.errorf("listen", `required: one or more endpoints, e.g. ["unix:///run/gop11/gop11.sock"]`)
+	}
+	if len(*raw.Listen) == 0 {
+		return nil, p.errorf("listen", "want one or more endpoints")
+	}
+	seen := map[wire.Endpoint]int{}
+	for i, s := range *raw.Listen {
+		key := fmt.Sprintf("listen[%d]", i)
+		ep, err := wire.ParseEndpoint(s)
+		if err != nil {
+			return nil, p.errorf(key, "%v", err)
+		}
+		if j, dup := seen[ep]; dup {
+			return nil, p.errorf(key, "%q is already listed as listen[%d]", s, j)
+		}
+		seen[ep] = i
+		c.Listen = append(c.Listen, s)
+	}
+	if raw.SocketMode != nil {
+		s := *raw.SocketMode
+		m, err := strconv.ParseUint(s, 8, 32)
+		if err != nil || s == "" || s[0] == '+' || m > 0o777 {
+			return nil, p.errorf("socket_mode", `%q: want an octal mode from "0000" to "0777", such as "0660"`, s)
+		}
+		c.SocketMode = os.FileMode(m)
+	}
+	if raw.LogLevel != nil {
+		switch *raw.LogLevel {
+		case "debug", "info", "warn", "error":
+			c.LogLevel = *raw.LogLevel
+		default:
+			return nil, p.errorf("log_level", "%q: want debug, info, warn or error", *raw.LogLevel)
+		}
+	}
+	if raw.LogFormat != nil {
+		switch *raw.LogFormat {
+		case "json", "console":
+			c.LogFormat = *raw.LogFormat
+		default:
+			return nil, p.errorf("log_format", "%q: want json or console", *raw.LogFormat)
+		}
+	}
+	// modules
+	if len(raw.Module) == 0 {
+		return nil, p.errorf("module", "at least one [[module]] is required")
+	}
+	names := map[string]int{}
+	for i, rm := range raw.Module {
+		m, err := p.module(i, rm, o)
+		if err != nil {
+			return nil, err
+		}
+		key := fmt.Sprintf("module[%d].name", i)
+		if j, dup := names[m.Name]; dup {
+			return nil, p.errorf(key, "duplicate name %q (first at line %d)", m.Name, p.idx.lineOf(fmt.Sprintf("module[%d].name", j)))
+		}
+		names[m.Name] = i
+		c.Modules = append(c.Modules, m)
+	}
+	// tokens
+	slots := map[uint64]int{}
+	for i, rt := range raw.Token {
+		t, err := p.token(i, rt)
+		if err != nil {
+			return nil, err
+		}
+		if _, ok := names[t.Module]; !ok {
+			return nil, p.errorf(fmt.Sprintf("token[%d].module", i), "no [[module]] is named %q", t.Module)
+		}
+		if j, dup := slots[t.Slot]; dup {
+			first := fmt.Sprintf("token[%d].slot", j)
+			return nil, p.errorf(fmt.Sprintf("token[%d].slot", i), "slot %d is already used by token[%d] (line %d)", t.Slot, j, p.idx.lineOf(first))
+		}
+		slots[t.Slot] = i
+		c.Tokens = append(c.Tokens, t)
+	}
+	return c, nil
+}
+
+func (p *parser) module(i int, rm rawModule, o ParseOptions) (Module, error) {
+	k := func(s string) string { return fmt.Sprintf("module[%d].%s", i, s) }
+	m := Module{
+		Isolation:   DefaultIsolation,
+		CallTimeout: DefaultCallTimeout,
+		Line:        p.idx.lineOf(fmt.Sprintf("module[%d]", i)),
+	}
+	if rm.Name == nil {
+		return m, p.errorf(k("name"), "required")
+	}
+	if !nameRE.MatchString(*rm.Name) {
+		return m, p.errorf(k("name"), "%q: want letters, digits, '_', '.' or '-'", *rm.Name)
+	}
+	m.Name = *rm.Name
+	if rm.Path == nil {
+		return m, p.errorf(k("path"), "required")
+	}
+	m.Path = *rm.Path
+	if !filepath.IsAbs(m.Path) {
+		return m, p.errorf(k("path"), "%q: want an absolute path", m.Path)
+	}
+	if !o.SkipFileChecks {
+		fi, err := os.Stat(m.Path)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			return m, p.errorf(k("path"), "%s: no such file", m.Path)
+		case err != nil:
+			var pe *fs.PathError
+			if errors.As(err, &pe) {
+				err = pe.Err
+			}
+			return m, p.errorf(k("path"), "%s: %v", m.Path, err)
+		case !fi.Mode().IsRegular():
+			return m, p.errorf(k("path"), "%s: not a regular file", m.Path)
+		}
+	}
+	if rm.Isolation != nil {
+		switch *rm.Isolation {
+		case IsolationProcess, IsolationInProcess:
+			m.Isolation = *rm.Isolation
+		default:
+			return m, p.errorf(k("isolation"), "%q: want %q or %q", *rm.Isolation, IsolationProcess, IsolationInProcess)
+		}
+	}
+	if rm.Serialize != nil {
+		m.Serialize = *rm.Serialize
+	}
+	if rm.CallTimeout != nil {
+		d, err := time.ParseDuration(*rm.CallTimeout)
+		if err != nil {
+			return m, p.errorf(k("call_timeout"), `%q: want a duration such as "30s" or "1m30s"`, *rm.CallTimeout)
+		}
+		if d <= 0 {
+			return m, p.errorf(k("call_timeout"), "%q: want a duration greater than zero", *rm.CallTimeout)
+		}
+		m.CallTimeout = d
+	}
+	if rm.Env != nil {
+		m.Env = make(map[string]string, len(rm.Env))
+		for name, v := range rm.Env {
+			if name == "" || strings.ContainsAny(name, "=\x00") {
+				return m, p.errorf(k("env"), "%q: not a valid environment variable name", name)
+			}
+			if strings.ContainsRune(v, 0) {
+				return m, p.errorf(k("env."+name), "value contains a NUL byte")
+			}
+			m.Env[name] = v
+		}
+	}
+	return m, nil
+}
+
+// Path attributes that select objects, not tokens.
+var objectAttrs = []string{"object", "type", "id"}
+
+func (p *parser) token(i int, rt rawToken) (Token, error) {
+	k := func(s string) string { return fmt.Sprintf("token[%d].%s", i, s) }
+	t := Token{Line: p.idx.lineOf(fmt.Sprintf("token[%d]", i))}
+	if rt.Module == nil {
+		return t, p.errorf(k("module"), "required")
+	}
+	t.Module = *rt.Module
+	if rt.URI == nil {
+		return t, p.errorf(k("uri"), "required")
+	}
+	// Messages never quote the URI: it could hold a PIN.
+	u, err := p11uri.Parse(*rt.URI)
+	if err != nil {
+		return t, p.errorf(k("uri"), "%v", err)
+	}
+	if _, ok := u.PIN(); ok {
+		return t, p.errorf(k("uri"), "pin-value is not allowed: PINs do not go in this file")
+	}
+	if len(u.Query) > 0 {
+		return t, p.errorf(k("uri"), "%s: query attributes are not allowed here, only path attributes", u)
+	}
+	for _, a := range objectAttrs {
+		if _, ok := u.Path[a]; ok {
+			return t, p.errorf(k("uri"), "%s: attribute %q selects an object, not a token", u, a)
+		}
+	}
+	t.URI, t.RawURI = u, *rt.URI
+	if rt.Slot == nil {
+		return t, p.errorf(k("slot"), "required")
+	}
+	if *rt.Slot < 0 || *rt.Slot > MaxSlot {
+		return t, p.errorf(k("slot"), "%d: want 0 to %d", *rt.Slot, MaxSlot)
+	}
+	t.Slot = uint64(*rt.Slot)
+	return t, nil
+}
