@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gop11/gop11/broker/config"
 	"github.com/gop11/gop11/wire"
 	"github.com/rs/zerolog"
 )
@@ -25,17 +26,26 @@ import (
 // per connection".)
 type Server struct {
 	Listen           []string // endpoints: unix:///path or tcp://host:port
-	Module           string   // vendor module path
+	Module           string   // quick mode: the one vendor module, every slot
+	Config           *config.Config
+	OpenInProcess    InProcess // for modules with isolation "inprocess"
+	Version          string
 	SocketMode       os.FileMode
 	Log              zerolog.Logger
 	WorkerArgs       []string // passed to every worker (log level, format)
 	HandshakeTimeout time.Duration
 
-	wg        sync.WaitGroup
-	mu        sync.Mutex
-	listeners []net.Listener
-	workers   map[int]*exec.Cmd
-	nextID    atomic.Uint64
+	wg         sync.WaitGroup
+	mu         sync.Mutex
+	listeners  []net.Listener
+	workers    map[int]*exec.Cmd
+	nextID     atomic.Uint64
+	ctx        context.Context
+	snap       atomic.Pointer[snapshot]
+	routers    sync.Map // *router → true
+	reloadMu   sync.Mutex
+	grace      time.Duration
+	nextModule int
 }
 
 // Run listens and serves until ctx is done, then stops accepting, asks
@@ -46,6 +56,13 @@ func (s *Server) Run(ctx context.Context, grace time.Duration) error {
 		s.HandshakeTimeout = 5 * time.Second
 	}
 	s.workers = map[int]*exec.Cmd{}
+	s.ctx, s.grace = ctx, grace
+	if s.Config != nil {
+		if err := s.Reload(s.Config); err != nil {
+			return err
+		}
+		defer s.closeInProcess()
+	}
 	for _, e := range s.Listen {
 		l, err := s.listen(e)
 		if err != nil {
@@ -53,7 +70,7 @@ func (s *Server) Run(ctx context.Context, grace time.Duration) error {
 			return err
 		}
 		s.listeners = append(s.listeners, l)
-		s.Log.Info().Str("listen", e).Str("module", s.Module).Msg("serving")
+		s.Log.Info().Str("listen", e).Str("module", s.Module).Bool("config", s.Config != nil).Msg("serving")
 	}
 	for _, l := range s.listeners {
 		s.wg.Add(1)
@@ -62,7 +79,7 @@ func (s *Server) Run(ctx context.Context, grace time.Duration) error {
 	<-ctx.Done()
 	s.closeListeners()
 	s.stopWorkers(grace)
-	s.wg.Wait()
+	s.wg.Wait() // config mode: connections close after their calls in flight
 	return nil
 }
 
@@ -136,6 +153,10 @@ func (s *Server) admit(conn net.Conn) {
 	}
 	conn.SetDeadline(time.Time{})
 	log = log.With().Str("program", hello.Program).Uint64("pid", hello.PID).Logger()
+	if s.Config != nil {
+		s.serveRouted(conn, log)
+		return
+	}
 	if err := s.startWorker(id, conn, log); err != nil {
 		log.Error().Err(err).Msg("cannot start a worker")
 		wire.WriteMsg(conn, &wire.Welcome{Version: wire.ProtocolVersion, Error: "broker cannot start a worker: " + err.Error()})
@@ -202,6 +223,16 @@ func (s *Server) startWorker(id uint64, conn net.Conn, log zerolog.Logger) error
 		ev.Int("worker", pid).Msg("worker exited: client's sessions are closed")
 	}()
 	return nil
+}
+
+func (s *Server) closeInProcess() {
+	if snap := s.snap.Load(); snap != nil {
+		for _, m := range snap.modules {
+			if m.close != nil {
+				m.close()
+			}
+		}
+	}
 }
 
 func (s *Server) stopWorkers(grace time.Duration) {

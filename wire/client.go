@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -105,16 +106,27 @@ func Dial(ep Endpoint, cfg ClientConfig) (*Client, error) {
 	if cfg.DialTimeout <= 0 {
 		cfg.DialTimeout = 5 * time.Second
 	}
-	deadline := time.Now().Add(cfg.DialTimeout)
 	conn, err := net.DialTimeout(ep.Network, ep.Address, cfg.DialTimeout)
 	if err != nil {
 		return nil, err
 	}
-	conn.SetDeadline(deadline)
-	hello := &Hello{Magic: Magic, Version: ProtocolVersion, Program: cfg.Program, PID: uint64(os.Getpid())}
-	if err := WriteMsg(conn, hello); err != nil {
-		conn.Close()
-		return nil, fmt.Errorf("handshake: %w", err)
+	return NewClient(conn, ep, cfg, true)
+}
+
+// NewClient runs the client side of the protocol on conn: the Hello (unless
+// hello is false: a broker's worker on a socketpair gets none), the
+// Welcome, then the multiplexer. On failure conn is closed.
+func NewClient(conn net.Conn, ep Endpoint, cfg ClientConfig, hello bool) (*Client, error) {
+	if cfg.DialTimeout <= 0 {
+		cfg.DialTimeout = 5 * time.Second
+	}
+	conn.SetDeadline(time.Now().Add(cfg.DialTimeout))
+	if hello {
+		h := &Hello{Magic: Magic, Version: ProtocolVersion, Program: cfg.Program, PID: uint64(os.Getpid())}
+		if err := WriteMsg(conn, h); err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("handshake: %w", err)
+		}
 	}
 	w, err := ReadWelcome(conn)
 	if err != nil {
@@ -128,6 +140,23 @@ func Dial(ep Endpoint, cfg ClientConfig) (*Client, error) {
 		return nil, err
 	}
 	return &Client{Endpoint: ep, Welcome: w, sess: sess, maxFrame: cfg.MaxFrame, idle: make(chan *stream, 256)}, nil
+}
+
+// Caller makes calls: a *Client, or anything standing in for one.
+type Caller interface {
+	Call(id CallID, req, resp Message) error
+}
+
+// Remote is a Backend that forwards every call over c: a broker's member
+// worker in another process, or another broker.
+func Remote(c Caller) Backend {
+	return BackendFunc(func(_ context.Context, id CallID, req Message) (Message, error) {
+		resp := Calls[id].NewResponse()
+		if err := c.Call(id, req, resp); err != nil {
+			return nil, err
+		}
+		return resp, nil
+	})
 }
 
 // Lost reports whether the connection broke or was closed.

@@ -1663,6 +1663,530 @@ type Backend interface {
 	WaitForSlotEvent(ctx context.Context, req *WaitForSlotEventRequest) (*WaitForSlotEventResponse, error)
 }
 
+// BackendFunc is a Backend that handles every call in one function, for
+// layers that treat calls alike (routing, remote members).
+type BackendFunc func(ctx context.Context, id CallID, req Message) (Message, error)
+
+func (f BackendFunc) GetInfo(ctx context.Context, req *GetInfoRequest) (*GetInfoResponse, error) {
+	r, err := f(ctx, CallGetInfo, req)
+	if err != nil {
+		return nil, err
+	}
+	return r.(*GetInfoResponse), nil
+}
+
+func (f BackendFunc) GetSlotList(ctx context.Context, req *GetSlotListRequest) (*GetSlotListResponse, error) {
+	r, err := f(ctx, CallGetSlotList, req)
+	if err != nil {
+		return nil, err
+	}
+	return r.(*GetSlotListResponse), nil
+}
+
+func (f BackendFunc) GetSlotInfo(ctx context.Context, req *GetSlotInfoRequest) (*GetSlotInfoResponse, error) {
+	r, err := f(ctx, CallGetSlotInfo, req)
+	if err != nil {
+		return nil, err
+	}
+	return r.(*GetSlotInfoResponse), nil
+}
+
+func (f BackendFunc) GetTokenInfo(ctx context.Context, req *GetTokenInfoRequest) (*GetTokenInfoResponse, error) {
+	r, err := f(ctx, CallGetTokenInfo, req)
+	if err != nil {
+		return nil, err
+	}
+	return r.(*GetTokenInfoResponse), nil
+}
+
+func (f BackendFunc) GetMechanismList(ctx context.Context, req *GetMechanismListRequest) (*GetMechanismListResponse, error) {
+	r, err := f(ctx, CallGetMechanismList, req)
+	if err != nil {
+		return nil, err
+	}
+	return r.(*GetMechanismListResponse), nil
+}
+
+func (f BackendFunc) GetMechanismInfo(ctx context.Context, req *GetMechanismInfoRequest) (*GetMechanismInfoResponse, error) {
+	r, err := f(ctx, CallGetMechanismInfo, req)
+	if err != nil {
+		return nil, err
+	}
+	return r.(*GetMechanismInfoResponse), nil
+}
+
+func (f BackendFunc) InitToken(ctx context.Context, req *InitTokenRequest) (*InitTokenResponse, error) {
+	r, err := f(ctx, CallInitToken, req)
+	if err != nil {
+		return nil, err
+	}
+	return r.(*InitTokenResponse), nil
+}
+
+func (f BackendFunc) InitPIN(ctx context.Context, req *InitPINRequest) (*InitPINResponse, error) {
+	r, err := f(ctx, CallInitPIN, req)
+	if err != nil {
+		return nil, err
+	}
+	return r.(*InitPINResponse), nil
+}
+
+func (f BackendFunc) SetPIN(ctx context.Context, req *SetPINRequest) (*SetPINResponse, error) {
+	r, err := f(ctx, CallSetPIN, req)
+	if err != nil {
+		return nil, err
+	}
+	return r.(*SetPINResponse), nil
+}
+
+func (f BackendFunc) OpenSession(ctx context.Context, req *OpenSessionRequest) (*OpenSessionResponse, error) {
+	r, err := f(ctx, CallOpenSession, req)
+	if err != nil {
+		return nil, err
+	}
+	return r.(*OpenSessionResponse), nil
+}
+
+func (f BackendFunc) CloseSession(ctx context.Context, req *CloseSessionRequest) (*CloseSessionResponse, error) {
+	r, err := f(ctx, CallCloseSession, req)
+	if err != nil {
+		return nil, err
+	}
+	return r.(*CloseSessionResponse), nil
+}
+
+func (f BackendFunc) CloseAllSessions(ctx context.Context, req *CloseAllSessionsRequest) (*CloseAllSessionsResponse, error) {
+	r, err := f(ctx, CallCloseAllSessions, req)
+	if err != nil {
+		return nil, err
+	}
+	return r.(*CloseAllSessionsResponse), nil
+}
+
+func (f BackendFunc) GetSessionInfo(ctx context.Context, req *GetSessionInfoRequest) (*GetSessionInfoResponse, error) {
+	r, err := f(ctx, CallGetSessionInfo, req)
+	if err != nil {
+		return nil, err
+	}
+	return r.(*GetSessionInfoResponse), nil
+}
+
+func (f BackendFunc) GetOperationState(ctx context.Context, req *GetOperationStateRequest) (*GetOperationStateResponse, error) {
+	r, err := f(ctx, CallGetOperationState, req)
+	if err != nil {
+		return nil, err
+	}
+	return r.(*GetOperationStateResponse), nil
+}
+
+func (f BackendFunc) SetOperationState(ctx context.Context, req *SetOperationStateRequest) (*SetOperationStateResponse, error) {
+	r, err := f(ctx, CallSetOperationState, req)
+	if err != nil {
+		return nil, err
+	}
+	return r.(*SetOperationStateResponse), nil
+}
+
+func (f BackendFunc) Login(ctx context.Context, req *LoginRequest) (*LoginResponse, error) {
+	r, err := f(ctx, CallLogin, req)
+	if err != nil {
+		return nil, err
+	}
+	return r.(*LoginResponse), nil
+}
+
+func (f BackendFunc) Logout(ctx context.Context, req *LogoutRequest) (*LogoutResponse, error) {
+	r, err := f(ctx, CallLogout, req)
+	if err != nil {
+		return nil, err
+	}
+	return r.(*LogoutResponse), nil
+}
+
+func (f BackendFunc) CreateObject(ctx context.Context, req *CreateObjectRequest) (*CreateObjectResponse, error) {
+	r, err := f(ctx, CallCreateObject, req)
+	if err != nil {
+		return nil, err
+	}
+	return r.(*CreateObjectResponse), nil
+}
+
+func (f BackendFunc) CopyObject(ctx context.Context, req *CopyObjectRequest) (*CopyObjectResponse, error) {
+	r, err := f(ctx, CallCopyObject, req)
+	if err != nil {
+		return nil, err
+	}
+	return r.(*CopyObjectResponse), nil
+}
+
+func (f BackendFunc) DestroyObject(ctx context.Context, req *DestroyObjectRequest) (*DestroyObjectResponse, error) {
+	r, err := f(ctx, CallDestroyObject, req)
+	if err != nil {
+		return nil, err
+	}
+	return r.(*DestroyObjectResponse), nil
+}
+
+func (f BackendFunc) GetObjectSize(ctx context.Context, req *GetObjectSizeRequest) (*GetObjectSizeResponse, error) {
+	r, err := f(ctx, CallGetObjectSize, req)
+	if err != nil {
+		return nil, err
+	}
+	return r.(*GetObjectSizeResponse), nil
+}
+
+func (f BackendFunc) GetAttributeValue(ctx context.Context, req *GetAttributeValueRequest) (*GetAttributeValueResponse, error) {
+	r, err := f(ctx, CallGetAttributeValue, req)
+	if err != nil {
+		return nil, err
+	}
+	return r.(*GetAttributeValueResponse), nil
+}
+
+func (f BackendFunc) SetAttributeValue(ctx context.Context, req *SetAttributeValueRequest) (*SetAttributeValueResponse, error) {
+	r, err := f(ctx, CallSetAttributeValue, req)
+	if err != nil {
+		return nil, err
+	}
+	return r.(*SetAttributeValueResponse), nil
+}
+
+func (f BackendFunc) FindObjectsInit(ctx context.Context, req *FindObjectsInitRequest) (*FindObjectsInitResponse, error) {
+	r, err := f(ctx, CallFindObjectsInit, req)
+	if err != nil {
+		return nil, err
+	}
+	return r.(*FindObjectsInitResponse), nil
+}
+
+func (f BackendFunc) FindObjects(ctx context.Context, req *FindObjectsRequest) (*FindObjectsResponse, error) {
+	r, err := f(ctx, CallFindObjects, req)
+	if err != nil {
+		return nil, err
+	}
+	return r.(*FindObjectsResponse), nil
+}
+
+func (f BackendFunc) FindObjectsFinal(ctx context.Context, req *FindObjectsFinalRequest) (*FindObjectsFinalResponse, error) {
+	r, err := f(ctx, CallFindObjectsFinal, req)
+	if err != nil {
+		return nil, err
+	}
+	return r.(*FindObjectsFinalResponse), nil
+}
+
+func (f BackendFunc) EncryptInit(ctx context.Context, req *EncryptInitRequest) (*EncryptInitResponse, error) {
+	r, err := f(ctx, CallEncryptInit, req)
+	if err != nil {
+		return nil, err
+	}
+	return r.(*EncryptInitResponse), nil
+}
+
+func (f BackendFunc) Encrypt(ctx context.Context, req *EncryptRequest) (*EncryptResponse, error) {
+	r, err := f(ctx, CallEncrypt, req)
+	if err != nil {
+		return nil, err
+	}
+	return r.(*EncryptResponse), nil
+}
+
+func (f BackendFunc) EncryptUpdate(ctx context.Context, req *EncryptUpdateRequest) (*EncryptUpdateResponse, error) {
+	r, err := f(ctx, CallEncryptUpdate, req)
+	if err != nil {
+		return nil, err
+	}
+	return r.(*EncryptUpdateResponse), nil
+}
+
+func (f BackendFunc) EncryptFinal(ctx context.Context, req *EncryptFinalRequest) (*EncryptFinalResponse, error) {
+	r, err := f(ctx, CallEncryptFinal, req)
+	if err != nil {
+		return nil, err
+	}
+	return r.(*EncryptFinalResponse), nil
+}
+
+func (f BackendFunc) DecryptInit(ctx context.Context, req *DecryptInitRequest) (*DecryptInitResponse, error) {
+	r, err := f(ctx, CallDecryptInit, req)
+	if err != nil {
+		return nil, err
+	}
+	return r.(*DecryptInitResponse), nil
+}
+
+func (f BackendFunc) Decrypt(ctx context.Context, req *DecryptRequest) (*DecryptResponse, error) {
+	r, err := f(ctx, CallDecrypt, req)
+	if err != nil {
+		return nil, err
+	}
+	return r.(*DecryptResponse), nil
+}
+
+func (f BackendFunc) DecryptUpdate(ctx context.Context, req *DecryptUpdateRequest) (*DecryptUpdateResponse, error) {
+	r, err := f(ctx, CallDecryptUpdate, req)
+	if err != nil {
+		return nil, err
+	}
+	return r.(*DecryptUpdateResponse), nil
+}
+
+func (f BackendFunc) DecryptFinal(ctx context.Context, req *DecryptFinalRequest) (*DecryptFinalResponse, error) {
+	r, err := f(ctx, CallDecryptFinal, req)
+	if err != nil {
+		return nil, err
+	}
+	return r.(*DecryptFinalResponse), nil
+}
+
+func (f BackendFunc) DigestInit(ctx context.Context, req *DigestInitRequest) (*DigestInitResponse, error) {
+	r, err := f(ctx, CallDigestInit, req)
+	if err != nil {
+		return nil, err
+	}
+	return r.(*DigestInitResponse), nil
+}
+
+func (f BackendFunc) Digest(ctx context.Context, req *DigestRequest) (*DigestResponse, error) {
+	r, err := f(ctx, CallDigest, req)
+	if err != nil {
+		return nil, err
+	}
+	return r.(*DigestResponse), nil
+}
+
+func (f BackendFunc) DigestUpdate(ctx context.Context, req *DigestUpdateRequest) (*DigestUpdateResponse, error) {
+	r, err := f(ctx, CallDigestUpdate, req)
+	if err != nil {
+		return nil, err
+	}
+	return r.(*DigestUpdateResponse), nil
+}
+
+func (f BackendFunc) DigestKey(ctx context.Context, req *DigestKeyRequest) (*DigestKeyResponse, error) {
+	r, err := f(ctx, CallDigestKey, req)
+	if err != nil {
+		return nil, err
+	}
+	return r.(*DigestKeyResponse), nil
+}
+
+func (f BackendFunc) DigestFinal(ctx context.Context, req *DigestFinalRequest) (*DigestFinalResponse, error) {
+	r, err := f(ctx, CallDigestFinal, req)
+	if err != nil {
+		return nil, err
+	}
+	return r.(*DigestFinalResponse), nil
+}
+
+func (f BackendFunc) SignInit(ctx context.Context, req *SignInitRequest) (*SignInitResponse, error) {
+	r, err := f(ctx, CallSignInit, req)
+	if err != nil {
+		return nil, err
+	}
+	return r.(*SignInitResponse), nil
+}
+
+func (f BackendFunc) Sign(ctx context.Context, req *SignRequest) (*SignResponse, error) {
+	r, err := f(ctx, CallSign, req)
+	if err != nil {
+		return nil, err
+	}
+	return r.(*SignResponse), nil
+}
+
+func (f BackendFunc) SignUpdate(ctx context.Context, req *SignUpdateRequest) (*SignUpdateResponse, error) {
+	r, err := f(ctx, CallSignUpdate, req)
+	if err != nil {
+		return nil, err
+	}
+	return r.(*SignUpdateResponse), nil
+}
+
+func (f BackendFunc) SignFinal(ctx context.Context, req *SignFinalRequest) (*SignFinalResponse, error) {
+	r, err := f(ctx, CallSignFinal, req)
+	if err != nil {
+		return nil, err
+	}
+	return r.(*SignFinalResponse), nil
+}
+
+func (f BackendFunc) SignRecoverInit(ctx context.Context, req *SignRecoverInitRequest) (*SignRecoverInitResponse, error) {
+	r, err := f(ctx, CallSignRecoverInit, req)
+	if err != nil {
+		return nil, err
+	}
+	return r.(*SignRecoverInitResponse), nil
+}
+
+func (f BackendFunc) SignRecover(ctx context.Context, req *SignRecoverRequest) (*SignRecoverResponse, error) {
+	r, err := f(ctx, CallSignRecover, req)
+	if err != nil {
+		return nil, err
+	}
+	return r.(*SignRecoverResponse), nil
+}
+
+func (f BackendFunc) VerifyInit(ctx context.Context, req *VerifyInitRequest) (*VerifyInitResponse, error) {
+	r, err := f(ctx, CallVerifyInit, req)
+	if err != nil {
+		return nil, err
+	}
+	return r.(*VerifyInitResponse), nil
+}
+
+func (f BackendFunc) Verify(ctx context.Context, req *VerifyRequest) (*VerifyResponse, error) {
+	r, err := f(ctx, CallVerify, req)
+	if err != nil {
+		return nil, err
+	}
+	return r.(*VerifyResponse), nil
+}
+
+func (f BackendFunc) VerifyUpdate(ctx context.Context, req *VerifyUpdateRequest) (*VerifyUpdateResponse, error) {
+	r, err := f(ctx, CallVerifyUpdate, req)
+	if err != nil {
+		return nil, err
+	}
+	return r.(*VerifyUpdateResponse), nil
+}
+
+func (f BackendFunc) VerifyFinal(ctx context.Context, req *VerifyFinalRequest) (*VerifyFinalResponse, error) {
+	r, err := f(ctx, CallVerifyFinal, req)
+	if err != nil {
+		return nil, err
+	}
+	return r.(*VerifyFinalResponse), nil
+}
+
+func (f BackendFunc) VerifyRecoverInit(ctx context.Context, req *VerifyRecoverInitRequest) (*VerifyRecoverInitResponse, error) {
+	r, err := f(ctx, CallVerifyRecoverInit, req)
+	if err != nil {
+		return nil, err
+	}
+	return r.(*VerifyRecoverInitResponse), nil
+}
+
+func (f BackendFunc) VerifyRecover(ctx context.Context, req *VerifyRecoverRequest) (*VerifyRecoverResponse, error) {
+	r, err := f(ctx, CallVerifyRecover, req)
+	if err != nil {
+		return nil, err
+	}
+	return r.(*VerifyRecoverResponse), nil
+}
+
+func (f BackendFunc) DigestEncryptUpdate(ctx context.Context, req *DigestEncryptUpdateRequest) (*DigestEncryptUpdateResponse, error) {
+	r, err := f(ctx, CallDigestEncryptUpdate, req)
+	if err != nil {
+		return nil, err
+	}
+	return r.(*DigestEncryptUpdateResponse), nil
+}
+
+func (f BackendFunc) DecryptDigestUpdate(ctx context.Context, req *DecryptDigestUpdateRequest) (*DecryptDigestUpdateResponse, error) {
+	r, err := f(ctx, CallDecryptDigestUpdate, req)
+	if err != nil {
+		return nil, err
+	}
+	return r.(*DecryptDigestUpdateResponse), nil
+}
+
+func (f BackendFunc) SignEncryptUpdate(ctx context.Context, req *SignEncryptUpdateRequest) (*SignEncryptUpdateResponse, error) {
+	r, err := f(ctx, CallSignEncryptUpdate, req)
+	if err != nil {
+		return nil, err
+	}
+	return r.(*SignEncryptUpdateResponse), nil
+}
+
+func (f BackendFunc) DecryptVerifyUpdate(ctx context.Context, req *DecryptVerifyUpdateRequest) (*DecryptVerifyUpdateResponse, error) {
+	r, err := f(ctx, CallDecryptVerifyUpdate, req)
+	if err != nil {
+		return nil, err
+	}
+	return r.(*DecryptVerifyUpdateResponse), nil
+}
+
+func (f BackendFunc) GenerateKey(ctx context.Context, req *GenerateKeyRequest) (*GenerateKeyResponse, error) {
+	r, err := f(ctx, CallGenerateKey, req)
+	if err != nil {
+		return nil, err
+	}
+	return r.(*GenerateKeyResponse), nil
+}
+
+func (f BackendFunc) GenerateKeyPair(ctx context.Context, req *GenerateKeyPairRequest) (*GenerateKeyPairResponse, error) {
+	r, err := f(ctx, CallGenerateKeyPair, req)
+	if err != nil {
+		return nil, err
+	}
+	return r.(*GenerateKeyPairResponse), nil
+}
+
+func (f BackendFunc) WrapKey(ctx context.Context, req *WrapKeyRequest) (*WrapKeyResponse, error) {
+	r, err := f(ctx, CallWrapKey, req)
+	if err != nil {
+		return nil, err
+	}
+	return r.(*WrapKeyResponse), nil
+}
+
+func (f BackendFunc) UnwrapKey(ctx context.Context, req *UnwrapKeyRequest) (*UnwrapKeyResponse, error) {
+	r, err := f(ctx, CallUnwrapKey, req)
+	if err != nil {
+		return nil, err
+	}
+	return r.(*UnwrapKeyResponse), nil
+}
+
+func (f BackendFunc) DeriveKey(ctx context.Context, req *DeriveKeyRequest) (*DeriveKeyResponse, error) {
+	r, err := f(ctx, CallDeriveKey, req)
+	if err != nil {
+		return nil, err
+	}
+	return r.(*DeriveKeyResponse), nil
+}
+
+func (f BackendFunc) SeedRandom(ctx context.Context, req *SeedRandomRequest) (*SeedRandomResponse, error) {
+	r, err := f(ctx, CallSeedRandom, req)
+	if err != nil {
+		return nil, err
+	}
+	return r.(*SeedRandomResponse), nil
+}
+
+func (f BackendFunc) GenerateRandom(ctx context.Context, req *GenerateRandomRequest) (*GenerateRandomResponse, error) {
+	r, err := f(ctx, CallGenerateRandom, req)
+	if err != nil {
+		return nil, err
+	}
+	return r.(*GenerateRandomResponse), nil
+}
+
+func (f BackendFunc) GetFunctionStatus(ctx context.Context, req *GetFunctionStatusRequest) (*GetFunctionStatusResponse, error) {
+	r, err := f(ctx, CallGetFunctionStatus, req)
+	if err != nil {
+		return nil, err
+	}
+	return r.(*GetFunctionStatusResponse), nil
+}
+
+func (f BackendFunc) CancelFunction(ctx context.Context, req *CancelFunctionRequest) (*CancelFunctionResponse, error) {
+	r, err := f(ctx, CallCancelFunction, req)
+	if err != nil {
+		return nil, err
+	}
+	return r.(*CancelFunctionResponse), nil
+}
+
+func (f BackendFunc) WaitForSlotEvent(ctx context.Context, req *WaitForSlotEventRequest) (*WaitForSlotEventResponse, error) {
+	r, err := f(ctx, CallWaitForSlotEvent, req)
+	if err != nil {
+		return nil, err
+	}
+	return r.(*WaitForSlotEventResponse), nil
+}
+
 // Calls describes every call on the wire, indexed by CallID.
 var Calls = [NumCalls]*CallDesc{
 	CallGetInfo: {ID: CallGetInfo, Name: "C_GetInfo", Family: "", Session: false,

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/gop11/gop11/broker"
+	"github.com/gop11/gop11/broker/config"
 	"github.com/rs/zerolog"
 )
 
@@ -68,13 +69,17 @@ func brokerMain(args []string) int {
 	var listen listFlag
 	var lf logFlags
 	fs.Var(&listen, "listen", "endpoint to serve, unix:///path or tcp://host:port (repeatable)")
-	module := fs.String("module", "", "vendor PKCS #11 module to serve (quick mode)")
+	module := fs.String("module", "", "vendor PKCS #11 module to serve, every slot (quick mode, no config file)")
+	cfgPath := fs.String("config", "/etc/gop11/broker.toml", "config file (ignored with --module)")
+	check := fs.String("check-config", "", "check this config file, print what is wrong, exit (0 good, 2 bad)")
 	mode := fs.String("socket-mode", "0600", "permissions of unix socket files")
 	grace := fs.Duration("grace", 10*time.Second, "how long SIGTERM waits for clients' calls to finish")
 	version := fs.Bool("version", false, "print the version and exit")
 	lf.register(fs)
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: gop11-broker --listen unix:///PATH.sock --module /path/to/vendor.so [flags]\n\n")
+		fmt.Fprintf(fs.Output(), "usage: gop11-broker --listen unix:///PATH.sock --module /path/to/vendor.so [flags]\n"+
+			"       gop11-broker [--config /etc/gop11/broker.toml] [flags]\n"+
+			"       gop11-broker --check-config FILE\n\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -84,23 +89,59 @@ func brokerMain(args []string) int {
 		fmt.Println("gop11-broker", Version)
 		return 0
 	}
-	log, err := lf.logger(os.Stderr)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "gop11-broker:", err)
-		return 2
+	if *check != "" {
+		cfg, err := config.Load(*check)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 2
+		}
+		fmt.Printf("%s: OK: %d listeners, %d modules, %d tokens\n", *check, len(cfg.Listen), len(cfg.Modules), len(cfg.Tokens))
+		return 0
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(os.Stderr, "gop11-broker: unexpected argument %q\n", fs.Arg(0))
 		return 2
 	}
-	if *module == "" || len(listen) == 0 {
-		fmt.Fprintln(os.Stderr, "gop11-broker: --listen and --module are required (the config file comes with the broker-service work)")
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	var cfg *config.Config
+	if *module == "" {
+		var err error
+		if cfg, err = config.Load(*cfgPath); err != nil {
+			fmt.Fprintln(os.Stderr, "gop11-broker:", err)
+			if !set["config"] {
+				fmt.Fprintln(os.Stderr, "gop11-broker: give --config FILE, or --listen and --module for quick mode")
+			}
+			return 2
+		}
+		if !set["log-level"] {
+			lf.level = cfg.LogLevel
+		}
+		if !set["log-format"] {
+			lf.format = cfg.LogFormat
+		}
+		if len(listen) == 0 {
+			listen = cfg.Listen
+		}
+		if !set["socket-mode"] {
+			*mode = fmt.Sprintf("%o", cfg.SocketMode)
+		}
+	}
+	log, err := lf.logger(os.Stderr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "gop11-broker:", err)
+		return 2
+	}
+	if len(listen) == 0 {
+		fmt.Fprintln(os.Stderr, "gop11-broker: --listen is required with --module")
 		fs.Usage()
 		return 2
 	}
-	if st, err := os.Stat(*module); err != nil || st.IsDir() {
-		fmt.Fprintf(os.Stderr, "gop11-broker: --module %s: not a readable file\n", *module)
-		return 2
+	if cfg == nil {
+		if st, err := os.Stat(*module); err != nil || st.IsDir() {
+			fmt.Fprintf(os.Stderr, "gop11-broker: --module %s: not a readable file\n", *module)
+			return 2
+		}
 	}
 	var perm uint32
 	if _, err := fmt.Sscanf(*mode, "%o", &perm); err != nil || perm > 0o777 {
@@ -109,11 +150,32 @@ func brokerMain(args []string) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	srv := &broker.Server{Listen: listen, Module: *module, SocketMode: os.FileMode(perm), Log: log, WorkerArgs: lf.args()}
+	srv := &broker.Server{Listen: listen, Module: *module, Config: cfg, SocketMode: os.FileMode(perm), Log: log,
+		WorkerArgs: lf.args(), Version: Version, OpenInProcess: openInProcess}
+	if cfg != nil {
+		go reloadOnHUP(srv, cfg.Path, log)
+	}
 	if err := srv.Run(ctx, *grace); err != nil {
 		log.Error().Err(err).Msg("broker failed")
 		return 1
 	}
 	log.Info().Msg("stopped")
 	return 0
+}
+
+// reloadOnHUP re-reads the config on SIGHUP; an invalid one is logged and
+// the running one kept.
+func reloadOnHUP(srv *broker.Server, path string, log zerolog.Logger) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	for range hup {
+		cfg, err := config.Load(path)
+		if err != nil {
+			log.Error().Err(err).Msg("reload: invalid config, keeping the running one")
+			continue
+		}
+		if err := srv.Reload(cfg); err != nil {
+			log.Error().Err(err).Msg("reload failed, keeping the running config")
+		}
+	}
 }

@@ -12,7 +12,9 @@ import (
 
 	"github.com/gop11/gop11/broker"
 	"github.com/gop11/gop11/broker/backend"
+	"github.com/gop11/gop11/broker/config"
 	"github.com/gop11/gop11/wire"
+	"github.com/rs/zerolog"
 )
 
 // workerMain runs one client's worker: fd 3 is the client's connection
@@ -25,6 +27,8 @@ func workerMain(args []string) int {
 	var lf logFlags
 	module := fs.String("module", "", "vendor module")
 	connID := fs.Uint64("conn", 0, "connection number, for logs")
+	name := fs.String("name", "", "module name, for logs")
+	serialize := fs.Bool("serialize", false, "make calls to the module one at a time")
 	lf.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -35,6 +39,9 @@ func workerMain(args []string) int {
 		return 2
 	}
 	log = log.With().Uint64("conn", *connID).Int("worker", os.Getpid()).Logger()
+	if *name != "" {
+		log = log.With().Str("module", *name).Logger()
+	}
 	conn, err := net.FileConn(os.NewFile(3, "client"))
 	if err != nil {
 		log.Error().Err(err).Msg("worker started without a client connection")
@@ -45,7 +52,7 @@ func workerMain(args []string) int {
 		log.Warn().Msg("broker gone: worker exits")
 		os.Exit(1)
 	}()
-	mod, err := backend.Open(*module, backend.Options{Log: log})
+	mod, err := backend.Open(*module, backend.Options{Log: log, Serialize: *serialize})
 	if err != nil {
 		log.Error().Err(err).Str("module", *module).Msg("cannot load the module")
 		wire.WriteMsg(conn, &wire.Welcome{Version: wire.ProtocolVersion, Error: fmt.Sprintf("module %s: %v", *module, err)})
@@ -70,4 +77,17 @@ func workerMain(args []string) int {
 		log.Warn().Err(err).Msg("C_Finalize")
 	}
 	return 0
+}
+
+// openInProcess loads a module into the broker itself (isolation
+// "inprocess"): every client shares its one instance and login state.
+func openInProcess(m *config.Module, log zerolog.Logger) (wire.Backend, func() error, error) {
+	for k, v := range m.Env {
+		os.Setenv(k, v)
+	}
+	mod, err := backend.Open(m.Path, backend.Options{Log: log, Serialize: m.Serialize})
+	if err != nil {
+		return nil, nil, err
+	}
+	return mod, mod.Close, nil
 }

@@ -192,7 +192,19 @@ func genWire() []byte {
 			fmt.Fprintf(&b, "\t%s(ctx context.Context, req *%sRequest) (*%sResponse, error)\n", short(f), short(f), short(f))
 		}
 	}
-	b.WriteString("}\n\n// Calls describes every call on the wire, indexed by CallID.\nvar Calls = [NumCalls]*CallDesc{\n")
+	b.WriteString("}\n\n")
+	b.WriteString("// BackendFunc is a Backend that handles every call in one function, for\n" +
+		"// layers that treat calls alike (routing, remote members).\n" +
+		"type BackendFunc func(ctx context.Context, id CallID, req Message) (Message, error)\n\n")
+	for _, f := range spec.Funcs {
+		if !onWire(f) {
+			continue
+		}
+		n := short(f)
+		fmt.Fprintf(&b, "func (f BackendFunc) %s(ctx context.Context, req *%sRequest) (*%sResponse, error) {\n"+
+			"\tr, err := f(ctx, Call%s, req)\n\tif err != nil {\n\t\treturn nil, err\n\t}\n\treturn r.(*%sResponse), nil\n}\n\n", n, n, n, n, n)
+	}
+	b.WriteString("// Calls describes every call on the wire, indexed by CallID.\nvar Calls = [NumCalls]*CallDesc{\n")
 	for _, f := range spec.Funcs {
 		if !onWire(f) {
 			continue

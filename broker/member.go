@@ -1,0 +1,199 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/gop11/gop11/broker/config"
+	"github.com/gop11/gop11/wire"
+	"github.com/rs/zerolog"
+)
+
+// InProcess opens a module in the broker's own process (isolation
+// "inprocess"); cmd/gop11-broker provides it, so this package needs no cgo.
+type InProcess func(m *config.Module, log zerolog.Logger) (wire.Backend, func() error, error)
+
+// module is one configured vendor module, shared by every connection.
+type module struct {
+	idx    int // position in the config, +1 in handles
+	cfg    config.Module
+	shared wire.Backend // isolation "inprocess": one instance for everyone
+	close  func() error
+
+	mu      sync.Mutex
+	crashes int       // consecutive worker deaths
+	notMore time.Time // no worker starts before this (backoff)
+}
+
+// backoff returns how long to wait before a new worker may start, and
+// records the start. After a crash the wait doubles, from 100 ms to 5 s; a
+// worker that lived 30 s resets it.
+func (m *module) backoff() time.Duration {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	d := time.Until(m.notMore)
+	if d < 0 {
+		d = 0
+	}
+	return d
+}
+
+func (m *module) died(lived time.Duration) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if lived > 30*time.Second {
+		m.crashes = 0
+	}
+	m.crashes++
+	wait := 100 * time.Millisecond << min(m.crashes-1, 6)
+	if wait > 5*time.Second {
+		wait = 5 * time.Second
+	}
+	m.notMore = time.Now().Add(wait)
+}
+
+// member is one module as one connection sees it: a worker process of its
+// own (isolation "process") or the shared in-process instance.
+type member struct {
+	mod     *module
+	gen     uint16 // bumped on every restart: old handles name nothing
+	backend wire.Backend
+	client  *wire.Client
+	cmd     *exec.Cmd
+	started time.Time
+	dead    atomic.Bool
+	why     atomic.Value // string: why it died
+}
+
+// startMember starts a worker for mod over a socketpair and waits for its
+// Welcome (the module initialized).
+func (s *Server) startMember(mod *module, gen uint16, log zerolog.Logger) (*member, error) {
+	if mod.shared != nil {
+		return &member{mod: mod, gen: gen, backend: mod.shared, started: time.Now()}, nil
+	}
+	if d := mod.backoff(); d > 0 {
+		log.Info().Str("module", mod.cfg.Name).Dur("wait", d).Msg("worker restart backoff")
+		time.Sleep(d)
+	}
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	mine, theirs := os.NewFile(uintptr(fds[0]), "member"), os.NewFile(uintptr(fds[1]), "worker")
+	defer theirs.Close()
+	conn, err := net.FileConn(mine)
+	mine.Close()
+	if err != nil {
+		return nil, err
+	}
+	ctrlR, ctrlW, err := os.Pipe()
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	defer ctrlR.Close()
+	exe, err := os.Executable()
+	if err != nil {
+		conn.Close()
+		ctrlW.Close()
+		return nil, err
+	}
+	args := append([]string{"worker", "--module", mod.cfg.Path, "--name", mod.cfg.Name}, s.WorkerArgs...)
+	if mod.cfg.Serialize {
+		args = append(args, "--serialize")
+	}
+	cmd := exec.Command(exe, args...)
+	cmd.ExtraFiles = []*os.File{theirs, ctrlR}
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	cmd.Env = os.Environ()
+	for k, v := range mod.cfg.Env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		conn.Close()
+		ctrlW.Close()
+		return nil, err
+	}
+	m := &member{mod: mod, gen: gen, cmd: cmd, started: time.Now()}
+	exited := make(chan struct{})
+	go func() {
+		cmd.Wait()
+		ctrlW.Close()
+		conn.Close()
+		m.dead.Store(true)
+		close(exited)
+		ws, _ := cmd.ProcessState.Sys().(syscall.WaitStatus)
+		why, _ := m.why.Load().(string)
+		ev := log.Info()
+		if ws.Signaled() {
+			if why == "" {
+				why = "crashed: " + ws.Signal().String()
+			}
+			mod.died(time.Since(m.started))
+			ev = log.Error().Str("signal", ws.Signal().String())
+		} else if ws.ExitStatus() != 0 {
+			mod.died(time.Since(m.started))
+			ev = log.Warn().Int("status", ws.ExitStatus())
+		}
+		ev.Str("module", mod.cfg.Name).Int("worker", cmd.Process.Pid).Str("why", why).Msg("worker exited")
+	}()
+	c, err := wire.NewClient(conn, wire.Endpoint{Network: "worker", Address: mod.cfg.Name},
+		wire.ClientConfig{DialTimeout: 60 * time.Second, Log: zerologWriter{log}}, false)
+	if err != nil {
+		cmd.Process.Kill()
+		<-exited
+		return nil, fmt.Errorf("module %s: worker: %w", mod.cfg.Name, err)
+	}
+	m.client = c
+	m.backend = wire.Remote(c)
+	log.Info().Str("module", mod.cfg.Name).Int("worker", cmd.Process.Pid).Msg("worker started")
+	return m, nil
+}
+
+// kill ends a member's worker (a call over its timeout, or the client gone).
+func (m *member) kill(why string) {
+	if m.cmd == nil {
+		return
+	}
+	m.why.Store(why)
+	m.cmd.Process.Kill()
+}
+
+// stop closes the connection to the worker: it finalizes the module and exits.
+func (m *member) stop() {
+	if m.client != nil {
+		m.client.Close()
+	}
+}
+
+// invoke makes one call with the module's call timeout: a worker that
+// overruns it is killed and the call answers CKR_DEVICE_ERROR.
+func (m *member) invoke(ctx context.Context, d *wire.CallDesc, req wire.Message) (wire.Message, error) {
+	if m.cmd != nil && d.ID != wire.CallWaitForSlotEvent && m.mod.cfg.CallTimeout > 0 {
+		t := time.AfterFunc(m.mod.cfg.CallTimeout, func() {
+			m.kill(fmt.Sprintf("hung: %s ran over the call timeout of %v", d.Name, m.mod.cfg.CallTimeout))
+		})
+		defer t.Stop()
+	}
+	resp, err := d.Invoke(ctx, m.backend, req)
+	if err != nil && m.cmd != nil && (m.dead.Load() || m.client.Lost()) && !isRV(err) {
+		return nil, errMemberDied
+	}
+	return resp, err
+}
+
+var errMemberDied = fmt.Errorf("worker died")
+
+func isRV(err error) bool {
+	var rv wire.RV
+	return errors.As(err, &rv)
+}

@@ -1,0 +1,238 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"sort"
+	"sync"
+	"sync/atomic"
+
+	"github.com/gop11/gop11/wire"
+	"github.com/rs/zerolog"
+)
+
+// Handles a router hands to ServeConn carry the member they belong to:
+// bits 56-63 the module (its index + 1), 40-55 the member's generation,
+// 0-39 the member's own handle. ServeConn then gives the client its
+// random 32-bit virtual handles for them.
+const (
+	handleBits = 40
+	genBits    = 16
+)
+
+func encode(mod int, gen uint16, h uint64) uint64 {
+	return uint64(mod+1)<<(handleBits+genBits) | uint64(gen)<<handleBits | h
+}
+
+func decode(h uint64) (mod int, gen uint16, member uint64) {
+	return int(h>>(handleBits+genBits)) - 1, uint16(h >> handleBits), h & (1<<handleBits - 1)
+}
+
+// router is one connection's Backend in config mode: it answers
+// C_GetInfo, C_GetSlotList and C_WaitForSlotEvent itself, and sends every
+// other call to the member that owns its slot, session or object.
+type router struct {
+	srv      *Server
+	log      zerolog.Logger
+	inflight atomic.Int64
+
+	mu      sync.Mutex
+	members map[int]*member // by module index
+	gens    map[int]uint16  // last generation started, per module
+	events  []uint64        // virtual slots with an event not yet reported
+	notify  chan struct{}
+	seen    *snapshot
+}
+
+func newRouter(s *Server, log zerolog.Logger) *router {
+	return &router{srv: s, log: log, members: map[int]*member{}, gens: map[int]uint16{}, notify: make(chan struct{}, 1), seen: s.snap.Load()}
+}
+
+// brokerInfo is what C_GetInfo says in config mode: the library is
+// gop11, whatever modules serve the slots.
+var brokerInfo = wire.Info{
+	CryptokiVersion:    wire.Version{Major: 2, Minor: 40},
+	ManufacturerID:     "gop11",
+	LibraryDescription: "gop11 PKCS #11 proxy",
+	LibraryVersion:     wire.Version{Major: 0, Minor: 1},
+}
+
+func (r *router) call(ctx context.Context, id wire.CallID, req wire.Message) (wire.Message, error) {
+	r.inflight.Add(1)
+	defer r.inflight.Add(-1)
+	snap := r.srv.snap.Load()
+	switch q := req.(type) {
+	case *wire.GetInfoRequest:
+		return &wire.GetInfoResponse{Info: brokerInfo}, nil
+	case *wire.GetSlotListRequest:
+		return &wire.GetSlotListResponse{SlotList: snap.virtualSlots()}, nil
+	case *wire.WaitForSlotEventRequest:
+		return r.waitForSlotEvent(ctx, q.Flags)
+	}
+	d := wire.Lookup(id)
+	target, gen := -1, uint16(0)
+	byHandle := false
+	var bad wire.RV
+	// The session decides the member; objects of another member (or of an
+	// old generation) become CK_INVALID_HANDLE so the vendor answers them.
+	req.Handles(func(k wire.HandleKind, p *uint64) {
+		switch k {
+		case wire.HSlot:
+			route := snap.slots[*p]
+			if route == nil {
+				bad = wire.CKR_SLOT_ID_INVALID
+				return
+			}
+			target, *p = route.mod.idx, route.real
+		case wire.HSession:
+			m, g, h := decode(*p)
+			if *p == 0 || m < 0 || m >= len(snap.modules) {
+				bad = wire.CKR_SESSION_HANDLE_INVALID
+				return
+			}
+			target, gen, byHandle, *p = m, g, true, h
+		}
+	})
+	if bad != 0 {
+		return nil, bad
+	}
+	req.Handles(func(k wire.HandleKind, p *uint64) {
+		if k == wire.HObject {
+			if m, g, h := decode(*p); m == target && g == gen && *p != 0 {
+				*p = h
+			} else {
+				*p = 0
+			}
+		}
+	})
+	if target < 0 {
+		r.log.Error().Str("call", d.Name).Msg("call names no slot, session or object: not routable")
+		return nil, wire.CKR_FUNCTION_NOT_SUPPORTED
+	}
+	m, err := r.member(snap, target, gen, byHandle)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := m.invoke(ctx, d, req)
+	if errors.Is(err, errMemberDied) {
+		r.lost(snap, m)
+		return nil, wire.CKR_DEVICE_ERROR
+	}
+	if err != nil {
+		return nil, err
+	}
+	resp.Handles(func(k wire.HandleKind, p *uint64) {
+		switch k {
+		case wire.HSession, wire.HObject:
+			if *p >= 1<<handleBits {
+				r.log.Error().Str("call", d.Name).Uint64("handle", *p).Msg("module handle too large to route")
+			}
+			*p = encode(target, m.gen, *p)
+		case wire.HSlot:
+			*p = snap.virtualOf(target, *p)
+		}
+	})
+	return resp, nil
+}
+
+// member returns the connection's member for module idx, starting one if
+// needed. A handle of an older generation names a session or object of a
+// worker that died: CKR_SESSION_HANDLE_INVALID, no restart.
+func (r *router) member(snap *snapshot, idx int, gen uint16, byHandle bool) (*member, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	m := r.members[idx]
+	if byHandle {
+		if m == nil || m.gen != gen || m.dead.Load() {
+			return nil, wire.CKR_SESSION_HANDLE_INVALID
+		}
+		return m, nil
+	}
+	if m != nil && !m.dead.Load() {
+		return m, nil
+	}
+	r.gens[idx]++
+	m, err := r.srv.startMember(snap.modules[idx], r.gens[idx], r.log)
+	if err != nil {
+		r.log.Error().Err(err).Msg("cannot start a worker")
+		return nil, wire.CKR_DEVICE_ERROR
+	}
+	r.members[idx] = m
+	return m, nil
+}
+
+// lost records a member's death: its slots report an event (the token
+// went away and, at the next call, comes back).
+func (r *router) lost(snap *snapshot, m *member) {
+	r.mu.Lock()
+	if r.members[m.mod.idx] == m {
+		delete(r.members, m.mod.idx)
+	}
+	r.mu.Unlock()
+	r.event(snap.slotsOf(m.mod.idx)...)
+}
+
+func (r *router) event(slots ...uint64) {
+	if len(slots) == 0 {
+		return
+	}
+	r.mu.Lock()
+	r.events = append(r.events, slots...)
+	r.mu.Unlock()
+	select {
+	case r.notify <- struct{}{}:
+	default:
+	}
+}
+
+// reloaded reports the slots that appeared or disappeared with a new config.
+func (r *router) reloaded(next *snapshot) {
+	r.mu.Lock()
+	prev := r.seen
+	r.seen = next
+	r.mu.Unlock()
+	var changed []uint64
+	for v, a := range next.slots {
+		if b := prev.slots[v]; b == nil || b.mod.cfg.Name != a.mod.cfg.Name || b.real != a.real {
+			changed = append(changed, v)
+		}
+	}
+	for v := range prev.slots {
+		if next.slots[v] == nil {
+			changed = append(changed, v)
+		}
+	}
+	sort.Slice(changed, func(i, j int) bool { return changed[i] < changed[j] })
+	r.event(changed...)
+}
+
+func (r *router) waitForSlotEvent(ctx context.Context, flags uint64) (wire.Message, error) {
+	for {
+		r.mu.Lock()
+		if len(r.events) > 0 {
+			s := r.events[0]
+			r.events = r.events[1:]
+			r.mu.Unlock()
+			return &wire.WaitForSlotEventResponse{Slot: s}, nil
+		}
+		r.mu.Unlock()
+		if flags&wire.CKF_DONT_BLOCK != 0 {
+			return nil, wire.CKR_NO_EVENT
+		}
+		select {
+		case <-r.notify:
+		case <-ctx.Done():
+			return nil, wire.CKR_CRYPTOKI_NOT_INITIALIZED
+		}
+	}
+}
+
+// close stops every member: their workers finalize their modules and exit.
+func (r *router) close() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, m := range r.members {
+		m.stop()
+	}
+	r.members = map[int]*member{}
+}

@@ -1,0 +1,226 @@
+package broker
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"reflect"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/gop11/gop11/broker/config"
+	"github.com/gop11/gop11/wire"
+	"github.com/rs/zerolog"
+)
+
+// Config mode: several modules, tokens chosen by PKCS #11 URI and shown
+// under stable virtual slot IDs. The broker serves each connection itself
+// (a router) and reaches each module through a member: a worker process of
+// that connection's own (isolation "process", one extra local round trip)
+// or the broker's shared in-process instance.
+
+type route struct {
+	virt uint64
+	mod  *module
+	real uint64
+	uri  string
+}
+
+// snapshot is one generation of the configuration, swapped whole on reload.
+type snapshot struct {
+	cfg     *config.Config
+	modules map[int]*module // by permanent index
+	slots   map[uint64]*route
+}
+
+func (s *snapshot) virtualSlots() []uint64 {
+	out := make([]uint64, 0, len(s.slots))
+	for v := range s.slots {
+		out = append(out, v)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out
+}
+
+func (s *snapshot) virtualOf(mod int, real uint64) uint64 {
+	for v, r := range s.slots {
+		if r.mod.idx == mod && r.real == real {
+			return v
+		}
+	}
+	return real
+}
+
+func (s *snapshot) slotsOf(mod int) []uint64 {
+	var out []uint64
+	for v, r := range s.slots {
+		if r.mod.idx == mod {
+			out = append(out, v)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out
+}
+
+// build makes the snapshot for cfg: modules (an unchanged module keeps its
+// state and index, so handles stay valid across a reload), then each
+// module probed once for its slots, and the configured tokens matched.
+func (s *Server) build(cfg *config.Config) (*snapshot, error) {
+	prev := s.snap.Load()
+	next := &snapshot{cfg: cfg, modules: map[int]*module{}, slots: map[uint64]*route{}}
+	byName := map[string]*module{}
+	for i := range cfg.Modules {
+		mc := cfg.Modules[i]
+		var mod *module
+		if prev != nil {
+			for _, pm := range prev.modules {
+				if pm.cfg.Name == mc.Name && reflect.DeepEqual(pm.cfg, mc) {
+					mod = pm
+				}
+			}
+		}
+		if mod == nil {
+			mod = &module{idx: s.nextModule, cfg: mc}
+			s.nextModule++
+			if mc.Isolation == config.IsolationInProcess {
+				if s.OpenInProcess == nil {
+					return nil, fmt.Errorf("module %s: in-process isolation is not available in this build", mc.Name)
+				}
+				be, closer, err := s.OpenInProcess(&mod.cfg, s.Log.With().Str("module", mc.Name).Logger())
+				if err != nil {
+					return nil, fmt.Errorf("module %s: %w", mc.Name, err)
+				}
+				mod.shared, mod.close = be, closer
+			}
+		}
+		next.modules[mod.idx] = mod
+		byName[mc.Name] = mod
+	}
+	probes := map[string][]probedSlot{}
+	for name, mod := range byName {
+		ps, err := s.probe(mod)
+		if err != nil {
+			s.Log.Error().Err(err).Str("module", name).Msg("module probe failed: its tokens are not served")
+			continue
+		}
+		probes[name] = ps
+	}
+	for _, tc := range cfg.Tokens {
+		mod := byName[tc.Module]
+		var found []probedSlot
+		for _, ps := range probes[tc.Module] {
+			if ps.matches(tc) {
+				found = append(found, ps)
+			}
+		}
+		switch {
+		case len(found) == 0:
+			s.Log.Warn().Str("token", tc.URI.String()).Str("module", tc.Module).Uint64("slot", tc.Slot).Msg("no token matches: slot not served")
+			continue
+		case len(found) > 1:
+			s.Log.Warn().Str("token", tc.URI.String()).Int("matches", len(found)).Msg("several tokens match: serving the first")
+		}
+		next.slots[tc.Slot] = &route{virt: tc.Slot, mod: mod, real: found[0].id, uri: tc.URI.String()}
+		s.Log.Info().Str("token", strings.TrimSpace(found[0].token.Label)).Str("module", tc.Module).
+			Uint64("slot", tc.Slot).Uint64("real_slot", found[0].id).Msg("token served")
+	}
+	return next, nil
+}
+
+type probedSlot struct {
+	id    uint64
+	lib   wire.Info
+	slot  wire.SlotInfo
+	token wire.TokenInfo
+}
+
+func (p probedSlot) matches(tc config.Token) bool {
+	t := strings.TrimRight
+	return tc.URI.MatchLibrary(t(p.lib.ManufacturerID, " "), t(p.lib.LibraryDescription, " "), p.lib.LibraryVersion.Major, p.lib.LibraryVersion.Minor) &&
+		tc.URI.MatchSlot(p.id, t(p.slot.SlotDescription, " "), t(p.slot.ManufacturerID, " ")) &&
+		tc.URI.MatchToken(t(p.token.Label, " "), t(p.token.ManufacturerID, " "), t(p.token.Model, " "), t(p.token.SerialNumber, " "))
+}
+
+// probe lists a module's tokens through a short-lived member.
+func (s *Server) probe(mod *module) ([]probedSlot, error) {
+	m, err := s.startMember(mod, 0, s.Log.With().Str("probe", mod.cfg.Name).Logger())
+	if err != nil {
+		return nil, err
+	}
+	defer m.stop()
+	ctx := context.Background()
+	info, err := m.backend.GetInfo(ctx, &wire.GetInfoRequest{})
+	if err != nil {
+		return nil, fmt.Errorf("C_GetInfo: %w", err)
+	}
+	list, err := m.backend.GetSlotList(ctx, &wire.GetSlotListRequest{TokenPresent: true})
+	if err != nil {
+		return nil, fmt.Errorf("C_GetSlotList: %w", err)
+	}
+	var out []probedSlot
+	for _, id := range list.SlotList {
+		si, err := m.backend.GetSlotInfo(ctx, &wire.GetSlotInfoRequest{SlotID: id})
+		if err != nil {
+			continue
+		}
+		ti, err := m.backend.GetTokenInfo(ctx, &wire.GetTokenInfoRequest{SlotID: id})
+		if err != nil {
+			continue
+		}
+		out = append(out, probedSlot{id: id, lib: info.Info, slot: si.Info, token: ti.Info})
+	}
+	return out, nil
+}
+
+// Reload swaps in a new configuration. Connections stay; their routers
+// see the new token table and report the slots that changed as slot
+// events. Listener changes need a restart and are only logged.
+func (s *Server) Reload(cfg *config.Config) error {
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	next, err := s.build(cfg)
+	if err != nil {
+		return err
+	}
+	if !reflect.DeepEqual(cfg.Listen, s.Listen) {
+		s.Log.Warn().Strs("listen", cfg.Listen).Msg("listen addresses changed: they take effect at the next restart")
+	}
+	s.snap.Store(next)
+	s.routers.Range(func(k, _ any) bool {
+		k.(*router).reloaded(next)
+		return true
+	})
+	s.Log.Info().Int("modules", len(next.modules)).Int("slots", len(next.slots)).Msg("configuration loaded")
+	return nil
+}
+
+// serveRouted serves one connection in config mode.
+func (s *Server) serveRouted(conn net.Conn, log zerolog.Logger) {
+	if err := wire.WriteMsg(conn, &wire.Welcome{Version: wire.ProtocolVersion, Broker: s.Version}); err != nil {
+		conn.Close()
+		return
+	}
+	r := newRouter(s, log)
+	s.routers.Store(r, true)
+	defer s.routers.Delete(r)
+	log.Info().Msg("client connected")
+	start := time.Now()
+	served := make(chan struct{})
+	defer close(served)
+	go func() {
+		select {
+		case <-served:
+		case <-s.ctx.Done():
+			// Shutting down: let calls in flight finish, bounded by the grace.
+			deadline := time.Now().Add(s.grace)
+			for r.inflight.Load() > 0 && time.Now().Before(deadline) {
+				time.Sleep(10 * time.Millisecond)
+			}
+			conn.Close()
+		}
+	}()
+	ServeConn(s.ctx, conn, ServeConfig{Backend: wire.BackendFunc(r.call), Log: log})
+	r.close()
+	log.Info().Dur("connected_for", time.Since(start)).Msg("client gone: its workers finalize their modules")
+}
