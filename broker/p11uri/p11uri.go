@@ -103,10 +103,11 @@ func parseAttrs(m map[string]string, s, sep, where string, known func(string) bo
 		if name == "" {
 			return &Error{Part: part, Msg: "empty attribute name"}
 		}
-		part = fmt.Sprintf("%s attribute %d (%q)", where, i+1, name)
 		if !ok {
+			// Without "=", the text may be a value, even a PIN: do not quote it.
 			return &Error{Part: part, Msg: `missing "="`}
 		}
+		part = fmt.Sprintf("%s attribute %d (%q)", where, i+1, name)
 		if !known(name) {
 			if strings.HasPrefix(name, "x-") {
 				return &Error{Part: part, Msg: "vendor attribute name must be x- followed by letters, digits, - or _"}
