@@ -112,13 +112,21 @@ func (s *Server) startMember(mod *module, gen uint16, log zerolog.Logger) (*memb
 	}
 	cmd := exec.Command(exe, args...)
 	cmd.ExtraFiles = []*os.File{theirs, ctrlR}
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	out, err := newWorkerOutput()
+	if err != nil {
+		conn.Close()
+		ctrlW.Close()
+		return nil, err
+	}
+	cmd.Stdout, cmd.Stderr = out.w, out.w
 	cmd.Env = os.Environ()
 	for k, v := range mod.cfg.Env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
-	if err := cmd.Start(); err != nil {
+	err = cmd.Start()
+	out.w.Close()
+	if err != nil {
 		conn.Close()
 		ctrlW.Close()
 		return nil, err
@@ -131,20 +139,7 @@ func (s *Server) startMember(mod *module, gen uint16, log zerolog.Logger) (*memb
 		conn.Close()
 		m.dead.Store(true)
 		close(exited)
-		ws, _ := cmd.ProcessState.Sys().(syscall.WaitStatus)
-		why, _ := m.why.Load().(string)
-		ev := log.Info()
-		if ws.Signaled() {
-			if why == "" {
-				why = "crashed: " + ws.Signal().String()
-			}
-			mod.died(time.Since(m.started))
-			ev = log.Error().Str("signal", ws.Signal().String())
-		} else if ws.ExitStatus() != 0 {
-			mod.died(time.Since(m.started))
-			ev = log.Warn().Int("status", ws.ExitStatus())
-		}
-		ev.Str("module", mod.cfg.Name).Int("worker", cmd.Process.Pid).Str("why", why).Msg("worker exited")
+		logExit(log.With().Str("module", mod.cfg.Name).Logger(), cmd, out, m.why.Load(), func() { mod.died(time.Since(m.started)) })
 	}()
 	c, err := wire.NewClient(conn, wire.Endpoint{Network: "worker", Address: mod.cfg.Name},
 		wire.ClientConfig{DialTimeout: 60 * time.Second, Log: zerologWriter{log}}, false)

@@ -195,9 +195,16 @@ func (s *Server) startWorker(id uint64, conn net.Conn, log zerolog.Logger) error
 	args := append([]string{"worker", "--module", s.Module, "--conn", strconv.FormatUint(id, 10)}, s.WorkerArgs...)
 	cmd := exec.Command(exe, args...)
 	cmd.ExtraFiles = []*os.File{f, ctrlR}
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	out, err := newWorkerOutput()
+	if err != nil {
+		ctrlW.Close()
+		return err
+	}
+	cmd.Stdout, cmd.Stderr = out.w, out.w
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
-	if err := cmd.Start(); err != nil {
+	err = cmd.Start()
+	out.w.Close()
+	if err != nil {
 		ctrlW.Close()
 		return err
 	}
@@ -209,18 +216,12 @@ func (s *Server) startWorker(id uint64, conn net.Conn, log zerolog.Logger) error
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		err := cmd.Wait()
+		cmd.Wait()
 		ctrlW.Close()
 		s.mu.Lock()
 		delete(s.workers, pid)
 		s.mu.Unlock()
-		ev := log.Info()
-		if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-			ev = log.Error().Str("signal", ws.Signal().String())
-		} else if err != nil {
-			ev = log.Warn().Err(err)
-		}
-		ev.Int("worker", pid).Msg("worker exited: client's sessions are closed")
+		logExit(log, cmd, out, nil, func() {})
 	}()
 	return nil
 }
