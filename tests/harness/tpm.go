@@ -25,10 +25,8 @@ const (
 	tpmReadyTimeout = 10 * time.Second
 	// tpmStopGrace is how long cleanup waits after SIGTERM before SIGKILL.
 	tpmStopGrace = 3 * time.Second
-	// tpmPtool is Debian's tpm2_ptool, a Python script for /usr/bin/python3
-	// (package libtpm2-pkcs11-tools); python3 on PATH may be another
-	// interpreter without its modules, so both are named by path.
-	tpmPtool  = "/usr/bin/tpm2_ptool"
+	// tpmPython runs tpm2_ptool: python3 on PATH may be another
+	// interpreter, without Debian's modules.
 	tpmPython = "/usr/bin/python3"
 	// tpmBusName is the D-Bus name tpm2-abrmd owns once it serves.
 	tpmBusName = "com.intel.tss2.Tabrmd"
@@ -37,12 +35,17 @@ const (
 	tpmTCTI = "tabrmd:bus_type=session"
 )
 
+// tpmPtool is Debian's tpm2_ptool (package libtpm2-pkcs11-tools), a
+// Python script run with tpmPython. A variable so that a test can make
+// set-up fail after every daemon has started.
+var tpmPtool = "/usr/bin/tpm2_ptool"
+
 // tpmTools are the programs and files NewTPMToken needs; tests/deps.sh
 // installs them (swtpm swtpm-tools dbus tpm2-abrmd tpm2-tools
 // libtpm2-pkcs11-1 libtpm2-pkcs11-tools).
 var tpmTools = []string{
 	"swtpm", "swtpm_setup", "dbus-daemon", "dbus-send", "tpm2-abrmd",
-	"tpm2_dictionarylockout", tpmPython, tpmPtool, TPMModule,
+	"tpm2_dictionarylockout", tpmPython, TPMModule,
 }
 
 // TPMToken is a tpm2-pkcs11 token backed by a software TPM (swtpm) behind
@@ -59,7 +62,6 @@ type TPMToken struct {
 	Bus    string // DBUS_SESSION_BUS_ADDRESS of the private bus
 
 	daemons []*daemon // in start order
-	setup   string    // how long each set-up step took, for messages
 }
 
 // Env returns the environment that points tpm2-pkcs11 and tpm2-tools at
@@ -105,7 +107,7 @@ func (tok *TPMToken) Logs() string {
 // is handled as by Require. Takes about 2.5 s on the project's machines.
 func NewTPMToken(t testing.TB, label, userPIN, soPIN string) *TPMToken {
 	t.Helper()
-	for _, tool := range tpmTools {
+	for _, tool := range append(tpmTools, tpmPtool) {
 		Require(t, tool)
 	}
 	dir := t.TempDir()
@@ -162,8 +164,7 @@ func NewTPMToken(t testing.TB, label, userPIN, soPIN string) *TPMToken {
 		tok.run(t, pyEnv, tpmPython, tpmPtool, "addtoken", "--pid=1", "--label="+label,
 			"--userpin="+userPIN, "--sopin="+soPIN, "--path", tok.Store)
 	})
-	tok.setup = fmt.Sprintf("%v: %s", time.Since(begin).Round(time.Millisecond), strings.Join(steps, ", "))
-	t.Logf("TPM token %s ready in %s", label, tok.setup)
+	t.Logf("TPM token %s ready in %v: %s", label, time.Since(begin).Round(time.Millisecond), strings.Join(steps, ", "))
 	return tok
 }
 

@@ -5,10 +5,10 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 )
 
 // TestTPMToken makes an EC key on a tpm2-pkcs11 token, signs a digest with
@@ -20,9 +20,7 @@ func TestTPMToken(t *testing.T) {
 	Require(t, "openssl")
 	var pids []int
 	t.Run("sign", func(t *testing.T) {
-		start := time.Now()
-		tok := NewTPMToken(t, "harnessTPM", "1234", "5678")
-		t.Logf("NewTPMToken took %v (%s)", time.Since(start).Round(time.Millisecond), tok.setup)
+		tok := NewTPMToken(t, "harnessTPM", "1234", "5678") // logs its set-up time by step
 		for _, d := range tok.daemons {
 			pids = append(pids, d.cmd.Process.Pid)
 		}
@@ -76,4 +74,66 @@ func TestTPMToken(t *testing.T) {
 			t.Errorf("daemon pid %d still exists after cleanup (kill 0: %v)", pid, err)
 		}
 	}
+}
+
+// TestTPMTokenSetupFailure fails NewTPMToken at tpm2_ptool init, after
+// all three daemons started, and checks that cleanup still stops them. Not
+// parallel: it swaps tpmPtool and counts this process's children, and
+// parallel tests start only after it.
+func TestTPMTokenSetupFailure(t *testing.T) {
+	for _, tool := range tpmTools {
+		Require(t, tool)
+	}
+	fake := filepath.Join(t.TempDir(), "tpm2_ptool")
+	if err := os.WriteFile(fake, []byte("import sys\nsys.exit('forced failure')\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	saved := tpmPtool
+	tpmPtool = fake
+	defer func() { tpmPtool = saved }()
+	var msg string
+	t.Run("fail", func(t *testing.T) {
+		msg = inFake(t, func(tb testing.TB) { NewTPMToken(tb, "harnessFail", "1234", "5678") })
+		if got := daemonChildren(t); len(got) != 3 {
+			t.Errorf("before cleanup: children %v, want the three daemons", got)
+		}
+	})
+	if !strings.Contains(msg, "init --path") || !strings.Contains(msg, "forced failure") {
+		t.Fatalf("NewTPMToken with a failing tpm2_ptool: fatal %q", msg)
+	}
+	if got := daemonChildren(t); len(got) != 0 {
+		t.Fatalf("after cleanup: children still running: %v", got)
+	}
+}
+
+// daemonChildren lists this process's children named like the daemons of
+// a TPMToken, as "pid name".
+func daemonChildren(t *testing.T) []string {
+	t.Helper()
+	stats, err := filepath.Glob("/proc/[0-9]*/stat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, f := range stats {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			continue // exited meanwhile
+		}
+		// pid (comm) state ppid ...; comm may hold spaces and parentheses.
+		s := string(data)
+		open, close := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+		if open < 0 || close < open {
+			continue
+		}
+		comm, rest := s[open+1:close], strings.Fields(s[close+1:])
+		if len(rest) < 2 || rest[1] != strconv.Itoa(os.Getpid()) {
+			continue
+		}
+		switch comm {
+		case "swtpm", "dbus-daemon", "tpm2-abrmd":
+			out = append(out, strings.TrimSpace(s[:open])+" "+comm)
+		}
+	}
+	return out
 }
