@@ -51,7 +51,8 @@ func (e *Error) Error() string {
 		b.WriteString(e.Key + ": ")
 	}
 	b.WriteString(e.Msg)
-	return b.String()
+	// One line, whatever the file holds.
+	return strings.NewReplacer("\n", `\n`, "\r", `\r`).Replace(b.String())
 }
 
 // Unwrap makes errors.Is(err, ErrConfig) true.
@@ -259,6 +260,16 @@ func (p *parser) decodeError(err error) *Error {
 	return &Error{File: p.file, Line: line, Key: key, Msg: msg}
 }
 
+// show returns s as is if it is plain printable text, else quoted.
+func show(s string) string {
+	for _, r := range s {
+		if !strconv.IsPrint(r) || r == ' ' || r == '"' {
+			return strconv.Quote(s)
+		}
+	}
+	return s
+}
+
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
 
 func (p *parser) build(raw *rawConfig, o ParseOptions) (*Config, error) {
@@ -374,15 +385,15 @@ func (p *parser) module(i int, rm rawModule, o ParseOptions) (Module, error) {
 		fi, err := os.Stat(m.Path)
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
-			return m, p.errorf(k("path"), "%s: no such file", m.Path)
+			return m, p.errorf(k("path"), "%s: no such file", show(m.Path))
 		case err != nil:
 			var pe *fs.PathError
 			if errors.As(err, &pe) {
 				err = pe.Err
 			}
-			return m, p.errorf(k("path"), "%s: %v", m.Path, err)
+			return m, p.errorf(k("path"), "%s: %v", show(m.Path), err)
 		case !fi.Mode().IsRegular():
-			return m, p.errorf(k("path"), "%s: not a regular file", m.Path)
+			return m, p.errorf(k("path"), "%s: not a regular file", show(m.Path))
 		}
 	}
 	if rm.Isolation != nil {

@@ -57,6 +57,22 @@ func indexKeys(data []byte) *keyIndex {
 	return x
 }
 
+// keyPart writes one part of a key as TOML would: bare when it can be,
+// else quoted, so that a key with a dot or a newline stays one part of one
+// line.
+func keyPart(k string) string {
+	if k == "" {
+		return `""`
+	}
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-') {
+			return strconv.Quote(k)
+		}
+	}
+	return k
+}
+
 func join(prefix, key string) string {
 	if prefix == "" {
 		return key
@@ -85,7 +101,7 @@ func (x *keyIndex) keys(it unstable.Iterator) ([]string, int) {
 		if line == 0 {
 			line = x.line(n.Raw)
 		}
-		keys = append(keys, string(n.Data))
+		keys = append(keys, keyPart(string(n.Data)))
 	}
 	return keys, line
 }
@@ -163,7 +179,11 @@ func (x *keyIndex) lineOf(key string) int {
 // with keys (go-toml's error keys have no indexes and may be relative to
 // the current table).
 func (x *keyIndex) keyAt(line int, keys []string) string {
-	plain := strings.Join(keys, ".")
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = keyPart(k)
+	}
+	plain := strings.Join(parts, ".")
 	for _, k := range x.byLine[line] {
 		s := stripIndexes(k)
 		if s == plain || strings.HasSuffix(s, "."+plain) {
@@ -179,7 +199,7 @@ func stripIndexes(key string) string {
 	skip := false
 	for i := 0; i < len(key); i++ {
 		switch c := key[i]; {
-		case c == '[':
+		case c == '[' && i > 0 && key[i-1] != '"':
 			skip = true
 		case c == ']':
 			skip = false

@@ -1,0 +1,475 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+// testLib makes a regular file to stand for a module library and returns
+// its path.
+func testLib(t testing.TB) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "libvendor.so")
+	if err := os.WriteFile(p, []byte("not really ELF"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+const head = `listen = ["unix:///run/gop11/gop11.sock"]
+[[module]]
+name = "soft"
+path = "LIB"
+`
+
+// Each bad config with its exact message. LIB stands for an existing
+// regular file, in the document and in the message.
+var badConfigs = []struct{ name, doc, want string }{
+	// Syntax and types, as go-toml finds them.
+	{"syntax: unterminated string", head + "isolation = \"process\n",
+		`broker.toml:5: TOML syntax: basic strings cannot have new lines`},
+	{"syntax: no value", "listen =\n",
+		`broker.toml:1: TOML syntax: unexpected character U+000A at start of value`},
+	{"syntax: duplicate key", head + "name = \"again\"\n",
+		`broker.toml:5: module[0].name: key name is already defined`},
+	{"unknown top-level key", `listen = ["unix:///run/gop11/gop11.sock"]
+listen_on = "tcp://[::1]:7000"
+[[module]]
+name = "soft"
+path = "LIB"
+`, `broker.toml:2: listen_on: unknown key`},
+	{"unknown key in second module", head + `[[module]]
+name = "other"
+pathh = "LIB"
+`, `broker.toml:7: module[1].pathh: unknown key`},
+	{"unknown key in an inline module", `listen = ["unix:///run/gop11/gop11.sock"]
+module = [
+  {name = "a", path = "LIB"},
+  {name = "b", path = "LIB", isolate = true},
+]
+`, `broker.toml:4: module[1].isolate: unknown key`},
+	{"unknown quoted key", head + "\"a.b\\nc\" = 1\n",
+		`broker.toml:5: module[0]."a.b\nc": unknown key`},
+	{"unknown table", head + "[server]\nport = 1\n",
+		`broker.toml:5: server: unknown key`},
+	{"unknown key in token", head + `[[token]]
+module = "soft"
+uri = "pkcs11:token=a"
+slot = 1
+pin = "1234"
+`, `broker.toml:9: token[0].pin: unknown key`},
+	{"slot is a string", head + `[[token]]
+module = "soft"
+uri = "pkcs11:token=a"
+slot = "ten"
+`, `broker.toml:8: token[0].slot: want an integer, not a string`},
+	{"slot is a float", head + `[[token]]
+module = "soft"
+uri = "pkcs11:token=a"
+slot = 1.5
+`, `broker.toml:8: token[0].slot: want an integer, not a float`},
+	{"listen is a string", `listen = "unix:///run/gop11/gop11.sock"` + "\n",
+		`broker.toml:1: listen: want an array of strings, not a string`},
+	{"listen element is an integer", `listen = ["unix:///run/gop11/gop11.sock", 7000]` + "\n",
+		`broker.toml:1: listen: want an array of strings, not an integer`},
+	{"socket_mode is an integer", "socket_mode = 0o660\n" + head,
+		`broker.toml:1: socket_mode: want a string such as "0660", not an integer`},
+	{"serialize is a string", head + "serialize = \"yes\"\n",
+		`broker.toml:5: module[0].serialize: want a boolean, not a string`},
+	{"call_timeout is an integer", head + "call_timeout = 30\n",
+		`broker.toml:5: module[0].call_timeout: want a duration string such as "30s", not an integer`},
+	{"env value is an integer", head + "[module.env]\nA = \"x\"\nB = 1\n",
+		`broker.toml:7: module[0].env.B: want a string, not an integer`},
+	{"module is an integer", `listen = ["unix:///run/gop11/gop11.sock"]` + "\nmodule = 3\n",
+		`broker.toml:2: module: want an array of tables, [[module]], not an integer`},
+	{"module is a table", `listen = ["unix:///run/gop11/gop11.sock"]
+[module]
+name = "soft"
+path = "LIB"
+`, `broker.toml:2: module: want [[module]], an array of tables`},
+	{"token is a table", head + "[token]\nmodule = \"soft\"\n",
+		`broker.toml:5: token: want [[token]], an array of tables`},
+
+	// listen, socket_mode, logs.
+	{"listen missing", "[[module]]\nname = \"soft\"\npath = \"LIB\"\n",
+		`broker.toml: listen: required: one or more endpoints, e.g. ["unix:///run/gop11/gop11.sock"]`},
+	{"listen empty", "listen = []\n",
+		`broker.toml:1: listen: want one or more endpoints`},
+	{"listen scheme", `listen = ["http://localhost:80"]` + "\n",
+		`broker.toml:1: listen[0]: endpoint "http://localhost:80": scheme must be unix or tcp`},
+	{"listen relative unix path", `listen = [
+  "unix:///run/gop11/gop11.sock",
+  "unix://gop11.sock",
+]
+`, `broker.toml:3: listen[1]: endpoint "unix://gop11.sock": want unix:///absolute/path`},
+	{"listen tcp without port", `listen = ["tcp://localhost"]` + "\n",
+		`broker.toml:1: listen[0]: endpoint "tcp://localhost": want tcp://host:port`},
+	{"listen twice", `listen = ["tcp://127.0.0.1:7000", "tcp://127.0.0.1:7000"]` + "\n",
+		`broker.toml:1: listen[1]: "tcp://127.0.0.1:7000" is already listed as listen[0]`},
+	{"socket_mode not octal", "socket_mode = \"0990\"\n" + head,
+		`broker.toml:1: socket_mode: "0990": want an octal mode from "0000" to "0777", such as "0660"`},
+	{"socket_mode too large", "socket_mode = \"01777\"\n" + head,
+		`broker.toml:1: socket_mode: "01777": want an octal mode from "0000" to "0777", such as "0660"`},
+	{"socket_mode rwx", "socket_mode = \"rw-rw----\"\n" + head,
+		`broker.toml:1: socket_mode: "rw-rw----": want an octal mode from "0000" to "0777", such as "0660"`},
+	{"log_level", "log_level = \"verbose\"\n" + head,
+		`broker.toml:1: log_level: "verbose": want debug, info, warn or error`},
+	{"log_format", "log_format = \"text\"\n" + head,
+		`broker.toml:1: log_format: "text": want json or console`},
+
+	// [[module]].
+	{"no module", `listen = ["unix:///run/gop11/gop11.sock"]` + "\n",
+		`broker.toml: module: at least one [[module]] is required`},
+	{"module name missing", `listen = ["unix:///run/gop11/gop11.sock"]
+[[module]]
+path = "LIB"
+`, `broker.toml:2: module[0].name: required`},
+	{"module name with a space", `listen = ["unix:///run/gop11/gop11.sock"]
+[[module]]
+name = "soft hsm"
+path = "LIB"
+`, `broker.toml:3: module[0].name: "soft hsm": want letters, digits, '_', '.' or '-'`},
+	{"module name empty", `listen = ["unix:///run/gop11/gop11.sock"]
+[[module]]
+name = ""
+`, `broker.toml:3: module[0].name: "": want letters, digits, '_', '.' or '-'`},
+	{"module name twice", head + `[[module]]
+name = "soft"
+path = "LIB"
+`, `broker.toml:6: module[1].name: duplicate name "soft" (first at line 3)`},
+	{"module path missing", `listen = ["unix:///run/gop11/gop11.sock"]
+[[module]]
+name = "soft"
+isolation = "process"
+`, `broker.toml:2: module[0].path: required`},
+	{"module path absent", `listen = ["unix:///run/gop11/gop11.sock"]
+[[module]]
+name = "soft"
+path = "/nope.so"
+`, `broker.toml:4: module[0].path: /nope.so: no such file`},
+	{"module path a directory", `listen = ["unix:///run/gop11/gop11.sock"]
+[[module]]
+name = "soft"
+path = "/"
+`, `broker.toml:4: module[0].path: /: not a regular file`},
+	{"module path with a newline", `listen = ["unix:///run/gop11/gop11.sock"]
+[[module]]
+name = "soft"
+path = "/nope\n.so"
+`, `broker.toml:4: module[0].path: "/nope\n.so": no such file`},
+	{"module path relative", `listen = ["unix:///run/gop11/gop11.sock"]
+[[module]]
+name = "soft"
+path = "libsofthsm2.so"
+`, `broker.toml:4: module[0].path: "libsofthsm2.so": want an absolute path`},
+	{"module path through a file", `listen = ["unix:///run/gop11/gop11.sock"]
+[[module]]
+name = "soft"
+path = "LIB/x.so"
+`, `broker.toml:4: module[0].path: LIB/x.so: not a directory`},
+	{"isolation", head + "isolation = \"thread\"\n",
+		`broker.toml:5: module[0].isolation: "thread": want "process" or "inprocess"`},
+	{"call_timeout without unit", head + "call_timeout = \"30\"\n",
+		`broker.toml:5: module[0].call_timeout: "30": want a duration such as "30s" or "1m30s"`},
+	{"call_timeout zero", head + "call_timeout = \"0s\"\n",
+		`broker.toml:5: module[0].call_timeout: "0s": want a duration greater than zero`},
+	{"call_timeout negative", head + "call_timeout = \"-1s\"\n",
+		`broker.toml:5: module[0].call_timeout: "-1s": want a duration greater than zero`},
+	{"env name empty", head + "[module.env]\n\"\" = \"x\"\n",
+		`broker.toml:5: module[0].env: "": not a valid environment variable name`},
+	{"env name with =", head + "env = {\"A=B\" = \"x\"}\n",
+		`broker.toml:5: module[0].env: "A=B": not a valid environment variable name`},
+
+	// [[token]].
+	{"token module missing", head + `[[token]]
+uri = "pkcs11:token=a"
+slot = 1
+`, `broker.toml:5: token[0].module: required`},
+	{"token module unknown", head + `[[token]]
+module = "tpm"
+uri = "pkcs11:token=a"
+slot = 1
+`, `broker.toml:6: token[0].module: no [[module]] is named "tpm"`},
+	{"token uri missing", head + `[[token]]
+module = "soft"
+slot = 1
+`, `broker.toml:5: token[0].uri: required`},
+	{"token uri not pkcs11", head + `[[token]]
+module = "soft"
+uri = "token=a"
+slot = 1
+`, `broker.toml:7: token[0].uri: pkcs11 URI: must start with "pkcs11:"`},
+	{"token uri unknown attribute", head + `[[token]]
+module = "soft"
+uri = "pkcs11:tokn=a"
+slot = 1
+`, `broker.toml:7: token[0].uri: pkcs11 URI: path attribute 1 ("tokn"): unknown path attribute (vendor attributes start with x-)`},
+	{"token uri bad escape", head + `[[token]]
+module = "soft"
+uri = "pkcs11:token=100%"
+slot = 1
+`, `broker.toml:7: token[0].uri: pkcs11 URI: path attribute 1 ("token"): invalid percent escape at byte 4 of the value`},
+	{"token uri with pin-value", head + `[[token]]
+module = "soft"
+uri = "pkcs11:token=a?pin-value=s3cret"
+slot = 1
+`, `broker.toml:7: token[0].uri: pin-value is not allowed: PINs do not go in this file`},
+	{"token uri with pin-source", head + `[[token]]
+module = "soft"
+uri = "pkcs11:token=a?pin-source=file:/etc/pin"
+slot = 1
+`, `broker.toml:7: token[0].uri: pkcs11:token=a?pin-source=file:/etc/pin: query attributes are not allowed here, only path attributes`},
+	{"token uri with object", head + `[[token]]
+module = "soft"
+uri = "pkcs11:token=a;object=key"
+slot = 1
+`, `broker.toml:7: token[0].uri: pkcs11:token=a;object=key: attribute "object" selects an object, not a token`},
+	{"token slot missing", head + `[[token]]
+module = "soft"
+uri = "pkcs11:token=a"
+`, `broker.toml:5: token[0].slot: required`},
+	{"token slot negative", head + `[[token]]
+module = "soft"
+uri = "pkcs11:token=a"
+slot = -1
+`, `broker.toml:8: token[0].slot: -1: want 0 to 2147483647`},
+	{"token slot too large", head + `[[token]]
+module = "soft"
+uri = "pkcs11:token=a"
+slot = 2147483648
+`, `broker.toml:8: token[0].slot: 2147483648: want 0 to 2147483647`},
+	{"token slot beyond int64", head + `[[token]]
+module = "soft"
+uri = "pkcs11:token=a"
+slot = 99999999999999999999
+`, `broker.toml:8: token[0].slot: decimal number is too large to fit in a 64-bit signed integer`},
+	{"token slot twice", head + `[[token]]
+module = "soft"
+uri = "pkcs11:token=a"
+slot = 10
+
+[[token]]
+module = "soft"
+uri = "pkcs11:token=b"
+slot = 11
+
+[[token]]
+module = "soft"
+uri = "pkcs11:token=c"
+slot = 10
+`, `broker.toml:18: token[2].slot: slot 10 is already used by token[0] (line 8)`},
+}
+
+func TestBadConfigs(t *testing.T) {
+	lib := testLib(t)
+	for _, tc := range badConfigs {
+		t.Run(tc.name, func(t *testing.T) {
+			doc := strings.ReplaceAll(tc.doc, "LIB", lib)
+			want := strings.ReplaceAll(tc.want, "LIB", lib)
+			c, err := Parse([]byte(doc), "broker.toml")
+			if err == nil {
+				t.Fatalf("Parse = %+v, want error %s", c, want)
+			}
+			if err.Error() != want {
+				t.Errorf("error:\n got %s\nwant %s", err, want)
+			}
+			if !errors.Is(err, ErrConfig) {
+				t.Errorf("%v does not wrap ErrConfig", err)
+			}
+			if strings.Contains(err.Error(), "s3cret") {
+				t.Errorf("%v shows the PIN", err)
+			}
+		})
+	}
+}
+
+func TestMinimal(t *testing.T) {
+	lib := testLib(t)
+	c, err := Parse([]byte(strings.ReplaceAll(head, "LIB", lib)), "broker.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &Config{
+		Path:       "broker.toml",
+		Listen:     []string{"unix:///run/gop11/gop11.sock"},
+		SocketMode: 0o600,
+		LogLevel:   "info",
+		LogFormat:  "json",
+		Modules: []Module{{Name: "soft", Path: lib, Isolation: "process",
+			CallTimeout: 30 * time.Second, Line: 2}},
+	}
+	if !reflect.DeepEqual(c, want) {
+		t.Errorf("got  %+v\nwant %+v", c, want)
+	}
+	if c.Module("soft") != &c.Modules[0] || c.Module("other") != nil {
+		t.Error("Module(name) does not find the module")
+	}
+}
+
+func TestFull(t *testing.T) {
+	lib := testLib(t)
+	doc := strings.ReplaceAll(`# comment
+listen = ["unix:///run/gop11/gop11.sock", "tcp://127.0.0.1:7000"]
+socket_mode = "0660"
+log_level = "debug"
+log_format = "console"
+
+[[module]]
+name = "softhsm"
+path = "LIB"
+isolation = "inprocess"
+serialize = true
+call_timeout = "1m30s"
+[module.env]
+SOFTHSM2_CONF = "/etc/softhsm/softhsm2.conf"
+
+[[module]]
+name = "tpm_2.0-x"
+path = "LIB"
+env = {}
+
+[[token]]
+module = "softhsm"
+uri = "pkcs11:token=web;serial=0123"
+slot = 0
+
+[[token]]
+module = "tpm_2.0-x"
+uri = "pkcs11:token=Key pairs;slot-id=1;library-version=1"
+slot = 2147483647
+`, "LIB", lib)
+	c, err := Parse([]byte(doc), "broker.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Tokens[0].URI.String() != "pkcs11:token=web;serial=0123" || c.Tokens[1].URI.String() != "pkcs11:token=Key%20pairs;library-version=1;slot-id=1" {
+		t.Errorf("URIs: %s, %s", c.Tokens[0].URI, c.Tokens[1].URI)
+	}
+	for i := range c.Tokens {
+		c.Tokens[i].URI = nil
+	}
+	want := &Config{
+		Path:       "broker.toml",
+		Listen:     []string{"unix:///run/gop11/gop11.sock", "tcp://127.0.0.1:7000"},
+		SocketMode: 0o660,
+		LogLevel:   "debug",
+		LogFormat:  "console",
+		Modules: []Module{
+			{Name: "softhsm", Path: lib, Isolation: "inprocess", Serialize: true, CallTimeout: 90 * time.Second,
+				Env: map[string]string{"SOFTHSM2_CONF": "/etc/softhsm/softhsm2.conf"}, Line: 7},
+			{Name: "tpm_2.0-x", Path: lib, Isolation: "process", CallTimeout: 30 * time.Second,
+				Env: map[string]string{}, Line: 16},
+		},
+		Tokens: []Token{
+			{Module: "softhsm", RawURI: "pkcs11:token=web;serial=0123", Slot: 0, Line: 21},
+			{Module: "tpm_2.0-x", RawURI: "pkcs11:token=Key pairs;slot-id=1;library-version=1", Slot: 1<<31 - 1, Line: 26},
+		},
+	}
+	if !reflect.DeepEqual(c, want) {
+		t.Errorf("got  %+v\nwant %+v", c, want)
+	}
+}
+
+const example = "../../cmd/gop11-broker/broker.example.toml"
+
+// The example must parse. Its libraries are checked when they are
+// installed, and always under CI=true; elsewhere only the file checks are
+// skipped.
+func TestExample(t *testing.T) {
+	c, err := Load(example)
+	if err != nil && errors.Is(err, ErrConfig) && strings.Contains(err.Error(), ": no such file") && os.Getenv("CI") != "true" {
+		t.Logf("%v; checking the rest without file checks", err)
+		data, rerr := os.ReadFile(example)
+		if rerr != nil {
+			t.Fatal(rerr)
+		}
+		c, err = ParseOptions{SkipFileChecks: true}.Parse(data, example)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Modules) < 2 || len(c.Tokens) < 2 {
+		t.Errorf("example has %d modules and %d tokens; want at least two of each", len(c.Modules), len(c.Tokens))
+	}
+}
+
+// Every key of the schema appears in the example, so the example documents
+// them all.
+func TestExampleCoversSchema(t *testing.T) {
+	data, err := os.ReadFile(example)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx := indexKeys(data)
+	have := map[string]bool{}
+	for k := range idx.lines {
+		have[stripIndexes(k)] = true
+	}
+	for k := range want {
+		if !have[k] {
+			t.Errorf("%s does not show key %s", example, k)
+		}
+	}
+	if !have["module.env.SOFTHSM2_CONF"] {
+		t.Errorf("%s shows no [module.env] entry", example)
+	}
+}
+
+func TestLoad(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "broker.toml")
+	if err := os.WriteFile(p, []byte(strings.ReplaceAll(head, "LIB", testLib(t))), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(p)
+	if err != nil || c.Path != p {
+		t.Fatalf("Load = %+v, %v", c, err)
+	}
+	missing := filepath.Join(dir, "none.toml")
+	_, err = Load(missing)
+	if want := missing + ": cannot read: no such file or directory"; err == nil || err.Error() != want || !errors.Is(err, ErrConfig) {
+		t.Errorf("Load(missing) = %v, want %s", err, want)
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	if data, err := os.ReadFile(example); err == nil {
+		f.Add(data)
+	}
+	for _, tc := range badConfigs {
+		f.Add([]byte(strings.ReplaceAll(tc.doc, "LIB", "/usr/lib/x.so")))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := ParseOptions{SkipFileChecks: true}.Parse(data, "f.toml")
+		if err != nil {
+			msg := err.Error()
+			if !errors.Is(err, ErrConfig) || !strings.HasPrefix(msg, "f.toml") || strings.Contains(msg, "\n") {
+				t.Fatalf("error %q: want one line starting f.toml, wrapping ErrConfig", msg)
+			}
+			return
+		}
+		if len(c.Listen) == 0 || len(c.Modules) == 0 {
+			t.Fatalf("accepted without listen or module: %+v", c)
+		}
+		slots := map[uint64]bool{}
+		for _, tk := range c.Tokens {
+			if c.Module(tk.Module) == nil || tk.URI == nil || tk.Slot > MaxSlot || slots[tk.Slot] {
+				t.Fatalf("accepted a bad token: %+v", tk)
+			}
+			if _, ok := tk.URI.PIN(); ok {
+				t.Fatalf("accepted a PIN: %+v", tk)
+			}
+			slots[tk.Slot] = true
+		}
+		for _, m := range c.Modules {
+			if m.CallTimeout <= 0 || (m.Isolation != IsolationProcess && m.Isolation != IsolationInProcess) {
+				t.Fatalf("accepted a bad module: %+v", m)
+			}
+		}
+	})
+}
