@@ -21,8 +21,10 @@ import (
 const TPMModule = "/usr/lib/x86_64-linux-gnu/pkcs11/libtpm2_pkcs11.so"
 
 const (
-	// tpmReadyTimeout bounds the wait for each daemon to serve.
-	tpmReadyTimeout = 10 * time.Second
+	// tpmReadyTimeout bounds the wait for each daemon to serve. Generous:
+	// a daemon that fails usually exits, which ends the wait at once, and
+	// at a load average of 150 on 2 cores tpm2-abrmd took 0.9 s.
+	tpmReadyTimeout = 30 * time.Second
 	// tpmStopGrace is how long cleanup waits after SIGTERM before SIGKILL.
 	tpmStopGrace = 3 * time.Second
 	// tpmPython runs tpm2_ptool: python3 on PATH may be another
@@ -100,11 +102,14 @@ func (tok *TPMToken) Logs() string {
 //     wrong-PIN test does not lock the TPM for the rest of the test;
 //  6. tpm2_ptool init and addtoken create the store and the token.
 //
-// Each daemon is waited for (at most 10 s each) and stopped by cleanup,
+// Each daemon is waited for (at most 30 s each) and stopped by cleanup,
 // in reverse order, with SIGTERM and after 3 s SIGKILL, also when the test
 // fails half-way. The daemons die with the test binary too (Pdeathsig),
 // should go test's own timeout end it before cleanup runs. A missing tool
-// is handled as by Require. Takes about 2.5 s on the project's machines.
+// is handled as by Require. Takes about 2.2 s on an idle 2-core machine
+// of the project's kind, most of it in swtpm_setup and tpm2_ptool (Python
+// start-up, an RSA primary key made in the software TPM); 6 to 28 s while
+// other suites load the machine.
 func NewTPMToken(t testing.TB, label, userPIN, soPIN string) *TPMToken {
 	t.Helper()
 	for _, tool := range append(tpmTools, tpmPtool) {
@@ -172,7 +177,7 @@ func NewTPMToken(t testing.TB, label, userPIN, soPIN string) *TPMToken {
 // unless it exits 0.
 func (tok *TPMToken) run(t testing.TB, env []string, name string, args ...string) {
 	t.Helper()
-	res := RunCmd(t, Command{Name: name, Args: args, Env: env, Dir: tok.Dir, Timeout: 30 * time.Second})
+	res := RunCmd(t, Command{Name: name, Args: args, Env: env, Dir: tok.Dir})
 	if res.Code != 0 {
 		t.Fatalf("TPM token %s: %s: exit %d\nstdout:\n%s\nstderr:\n%s\n%s", tok.Label, describe(Command{Name: name, Args: args}),
 			res.Code, tail(res.Stdout, logTailLines), tail(res.Stderr, logTailLines), tok.Logs())
