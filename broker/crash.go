@@ -14,8 +14,9 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// workerOutput is a worker's stderr as the broker reads it. The worker's
-// own log lines (JSON objects) pass through to the broker's stderr. When
+// workerOutput is a worker's stderr as the broker reads it. The worker
+// logs to fd 5, the broker's own stderr, so its lines keep their order
+// with the calls; stray JSON lines on stderr pass through too. When
 // a vendor module crashes the process, the worker's Go runtime prints a
 // report instead of dying by the signal ("SIGABRT: abort", "signal
 // SIGSEGV: segmentation violation"...); that report is kept (its first

@@ -111,7 +111,7 @@ func (s *Server) startMember(mod *module, gen uint16, log zerolog.Logger) (*memb
 		args = append(args, "--serialize")
 	}
 	cmd := exec.Command(exe, args...)
-	cmd.ExtraFiles = []*os.File{theirs, ctrlR}
+	cmd.ExtraFiles = []*os.File{theirs, ctrlR, os.Stderr}
 	out, err := newWorkerOutput()
 	if err != nil {
 		conn.Close()

@@ -194,7 +194,7 @@ func (s *Server) startWorker(id uint64, conn net.Conn, log zerolog.Logger) error
 	}
 	args := append([]string{"worker", "--module", s.Module, "--conn", strconv.FormatUint(id, 10)}, s.WorkerArgs...)
 	cmd := exec.Command(exe, args...)
-	cmd.ExtraFiles = []*os.File{f, ctrlR}
+	cmd.ExtraFiles = []*os.File{f, ctrlR, os.Stderr}
 	out, err := newWorkerOutput()
 	if err != nil {
 		ctrlW.Close()

@@ -19,7 +19,8 @@ import (
 
 // workerMain runs one client's worker: fd 3 is the client's connection
 // (its Hello already read by the broker), fd 4 the read end of a pipe the
-// broker holds open while it lives. The worker loads the vendor module,
+// broker holds open while it lives, fd 5 the broker's log (the worker's
+// stderr is read by the broker for crash reports). The worker loads the vendor module,
 // answers the client's Welcome, serves it, and on exit finalizes the
 // module: whatever the client held is freed with it.
 func workerMain(args []string) int {
@@ -33,7 +34,11 @@ func workerMain(args []string) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	log, err := lf.logger(os.Stderr)
+	logOut := os.NewFile(5, "log")
+	if _, err := logOut.Stat(); err != nil {
+		logOut = os.Stderr
+	}
+	log, err := lf.logger(logOut)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "gop11-broker worker:", err)
 		return 2

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,6 +23,10 @@ const (
 	brokerStopGrace = 5 * time.Second
 	// logTailLines is how much of a log a failed test prints.
 	logTailLines = 60
+	// logQuiet is how long the broker log must stay unchanged for Settle.
+	logQuiet = 150 * time.Millisecond
+	// logSettleMax bounds Settle on a broker that never stops logging.
+	logSettleMax = 5 * time.Second
 )
 
 // Broker is a running build/gop11-broker serving one SoftHSM2 token
@@ -87,8 +92,35 @@ func (b *Broker) ClientEnv() []string {
 	return []string{"GOP11_BROKER=" + b.Endpoint(), "GOP11_LOG=" + b.ModuleLogPath}
 }
 
-// Log returns everything the broker has logged so far, across restarts.
-func (b *Broker) Log() string { return readFile(b.LogPath) }
+// Log returns everything the broker has logged so far, across restarts,
+// after Settle.
+func (b *Broker) Log() string {
+	b.Settle()
+	return readFile(b.LogPath)
+}
+
+// Settle waits until the broker log has stopped growing: no change in its
+// size for logQuiet (at most logSettleMax in all). A client can see a
+// call's result before the broker has logged it (the broker's per-client
+// worker processes log through it), so a log read right after a client
+// exits may lack that client's last calls. Log, Entries, Calls and Results
+// settle first.
+func (b *Broker) Settle() {
+	size := func() int64 {
+		if fi, err := os.Stat(b.LogPath); err == nil {
+			return fi.Size()
+		}
+		return -1
+	}
+	start := time.Now()
+	last, quietSince := size(), time.Now()
+	for time.Since(quietSince) < logQuiet && time.Since(start) < logSettleMax {
+		time.Sleep(logQuiet / 6)
+		if n := size(); n != last {
+			last, quietSince = n, time.Now()
+		}
+	}
+}
 
 // ModuleLog returns everything libgop11.so has logged so far into
 // ModuleLogPath (empty if nothing was, or it logs nowhere by default).
@@ -202,7 +234,10 @@ func (b *Broker) start() {
 
 	deadline := time.Now().Add(brokerReadyTimeout)
 	for {
-		if _, err := os.Stat(b.Socket); err == nil {
+		// Ready is a connect that succeeds: the socket file exists from
+		// bind(), before listen(), and a connect in between is refused.
+		if c, err := net.Dial("unix", b.Socket); err == nil {
+			c.Close()
 			return
 		}
 		select {
