@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gop11/gop11/tests/harness"
 )
@@ -210,13 +211,17 @@ func toolsAssertCalls(t *testing.T, tg *toolsTarget, names ...string) {
 	if tg.broker == nil {
 		t.Fatalf("toolsAssertCalls on %s, which has no broker", tg.name)
 	}
-	calls := tg.broker.Calls()
+	var calls map[string]int
 	var missing []string
-	for _, n := range names {
-		if calls[n] == 0 {
-			missing = append(missing, n)
+	toolsEventually(func() bool {
+		calls, missing = tg.broker.Calls(), nil
+		for _, n := range names {
+			if calls[n] == 0 {
+				missing = append(missing, n)
+			}
 		}
-	}
+		return len(missing) == 0
+	})
 	if len(missing) > 0 {
 		t.Errorf("broker log shows no %s; calls seen: %v", strings.Join(missing, ", "), toolsCounts(calls))
 	}
@@ -229,9 +234,24 @@ func toolsAssertResult(t *testing.T, tg *toolsTarget, call, rv string) {
 	if tg.broker == nil {
 		t.Fatalf("toolsAssertResult on %s, which has no broker", tg.name)
 	}
-	if res := tg.broker.Results(call); res[rv] == 0 {
+	var res map[string]int
+	if !toolsEventually(func() bool { res = tg.broker.Results(call); return res[rv] > 0 }) {
 		t.Errorf("broker log shows no %s returning %s; its results: %v", call, rv, res)
 	}
+}
+
+// toolsEventually retries cond for a few seconds: a broker may log a call
+// a moment after the client has seen its result (Broker.Settle waits for
+// the log to go quiet; this covers a relay slower than that).
+func toolsEventually(cond func() bool) bool {
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return true
 }
 
 func toolsCounts(m map[string]int) string {
