@@ -71,6 +71,7 @@ type member struct {
 	started time.Time
 	dead    atomic.Bool
 	why     atomic.Value // string: why it died
+	exited  chan struct{}
 }
 
 // startMember starts a worker for mod over a socketpair and waits for its
@@ -131,8 +132,8 @@ func (s *Server) startMember(mod *module, gen uint16, log zerolog.Logger) (*memb
 		ctrlW.Close()
 		return nil, err
 	}
-	m := &member{mod: mod, gen: gen, cmd: cmd, started: time.Now()}
 	exited := make(chan struct{})
+	m := &member{mod: mod, gen: gen, cmd: cmd, started: time.Now(), exited: exited}
 	go func() {
 		cmd.Wait()
 		ctrlW.Close()
@@ -163,10 +164,17 @@ func (m *member) kill(why string) {
 	m.cmd.Process.Kill()
 }
 
-// stop closes the connection to the worker: it finalizes the module and exits.
+// stop closes the connection to the worker, which closes the sessions,
+// finalizes the module and exits; stop waits for that (5 s at most).
 func (m *member) stop() {
-	if m.client != nil {
-		m.client.Close()
+	if m.client == nil {
+		return
+	}
+	m.client.Close()
+	select {
+	case <-m.exited:
+	case <-time.After(5 * time.Second):
+		m.kill("did not finalize within 5 s of its client leaving")
 	}
 }
 

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"sort"
 	"sync"
-	"sync/atomic"
 
 	"github.com/gop11/gop11/wire"
 	"github.com/rs/zerolog"
@@ -32,9 +31,8 @@ func decode(h uint64) (mod int, gen uint16, member uint64) {
 // C_GetInfo, C_GetSlotList and C_WaitForSlotEvent itself, and sends every
 // other call to the member that owns its slot, session or object.
 type router struct {
-	srv      *Server
-	log      zerolog.Logger
-	inflight atomic.Int64
+	srv *Server
+	log zerolog.Logger
 
 	mu      sync.Mutex
 	members map[int]*member // by module index
@@ -58,8 +56,6 @@ var brokerInfo = wire.Info{
 }
 
 func (r *router) call(ctx context.Context, id wire.CallID, req wire.Message) (wire.Message, error) {
-	r.inflight.Add(1)
-	defer r.inflight.Add(-1)
 	snap := r.srv.snap.Load()
 	switch q := req.(type) {
 	case *wire.GetInfoRequest:
@@ -227,12 +223,20 @@ func (r *router) waitForSlotEvent(ctx context.Context, flags uint64) (wire.Messa
 	}
 }
 
-// close stops every member: their workers finalize their modules and exit.
+// close stops every member, in parallel: their workers finalize their
+// modules and exit.
 func (r *router) close() {
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, m := range r.members {
-		m.stop()
-	}
+	ms := r.members
 	r.members = map[int]*member{}
+	r.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, m := range ms {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			m.stop()
+		}()
+	}
+	wg.Wait()
 }

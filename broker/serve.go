@@ -17,6 +17,7 @@ import (
 	"net"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gop11/gop11/wire"
@@ -29,6 +30,10 @@ type ServeConfig struct {
 	Backend  wire.Backend
 	Log      zerolog.Logger
 	MaxFrame int
+	// Stop, when closed, ends the connection once the calls in flight have
+	// finished, or after Grace at the latest (SIGTERM).
+	Stop  <-chan struct{}
+	Grace time.Duration
 }
 
 // ServeConn serves one client connection whose handshake is done, until
@@ -42,6 +47,11 @@ func ServeConn(ctx context.Context, conn net.Conn, cfg ServeConfig) error {
 		return err
 	}
 	c := &connState{cfg: cfg, h: newHandles(), sess: sess}
+	served := make(chan struct{})
+	defer close(served)
+	if cfg.Stop != nil {
+		go c.drainOnStop(served)
+	}
 	var wg sync.WaitGroup
 	for {
 		st, err := sess.AcceptStream()
@@ -61,11 +71,30 @@ func ServeConn(ctx context.Context, conn net.Conn, cfg ServeConfig) error {
 }
 
 type connState struct {
-	cfg  ServeConfig
-	h    *handles
-	sess *yamux.Session
-	once sync.Once
-	err  error
+	cfg      ServeConfig
+	h        *handles
+	sess     *yamux.Session
+	once     sync.Once
+	err      error
+	inflight atomic.Int64
+}
+
+// drainOnStop closes the connection when Stop closes, after the calls in
+// flight have answered (bounded by Grace).
+func (c *connState) drainOnStop(served <-chan struct{}) {
+	select {
+	case <-served:
+		return
+	case <-c.cfg.Stop:
+	}
+	deadline := time.Now().Add(c.cfg.Grace)
+	for c.inflight.Load() > 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if n := c.inflight.Load(); n > 0 {
+		c.cfg.Log.Warn().Int64("calls", n).Msg("shutting down: calls still running after the grace period")
+	}
+	c.sess.Close()
 }
 
 // drop ends the whole connection after a protocol violation: a client
@@ -99,8 +128,11 @@ func (c *connState) serveStream(ctx context.Context, st *yamux.Stream) {
 			c.drop(fmt.Errorf("%s: %w", d.Name, err))
 			return
 		}
+		c.inflight.Add(1)
 		rv, resp := c.call(ctx, d, req)
-		if err := codec.WriteResponse(rv, resp); err != nil {
+		err = codec.WriteResponse(rv, resp)
+		c.inflight.Add(-1)
+		if err != nil {
 			if !c.sess.IsClosed() {
 				c.cfg.Log.Warn().Err(err).Str("call", d.Name).Msg("cannot answer: connection broken")
 			}

@@ -206,21 +206,7 @@ func (s *Server) serveRouted(conn net.Conn, log zerolog.Logger) {
 	defer s.routers.Delete(r)
 	log.Info().Msg("client connected")
 	start := time.Now()
-	served := make(chan struct{})
-	defer close(served)
-	go func() {
-		select {
-		case <-served:
-		case <-s.ctx.Done():
-			// Shutting down: let calls in flight finish, bounded by the grace.
-			deadline := time.Now().Add(s.grace)
-			for r.inflight.Load() > 0 && time.Now().Before(deadline) {
-				time.Sleep(10 * time.Millisecond)
-			}
-			conn.Close()
-		}
-	}()
-	ServeConn(s.ctx, conn, ServeConfig{Backend: wire.BackendFunc(r.call), Log: log})
+	ServeConn(context.Background(), conn, ServeConfig{Backend: wire.BackendFunc(r.call), Log: log, Stop: s.ctx.Done(), Grace: s.grace})
 	r.close()
 	log.Info().Dur("connected_for", time.Since(start)).Msg("client gone: its workers finalize their modules")
 }

@@ -151,7 +151,7 @@ func brokerMain(args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	srv := &broker.Server{Listen: listen, Module: *module, Config: cfg, SocketMode: os.FileMode(perm), Log: log,
-		WorkerArgs: lf.args(), Version: Version, OpenInProcess: openInProcess}
+		WorkerArgs: append(lf.args(), "--grace", grace.String()), Version: Version, OpenInProcess: openInProcess}
 	if cfg != nil {
 		go reloadOnHUP(srv, cfg.Path, log)
 	}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/gop11/gop11/broker"
 	"github.com/gop11/gop11/broker/backend"
@@ -30,6 +31,7 @@ func workerMain(args []string) int {
 	connID := fs.Uint64("conn", 0, "connection number, for logs")
 	name := fs.String("name", "", "module name, for logs")
 	serialize := fs.Bool("serialize", false, "make calls to the module one at a time")
+	grace := fs.Duration("grace", 10*time.Second, "how long SIGTERM waits for calls in flight")
 	lf.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -68,13 +70,11 @@ func workerMain(args []string) int {
 		mod.Close()
 		return 1
 	}
+	// SIGTERM (the broker stopping): answer the calls in flight, then close
+	// the client's sessions and finalize the module.
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	go func() {
-		<-ctx.Done()
-		conn.Close()
-	}()
-	err = broker.ServeConn(ctx, conn, broker.ServeConfig{Backend: mod, Log: log})
+	err = broker.ServeConn(context.Background(), conn, broker.ServeConfig{Backend: mod, Log: log, Stop: ctx.Done(), Grace: *grace})
 	if err != nil {
 		log.Warn().Err(err).Msg("connection ended")
 	}

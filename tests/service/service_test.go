@@ -67,7 +67,12 @@ func startBroker(t *testing.T, config string) *broker {
 	t.Cleanup(func() {
 		b.cmd.Process.Signal(syscall.SIGTERM)
 		done := make(chan struct{})
-		go func() { b.cmd.Wait(); close(done) }()
+		go func() {
+			if b.cmd.ProcessState == nil {
+				b.cmd.Wait()
+			}
+			close(done)
+		}()
 		select {
 		case <-done:
 		case <-time.After(10 * time.Second):
@@ -429,6 +434,52 @@ func TestCheckConfig(t *testing.T) {
 		}
 		if code != tc.code || !strings.Contains(string(out), tc.out) {
 			t.Errorf("%v: exit %d, output %q; want exit %d and %q", tc.args, code, out, tc.code, tc.out)
+		}
+	}
+}
+
+// Issue 4: SIGTERM stops accepting, lets the call in flight finish,
+// closes the client's sessions, finalizes every module and exits 0.
+func TestSIGTERMLetsCallsFinish(t *testing.T) {
+	tok := harness.NewToken(t, "term", "1234", "123456")
+	b := startBroker(t, twoTokenConfig(tok, `
+[[token]]
+module = "softhsm"
+uri = "pkcs11:token=term"
+slot = 3
+`))
+	c := b.dial()
+	s := session(t, c, 3, tok.PIN)
+	done := make(chan error, 1)
+	go func() {
+		var r wire.GenerateKeyPairResponse
+		done <- c.Call(wire.CallGenerateKeyPair, &wire.GenerateKeyPairRequest{Session: s,
+			Mechanism: wire.Mechanism{Type: wire.CKM_RSA_PKCS_KEY_PAIR_GEN},
+			PublicKeyTemplate: []wire.Attribute{{Type: wire.CKA_MODULUS_BITS, Kind: wire.AttrULong, ULong: 3072},
+				{Type: wire.CKA_PUBLIC_EXPONENT, Kind: wire.AttrBytes, Bytes: []byte{1, 0, 1}}},
+			PrivateKeyTemplate: []wire.Attribute{{Type: wire.CKA_SIGN, Kind: wire.AttrBool, Bool: true}},
+		}, &r)
+	}()
+	b.waitLog(`"call":"C_Login"`, 5*time.Second)
+	time.Sleep(50 * time.Millisecond) // the key generation is under way
+	start := time.Now()
+	b.cmd.Process.Signal(syscall.SIGTERM)
+	if err := <-done; err != nil {
+		t.Fatalf("the call in flight during SIGTERM: %v, want it to finish", err)
+	}
+	t.Logf("the call in flight finished %v after SIGTERM", time.Since(start).Round(time.Millisecond))
+	if err := b.cmd.Wait(); err != nil {
+		t.Errorf("broker exit: %v, want status 0", err)
+	}
+	for _, want := range []string{"PKCS #11 module finalized", `"message":"stopped"`} {
+		if !strings.Contains(b.Log(), want) {
+			t.Errorf("broker log lacks %q", want)
+		}
+	}
+	if _, err := os.Stat(b.socket); err == nil {
+		if c, err := wire.Dial(wire.Endpoint{Network: "unix", Address: b.socket}, wire.ClientConfig{DialTimeout: time.Second}); err == nil {
+			c.Close()
+			t.Error("the broker still accepts connections after SIGTERM")
 		}
 	}
 }
