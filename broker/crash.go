@@ -14,6 +14,40 @@ import (
 	"github.com/rs/zerolog"
 )
 
+// spawnWorker starts `gop11-broker worker ARGS` with conn (the client's
+// connection, or the worker's end of a socketpair) as fd 3, the read end
+// of a pipe only the broker holds open as fd 4 (EOF: the broker is gone,
+// the worker exits rather than outlive it), and the broker's stderr as its
+// log on fd 5. Its own stderr is read for crash reports. Call done once
+// the process has been waited for.
+func spawnWorker(conn *os.File, args []string, env []string) (cmd *exec.Cmd, out *workerOutput, done func(), err error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	ctrlR, ctrlW, err := os.Pipe()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	defer ctrlR.Close()
+	if out, err = newWorkerOutput(); err != nil {
+		ctrlW.Close()
+		return nil, nil, nil, err
+	}
+	cmd = exec.Command(exe, append([]string{"worker"}, args...)...)
+	cmd.ExtraFiles = []*os.File{conn, ctrlR, os.Stderr}
+	cmd.Stdout, cmd.Stderr = out.w, out.w
+	cmd.Env = env
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
+	err = cmd.Start()
+	out.w.Close()
+	if err != nil {
+		ctrlW.Close()
+		return nil, nil, nil, err
+	}
+	return cmd, out, func() { ctrlW.Close() }, nil
+}
+
 // workerOutput is a worker's stderr as the broker reads it. The worker
 // logs to fd 5, the broker's own stderr, so its lines keep their order
 // with the calls; stray JSON lines on stderr pass through too. When

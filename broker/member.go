@@ -95,48 +95,24 @@ func (s *Server) startMember(mod *module, gen uint16, log zerolog.Logger) (*memb
 	if err != nil {
 		return nil, err
 	}
-	ctrlR, ctrlW, err := os.Pipe()
-	if err != nil {
-		conn.Close()
-		return nil, err
-	}
-	defer ctrlR.Close()
-	exe, err := os.Executable()
-	if err != nil {
-		conn.Close()
-		ctrlW.Close()
-		return nil, err
-	}
-	args := append([]string{"worker", "--module", mod.cfg.Path, "--name", mod.cfg.Name}, s.WorkerArgs...)
+	args := append([]string{"--module", mod.cfg.Path, "--name", mod.cfg.Name}, s.WorkerArgs...)
 	if mod.cfg.Serialize {
 		args = append(args, "--serialize")
 	}
-	cmd := exec.Command(exe, args...)
-	cmd.ExtraFiles = []*os.File{theirs, ctrlR, os.Stderr}
-	out, err := newWorkerOutput()
-	if err != nil {
-		conn.Close()
-		ctrlW.Close()
-		return nil, err
-	}
-	cmd.Stdout, cmd.Stderr = out.w, out.w
-	cmd.Env = os.Environ()
+	env := os.Environ()
 	for k, v := range mod.cfg.Env {
-		cmd.Env = append(cmd.Env, k+"="+v)
+		env = append(env, k+"="+v)
 	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
-	err = cmd.Start()
-	out.w.Close()
+	cmd, out, done, err := spawnWorker(theirs, args, env)
 	if err != nil {
 		conn.Close()
-		ctrlW.Close()
 		return nil, err
 	}
 	exited := make(chan struct{})
 	m := &member{mod: mod, gen: gen, cmd: cmd, started: time.Now(), exited: exited}
 	go func() {
 		cmd.Wait()
-		ctrlW.Close()
+		done()
 		conn.Close()
 		m.dead.Store(true)
 		close(exited)

@@ -180,32 +180,9 @@ func (s *Server) startWorker(id uint64, conn net.Conn, log zerolog.Logger) error
 		return err
 	}
 	defer f.Close()
-	// The worker reads the other end of this pipe: EOF means the broker is
-	// gone, and the worker exits instead of outliving it.
-	ctrlR, ctrlW, err := os.Pipe()
+	args := append([]string{"--module", s.Module, "--conn", strconv.FormatUint(id, 10)}, s.WorkerArgs...)
+	cmd, out, done, err := spawnWorker(f, args, nil)
 	if err != nil {
-		return err
-	}
-	defer ctrlR.Close()
-	exe, err := os.Executable()
-	if err != nil {
-		ctrlW.Close()
-		return err
-	}
-	args := append([]string{"worker", "--module", s.Module, "--conn", strconv.FormatUint(id, 10)}, s.WorkerArgs...)
-	cmd := exec.Command(exe, args...)
-	cmd.ExtraFiles = []*os.File{f, ctrlR, os.Stderr}
-	out, err := newWorkerOutput()
-	if err != nil {
-		ctrlW.Close()
-		return err
-	}
-	cmd.Stdout, cmd.Stderr = out.w, out.w
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
-	err = cmd.Start()
-	out.w.Close()
-	if err != nil {
-		ctrlW.Close()
 		return err
 	}
 	pid := cmd.Process.Pid
@@ -217,7 +194,7 @@ func (s *Server) startWorker(id uint64, conn net.Conn, log zerolog.Logger) error
 	go func() {
 		defer s.wg.Done()
 		cmd.Wait()
-		ctrlW.Close()
+		done()
 		s.mu.Lock()
 		delete(s.workers, pid)
 		s.mu.Unlock()
