@@ -34,6 +34,10 @@ const char *rvname(CK_RV rv);
 void line(const char *step, const char *fn, CK_RV rv, const CK_ULONG *len,
           const CK_BYTE *out, CK_ULONG n, const char *extra);
 
+/* CALL runs p11->fn(...) and prints its rv on a line of its own. */
+#define CALL(step, fn, ...) \
+	line(step, #fn, p11->fn(__VA_ARGS__), NULL, NULL, 0, NULL)
+
 /* hex formats n bytes into a static buffer (at most BIG bytes). */
 const char *hex(const CK_BYTE *p, CK_ULONG n);
 
@@ -61,6 +65,16 @@ CK_MECHANISM mech(CK_MECHANISM_TYPE type, void *param, CK_ULONG len);
 /* create runs C_CreateObject and prints "<step> C_CreateObject rv=.. h=..". */
 CK_OBJECT_HANDLE create(const char *step, CK_SESSION_HANDLE s,
                         CK_ATTRIBUTE *tmpl, CK_ULONG n);
+
+/* aeskey creates a session AES key with a fixed value and label; flags
+ * says which of CKA_ENCRYPT/DECRYPT/WRAP/UNWRAP/SENSITIVE/EXTRACTABLE
+ * are true (the others are false). */
+#define K_CRYPT 1       /* CKA_ENCRYPT and CKA_DECRYPT */
+#define K_WRAP 2        /* CKA_WRAP and CKA_UNWRAP */
+#define K_SENSITIVE 4   /* CKA_SENSITIVE */
+#define K_EXTRACTABLE 8 /* CKA_EXTRACTABLE */
+CK_OBJECT_HANDLE aeskey(const char *step, CK_SESSION_HANDLE s,
+                        const char *label, const CK_BYTE value[16], int flags);
 
 /* The parts of the fixed sequence, in the order main runs them. */
 void part_digest(CK_SESSION_HANDLE s);

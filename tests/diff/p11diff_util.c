@@ -210,3 +210,27 @@ CK_OBJECT_HANDLE create(const char *step, CK_SESSION_HANDLE s,
 	     h ? "h=nonzero" : "h=zero");
 	return h;
 }
+
+CK_OBJECT_HANDLE aeskey(const char *step, CK_SESSION_HANDLE s,
+                        const char *label, const CK_BYTE value[16], int flags)
+{
+	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+	CK_KEY_TYPE kt = CKK_AES;
+	CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+	CK_BBOOL *crypt = flags & K_CRYPT ? &yes : &no;
+	CK_BBOOL *wrap = flags & K_WRAP ? &yes : &no;
+	CK_ATTRIBUTE t[] = {
+		{CKA_CLASS, &cls, sizeof cls},
+		{CKA_KEY_TYPE, &kt, sizeof kt},
+		{CKA_TOKEN, &no, sizeof no},
+		{CKA_LABEL, (void *)label, strlen(label)},
+		{CKA_ENCRYPT, crypt, sizeof yes},
+		{CKA_DECRYPT, crypt, sizeof yes},
+		{CKA_WRAP, wrap, sizeof yes},
+		{CKA_UNWRAP, wrap, sizeof yes},
+		{CKA_SENSITIVE, flags & K_SENSITIVE ? &yes : &no, sizeof yes},
+		{CKA_EXTRACTABLE, flags & K_EXTRACTABLE ? &yes : &no, sizeof yes},
+		{CKA_VALUE, (void *)value, 16},
+	};
+	return create(step, s, t, sizeof t / sizeof t[0]);
+}
