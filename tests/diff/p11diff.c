@@ -247,14 +247,12 @@ int main(int argc, char **argv)
 
 	part_digest(s);
 	part_cipher(s);
-#ifndef P11DIFF_PART_A_ONLY
 	part_sign(s);
 	part_wrap(s);
 	part_misc(s);
 	part_lists(s);
 	part_attrs(s);
 	part_errors(s, argv[3]);
-#endif
 
 	rv = p11->C_Logout(s);
 	line("d.end", "C_Logout", rv, NULL, NULL, 0, NULL);
