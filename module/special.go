@@ -98,24 +98,27 @@ func call(c *client.Client, s *client.Session, id wire.CallID, req, resp wire.Me
 	return C.CKR_FUNCTION_FAILED
 }
 
-// outBytes answers a two-call output (spec 5.2): no buffer → the length
-// and CKR_OK; a short buffer → CKR_BUFFER_TOO_SMALL and the length; both
-// keep the output for the next call, as the operation is still active.
-// A big enough buffer gets the output, which is then forgotten.
-func outBytes(s *client.Session, id wire.CallID, out []byte, p C.CK_BYTE_PTR, pl C.CK_ULONG_PTR) C.CK_RV {
-	n := C.CK_ULONG(len(out))
+// outBytes answers a two-call output (spec 5.2) as the vendor module
+// would: the length it reports is the vendor's own answer to the size
+// query (hint, possibly an upper bound) unless the output is longer. No
+// buffer → that length and CKR_OK; a buffer shorter than it →
+// CKR_BUFFER_TOO_SMALL and the length; both keep the output for the next
+// call, the operation still being active. A big enough buffer gets the
+// output and its exact length, and the output is forgotten.
+func outBytes(s *client.Session, id wire.CallID, out []byte, hint uint64, p C.CK_BYTE_PTR, pl C.CK_ULONG_PTR) C.CK_RV {
+	size := C.CK_ULONG(max(hint, uint64(len(out))))
 	if p == nil {
-		s.Keep(id, out)
-		*pl = n
+		s.Keep(id, out, hint)
+		*pl = size
 		return C.CKR_OK
 	}
-	if *pl < n {
-		s.Keep(id, out)
-		*pl = n
+	if *pl < size {
+		s.Keep(id, out, hint)
+		*pl = size
 		return C.CKR_BUFFER_TOO_SMALL
 	}
 	copy(unsafe.Slice((*byte)(unsafe.Pointer(p)), len(out)), out)
-	*pl = n
+	*pl = C.CK_ULONG(len(out))
 	s.Collected(id)
 	return C.CKR_OK
 }
@@ -276,7 +279,9 @@ func goC_GetAttributeValue(hSession C.CK_SESSION_HANDLE, hObject C.CK_OBJECT_HAN
 	if rv != C.CKR_OK {
 		return rv
 	}
-	if pTemplate == nil && ulCount > 0 {
+	if pTemplate == nil {
+		// Even with ulCount 0: a NULL template is not a template
+		// (SoftHSM2 answers so; the spec requires a valid pointer).
 		return C.CKR_ARGUMENTS_BAD
 	}
 	if ulCount > wire.MaxItems {
@@ -315,9 +320,14 @@ func goC_GetAttributeValue(hSession C.CK_SESSION_HANDLE, hObject C.CK_OBJECT_HAN
 		case wire.CKR_ATTRIBUTE_SENSITIVE:
 			tmpl[i].ulValueLen = C.CK_UNAVAILABLE_INFORMATION
 			sensitive = true
-		default:
+		case wire.CKR_ATTRIBUTE_TYPE_INVALID:
 			tmpl[i].ulValueLen = C.CK_UNAVAILABLE_INFORMATION
 			invalid = true
+		default:
+			// The vendor stopped here with an error of its own; it had
+			// filled the attributes before this one, as have we.
+			s.KeepAttrs(0, nil, nil)
+			return C.CK_RV(r.RV)
 		}
 	}
 	if again {

@@ -282,8 +282,8 @@ func goC_GetOperationState(hSession C.CK_SESSION_HANDLE, pOperationState C.CK_BY
 	if pulOperationStateLen == nil {
 		return C.CKR_ARGUMENTS_BAD
 	}
-	if out, ok := s.Kept(wire.CallGetOperationState); ok {
-		return outBytes(s, wire.CallGetOperationState, out, pOperationState, pulOperationStateLen)
+	if out, hint, ok := s.Kept(wire.CallGetOperationState); ok {
+		return outBytes(s, wire.CallGetOperationState, out, hint, pOperationState, pulOperationStateLen)
 	}
 	req := new(wire.GetOperationStateRequest)
 	req.Session = uint64(hSession)
@@ -291,7 +291,7 @@ func goC_GetOperationState(hSession C.CK_SESSION_HANDLE, pOperationState C.CK_BY
 	if rv = call(c, s, wire.CallGetOperationState, req, resp); rv != C.CKR_OK {
 		return rv
 	}
-	return outBytes(s, wire.CallGetOperationState, resp.OperationState, pOperationState, pulOperationStateLen)
+	return outBytes(s, wire.CallGetOperationState, resp.OperationState, resp.SizeHint, pOperationState, pulOperationStateLen)
 }
 
 //export goC_SetOperationState
@@ -583,8 +583,8 @@ func goC_Encrypt(hSession C.CK_SESSION_HANDLE, pData C.CK_BYTE_PTR, ulDataLen C.
 	if pulEncryptedDataLen == nil {
 		return C.CKR_ARGUMENTS_BAD
 	}
-	if out, ok := s.Kept(wire.CallEncrypt); ok {
-		return outBytes(s, wire.CallEncrypt, out, pEncryptedData, pulEncryptedDataLen)
+	if out, hint, ok := s.Kept(wire.CallEncrypt); ok {
+		return outBytes(s, wire.CallEncrypt, out, hint, pEncryptedData, pulEncryptedDataLen)
 	}
 	req := new(wire.EncryptRequest)
 	req.Session = uint64(hSession)
@@ -595,7 +595,7 @@ func goC_Encrypt(hSession C.CK_SESSION_HANDLE, pData C.CK_BYTE_PTR, ulDataLen C.
 	if rv = call(c, s, wire.CallEncrypt, req, resp); rv != C.CKR_OK {
 		return rv
 	}
-	return outBytes(s, wire.CallEncrypt, resp.EncryptedData, pEncryptedData, pulEncryptedDataLen)
+	return outBytes(s, wire.CallEncrypt, resp.EncryptedData, resp.SizeHint, pEncryptedData, pulEncryptedDataLen)
 }
 
 //export goC_EncryptUpdate
@@ -611,8 +611,8 @@ func goC_EncryptUpdate(hSession C.CK_SESSION_HANDLE, pPart C.CK_BYTE_PTR, ulPart
 	if pulEncryptedPartLen == nil {
 		return C.CKR_ARGUMENTS_BAD
 	}
-	if out, ok := s.Kept(wire.CallEncryptUpdate); ok {
-		return outBytes(s, wire.CallEncryptUpdate, out, pEncryptedPart, pulEncryptedPartLen)
+	if out, hint, ok := s.Kept(wire.CallEncryptUpdate); ok {
+		return outBytes(s, wire.CallEncryptUpdate, out, hint, pEncryptedPart, pulEncryptedPartLen)
 	}
 	req := new(wire.EncryptUpdateRequest)
 	req.Session = uint64(hSession)
@@ -623,7 +623,7 @@ func goC_EncryptUpdate(hSession C.CK_SESSION_HANDLE, pPart C.CK_BYTE_PTR, ulPart
 	if rv = call(c, s, wire.CallEncryptUpdate, req, resp); rv != C.CKR_OK {
 		return rv
 	}
-	return outBytes(s, wire.CallEncryptUpdate, resp.EncryptedPart, pEncryptedPart, pulEncryptedPartLen)
+	return outBytes(s, wire.CallEncryptUpdate, resp.EncryptedPart, resp.SizeHint, pEncryptedPart, pulEncryptedPartLen)
 }
 
 //export goC_EncryptFinal
@@ -639,8 +639,8 @@ func goC_EncryptFinal(hSession C.CK_SESSION_HANDLE, pLastEncryptedPart C.CK_BYTE
 	if pulLastEncryptedPartLen == nil {
 		return C.CKR_ARGUMENTS_BAD
 	}
-	if out, ok := s.Kept(wire.CallEncryptFinal); ok {
-		return outBytes(s, wire.CallEncryptFinal, out, pLastEncryptedPart, pulLastEncryptedPartLen)
+	if out, hint, ok := s.Kept(wire.CallEncryptFinal); ok {
+		return outBytes(s, wire.CallEncryptFinal, out, hint, pLastEncryptedPart, pulLastEncryptedPartLen)
 	}
 	req := new(wire.EncryptFinalRequest)
 	req.Session = uint64(hSession)
@@ -648,7 +648,7 @@ func goC_EncryptFinal(hSession C.CK_SESSION_HANDLE, pLastEncryptedPart C.CK_BYTE
 	if rv = call(c, s, wire.CallEncryptFinal, req, resp); rv != C.CKR_OK {
 		return rv
 	}
-	return outBytes(s, wire.CallEncryptFinal, resp.LastEncryptedPart, pLastEncryptedPart, pulLastEncryptedPartLen)
+	return outBytes(s, wire.CallEncryptFinal, resp.LastEncryptedPart, resp.SizeHint, pLastEncryptedPart, pulLastEncryptedPartLen)
 }
 
 //export goC_DecryptInit
@@ -690,8 +690,8 @@ func goC_Decrypt(hSession C.CK_SESSION_HANDLE, pEncryptedData C.CK_BYTE_PTR, ulE
 	if pulDataLen == nil {
 		return C.CKR_ARGUMENTS_BAD
 	}
-	if out, ok := s.Kept(wire.CallDecrypt); ok {
-		return outBytes(s, wire.CallDecrypt, out, pData, pulDataLen)
+	if out, hint, ok := s.Kept(wire.CallDecrypt); ok {
+		return outBytes(s, wire.CallDecrypt, out, hint, pData, pulDataLen)
 	}
 	req := new(wire.DecryptRequest)
 	req.Session = uint64(hSession)
@@ -702,7 +702,7 @@ func goC_Decrypt(hSession C.CK_SESSION_HANDLE, pEncryptedData C.CK_BYTE_PTR, ulE
 	if rv = call(c, s, wire.CallDecrypt, req, resp); rv != C.CKR_OK {
 		return rv
 	}
-	return outBytes(s, wire.CallDecrypt, resp.Data, pData, pulDataLen)
+	return outBytes(s, wire.CallDecrypt, resp.Data, resp.SizeHint, pData, pulDataLen)
 }
 
 //export goC_DecryptUpdate
@@ -718,8 +718,8 @@ func goC_DecryptUpdate(hSession C.CK_SESSION_HANDLE, pEncryptedPart C.CK_BYTE_PT
 	if pulPartLen == nil {
 		return C.CKR_ARGUMENTS_BAD
 	}
-	if out, ok := s.Kept(wire.CallDecryptUpdate); ok {
-		return outBytes(s, wire.CallDecryptUpdate, out, pPart, pulPartLen)
+	if out, hint, ok := s.Kept(wire.CallDecryptUpdate); ok {
+		return outBytes(s, wire.CallDecryptUpdate, out, hint, pPart, pulPartLen)
 	}
 	req := new(wire.DecryptUpdateRequest)
 	req.Session = uint64(hSession)
@@ -730,7 +730,7 @@ func goC_DecryptUpdate(hSession C.CK_SESSION_HANDLE, pEncryptedPart C.CK_BYTE_PT
 	if rv = call(c, s, wire.CallDecryptUpdate, req, resp); rv != C.CKR_OK {
 		return rv
 	}
-	return outBytes(s, wire.CallDecryptUpdate, resp.Part, pPart, pulPartLen)
+	return outBytes(s, wire.CallDecryptUpdate, resp.Part, resp.SizeHint, pPart, pulPartLen)
 }
 
 //export goC_DecryptFinal
@@ -746,8 +746,8 @@ func goC_DecryptFinal(hSession C.CK_SESSION_HANDLE, pLastPart C.CK_BYTE_PTR, pul
 	if pulLastPartLen == nil {
 		return C.CKR_ARGUMENTS_BAD
 	}
-	if out, ok := s.Kept(wire.CallDecryptFinal); ok {
-		return outBytes(s, wire.CallDecryptFinal, out, pLastPart, pulLastPartLen)
+	if out, hint, ok := s.Kept(wire.CallDecryptFinal); ok {
+		return outBytes(s, wire.CallDecryptFinal, out, hint, pLastPart, pulLastPartLen)
 	}
 	req := new(wire.DecryptFinalRequest)
 	req.Session = uint64(hSession)
@@ -755,7 +755,7 @@ func goC_DecryptFinal(hSession C.CK_SESSION_HANDLE, pLastPart C.CK_BYTE_PTR, pul
 	if rv = call(c, s, wire.CallDecryptFinal, req, resp); rv != C.CKR_OK {
 		return rv
 	}
-	return outBytes(s, wire.CallDecryptFinal, resp.LastPart, pLastPart, pulLastPartLen)
+	return outBytes(s, wire.CallDecryptFinal, resp.LastPart, resp.SizeHint, pLastPart, pulLastPartLen)
 }
 
 //export goC_DigestInit
@@ -796,8 +796,8 @@ func goC_Digest(hSession C.CK_SESSION_HANDLE, pData C.CK_BYTE_PTR, ulDataLen C.C
 	if pulDigestLen == nil {
 		return C.CKR_ARGUMENTS_BAD
 	}
-	if out, ok := s.Kept(wire.CallDigest); ok {
-		return outBytes(s, wire.CallDigest, out, pDigest, pulDigestLen)
+	if out, hint, ok := s.Kept(wire.CallDigest); ok {
+		return outBytes(s, wire.CallDigest, out, hint, pDigest, pulDigestLen)
 	}
 	req := new(wire.DigestRequest)
 	req.Session = uint64(hSession)
@@ -808,7 +808,7 @@ func goC_Digest(hSession C.CK_SESSION_HANDLE, pData C.CK_BYTE_PTR, ulDataLen C.C
 	if rv = call(c, s, wire.CallDigest, req, resp); rv != C.CKR_OK {
 		return rv
 	}
-	return outBytes(s, wire.CallDigest, resp.Digest, pDigest, pulDigestLen)
+	return outBytes(s, wire.CallDigest, resp.Digest, resp.SizeHint, pDigest, pulDigestLen)
 }
 
 //export goC_DigestUpdate
@@ -866,8 +866,8 @@ func goC_DigestFinal(hSession C.CK_SESSION_HANDLE, pDigest C.CK_BYTE_PTR, pulDig
 	if pulDigestLen == nil {
 		return C.CKR_ARGUMENTS_BAD
 	}
-	if out, ok := s.Kept(wire.CallDigestFinal); ok {
-		return outBytes(s, wire.CallDigestFinal, out, pDigest, pulDigestLen)
+	if out, hint, ok := s.Kept(wire.CallDigestFinal); ok {
+		return outBytes(s, wire.CallDigestFinal, out, hint, pDigest, pulDigestLen)
 	}
 	req := new(wire.DigestFinalRequest)
 	req.Session = uint64(hSession)
@@ -875,7 +875,7 @@ func goC_DigestFinal(hSession C.CK_SESSION_HANDLE, pDigest C.CK_BYTE_PTR, pulDig
 	if rv = call(c, s, wire.CallDigestFinal, req, resp); rv != C.CKR_OK {
 		return rv
 	}
-	return outBytes(s, wire.CallDigestFinal, resp.Digest, pDigest, pulDigestLen)
+	return outBytes(s, wire.CallDigestFinal, resp.Digest, resp.SizeHint, pDigest, pulDigestLen)
 }
 
 //export goC_SignInit
@@ -917,8 +917,8 @@ func goC_Sign(hSession C.CK_SESSION_HANDLE, pData C.CK_BYTE_PTR, ulDataLen C.CK_
 	if pulSignatureLen == nil {
 		return C.CKR_ARGUMENTS_BAD
 	}
-	if out, ok := s.Kept(wire.CallSign); ok {
-		return outBytes(s, wire.CallSign, out, pSignature, pulSignatureLen)
+	if out, hint, ok := s.Kept(wire.CallSign); ok {
+		return outBytes(s, wire.CallSign, out, hint, pSignature, pulSignatureLen)
 	}
 	req := new(wire.SignRequest)
 	req.Session = uint64(hSession)
@@ -929,7 +929,7 @@ func goC_Sign(hSession C.CK_SESSION_HANDLE, pData C.CK_BYTE_PTR, ulDataLen C.CK_
 	if rv = call(c, s, wire.CallSign, req, resp); rv != C.CKR_OK {
 		return rv
 	}
-	return outBytes(s, wire.CallSign, resp.Signature, pSignature, pulSignatureLen)
+	return outBytes(s, wire.CallSign, resp.Signature, resp.SizeHint, pSignature, pulSignatureLen)
 }
 
 //export goC_SignUpdate
@@ -967,8 +967,8 @@ func goC_SignFinal(hSession C.CK_SESSION_HANDLE, pSignature C.CK_BYTE_PTR, pulSi
 	if pulSignatureLen == nil {
 		return C.CKR_ARGUMENTS_BAD
 	}
-	if out, ok := s.Kept(wire.CallSignFinal); ok {
-		return outBytes(s, wire.CallSignFinal, out, pSignature, pulSignatureLen)
+	if out, hint, ok := s.Kept(wire.CallSignFinal); ok {
+		return outBytes(s, wire.CallSignFinal, out, hint, pSignature, pulSignatureLen)
 	}
 	req := new(wire.SignFinalRequest)
 	req.Session = uint64(hSession)
@@ -976,7 +976,7 @@ func goC_SignFinal(hSession C.CK_SESSION_HANDLE, pSignature C.CK_BYTE_PTR, pulSi
 	if rv = call(c, s, wire.CallSignFinal, req, resp); rv != C.CKR_OK {
 		return rv
 	}
-	return outBytes(s, wire.CallSignFinal, resp.Signature, pSignature, pulSignatureLen)
+	return outBytes(s, wire.CallSignFinal, resp.Signature, resp.SizeHint, pSignature, pulSignatureLen)
 }
 
 //export goC_SignRecoverInit
@@ -1018,8 +1018,8 @@ func goC_SignRecover(hSession C.CK_SESSION_HANDLE, pData C.CK_BYTE_PTR, ulDataLe
 	if pulSignatureLen == nil {
 		return C.CKR_ARGUMENTS_BAD
 	}
-	if out, ok := s.Kept(wire.CallSignRecover); ok {
-		return outBytes(s, wire.CallSignRecover, out, pSignature, pulSignatureLen)
+	if out, hint, ok := s.Kept(wire.CallSignRecover); ok {
+		return outBytes(s, wire.CallSignRecover, out, hint, pSignature, pulSignatureLen)
 	}
 	req := new(wire.SignRecoverRequest)
 	req.Session = uint64(hSession)
@@ -1030,7 +1030,7 @@ func goC_SignRecover(hSession C.CK_SESSION_HANDLE, pData C.CK_BYTE_PTR, ulDataLe
 	if rv = call(c, s, wire.CallSignRecover, req, resp); rv != C.CKR_OK {
 		return rv
 	}
-	return outBytes(s, wire.CallSignRecover, resp.Signature, pSignature, pulSignatureLen)
+	return outBytes(s, wire.CallSignRecover, resp.Signature, resp.SizeHint, pSignature, pulSignatureLen)
 }
 
 //export goC_VerifyInit
@@ -1167,8 +1167,8 @@ func goC_VerifyRecover(hSession C.CK_SESSION_HANDLE, pSignature C.CK_BYTE_PTR, u
 	if pulDataLen == nil {
 		return C.CKR_ARGUMENTS_BAD
 	}
-	if out, ok := s.Kept(wire.CallVerifyRecover); ok {
-		return outBytes(s, wire.CallVerifyRecover, out, pData, pulDataLen)
+	if out, hint, ok := s.Kept(wire.CallVerifyRecover); ok {
+		return outBytes(s, wire.CallVerifyRecover, out, hint, pData, pulDataLen)
 	}
 	req := new(wire.VerifyRecoverRequest)
 	req.Session = uint64(hSession)
@@ -1179,7 +1179,7 @@ func goC_VerifyRecover(hSession C.CK_SESSION_HANDLE, pSignature C.CK_BYTE_PTR, u
 	if rv = call(c, s, wire.CallVerifyRecover, req, resp); rv != C.CKR_OK {
 		return rv
 	}
-	return outBytes(s, wire.CallVerifyRecover, resp.Data, pData, pulDataLen)
+	return outBytes(s, wire.CallVerifyRecover, resp.Data, resp.SizeHint, pData, pulDataLen)
 }
 
 //export goC_DigestEncryptUpdate
@@ -1195,8 +1195,8 @@ func goC_DigestEncryptUpdate(hSession C.CK_SESSION_HANDLE, pPart C.CK_BYTE_PTR, 
 	if pulEncryptedPartLen == nil {
 		return C.CKR_ARGUMENTS_BAD
 	}
-	if out, ok := s.Kept(wire.CallDigestEncryptUpdate); ok {
-		return outBytes(s, wire.CallDigestEncryptUpdate, out, pEncryptedPart, pulEncryptedPartLen)
+	if out, hint, ok := s.Kept(wire.CallDigestEncryptUpdate); ok {
+		return outBytes(s, wire.CallDigestEncryptUpdate, out, hint, pEncryptedPart, pulEncryptedPartLen)
 	}
 	req := new(wire.DigestEncryptUpdateRequest)
 	req.Session = uint64(hSession)
@@ -1207,7 +1207,7 @@ func goC_DigestEncryptUpdate(hSession C.CK_SESSION_HANDLE, pPart C.CK_BYTE_PTR, 
 	if rv = call(c, s, wire.CallDigestEncryptUpdate, req, resp); rv != C.CKR_OK {
 		return rv
 	}
-	return outBytes(s, wire.CallDigestEncryptUpdate, resp.EncryptedPart, pEncryptedPart, pulEncryptedPartLen)
+	return outBytes(s, wire.CallDigestEncryptUpdate, resp.EncryptedPart, resp.SizeHint, pEncryptedPart, pulEncryptedPartLen)
 }
 
 //export goC_DecryptDigestUpdate
@@ -1223,8 +1223,8 @@ func goC_DecryptDigestUpdate(hSession C.CK_SESSION_HANDLE, pEncryptedPart C.CK_B
 	if pulPartLen == nil {
 		return C.CKR_ARGUMENTS_BAD
 	}
-	if out, ok := s.Kept(wire.CallDecryptDigestUpdate); ok {
-		return outBytes(s, wire.CallDecryptDigestUpdate, out, pPart, pulPartLen)
+	if out, hint, ok := s.Kept(wire.CallDecryptDigestUpdate); ok {
+		return outBytes(s, wire.CallDecryptDigestUpdate, out, hint, pPart, pulPartLen)
 	}
 	req := new(wire.DecryptDigestUpdateRequest)
 	req.Session = uint64(hSession)
@@ -1235,7 +1235,7 @@ func goC_DecryptDigestUpdate(hSession C.CK_SESSION_HANDLE, pEncryptedPart C.CK_B
 	if rv = call(c, s, wire.CallDecryptDigestUpdate, req, resp); rv != C.CKR_OK {
 		return rv
 	}
-	return outBytes(s, wire.CallDecryptDigestUpdate, resp.Part, pPart, pulPartLen)
+	return outBytes(s, wire.CallDecryptDigestUpdate, resp.Part, resp.SizeHint, pPart, pulPartLen)
 }
 
 //export goC_SignEncryptUpdate
@@ -1251,8 +1251,8 @@ func goC_SignEncryptUpdate(hSession C.CK_SESSION_HANDLE, pPart C.CK_BYTE_PTR, ul
 	if pulEncryptedPartLen == nil {
 		return C.CKR_ARGUMENTS_BAD
 	}
-	if out, ok := s.Kept(wire.CallSignEncryptUpdate); ok {
-		return outBytes(s, wire.CallSignEncryptUpdate, out, pEncryptedPart, pulEncryptedPartLen)
+	if out, hint, ok := s.Kept(wire.CallSignEncryptUpdate); ok {
+		return outBytes(s, wire.CallSignEncryptUpdate, out, hint, pEncryptedPart, pulEncryptedPartLen)
 	}
 	req := new(wire.SignEncryptUpdateRequest)
 	req.Session = uint64(hSession)
@@ -1263,7 +1263,7 @@ func goC_SignEncryptUpdate(hSession C.CK_SESSION_HANDLE, pPart C.CK_BYTE_PTR, ul
 	if rv = call(c, s, wire.CallSignEncryptUpdate, req, resp); rv != C.CKR_OK {
 		return rv
 	}
-	return outBytes(s, wire.CallSignEncryptUpdate, resp.EncryptedPart, pEncryptedPart, pulEncryptedPartLen)
+	return outBytes(s, wire.CallSignEncryptUpdate, resp.EncryptedPart, resp.SizeHint, pEncryptedPart, pulEncryptedPartLen)
 }
 
 //export goC_DecryptVerifyUpdate
@@ -1279,8 +1279,8 @@ func goC_DecryptVerifyUpdate(hSession C.CK_SESSION_HANDLE, pEncryptedPart C.CK_B
 	if pulPartLen == nil {
 		return C.CKR_ARGUMENTS_BAD
 	}
-	if out, ok := s.Kept(wire.CallDecryptVerifyUpdate); ok {
-		return outBytes(s, wire.CallDecryptVerifyUpdate, out, pPart, pulPartLen)
+	if out, hint, ok := s.Kept(wire.CallDecryptVerifyUpdate); ok {
+		return outBytes(s, wire.CallDecryptVerifyUpdate, out, hint, pPart, pulPartLen)
 	}
 	req := new(wire.DecryptVerifyUpdateRequest)
 	req.Session = uint64(hSession)
@@ -1291,7 +1291,7 @@ func goC_DecryptVerifyUpdate(hSession C.CK_SESSION_HANDLE, pEncryptedPart C.CK_B
 	if rv = call(c, s, wire.CallDecryptVerifyUpdate, req, resp); rv != C.CKR_OK {
 		return rv
 	}
-	return outBytes(s, wire.CallDecryptVerifyUpdate, resp.Part, pPart, pulPartLen)
+	return outBytes(s, wire.CallDecryptVerifyUpdate, resp.Part, resp.SizeHint, pPart, pulPartLen)
 }
 
 //export goC_GenerateKey
@@ -1372,8 +1372,8 @@ func goC_WrapKey(hSession C.CK_SESSION_HANDLE, pMechanism C.CK_MECHANISM_PTR, hW
 	if pulWrappedKeyLen == nil {
 		return C.CKR_ARGUMENTS_BAD
 	}
-	if out, ok := s.Kept(wire.CallWrapKey); ok {
-		return outBytes(s, wire.CallWrapKey, out, pWrappedKey, pulWrappedKeyLen)
+	if out, hint, ok := s.Kept(wire.CallWrapKey); ok {
+		return outBytes(s, wire.CallWrapKey, out, hint, pWrappedKey, pulWrappedKeyLen)
 	}
 	req := new(wire.WrapKeyRequest)
 	req.Session = uint64(hSession)
@@ -1386,7 +1386,7 @@ func goC_WrapKey(hSession C.CK_SESSION_HANDLE, pMechanism C.CK_MECHANISM_PTR, hW
 	if rv = call(c, s, wire.CallWrapKey, req, resp); rv != C.CKR_OK {
 		return rv
 	}
-	return outBytes(s, wire.CallWrapKey, resp.WrappedKey, pWrappedKey, pulWrappedKeyLen)
+	return outBytes(s, wire.CallWrapKey, resp.WrappedKey, resp.SizeHint, pWrappedKey, pulWrappedKeyLen)
 }
 
 //export goC_UnwrapKey

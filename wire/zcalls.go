@@ -442,6 +442,7 @@ func (m *GetOperationStateRequest) Handles(visit func(HandleKind, *uint64)) {
 type GetOperationStateResponse struct {
 	_msgpack       struct{} `msgpack:",as_array"`
 	OperationState []byte
+	SizeHint       uint64
 }
 
 // Handles visits the handles GetOperationStateResponse holds.
@@ -760,6 +761,7 @@ func (m *EncryptRequest) Handles(visit func(HandleKind, *uint64)) {
 type EncryptResponse struct {
 	_msgpack      struct{} `msgpack:",as_array"`
 	EncryptedData []byte
+	SizeHint      uint64
 }
 
 // Handles visits the handles EncryptResponse holds.
@@ -782,6 +784,7 @@ func (m *EncryptUpdateRequest) Handles(visit func(HandleKind, *uint64)) {
 type EncryptUpdateResponse struct {
 	_msgpack      struct{} `msgpack:",as_array"`
 	EncryptedPart []byte
+	SizeHint      uint64
 }
 
 // Handles visits the handles EncryptUpdateResponse holds.
@@ -803,6 +806,7 @@ func (m *EncryptFinalRequest) Handles(visit func(HandleKind, *uint64)) {
 type EncryptFinalResponse struct {
 	_msgpack          struct{} `msgpack:",as_array"`
 	LastEncryptedPart []byte
+	SizeHint          uint64
 }
 
 // Handles visits the handles EncryptFinalResponse holds.
@@ -848,6 +852,7 @@ func (m *DecryptRequest) Handles(visit func(HandleKind, *uint64)) {
 type DecryptResponse struct {
 	_msgpack struct{} `msgpack:",as_array"`
 	Data     []byte
+	SizeHint uint64
 }
 
 // Handles visits the handles DecryptResponse holds.
@@ -870,6 +875,7 @@ func (m *DecryptUpdateRequest) Handles(visit func(HandleKind, *uint64)) {
 type DecryptUpdateResponse struct {
 	_msgpack struct{} `msgpack:",as_array"`
 	Part     []byte
+	SizeHint uint64
 }
 
 // Handles visits the handles DecryptUpdateResponse holds.
@@ -891,6 +897,7 @@ func (m *DecryptFinalRequest) Handles(visit func(HandleKind, *uint64)) {
 type DecryptFinalResponse struct {
 	_msgpack struct{} `msgpack:",as_array"`
 	LastPart []byte
+	SizeHint uint64
 }
 
 // Handles visits the handles DecryptFinalResponse holds.
@@ -934,6 +941,7 @@ func (m *DigestRequest) Handles(visit func(HandleKind, *uint64)) {
 type DigestResponse struct {
 	_msgpack struct{} `msgpack:",as_array"`
 	Digest   []byte
+	SizeHint uint64
 }
 
 // Handles visits the handles DigestResponse holds.
@@ -998,6 +1006,7 @@ func (m *DigestFinalRequest) Handles(visit func(HandleKind, *uint64)) {
 type DigestFinalResponse struct {
 	_msgpack struct{} `msgpack:",as_array"`
 	Digest   []byte
+	SizeHint uint64
 }
 
 // Handles visits the handles DigestFinalResponse holds.
@@ -1043,6 +1052,7 @@ func (m *SignRequest) Handles(visit func(HandleKind, *uint64)) {
 type SignResponse struct {
 	_msgpack  struct{} `msgpack:",as_array"`
 	Signature []byte
+	SizeHint  uint64
 }
 
 // Handles visits the handles SignResponse holds.
@@ -1085,6 +1095,7 @@ func (m *SignFinalRequest) Handles(visit func(HandleKind, *uint64)) {
 type SignFinalResponse struct {
 	_msgpack  struct{} `msgpack:",as_array"`
 	Signature []byte
+	SizeHint  uint64
 }
 
 // Handles visits the handles SignFinalResponse holds.
@@ -1130,6 +1141,7 @@ func (m *SignRecoverRequest) Handles(visit func(HandleKind, *uint64)) {
 type SignRecoverResponse struct {
 	_msgpack  struct{} `msgpack:",as_array"`
 	Signature []byte
+	SizeHint  uint64
 }
 
 // Handles visits the handles SignRecoverResponse holds.
@@ -1262,6 +1274,7 @@ func (m *VerifyRecoverRequest) Handles(visit func(HandleKind, *uint64)) {
 type VerifyRecoverResponse struct {
 	_msgpack struct{} `msgpack:",as_array"`
 	Data     []byte
+	SizeHint uint64
 }
 
 // Handles visits the handles VerifyRecoverResponse holds.
@@ -1284,6 +1297,7 @@ func (m *DigestEncryptUpdateRequest) Handles(visit func(HandleKind, *uint64)) {
 type DigestEncryptUpdateResponse struct {
 	_msgpack      struct{} `msgpack:",as_array"`
 	EncryptedPart []byte
+	SizeHint      uint64
 }
 
 // Handles visits the handles DigestEncryptUpdateResponse holds.
@@ -1306,6 +1320,7 @@ func (m *DecryptDigestUpdateRequest) Handles(visit func(HandleKind, *uint64)) {
 type DecryptDigestUpdateResponse struct {
 	_msgpack struct{} `msgpack:",as_array"`
 	Part     []byte
+	SizeHint uint64
 }
 
 // Handles visits the handles DecryptDigestUpdateResponse holds.
@@ -1328,6 +1343,7 @@ func (m *SignEncryptUpdateRequest) Handles(visit func(HandleKind, *uint64)) {
 type SignEncryptUpdateResponse struct {
 	_msgpack      struct{} `msgpack:",as_array"`
 	EncryptedPart []byte
+	SizeHint      uint64
 }
 
 // Handles visits the handles SignEncryptUpdateResponse holds.
@@ -1350,6 +1366,7 @@ func (m *DecryptVerifyUpdateRequest) Handles(visit func(HandleKind, *uint64)) {
 type DecryptVerifyUpdateResponse struct {
 	_msgpack struct{} `msgpack:",as_array"`
 	Part     []byte
+	SizeHint uint64
 }
 
 // Handles visits the handles DecryptVerifyUpdateResponse holds.
@@ -1427,6 +1444,7 @@ func (m *WrapKeyRequest) Handles(visit func(HandleKind, *uint64)) {
 type WrapKeyResponse struct {
 	_msgpack   struct{} `msgpack:",as_array"`
 	WrappedKey []byte
+	SizeHint   uint64
 }
 
 // Handles visits the handles WrapKeyResponse holds.

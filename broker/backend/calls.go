@@ -239,14 +239,14 @@ func (m *Module) GetSessionInfo(_ context.Context, r *wire.GetSessionInfoRequest
 	})
 }
 
-// GetOperationState is C_GetOperationState.
+// GetOperationState is C_GetOperationState: both calls made here, the size query's answer kept.
 func (m *Module) GetOperationState(_ context.Context, r *wire.GetOperationStateRequest) (*wire.GetOperationStateResponse, error) {
 	return do(m, "C_GetOperationState", func() (*wire.GetOperationStateResponse, error) {
-		st, err := m.ctx.GetOperationState(sh(r.Session))
+		b, hint, err := m.c.twoCall(fnOperationState, r.Session, nil)
 		if err != nil {
 			return nil, err
 		}
-		return &wire.GetOperationStateResponse{OperationState: st}, nil
+		return &wire.GetOperationStateResponse{OperationState: b, SizeHint: hint}, nil
 	})
 }
 
@@ -392,36 +392,36 @@ func (m *Module) EncryptInit(_ context.Context, r *wire.EncryptInitRequest) (*wi
 	})
 }
 
-// Encrypt is C_Encrypt.
+// Encrypt is C_Encrypt: both calls made here, the size query's answer kept.
 func (m *Module) Encrypt(_ context.Context, r *wire.EncryptRequest) (*wire.EncryptResponse, error) {
 	return do(m, "C_Encrypt", func() (*wire.EncryptResponse, error) {
-		b, err := m.ctx.Encrypt(sh(r.Session), r.Data)
+		b, hint, err := m.c.twoCall(fnEncrypt, r.Session, r.Data)
 		if err != nil {
 			return nil, err
 		}
-		return &wire.EncryptResponse{EncryptedData: b}, nil
+		return &wire.EncryptResponse{EncryptedData: b, SizeHint: hint}, nil
 	})
 }
 
-// EncryptUpdate is C_EncryptUpdate.
+// EncryptUpdate is C_EncryptUpdate: both calls made here, the size query's answer kept.
 func (m *Module) EncryptUpdate(_ context.Context, r *wire.EncryptUpdateRequest) (*wire.EncryptUpdateResponse, error) {
 	return do(m, "C_EncryptUpdate", func() (*wire.EncryptUpdateResponse, error) {
-		b, err := m.ctx.EncryptUpdate(sh(r.Session), r.Part)
+		b, hint, err := m.c.twoCall(fnEncryptUpdate, r.Session, r.Part)
 		if err != nil {
 			return nil, err
 		}
-		return &wire.EncryptUpdateResponse{EncryptedPart: b}, nil
+		return &wire.EncryptUpdateResponse{EncryptedPart: b, SizeHint: hint}, nil
 	})
 }
 
-// EncryptFinal is C_EncryptFinal.
+// EncryptFinal is C_EncryptFinal: both calls made here, the size query's answer kept.
 func (m *Module) EncryptFinal(_ context.Context, r *wire.EncryptFinalRequest) (*wire.EncryptFinalResponse, error) {
 	return do(m, "C_EncryptFinal", func() (*wire.EncryptFinalResponse, error) {
-		b, err := m.ctx.EncryptFinal(sh(r.Session))
+		b, hint, err := m.c.twoCall(fnEncryptFinal, r.Session, nil)
 		if err != nil {
 			return nil, err
 		}
-		return &wire.EncryptFinalResponse{LastEncryptedPart: b}, nil
+		return &wire.EncryptFinalResponse{LastEncryptedPart: b, SizeHint: hint}, nil
 	})
 }
 
@@ -438,36 +438,36 @@ func (m *Module) DecryptInit(_ context.Context, r *wire.DecryptInitRequest) (*wi
 	})
 }
 
-// Decrypt is C_Decrypt.
+// Decrypt is C_Decrypt: both calls made here, the size query's answer kept.
 func (m *Module) Decrypt(_ context.Context, r *wire.DecryptRequest) (*wire.DecryptResponse, error) {
 	return do(m, "C_Decrypt", func() (*wire.DecryptResponse, error) {
-		b, err := m.ctx.Decrypt(sh(r.Session), r.EncryptedData)
+		b, hint, err := m.c.twoCall(fnDecrypt, r.Session, r.EncryptedData)
 		if err != nil {
 			return nil, err
 		}
-		return &wire.DecryptResponse{Data: b}, nil
+		return &wire.DecryptResponse{Data: b, SizeHint: hint}, nil
 	})
 }
 
-// DecryptUpdate is C_DecryptUpdate.
+// DecryptUpdate is C_DecryptUpdate: both calls made here, the size query's answer kept.
 func (m *Module) DecryptUpdate(_ context.Context, r *wire.DecryptUpdateRequest) (*wire.DecryptUpdateResponse, error) {
 	return do(m, "C_DecryptUpdate", func() (*wire.DecryptUpdateResponse, error) {
-		b, err := m.ctx.DecryptUpdate(sh(r.Session), r.EncryptedPart)
+		b, hint, err := m.c.twoCall(fnDecryptUpdate, r.Session, r.EncryptedPart)
 		if err != nil {
 			return nil, err
 		}
-		return &wire.DecryptUpdateResponse{Part: b}, nil
+		return &wire.DecryptUpdateResponse{Part: b, SizeHint: hint}, nil
 	})
 }
 
-// DecryptFinal is C_DecryptFinal.
+// DecryptFinal is C_DecryptFinal: both calls made here, the size query's answer kept.
 func (m *Module) DecryptFinal(_ context.Context, r *wire.DecryptFinalRequest) (*wire.DecryptFinalResponse, error) {
 	return do(m, "C_DecryptFinal", func() (*wire.DecryptFinalResponse, error) {
-		b, err := m.ctx.DecryptFinal(sh(r.Session))
+		b, hint, err := m.c.twoCall(fnDecryptFinal, r.Session, nil)
 		if err != nil {
 			return nil, err
 		}
-		return &wire.DecryptFinalResponse{LastPart: b}, nil
+		return &wire.DecryptFinalResponse{LastPart: b, SizeHint: hint}, nil
 	})
 }
 
@@ -484,14 +484,14 @@ func (m *Module) DigestInit(_ context.Context, r *wire.DigestInitRequest) (*wire
 	})
 }
 
-// Digest is C_Digest.
+// Digest is C_Digest: both calls made here, the size query's answer kept.
 func (m *Module) Digest(_ context.Context, r *wire.DigestRequest) (*wire.DigestResponse, error) {
 	return do(m, "C_Digest", func() (*wire.DigestResponse, error) {
-		b, err := m.ctx.Digest(sh(r.Session), r.Data)
+		b, hint, err := m.c.twoCall(fnDigest, r.Session, r.Data)
 		if err != nil {
 			return nil, err
 		}
-		return &wire.DigestResponse{Digest: b}, nil
+		return &wire.DigestResponse{Digest: b, SizeHint: hint}, nil
 	})
 }
 
@@ -509,14 +509,14 @@ func (m *Module) DigestKey(_ context.Context, r *wire.DigestKeyRequest) (*wire.D
 	})
 }
 
-// DigestFinal is C_DigestFinal.
+// DigestFinal is C_DigestFinal: both calls made here, the size query's answer kept.
 func (m *Module) DigestFinal(_ context.Context, r *wire.DigestFinalRequest) (*wire.DigestFinalResponse, error) {
 	return do(m, "C_DigestFinal", func() (*wire.DigestFinalResponse, error) {
-		b, err := m.ctx.DigestFinal(sh(r.Session))
+		b, hint, err := m.c.twoCall(fnDigestFinal, r.Session, nil)
 		if err != nil {
 			return nil, err
 		}
-		return &wire.DigestFinalResponse{Digest: b}, nil
+		return &wire.DigestFinalResponse{Digest: b, SizeHint: hint}, nil
 	})
 }
 
@@ -533,14 +533,14 @@ func (m *Module) SignInit(_ context.Context, r *wire.SignInitRequest) (*wire.Sig
 	})
 }
 
-// Sign is C_Sign.
+// Sign is C_Sign: both calls made here, the size query's answer kept.
 func (m *Module) Sign(_ context.Context, r *wire.SignRequest) (*wire.SignResponse, error) {
 	return do(m, "C_Sign", func() (*wire.SignResponse, error) {
-		b, err := m.ctx.Sign(sh(r.Session), r.Data)
+		b, hint, err := m.c.twoCall(fnSign, r.Session, r.Data)
 		if err != nil {
 			return nil, err
 		}
-		return &wire.SignResponse{Signature: b}, nil
+		return &wire.SignResponse{Signature: b, SizeHint: hint}, nil
 	})
 }
 
@@ -551,14 +551,14 @@ func (m *Module) SignUpdate(_ context.Context, r *wire.SignUpdateRequest) (*wire
 	})
 }
 
-// SignFinal is C_SignFinal.
+// SignFinal is C_SignFinal: both calls made here, the size query's answer kept.
 func (m *Module) SignFinal(_ context.Context, r *wire.SignFinalRequest) (*wire.SignFinalResponse, error) {
 	return do(m, "C_SignFinal", func() (*wire.SignFinalResponse, error) {
-		b, err := m.ctx.SignFinal(sh(r.Session))
+		b, hint, err := m.c.twoCall(fnSignFinal, r.Session, nil)
 		if err != nil {
 			return nil, err
 		}
-		return &wire.SignFinalResponse{Signature: b}, nil
+		return &wire.SignFinalResponse{Signature: b, SizeHint: hint}, nil
 	})
 }
 
@@ -575,14 +575,14 @@ func (m *Module) SignRecoverInit(_ context.Context, r *wire.SignRecoverInitReque
 	})
 }
 
-// SignRecover is C_SignRecover.
+// SignRecover is C_SignRecover: both calls made here, the size query's answer kept.
 func (m *Module) SignRecover(_ context.Context, r *wire.SignRecoverRequest) (*wire.SignRecoverResponse, error) {
 	return do(m, "C_SignRecover", func() (*wire.SignRecoverResponse, error) {
-		b, err := m.ctx.SignRecover(sh(r.Session), r.Data)
+		b, hint, err := m.c.twoCall(fnSignRecover, r.Session, r.Data)
 		if err != nil {
 			return nil, err
 		}
-		return &wire.SignRecoverResponse{Signature: b}, nil
+		return &wire.SignRecoverResponse{Signature: b, SizeHint: hint}, nil
 	})
 }
 
@@ -633,58 +633,58 @@ func (m *Module) VerifyRecoverInit(_ context.Context, r *wire.VerifyRecoverInitR
 	})
 }
 
-// VerifyRecover is C_VerifyRecover.
+// VerifyRecover is C_VerifyRecover: both calls made here, the size query's answer kept.
 func (m *Module) VerifyRecover(_ context.Context, r *wire.VerifyRecoverRequest) (*wire.VerifyRecoverResponse, error) {
 	return do(m, "C_VerifyRecover", func() (*wire.VerifyRecoverResponse, error) {
-		b, err := m.ctx.VerifyRecover(sh(r.Session), r.Signature)
+		b, hint, err := m.c.twoCall(fnVerifyRecover, r.Session, r.Signature)
 		if err != nil {
 			return nil, err
 		}
-		return &wire.VerifyRecoverResponse{Data: b}, nil
+		return &wire.VerifyRecoverResponse{Data: b, SizeHint: hint}, nil
 	})
 }
 
-// DigestEncryptUpdate is C_DigestEncryptUpdate.
+// DigestEncryptUpdate is C_DigestEncryptUpdate: both calls made here, the size query's answer kept.
 func (m *Module) DigestEncryptUpdate(_ context.Context, r *wire.DigestEncryptUpdateRequest) (*wire.DigestEncryptUpdateResponse, error) {
 	return do(m, "C_DigestEncryptUpdate", func() (*wire.DigestEncryptUpdateResponse, error) {
-		b, err := m.ctx.DigestEncryptUpdate(sh(r.Session), r.Part)
+		b, hint, err := m.c.twoCall(fnDigestEncryptUpdate, r.Session, r.Part)
 		if err != nil {
 			return nil, err
 		}
-		return &wire.DigestEncryptUpdateResponse{EncryptedPart: b}, nil
+		return &wire.DigestEncryptUpdateResponse{EncryptedPart: b, SizeHint: hint}, nil
 	})
 }
 
-// DecryptDigestUpdate is C_DecryptDigestUpdate.
+// DecryptDigestUpdate is C_DecryptDigestUpdate: both calls made here, the size query's answer kept.
 func (m *Module) DecryptDigestUpdate(_ context.Context, r *wire.DecryptDigestUpdateRequest) (*wire.DecryptDigestUpdateResponse, error) {
 	return do(m, "C_DecryptDigestUpdate", func() (*wire.DecryptDigestUpdateResponse, error) {
-		b, err := m.ctx.DecryptDigestUpdate(sh(r.Session), r.EncryptedPart)
+		b, hint, err := m.c.twoCall(fnDecryptDigestUpdate, r.Session, r.EncryptedPart)
 		if err != nil {
 			return nil, err
 		}
-		return &wire.DecryptDigestUpdateResponse{Part: b}, nil
+		return &wire.DecryptDigestUpdateResponse{Part: b, SizeHint: hint}, nil
 	})
 }
 
-// SignEncryptUpdate is C_SignEncryptUpdate.
+// SignEncryptUpdate is C_SignEncryptUpdate: both calls made here, the size query's answer kept.
 func (m *Module) SignEncryptUpdate(_ context.Context, r *wire.SignEncryptUpdateRequest) (*wire.SignEncryptUpdateResponse, error) {
 	return do(m, "C_SignEncryptUpdate", func() (*wire.SignEncryptUpdateResponse, error) {
-		b, err := m.ctx.SignEncryptUpdate(sh(r.Session), r.Part)
+		b, hint, err := m.c.twoCall(fnSignEncryptUpdate, r.Session, r.Part)
 		if err != nil {
 			return nil, err
 		}
-		return &wire.SignEncryptUpdateResponse{EncryptedPart: b}, nil
+		return &wire.SignEncryptUpdateResponse{EncryptedPart: b, SizeHint: hint}, nil
 	})
 }
 
-// DecryptVerifyUpdate is C_DecryptVerifyUpdate.
+// DecryptVerifyUpdate is C_DecryptVerifyUpdate: both calls made here, the size query's answer kept.
 func (m *Module) DecryptVerifyUpdate(_ context.Context, r *wire.DecryptVerifyUpdateRequest) (*wire.DecryptVerifyUpdateResponse, error) {
 	return do(m, "C_DecryptVerifyUpdate", func() (*wire.DecryptVerifyUpdateResponse, error) {
-		b, err := m.ctx.DecryptVerifyUpdate(sh(r.Session), r.EncryptedPart)
+		b, hint, err := m.c.twoCall(fnDecryptVerifyUpdate, r.Session, r.EncryptedPart)
 		if err != nil {
 			return nil, err
 		}
-		return &wire.DecryptVerifyUpdateResponse{Part: b}, nil
+		return &wire.DecryptVerifyUpdateResponse{Part: b, SizeHint: hint}, nil
 	})
 }
 

@@ -7,6 +7,7 @@ package backend
 import "C"
 
 import (
+	"errors"
 	"unsafe"
 
 	"github.com/gop11/gop11/wire"
@@ -49,12 +50,55 @@ func (m *Module) getAttributeValue(s, o uint64, types []uint64) ([]wire.AttrResu
 		var res []wire.AttrResult
 		var again bool
 		res, again, err = m.getAttrsOnce(s, o, types)
+		var rv wire.RV
+		if err != nil && errors.As(err, &rv) && !callLevel(rv) && len(types) > 1 {
+			return m.getAttrsOneByOne(s, o, types, rv)
+		}
 		if !again {
 			return res, err
 		}
 	}
 	m.log.Warn().Uint64("object", o).Msg("C_GetAttributeValue: values kept changing size")
 	return nil, err
+}
+
+// callLevel reports whether rv is about the call (session, object,
+// library) rather than one attribute of it.
+func callLevel(rv wire.RV) bool {
+	switch rv {
+	case wire.CKR_SESSION_HANDLE_INVALID, wire.CKR_SESSION_CLOSED, wire.CKR_OBJECT_HANDLE_INVALID,
+		wire.CKR_CRYPTOKI_NOT_INITIALIZED, wire.CKR_ARGUMENTS_BAD, wire.CKR_DEVICE_ERROR,
+		wire.CKR_DEVICE_MEMORY, wire.CKR_DEVICE_REMOVED, wire.CKR_HOST_MEMORY,
+		wire.CKR_TOKEN_NOT_PRESENT, wire.CKR_FUNCTION_NOT_SUPPORTED:
+		return true
+	}
+	return false
+}
+
+// getAttrsOneByOne answers a template the module failed with an error
+// that is about an attribute it could not produce (SoftHSM2 2.6.1 says
+// CKR_GENERAL_ERROR for a CKA_START_DATE set at creation): the module
+// fills the attributes before that one and stops, so each is fetched
+// alone, and the first that fails carries the module's error; the module
+// side stops there, as the vendor did. If every attribute works alone,
+// the error was the template's as a whole and is returned as such.
+func (m *Module) getAttrsOneByOne(s, o uint64, types []uint64, whole wire.RV) ([]wire.AttrResult, error) {
+	res := make([]wire.AttrResult, len(types))
+	for i, ty := range types {
+		r, err := m.getAttributeValue(s, o, []uint64{ty})
+		var rv wire.RV
+		if err != nil && errors.As(err, &rv) {
+			for j := i; j < len(types); j++ {
+				res[j] = wire.AttrResult{RV: rv, Attr: wire.Attribute{Type: types[j]}}
+			}
+			return res, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		res[i] = r[0]
+	}
+	return nil, whole
 }
 
 func perAttrRV(rv C.CK_RV) bool {

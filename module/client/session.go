@@ -18,8 +18,13 @@ type Session struct {
 	conn   *wire.Client
 
 	mu    sync.Mutex
-	kept  map[wire.CallID][]byte
+	kept  map[wire.CallID]keptOutput
 	attrs *keptAttrs
+}
+
+type keptOutput struct {
+	out  []byte
+	hint uint64 // the vendor's answer to the size query
 }
 
 type keptAttrs struct {
@@ -28,22 +33,22 @@ type keptAttrs struct {
 	values []wire.AttrResult
 }
 
-// Kept returns the output kept for call id.
-func (s *Session) Kept(id wire.CallID) ([]byte, bool) {
+// Kept returns the output kept for call id and the vendor's size hint.
+func (s *Session) Kept(id wire.CallID) ([]byte, uint64, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	b, ok := s.kept[id]
-	return b, ok
+	k, ok := s.kept[id]
+	return k.out, k.hint, ok
 }
 
 // Keep stores the output of call id until the application collects it.
-func (s *Session) Keep(id wire.CallID, out []byte) {
+func (s *Session) Keep(id wire.CallID, out []byte, hint uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.kept == nil {
-		s.kept = make(map[wire.CallID][]byte, 1)
+		s.kept = make(map[wire.CallID]keptOutput, 1)
 	}
-	s.kept[id] = out
+	s.kept[id] = keptOutput{out, hint}
 }
 
 // Collected drops the output of call id: the application has it.

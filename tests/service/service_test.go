@@ -155,12 +155,14 @@ var p256 = []byte{0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07}
 
 func ecKey(t *testing.T, c *wire.Client, s uint64, label string) uint64 {
 	t.Helper()
-	attr := func(typ uint64, v bool) wire.Attribute { return wire.Attribute{Type: typ, Kind: wire.AttrBool, Bool: v} }
+	attr := func(typ uint64, v bool) wire.Attribute {
+		return wire.Attribute{Type: typ, Kind: wire.AttrBool, Bool: v}
+	}
 	lbl := wire.Attribute{Type: wire.CKA_LABEL, Kind: wire.AttrBytes, Bytes: []byte(label)}
 	var r wire.GenerateKeyPairResponse
 	err := c.Call(wire.CallGenerateKeyPair, &wire.GenerateKeyPairRequest{Session: s,
-		Mechanism:         wire.Mechanism{Type: wire.CKM_EC_KEY_PAIR_GEN},
-		PublicKeyTemplate: []wire.Attribute{attr(wire.CKA_TOKEN, true), {Type: wire.CKA_EC_PARAMS, Kind: wire.AttrBytes, Bytes: p256}, lbl},
+		Mechanism:          wire.Mechanism{Type: wire.CKM_EC_KEY_PAIR_GEN},
+		PublicKeyTemplate:  []wire.Attribute{attr(wire.CKA_TOKEN, true), {Type: wire.CKA_EC_PARAMS, Kind: wire.AttrBytes, Bytes: p256}, lbl},
 		PrivateKeyTemplate: []wire.Attribute{attr(wire.CKA_TOKEN, true), attr(wire.CKA_SIGN, true), attr(wire.CKA_PRIVATE, true), lbl},
 	}, &r)
 	if err != nil {

@@ -109,7 +109,9 @@ func fields(f spec.Func) (req, resp []field) {
 		case spec.MechIn:
 			req = append(req, field{n, "Mechanism", ""})
 		case spec.BytesOut:
-			resp = append(resp, field{n, "[]byte", ""})
+			// SizeHint: the vendor's answer to the size query (it may
+			// be an upper bound); the module gives the application that.
+			resp = append(resp, field{n, "[]byte", ""}, field{"SizeHint", "uint64", ""})
 		case spec.BytesOutFixed:
 			req = append(req, field{goName(a.LenName), "uint64", ""})
 			resp = append(resp, field{n, "[]byte", ""})
@@ -316,7 +318,7 @@ func genExport(b *bytes.Buffer, f spec.Func) {
 				ka = a
 			}
 		}
-		fmt.Fprintf(b, "\tif out, ok := s.Kept(wire.Call%s); ok {\n\t\treturn outBytes(s, wire.Call%s, out, %s, %s)\n\t}\n", n, n, ka.Name, ka.LenName)
+		fmt.Fprintf(b, "\tif out, hint, ok := s.Kept(wire.Call%s); ok {\n\t\treturn outBytes(s, wire.Call%s, out, hint, %s, %s)\n\t}\n", n, n, ka.Name, ka.LenName)
 	}
 	fmt.Fprintf(b, "\treq := new(wire.%sRequest)\n", n)
 	for _, a := range f.Args {
@@ -349,7 +351,7 @@ func genExport(b *bytes.Buffer, f spec.Func) {
 		g := goName(a.Name)
 		switch a.Kind {
 		case spec.BytesOut:
-			fmt.Fprintf(b, "\treturn outBytes(s, wire.Call%s, resp.%s, %s, %s)\n", n, g, a.Name, a.LenName)
+			fmt.Fprintf(b, "\treturn outBytes(s, wire.Call%s, resp.%s, resp.SizeHint, %s, %s)\n", n, g, a.Name, a.LenName)
 			b.WriteString("}\n\n")
 			return
 		case spec.ULongListOut:
