@@ -41,7 +41,7 @@ type ServeConfig struct {
 // the sessions the client left open, so their session objects and active
 // operations are freed.
 func ServeConn(ctx context.Context, conn net.Conn, cfg ServeConfig) error {
-	sess, err := yamux.Server(conn, wire.YamuxConfig(zerologWriter{cfg.Log}))
+	sess, err := wire.YamuxServer(conn, zerologWriter{cfg.Log})
 	if err != nil {
 		conn.Close()
 		return err

@@ -56,6 +56,11 @@ func ParseEndpoint(s string) (Endpoint, error) {
 	return Endpoint{}, fmt.Errorf("endpoint %q: scheme must be unix or tcp", s)
 }
 
+// YamuxServer runs the server side of the multiplexer on conn.
+func YamuxServer(conn net.Conn, log io.Writer) (*yamux.Session, error) {
+	return yamux.Server(&coalescing{Conn: conn}, YamuxConfig(log))
+}
+
 // YamuxConfig is the multiplexer configuration both sides use. Its log goes
 // to log, never to the default os.Stderr: in the module, stderr belongs to
 // the host application.
@@ -134,7 +139,7 @@ func NewClient(conn net.Conn, ep Endpoint, cfg ClientConfig, hello bool) (*Clien
 		return nil, fmt.Errorf("handshake: %w", err)
 	}
 	conn.SetDeadline(time.Time{})
-	sess, err := yamux.Client(conn, YamuxConfig(cfg.Log))
+	sess, err := yamux.Client(&coalescing{Conn: conn}, YamuxConfig(cfg.Log))
 	if err != nil {
 		conn.Close()
 		return nil, err
