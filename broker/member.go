@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -76,7 +77,7 @@ type member struct {
 
 // startMember starts a worker for mod over a socketpair and waits for its
 // Welcome (the module initialized).
-func (s *Server) startMember(mod *module, gen uint16, log zerolog.Logger) (*member, error) {
+func (s *Server) startMember(mod *module, gen uint16, connID uint64, log zerolog.Logger) (*member, error) {
 	if mod.shared != nil {
 		return &member{mod: mod, gen: gen, backend: mod.shared, started: time.Now()}, nil
 	}
@@ -95,7 +96,7 @@ func (s *Server) startMember(mod *module, gen uint16, log zerolog.Logger) (*memb
 	if err != nil {
 		return nil, err
 	}
-	args := append([]string{"--module", mod.cfg.Path, "--name", mod.cfg.Name}, s.WorkerArgs...)
+	args := append([]string{"--module", mod.cfg.Path, "--name", mod.cfg.Name, "--conn", strconv.FormatUint(connID, 10)}, s.WorkerArgs...)
 	if mod.cfg.Serialize {
 		args = append(args, "--serialize")
 	}

@@ -31,8 +31,9 @@ func decode(h uint64) (mod int, gen uint16, member uint64) {
 // C_GetInfo, C_GetSlotList and C_WaitForSlotEvent itself, and sends every
 // other call to the member that owns its slot, session or object.
 type router struct {
-	srv *Server
-	log zerolog.Logger
+	srv  *Server
+	log  zerolog.Logger
+	conn uint64 // the connection's number, given to its workers for their logs
 
 	mu      sync.Mutex
 	members map[int]*member // by module index
@@ -42,8 +43,8 @@ type router struct {
 	seen    *snapshot
 }
 
-func newRouter(s *Server, log zerolog.Logger) *router {
-	return &router{srv: s, log: log, members: map[int]*member{}, gens: map[int]uint16{}, notify: make(chan struct{}, 1), seen: s.snap.Load()}
+func newRouter(s *Server, conn uint64, log zerolog.Logger) *router {
+	return &router{srv: s, log: log, conn: conn, members: map[int]*member{}, gens: map[int]uint16{}, notify: make(chan struct{}, 1), seen: s.snap.Load()}
 }
 
 // brokerInfo is what C_GetInfo says in config mode: the library is
@@ -148,7 +149,7 @@ func (r *router) member(snap *snapshot, idx int, gen uint16, byHandle bool) (*me
 		return m, nil
 	}
 	r.gens[idx]++
-	m, err := r.srv.startMember(snap.modules[idx], r.gens[idx], r.log)
+	m, err := r.srv.startMember(snap.modules[idx], r.gens[idx], r.conn, r.log)
 	if err != nil {
 		r.log.Error().Err(err).Msg("cannot start a worker")
 		return nil, wire.CKR_DEVICE_ERROR

@@ -154,7 +154,7 @@ func (s *Server) admit(conn net.Conn) {
 	conn.SetDeadline(time.Time{})
 	log = log.With().Str("program", hello.Program).Uint64("pid", hello.PID).Logger()
 	if s.Config != nil {
-		s.serveRouted(conn, log)
+		s.serveRouted(id, conn, log)
 		return
 	}
 	if err := s.startWorker(id, conn, log); err != nil {

@@ -144,7 +144,7 @@ func (p probedSlot) matches(tc config.Token) bool {
 
 // probe lists a module's tokens through a short-lived member.
 func (s *Server) probe(mod *module) ([]probedSlot, error) {
-	m, err := s.startMember(mod, 0, s.Log.With().Str("probe", mod.cfg.Name).Logger())
+	m, err := s.startMember(mod, 0, 0, s.Log.With().Str("probe", mod.cfg.Name).Logger())
 	if err != nil {
 		return nil, err
 	}
@@ -196,12 +196,12 @@ func (s *Server) Reload(cfg *config.Config) error {
 }
 
 // serveRouted serves one connection in config mode.
-func (s *Server) serveRouted(conn net.Conn, log zerolog.Logger) {
+func (s *Server) serveRouted(id uint64, conn net.Conn, log zerolog.Logger) {
 	if err := wire.WriteMsg(conn, &wire.Welcome{Version: wire.ProtocolVersion, Broker: s.Version}); err != nil {
 		conn.Close()
 		return
 	}
-	r := newRouter(s, log)
+	r := newRouter(s, id, log)
 	s.routers.Store(r, true)
 	defer s.routers.Delete(r)
 	log.Info().Msg("client connected")

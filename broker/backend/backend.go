@@ -65,7 +65,7 @@ var _ wire.Backend = (*Module)(nil)
 // Open loads the module at path and initializes it, asking for OS locking
 // (and falling back to serialized calls without it on CKR_CANT_LOCK).
 func Open(path string, opts Options) (*Module, error) {
-	log := opts.Log.With().Str("module", path).Logger()
+	log := opts.Log.With().Str("library", path).Logger()
 	c, err := openC(path)
 	if err != nil {
 		return nil, err
