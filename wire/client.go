@@ -223,9 +223,14 @@ func (c *Client) Call(id CallID, req, resp Message) error {
 		c.put(s)
 		return err
 	case errors.Is(err, ErrMalformed), errors.Is(err, ErrFrameTooLarge):
-		// The stream is out of step; the connection is not to be trusted.
+		// A reply that cannot be read: the stream is out of step and the
+		// connection is not to be trusted. (ErrFrameTooLarge alone means
+		// our request was too large, and is returned above.)
 		s.s.Close()
 		c.Close()
+		if !errors.Is(err, ErrMalformed) {
+			err = fmt.Errorf("%w: reply: %v", ErrMalformed, err)
+		}
 		return err
 	default:
 		s.s.Close()

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gop11/gop11/tests/harness"
+	"github.com/gop11/gop11/wire"
 	"github.com/miekg/pkcs11"
 )
 
@@ -283,5 +284,105 @@ func TestConcurrentSigning(t *testing.T) {
 	}
 	if n := b.Results("C_Sign")["CKR_OK"]; n < 8*40 {
 		t.Errorf("the broker logged %d successful C_Sign calls, want at least %d", n, 8*40)
+	}
+}
+
+// fakeBroker shakes hands like a broker, then answers every call with
+// reply (a whole frame, length included).
+func fakeBroker(t *testing.T, reply []byte) string {
+	t.Helper()
+	path := filepath.Join(moduleDir, fmt.Sprintf("fake-%d.sock", time.Now().UnixNano()))
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				if _, err := wire.ReadHello(c); err != nil {
+					return
+				}
+				wire.WriteMsg(c, &wire.Welcome{Version: wire.ProtocolVersion, Broker: "fake"})
+				s, err := wire.YamuxServer(c, nil)
+				if err != nil {
+					return
+				}
+				for {
+					st, err := s.AcceptStream()
+					if err != nil {
+						return
+					}
+					go func() {
+						if _, err := wire.ReadFrame(st, 1<<20); err == nil {
+							st.Write(reply)
+						}
+					}()
+				}
+			}()
+		}
+	}()
+	return "unix://" + path
+}
+
+// Issue item 11: a broken reply from the broker is CKR_DEVICE_ERROR for
+// the call, never a crash of the application.
+func TestBrokenReplyIsDeviceError(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		reply []byte
+	}{
+		{"not msgpack", []byte{0, 0, 0, 3, 0xc1, 0xc1, 0xc1}},
+		{"wrong shape", []byte{0, 0, 0, 5, 0x92, 0x00, 0xa2, 'h', 'i'}}, // [CKR_OK, "hi"]
+		{"oversized", []byte{0x7f, 0xff, 0xff, 0xff}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := loadModule(t, fakeBroker(t, tc.reply), "2s")
+			if err := p.Initialize(); err != nil {
+				t.Fatal(err)
+			}
+			defer p.Finalize()
+			if _, err := p.GetInfo(); rvOf(err) != pkcs11.CKR_DEVICE_ERROR {
+				t.Errorf("C_GetInfo with a broken reply: %v, want CKR_DEVICE_ERROR", err)
+			}
+		})
+	}
+}
+
+// Issue item 4's aim: the spec's two calls (a size query, then the
+// buffer) cost one round trip. miekg makes both C calls for C_Sign and
+// C_GetAttributeValue; the broker sees one call each.
+func TestTwoCallPatternIsOneRoundTrip(t *testing.T) {
+	tok := harness.NewToken(t, "twocall", "1234", "123456")
+	b := harness.StartBroker(t, tok)
+	p := loadModule(t, b.Endpoint(), "5s")
+	if err := p.Initialize(); err != nil {
+		t.Fatal(err)
+	}
+	defer p.Finalize()
+	slot, _ := strconv.ParseUint(tok.Slot, 10, 64)
+	s := loginSession(t, p, uint(slot), tok.PIN)
+	key := ecKey(t, p, s, "twocall")
+	const n = 5
+	for i := 0; i < n; i++ {
+		if err := sign(p, s, key); err != nil {
+			t.Fatal(err)
+		}
+		attrs, err := p.GetAttributeValue(s, key, []*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_LABEL, nil),
+			pkcs11.NewAttribute(pkcs11.CKA_ID, nil)})
+		if err != nil || string(attrs[0].Value) != "twocall" {
+			t.Fatalf("C_GetAttributeValue: %v %v", attrs, err)
+		}
+	}
+	b.Settle()
+	for _, call := range []string{"C_Sign", "C_GetAttributeValue"} {
+		if got := b.Calls()[call]; got != n {
+			t.Errorf("%d application-level %s pairs reached the broker as %d calls, want %d (one round trip each)", n, call, got, n)
+		}
 	}
 }
