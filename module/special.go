@@ -81,6 +81,11 @@ func call(c *client.Client, s *client.Session, id wire.CallID, req, resp wire.Me
 			c.DropSession(s.Handle)
 		}
 		return C.CK_RV(rv)
+	case errors.Is(err, wire.ErrConnLost) && current.Load() != c:
+		// C_Finalize closed the connection under this call (a blocking
+		// C_WaitForSlotEvent, say): spec 5.4 says such calls return
+		// CKR_CRYPTOKI_NOT_INITIALIZED.
+		return C.CKR_CRYPTOKI_NOT_INITIALIZED
 	case errors.Is(err, wire.ErrConnLost):
 		logger.Error().Str("call", id.String()).Str("broker", c.Endpoint()).Err(err).Msg("connection to the broker lost")
 		return C.CKR_DEVICE_REMOVED

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -48,6 +49,18 @@ func workerMain(args []string) int {
 	log = log.With().Uint64("conn", *connID).Int("worker", os.Getpid()).Logger()
 	if *name != "" {
 		log = log.With().Str("module", *name).Logger()
+	}
+	// Diagnostics: GOP11_WORKER_CPUPROFILE=PREFIX writes each worker's
+	// CPU profile to PREFIX.PID when it exits (make bench uses it to say
+	// where a call's time goes).
+	if prefix := os.Getenv("GOP11_WORKER_CPUPROFILE"); prefix != "" {
+		if f, err := os.Create(fmt.Sprintf("%s.%d", prefix, os.Getpid())); err == nil {
+			pprof.StartCPUProfile(f)
+			defer func() {
+				pprof.StopCPUProfile()
+				f.Close()
+			}()
+		}
 	}
 	conn, err := net.FileConn(os.NewFile(3, "client"))
 	if err != nil {
