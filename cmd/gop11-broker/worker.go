@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/pprof"
 	"syscall"
 	"time"
@@ -49,6 +50,15 @@ func workerMain(args []string) int {
 	log = log.With().Uint64("conn", *connID).Int("worker", os.Getpid()).Logger()
 	if *name != "" {
 		log = log.With().Str("module", *name).Logger()
+	}
+	// One P: a worker serves one connection, its Go work is handing frames
+	// between yamux's goroutines, and with one P those handoffs skip the
+	// cross-CPU wakeups (C_GetInfo p50 84-100 us against 123-141 us with
+	// two here). Vendor calls are cgo calls, which give up the P, so
+	// threads signing at once still use every CPU. GOMAXPROCS set in the
+	// environment wins.
+	if os.Getenv("GOMAXPROCS") == "" {
+		runtime.GOMAXPROCS(1)
 	}
 	// Diagnostics: GOP11_WORKER_CPUPROFILE=PREFIX writes each worker's
 	// CPU profile to PREFIX.PID when it exits (make bench uses it to say
