@@ -3,7 +3,6 @@ module github.com/gop11/gop11
 go 1.26.8
 
 require (
-	github.com/BurntSushi/toml v1.6.0
 	github.com/hashicorp/yamux v0.1.2
 	github.com/miekg/pkcs11 v1.1.2
 	github.com/pelletier/go-toml/v2 v2.4.3

@@ -8,14 +8,16 @@
 package client
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
-	"github.com/BurntSushi/toml"
 	"github.com/gop11/gop11/wire"
+	"github.com/pelletier/go-toml/v2"
 )
 
 // DefaultEndpoint is used when nothing else names the broker.
@@ -91,19 +93,33 @@ func configPaths(getenv func(string) string) []string {
 }
 
 // readFile decodes a client.toml strictly: an unknown key is an error
-// naming it, so a typo is not silently ignored.
+// naming it and its line, so a typo is not silently ignored. (The same
+// TOML library as the broker's config: go-toml/v2.)
 func readFile(path string) (Config, error) {
 	var raw struct {
 		Broker      string `toml:"broker"`
 		Log         string `toml:"log"`
 		DialTimeout string `toml:"dial_timeout"`
 	}
-	md, err := toml.DecodeFile(path, &raw)
+	data, err := os.ReadFile(path)
 	if err != nil {
 		return Config{}, fmt.Errorf("%w: %v", ErrConfig, err)
 	}
-	if und := md.Undecoded(); len(und) > 0 {
-		return Config{}, fmt.Errorf("%w: %s: unknown key %q", ErrConfig, path, und[0].String())
+	d := toml.NewDecoder(bytes.NewReader(data))
+	d.DisallowUnknownFields()
+	if err := d.Decode(&raw); err != nil {
+		var strict *toml.StrictMissingError
+		var syntax *toml.DecodeError
+		switch {
+		case errors.As(err, &strict) && len(strict.Errors) > 0:
+			e := strict.Errors[0]
+			row, _ := e.Position()
+			return Config{}, fmt.Errorf("%w: %s:%d: %s: unknown key", ErrConfig, path, row, strings.Join(e.Key(), "."))
+		case errors.As(err, &syntax):
+			row, _ := syntax.Position()
+			return Config{}, fmt.Errorf("%w: %s:%d: %v", ErrConfig, path, row, syntax)
+		}
+		return Config{}, fmt.Errorf("%w: %s: %v", ErrConfig, path, err)
 	}
 	cfg := Config{Broker: raw.Broker, Log: raw.Log, Source: path}
 	if raw.DialTimeout != "" {
