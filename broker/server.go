@@ -34,12 +34,14 @@ type Server struct {
 	Log              zerolog.Logger
 	WorkerArgs       []string // passed to every worker (log level, format)
 	HandshakeTimeout time.Duration
+	MaxClients       int // connections served at once; more are refused (0: no limit)
 
 	wg         sync.WaitGroup
 	mu         sync.Mutex
 	listeners  []net.Listener
 	workers    map[int]*exec.Cmd
 	nextID     atomic.Uint64
+	clients    atomic.Int64
 	ctx        context.Context
 	snap       atomic.Pointer[snapshot]
 	routers    sync.Map // *router → true
@@ -153,11 +155,22 @@ func (s *Server) admit(conn net.Conn) {
 	}
 	conn.SetDeadline(time.Time{})
 	log = log.With().Str("program", hello.Program).Uint64("pid", hello.PID).Logger()
+	// Each client costs a worker process: a flood of connections must not
+	// become a flood of processes.
+	if n := s.clients.Add(1); s.MaxClients > 0 && n > int64(s.MaxClients) {
+		s.clients.Add(-1)
+		log.Warn().Int("max_clients", s.MaxClients).Msg("client refused: too many clients")
+		wire.WriteMsg(conn, &wire.Welcome{Version: wire.ProtocolVersion, Error: fmt.Sprintf("too many clients (limit %d)", s.MaxClients)})
+		conn.Close()
+		return
+	}
 	if s.Config != nil {
 		s.serveRouted(id, conn, log)
+		s.clients.Add(-1)
 		return
 	}
 	if err := s.startWorker(id, conn, log); err != nil {
+		s.clients.Add(-1)
 		log.Error().Err(err).Msg("cannot start a worker")
 		wire.WriteMsg(conn, &wire.Welcome{Version: wire.ProtocolVersion, Error: "broker cannot start a worker: " + err.Error()})
 	}
@@ -198,6 +211,7 @@ func (s *Server) startWorker(id uint64, conn net.Conn, log zerolog.Logger) error
 		s.mu.Lock()
 		delete(s.workers, pid)
 		s.mu.Unlock()
+		s.clients.Add(-1)
 		logExit(log, cmd, out, nil, func() {})
 	}()
 	return nil

@@ -74,6 +74,7 @@ func brokerMain(args []string) int {
 	check := fs.String("check-config", "", "check this config file, print what is wrong, exit (0 good, 2 bad)")
 	mode := fs.String("socket-mode", "0600", "permissions of unix socket files")
 	grace := fs.Duration("grace", 10*time.Second, "how long SIGTERM waits for clients' calls to finish")
+	maxClients := fs.Int("max-clients", 4096, "connections served at once (each has a worker process); more are refused")
 	version := fs.Bool("version", false, "print the version and exit")
 	lf.register(fs)
 	fs.Usage = func() {
@@ -151,7 +152,8 @@ func brokerMain(args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	srv := &broker.Server{Listen: listen, Module: *module, Config: cfg, SocketMode: os.FileMode(perm), Log: log,
-		WorkerArgs: append(lf.args(), "--grace", grace.String()), Version: Version, OpenInProcess: openInProcess}
+		WorkerArgs: append(lf.args(), "--grace", grace.String()), Version: Version, OpenInProcess: openInProcess,
+		MaxClients: *maxClients}
 	if cfg != nil {
 		go reloadOnHUP(srv, cfg.Path, log)
 	}

@@ -299,3 +299,33 @@ func TestProtocolViolationsDropOnlyThatConnection(t *testing.T) {
 		})
 	}
 }
+
+// Each client costs a worker process, so --max-clients bounds them: the
+// next client is refused with a reason and a log line, and a slot frees
+// up when a client leaves.
+func TestMaxClients(t *testing.T) {
+	tok := harness.NewToken(t, "max", "1234", "123456")
+	b := harness.StartBroker(t, tok, "--max-clients", "2")
+	ep, _ := wire.ParseEndpoint(b.Endpoint())
+	first := dial(t, b)
+	dial(t, b) // the second, held open until the test ends
+	if _, err := wire.Dial(ep, wire.ClientConfig{}); err == nil || !strings.Contains(err.Error(), "too many clients (limit 2)") {
+		t.Fatalf("third client: %v, want a refusal naming the limit", err)
+	}
+	if !strings.Contains(b.Log(), "client refused: too many clients") {
+		t.Error("the broker's log does not say it refused a client")
+	}
+	first.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := wire.Dial(ep, wire.ClientConfig{})
+		if err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after a client left, a new one is still refused: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
