@@ -46,7 +46,11 @@ func ServeConn(ctx context.Context, conn net.Conn, cfg ServeConfig) error {
 		conn.Close()
 		return err
 	}
-	c := &connState{cfg: cfg, h: newHandles(), sess: sess}
+	// Calls get a context that ends with the connection, or at Stop: a
+	// call that waits (C_WaitForSlotEvent in a router) returns then.
+	callCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	c := &connState{cfg: cfg, h: newHandles(), sess: sess, cancel: cancel}
 	served := make(chan struct{})
 	defer close(served)
 	if cfg.Stop != nil {
@@ -61,16 +65,31 @@ func ServeConn(ctx context.Context, conn net.Conn, cfg ServeConfig) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c.serveStream(ctx, st)
+			c.serveStream(callCtx, st)
 		}()
 	}
 	sess.Close()
-	wg.Wait()
-	c.cleanup(ctx)
+	cancel()
+	// A call stuck in the vendor module (a blocking C_WaitForSlotEvent)
+	// cannot be cancelled; the cleanup and the module's C_Finalize that
+	// follow wake it, so wait for calls only so long.
+	finished := make(chan struct{})
+	go func() { wg.Wait(); close(finished) }()
+	select {
+	case <-finished:
+	case <-time.After(stuckCallWait):
+		c.cfg.Log.Warn().Int64("calls", c.inflight.Load()).Msg("client gone with calls still in the module: cleaning up anyway")
+	}
+	c.cleanup(context.Background())
 	return c.err
 }
 
+// stuckCallWait is how long a closed connection waits for its calls
+// before cleaning up under them.
+const stuckCallWait = 5 * time.Second
+
 type connState struct {
+	cancel   context.CancelFunc
 	cfg      ServeConfig
 	h        *handles
 	sess     *yamux.Session
@@ -87,6 +106,7 @@ func (c *connState) drainOnStop(served <-chan struct{}) {
 		return
 	case <-c.cfg.Stop:
 	}
+	c.cancel() // waits such as C_WaitForSlotEvent end now; calls in the module finish
 	deadline := time.Now().Add(c.cfg.Grace)
 	for c.inflight.Load() > 0 && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)

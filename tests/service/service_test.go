@@ -485,3 +485,54 @@ slot = 3
 		}
 	}
 }
+
+// Issue 4: a blocking C_WaitForSlotEvent returns when a reload adds a
+// token, and a client whose connection closes under it is not left hanging.
+func TestBlockingSlotEvent(t *testing.T) {
+	tok := harness.NewToken(t, "alpha", "1234", "123456")
+	tok.AddToken(t, "beta", "1234", "123456")
+	b := startBroker(t, twoTokenConfig(tok, alphaOnly))
+	c := b.dial()
+	got := make(chan error, 1)
+	var ev wire.WaitForSlotEventResponse
+	go func() {
+		got <- c.Call(wire.CallWaitForSlotEvent, &wire.WaitForSlotEventRequest{}, &ev)
+	}()
+	select {
+	case err := <-got:
+		t.Fatalf("C_WaitForSlotEvent returned before any event: %v", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	b.write(twoTokenConfig(tok, alphaOnly+`
+[[token]]
+module = "softhsm"
+uri = "pkcs11:token=beta"
+slot = 20
+`))
+	b.cmd.Process.Signal(syscall.SIGHUP)
+	select {
+	case err := <-got:
+		if err != nil || ev.Slot != 20 {
+			t.Errorf("C_WaitForSlotEvent: slot %d, %v; want slot 20", ev.Slot, err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("a blocking C_WaitForSlotEvent did not return after a reload added a token")
+	}
+
+	// A second waiter whose connection closes returns instead of hanging.
+	c2 := b.dial()
+	done := make(chan error, 1)
+	go func() {
+		done <- c2.Call(wire.CallWaitForSlotEvent, &wire.WaitForSlotEventRequest{}, &wire.WaitForSlotEventResponse{})
+	}()
+	time.Sleep(200 * time.Millisecond)
+	c2.Close()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Error("C_WaitForSlotEvent on a closed connection returned no error")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("C_WaitForSlotEvent hung after its connection closed")
+	}
+}
