@@ -62,12 +62,14 @@ unit:
 race: build
 	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 15m ./...
 
-# Every decoder has a fuzz target; make test runs each briefly.
-FUZZ_TARGETS := FuzzRequest FuzzResponse FuzzHello FuzzAttribute FuzzMechanism
+# Every decoder has a fuzz target (package:target); make test runs each briefly.
+FUZZ_TARGETS := wire:FuzzRequest wire:FuzzResponse wire:FuzzHello wire:FuzzAttribute wire:FuzzMechanism \
+	broker/config:FuzzParse broker/p11uri:FuzzParse
 fuzz:
-	@for t in $(FUZZ_TARGETS); do \
-		echo "fuzz $$t ($(FUZZTIME))"; \
-		CGO_ENABLED=0 $(GO) test ./wire -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) || exit 1; \
+	@for pt in $(FUZZ_TARGETS); do \
+		p=$${pt%%:*}; t=$${pt#*:}; \
+		echo "fuzz $$p $$t ($(FUZZTIME))"; \
+		CGO_ENABLED=0 $(GO) test ./$$p -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) || exit 1; \
 	done
 
 test: deps build check-generate vet unit race
