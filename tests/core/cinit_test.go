@@ -121,3 +121,36 @@ parent C_Finalize rv=CKR_OK
 		t.Error("the parent's C_OpenSession after the fork did not reach the broker")
 	}
 }
+
+// Issue item 1: the v3.0 C_GetInterfaceList / C_GetInterface give the
+// v2.40 function list, and calls made through it reach the broker.
+func TestCGetInterface(t *testing.T) {
+	bin := buildCinit(t)
+	tok := harness.NewToken(t, "iface", "1234", "123456")
+	b := harness.StartBroker(t, tok)
+	out, _, code := harness.Run(t, b.ClientEnv(), bin, "--interface", harness.Module())
+	if code != 0 {
+		t.Fatalf("cinit --interface exited %d:\n%s", code, out)
+	}
+	want := `list NULL rv=CKR_OK
+  count=1
+list short rv=CKR_BUFFER_TOO_SMALL
+list rv=CKR_OK
+  name=PKCS 11 version=2.40
+get default rv=CKR_OK
+get PKCS 11 2.40 rv=CKR_OK
+get PKCS 11 3.0 rv=CKR_ARGUMENTS_BAD
+get other name rv=CKR_ARGUMENTS_BAD
+get fork-safe rv=CKR_ARGUMENTS_BAD
+get NULL out rv=CKR_ARGUMENTS_BAD
+via interface C_Initialize rv=CKR_OK
+via interface C_GetInfo rv=CKR_OK
+via interface C_Finalize rv=CKR_OK
+`
+	if out != want {
+		t.Errorf("interface transcript:\n%s", harness.Diff(want, out))
+	}
+	if b.Calls()["C_GetInfo"] == 0 {
+		t.Error("C_GetInfo through the interface's function list did not reach the broker")
+	}
+}

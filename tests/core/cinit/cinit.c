@@ -5,6 +5,9 @@
  *
  *   cinit MODULE          the C_Initialize cases
  *   cinit --fork MODULE   fork after a working call: the child's calls, then the parent's
+ *   cinit --interface MODULE   the v3.0 C_GetInterfaceList / C_GetInterface, as
+ *                         OpenSSL's pkcs11-provider asks for them, then a call
+ *                         through the function list they give
  */
 #include <dlfcn.h>
 #include <pthread.h>
@@ -29,6 +32,7 @@ static const char *rvname(CK_RV rv)
 	case CKR_GENERAL_ERROR: return "CKR_GENERAL_ERROR";
 	case CKR_CANT_LOCK: return "CKR_CANT_LOCK";
 	case CKR_NEED_TO_CREATE_THREADS: return "CKR_NEED_TO_CREATE_THREADS";
+	case CKR_BUFFER_TOO_SMALL: return "CKR_BUFFER_TOO_SMALL";
 	}
 	snprintf(buf, sizeof buf, "0x%lx", (unsigned long)rv);
 	return buf;
@@ -131,9 +135,48 @@ static int fork_case(void)
 	return 0;
 }
 
+static int interface_case(void *h)
+{
+	CK_C_GetInterfaceList list = (CK_C_GetInterfaceList)dlsym(h, "C_GetInterfaceList");
+	CK_C_GetInterface get = (CK_C_GetInterface)dlsym(h, "C_GetInterface");
+	CK_INTERFACE ifs[4];
+	CK_INTERFACE_PTR ifp = NULL;
+	CK_VERSION v30 = {3, 0}, v240 = {2, 40};
+	CK_ULONG n = 0;
+	CK_FUNCTION_LIST_PTR fl;
+	CK_INFO info;
+
+	if (list == NULL || get == NULL) {
+		printf("C_GetInterfaceList/C_GetInterface not exported\n");
+		return 1;
+	}
+	say("list NULL", list(NULL, &n));
+	printf("  count=%lu\n", (unsigned long)n);
+	n = 0;
+	say("list short", list(ifs, &n));
+	n = 4;
+	say("list", list(ifs, &n));
+	printf("  name=%s version=%d.%d\n", (char *)ifs[0].pInterfaceName,
+	       ((CK_FUNCTION_LIST_PTR)ifs[0].pFunctionList)->version.major,
+	       ((CK_FUNCTION_LIST_PTR)ifs[0].pFunctionList)->version.minor);
+	say("get default", get(NULL, NULL, &ifp, 0));
+	say("get PKCS 11 2.40", get((CK_UTF8CHAR_PTR)"PKCS 11", &v240, &ifp, 0));
+	say("get PKCS 11 3.0", get((CK_UTF8CHAR_PTR)"PKCS 11", &v30, &ifp, 0));
+	say("get other name", get((CK_UTF8CHAR_PTR)"Vendor X", NULL, &ifp, 0));
+	say("get fork-safe", get(NULL, NULL, &ifp, CKF_INTERFACE_FORK_SAFE));
+	say("get NULL out", get(NULL, NULL, NULL, 0));
+	get(NULL, NULL, &ifp, 0);
+	fl = (CK_FUNCTION_LIST_PTR)ifp->pFunctionList;
+	say("via interface C_Initialize", fl->C_Initialize(NULL));
+	say("via interface C_GetInfo", fl->C_GetInfo(&info));
+	say("via interface C_Finalize", fl->C_Finalize(NULL));
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	int forking = argc == 3 && strcmp(argv[1], "--fork") == 0;
+	int iface = argc == 3 && strcmp(argv[1], "--interface") == 0;
 	const char *path = argv[argc - 1];
 	void *h;
 	CK_C_GetFunctionList get;
@@ -143,5 +186,7 @@ int main(int argc, char **argv)
 	if (h == NULL) { fprintf(stderr, "dlopen %s: %s\n", path, dlerror()); return 2; }
 	get = (CK_C_GetFunctionList)dlsym(h, "C_GetFunctionList");
 	if (get == NULL || get(&F) != CKR_OK) { fprintf(stderr, "C_GetFunctionList failed\n"); return 2; }
+	if (iface)
+		return interface_case(h);
 	return forking ? fork_case() : init_cases();
 }
