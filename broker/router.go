@@ -83,7 +83,7 @@ func (r *router) call(ctx context.Context, id wire.CallID, req wire.Message) (wi
 			target, *p = route.mod.idx, route.real
 		case wire.HSession:
 			m, g, h := decode(*p)
-			if *p == 0 || m < 0 || m >= len(snap.modules) {
+			if *p == 0 || snap.modules[m] == nil { // unknown, or its module was removed or replaced
 				bad = wire.CKR_SESSION_HANDLE_INVALID
 				return
 			}

@@ -75,7 +75,7 @@ func (s *Server) build(cfg *config.Config) (*snapshot, error) {
 		var mod *module
 		if prev != nil {
 			for _, pm := range prev.modules {
-				if pm.cfg.Name == mc.Name && reflect.DeepEqual(pm.cfg, mc) {
+				if sameModule(pm.cfg, mc) {
 					mod = pm
 				}
 			}
@@ -126,6 +126,13 @@ func (s *Server) build(cfg *config.Config) (*snapshot, error) {
 			Uint64("slot", tc.Slot).Uint64("real_slot", found[0].id).Msg("token served")
 	}
 	return next, nil
+}
+
+// sameModule: a module whose settings did not change keeps its state
+// across a reload, wherever it now stands in the file.
+func sameModule(a, b config.Module) bool {
+	a.Line, b.Line = 0, 0
+	return reflect.DeepEqual(a, b)
 }
 
 type probedSlot struct {

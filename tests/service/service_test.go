@@ -536,3 +536,46 @@ slot = 20
 		t.Fatal("C_WaitForSlotEvent hung after its connection closed")
 	}
 }
+
+// A reload that leaves a module as it was, but moves it in the file (a
+// module added above it), keeps that module's sessions working.
+func TestReloadKeepsUnchangedModuleSessions(t *testing.T) {
+	tok := harness.NewToken(t, "alpha", "1234", "123456")
+	other := harness.NewToken(t, "other", "1234", "123456")
+	b := startBroker(t, twoTokenConfig(tok, alphaOnly))
+	c := b.dial()
+	s := session(t, c, 10, tok.PIN)
+	key := ecKey(t, c, s, "kept")
+	if err := sign(c, s, key, digest("before")); err != nil {
+		t.Fatal(err)
+	}
+	b.write(fmt.Sprintf(`
+listen = ["unix://%%SOCKET%%"]
+
+[[module]]
+name = "another"
+path = %q
+[module.env]
+SOFTHSM2_CONF = %q
+
+[[token]]
+module = "another"
+uri = "pkcs11:token=other"
+slot = 30
+`, harness.SoftHSM, other.Conf) + strings.TrimPrefix(twoTokenConfig(tok, alphaOnly), "\nlisten = [\"unix://%SOCKET%\"]\n"))
+	workersBefore := strings.Count(b.Log(), `"message":"worker started"`)
+	b.cmd.Process.Signal(syscall.SIGHUP)
+	b.waitLog(`"slots":2`, 15*time.Second)
+	if err := sign(c, s, key, digest("after")); err != nil {
+		t.Errorf("a session on the unchanged module after the reload: %v", err)
+	}
+	// Only the probes of the reload started workers: the session above
+	// went on in the worker it had.
+	if n := strings.Count(b.Log(), `"message":"worker started"`) - workersBefore; n != 2 {
+		t.Errorf("%d workers started by the reload and the signature after it, want 2 (the probes)", n)
+	}
+	s30 := session(t, c, 30, other.PIN)
+	if err := sign(c, s30, ecKey(t, c, s30, "new"), digest("new")); err != nil {
+		t.Errorf("signing on the added module: %v", err)
+	}
+}
