@@ -206,7 +206,7 @@ cpu_sample() { awk '/^cpu /{print $2+$3+$4+$7+$8+$9, $2+$3+$4+$5+$6+$7+$8+$9; ex
 read -r b0 t0 <<<"$(cpu_sample)"
 sleep 1
 read -r b1 t1 <<<"$(cpu_sample)"
-BUSY0=$(awk -v b=$((b1 - b0)) -v t=$((t1 - t0)) 'BEGIN{printf "%.0f", t > 0 ? 100 * b / t : 0}')
+BUSY0=$(awk -v b=$((b1 - b0)) -v t=$((t1 - t0)) 'BEGIN{printf "%.0f", (t > 0 ? 100 * b / t : 0)}')
 if ((BUSY0 > 25)); then
 	log "WARNING: the host's CPUs were ${BUSY0}% busy before the campaign: other work on this host skews the figures"
 fi
