@@ -329,3 +329,40 @@ func TestMaxClients(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// A tcp:// listener (loopback only in tests) serves like a unix socket:
+// the connection is handed to a worker the same way.
+func TestTCPListener(t *testing.T) {
+	tok := harness.NewToken(t, "tcp", "1234", "123456")
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	b := harness.StartBroker(t, tok, "--listen", "tcp://"+addr)
+	ep, err := wire.ParseEndpoint("tcp://" + addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c *wire.Client
+	deadline := time.Now().Add(10 * time.Second)
+	for c == nil {
+		if c, err = wire.Dial(ep, wire.ClientConfig{Program: t.Name()}); err != nil {
+			if time.Now().After(deadline) {
+				t.Fatalf("dial %s: %v", ep, err)
+			}
+			c = nil
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	defer c.Close()
+	s := open(t, c, slotOf(t, tok))
+	must(t, c, wire.CallLogin, &wire.LoginRequest{Session: s, UserType: wire.CKU_USER, Pin: wire.PIN(tok.PIN)}, &wire.LoginResponse{})
+	if st := state(t, c, s); st != wire.CKS_RW_USER_FUNCTIONS {
+		t.Errorf("state %d after login over TCP", st)
+	}
+	if !strings.Contains(b.Log(), `"listen":"tcp://`+addr) {
+		t.Error("the broker's log does not show the TCP listener")
+	}
+}
