@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"context"
 	"math/rand/v2"
 	"sync"
 
@@ -108,4 +109,46 @@ func (h *handles) realSessions() []uint64 {
 		out = append(out, s.real)
 	}
 	return out
+}
+
+// invoke makes one call on b through the map: the request's handles
+// become b's, the response's become virtual, and sessions and objects
+// that the call ends are forgotten.
+func (h *handles) invoke(ctx context.Context, d *wire.CallDesc, b wire.Backend, req wire.Message) (wire.Message, error) {
+	virt, slot := uint64(0), uint64(0)
+	switch r := req.(type) {
+	case *wire.CloseSessionRequest:
+		virt = r.Session
+	case *wire.DestroyObjectRequest:
+		virt = r.Object
+	case *wire.OpenSessionRequest:
+		slot = r.SlotID
+	case *wire.CloseAllSessionsRequest:
+		slot = r.SlotID
+	}
+	h.toReal(req)
+	resp, err := d.Invoke(ctx, b, req)
+	if err != nil {
+		return nil, err
+	}
+	switch d.ID {
+	case wire.CallCloseSession:
+		h.closeSession(virt)
+	case wire.CallDestroyObject:
+		h.destroyObject(virt)
+	case wire.CallCloseAllSessions:
+		h.closeSlot(slot)
+	}
+	h.toVirtual(resp, slot)
+	return resp, nil
+}
+
+// mapped is b seen through its own handle map: a shared in-process module
+// whose handles are the vendor's own (some vendors use pointers) gets
+// small per-connection handles like a worker's, which the router needs.
+func mapped(b wire.Backend) wire.Backend {
+	h := newHandles()
+	return wire.BackendFunc(func(ctx context.Context, id wire.CallID, req wire.Message) (wire.Message, error) {
+		return h.invoke(ctx, wire.Lookup(id), b, req)
+	})
 }

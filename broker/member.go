@@ -79,7 +79,7 @@ type member struct {
 // Welcome (the module initialized).
 func (s *Server) startMember(mod *module, gen uint16, connID uint64, log zerolog.Logger) (*member, error) {
 	if mod.shared != nil {
-		return &member{mod: mod, gen: gen, backend: mod.shared, started: time.Now()}, nil
+		return &member{mod: mod, gen: gen, backend: mapped(mod.shared), started: time.Now()}, nil
 	}
 	if d := mod.backoff(); d > 0 {
 		log.Info().Str("module", mod.cfg.Name).Dur("wait", d).Msg("worker restart backoff")

@@ -173,19 +173,7 @@ func (c *connState) call(ctx context.Context, d *wire.CallDesc, req wire.Message
 			e.Str("call", d.Name).Str("rv", rv.String()).Dur("took", time.Since(start)).Msg("call")
 		}
 	}()
-	virt, slot := uint64(0), uint64(0)
-	switch r := req.(type) {
-	case *wire.CloseSessionRequest:
-		virt = r.Session
-	case *wire.DestroyObjectRequest:
-		virt = r.Object
-	case *wire.OpenSessionRequest:
-		slot = r.SlotID
-	case *wire.CloseAllSessionsRequest:
-		slot = r.SlotID
-	}
-	c.h.toReal(req)
-	resp, err := d.Invoke(ctx, c.cfg.Backend, req)
+	resp, err := c.h.invoke(ctx, d, c.cfg.Backend, req)
 	rv = toRV(err)
 	if rv != wire.CKR_OK {
 		if !errors.As(err, new(wire.RV)) {
@@ -193,15 +181,6 @@ func (c *connState) call(ctx context.Context, d *wire.CallDesc, req wire.Message
 		}
 		return rv, nil
 	}
-	switch d.ID {
-	case wire.CallCloseSession:
-		c.h.closeSession(virt)
-	case wire.CallDestroyObject:
-		c.h.destroyObject(virt)
-	case wire.CallCloseAllSessions:
-		c.h.closeSlot(slot)
-	}
-	c.h.toVirtual(resp, slot)
 	return wire.CKR_OK, resp
 }
 

@@ -579,3 +579,48 @@ slot = 30
 		t.Errorf("signing on the added module: %v", err)
 	}
 }
+
+// isolation = "inprocess": the module is loaded in the broker and shared.
+// Each connection still has its own handles; login state is shared, as
+// the README says (login is not virtualized).
+func TestInProcessModule(t *testing.T) {
+	tok := harness.NewToken(t, "inproc", "1234", "123456")
+	b := startBroker(t, fmt.Sprintf(`
+listen = ["unix://%%SOCKET%%"]
+
+[[module]]
+name = "softhsm"
+path = %q
+isolation = "inprocess"
+[module.env]
+SOFTHSM2_CONF = %q
+
+[[token]]
+module = "softhsm"
+uri = "pkcs11:token=inproc"
+slot = 4
+`, harness.SoftHSM, tok.Conf))
+	a, other := b.dial(), b.dial()
+	sa := session(t, a, 4, tok.PIN)
+	key := ecKey(t, a, sa, "shared")
+	if err := sign(a, sa, key, digest("inproc")); err != nil {
+		t.Fatalf("signing through an in-process module: %v", err)
+	}
+	var so wire.OpenSessionResponse
+	if err := other.Call(wire.CallOpenSession, &wire.OpenSessionRequest{SlotID: 4, Flags: wire.CKF_SERIAL_SESSION}, &so); err != nil {
+		t.Fatal(err)
+	}
+	if err := other.Call(wire.CallGetSessionInfo, &wire.GetSessionInfoRequest{Session: sa}, &wire.GetSessionInfoResponse{}); rvOf(err) != wire.CKR_SESSION_HANDLE_INVALID {
+		t.Errorf("another client using A's session handle: %v, want CKR_SESSION_HANDLE_INVALID", err)
+	}
+	var info wire.GetSessionInfoResponse
+	if err := other.Call(wire.CallGetSessionInfo, &wire.GetSessionInfoRequest{Session: so.Session}, &info); err != nil {
+		t.Fatal(err)
+	}
+	if info.Info.State != wire.CKS_RO_USER_FUNCTIONS {
+		t.Errorf("with a shared in-process module the other client's session is in state %d; the documented behaviour is a shared login (CKS_RO_USER_FUNCTIONS)", info.Info.State)
+	}
+	if strings.Contains(b.Log(), `"message":"worker started"`) {
+		t.Error("an in-process module started a worker")
+	}
+}
