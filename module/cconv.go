@@ -294,21 +294,12 @@ func inMech(p C.CK_MECHANISM_PTR) (wire.Mechanism, C.CK_RV) {
 	return m, C.CKR_OK
 }
 
-// putText copies s into a blank-padded fixed-size field.
-func putText(dst []C.CK_UTF8CHAR, s string) {
+// putText copies s into a blank-padded fixed-size field (CK_UTF8CHAR or
+// CK_CHAR: both are CK_BYTE).
+func putText[T ~uint8](dst []T, s string) {
 	for i := range dst {
 		if i < len(s) {
-			dst[i] = C.CK_UTF8CHAR(s[i])
-		} else {
-			dst[i] = ' '
-		}
-	}
-}
-
-func putChars(dst []C.CK_CHAR, s string) {
-	for i := range dst {
-		if i < len(s) {
-			dst[i] = C.CK_CHAR(s[i])
+			dst[i] = T(s[i])
 		} else {
 			dst[i] = ' '
 		}
@@ -339,7 +330,7 @@ func putTokenInfo(p C.CK_TOKEN_INFO_PTR, v *wire.TokenInfo) {
 	putText(p.label[:], v.Label)
 	putText(p.manufacturerID[:], v.ManufacturerID)
 	putText(p.model[:], v.Model)
-	putChars(p.serialNumber[:], v.SerialNumber)
+	putText(p.serialNumber[:], v.SerialNumber)
 	p.flags = C.CK_FLAGS(v.Flags)
 	p.ulMaxSessionCount = C.CK_ULONG(v.MaxSessionCount)
 	p.ulSessionCount = C.CK_ULONG(v.SessionCount)
@@ -353,7 +344,7 @@ func putTokenInfo(p C.CK_TOKEN_INFO_PTR, v *wire.TokenInfo) {
 	p.ulFreePrivateMemory = C.CK_ULONG(v.FreePrivateMemory)
 	putVersion(&p.hardwareVersion, v.HardwareVersion)
 	putVersion(&p.firmwareVersion, v.FirmwareVersion)
-	putChars(p.utcTime[:], v.UTCTime)
+	putText(p.utcTime[:], v.UTCTime)
 }
 
 func putSessionInfo(p C.CK_SESSION_INFO_PTR, v *wire.SessionInfo) {

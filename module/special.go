@@ -183,10 +183,10 @@ func afterCloseAllSessions(c *client.Client, req *wire.CloseAllSessionsRequest, 
 // openLog sends the module's log (and yamux's) to cfg.Log, or nowhere:
 // the host application's stderr is not ours.
 func openLog(path string) io.Writer {
-	if logFile != nil || path == "" {
-		if logFile != nil {
-			return logFile
-		}
+	if logFile != nil {
+		return logFile
+	}
+	if path == "" {
 		return io.Discard
 	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
