@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"regexp"
@@ -15,37 +16,142 @@ import (
 )
 
 // spawnWorker starts `gop11-broker worker ARGS` with conn (the client's
-// connection, or the worker's end of a socketpair) as fd 3, the read end
-// of a pipe only the broker holds open as fd 4 (EOF: the broker is gone,
-// the worker exits rather than outlive it), and the broker's stderr as its
-// log on fd 5. Its own stderr is read for crash reports. Call done once
-// the process has been waited for.
-func spawnWorker(conn *os.File, args []string, env []string) (cmd *exec.Cmd, out *workerOutput, done func(), err error) {
+// connection, or the worker's end of a socketpair) as fd 3, its end of a
+// control socket as fd 4 (EOF there: the broker is gone, the worker exits
+// rather than outlive it), and the broker's stderr as its log on fd 5. Its
+// own stderr is read for crash reports. laneKey (empty: no lanes) is the
+// first control message; lanes follow on the same socket (ctrl.lane). Call
+// done once the process has been waited for.
+func spawnWorker(conn *os.File, args []string, env []string, laneKey []byte) (cmd *exec.Cmd, out *workerOutput, ctrl *workerCtrl, done func(), err error) {
 	exe, err := os.Executable()
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
-	ctrlR, ctrlW, err := os.Pipe()
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_SEQPACKET|syscall.SOCK_CLOEXEC, 0)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
-	defer ctrlR.Close()
+	theirs := os.NewFile(uintptr(fds[1]), "ctrl")
+	defer theirs.Close()
+	mine := os.NewFile(uintptr(fds[0]), "ctrl")
+	c, err := net.FileConn(mine)
+	mine.Close()
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	ctrl = &workerCtrl{c: c.(*net.UnixConn)}
+	if err := ctrl.send(append([]byte{ctrlKey}, laneKey...), -1); err != nil {
+		ctrl.c.Close()
+		return nil, nil, nil, nil, err
+	}
 	if out, err = newWorkerOutput(); err != nil {
-		ctrlW.Close()
-		return nil, nil, nil, err
+		ctrl.c.Close()
+		return nil, nil, nil, nil, err
 	}
 	cmd = exec.Command(exe, append([]string{"worker"}, args...)...)
-	cmd.ExtraFiles = []*os.File{conn, ctrlR, os.Stderr}
+	cmd.ExtraFiles = []*os.File{conn, theirs, os.Stderr}
 	cmd.Stdout, cmd.Stderr = out.w, out.w
 	cmd.Env = env
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
 	err = cmd.Start()
 	out.w.Close()
 	if err != nil {
-		ctrlW.Close()
-		return nil, nil, nil, err
+		ctrl.c.Close()
+		return nil, nil, nil, nil, err
 	}
-	return cmd, out, func() { ctrlW.Close() }, nil
+	return cmd, out, ctrl, func() { ctrl.c.Close() }, nil
+}
+
+// Control messages to a worker: the first byte says what it is.
+const (
+	ctrlKey  = 'K' // the rest is the lane key for the worker's Welcome
+	ctrlLane = 'L' // a lane's socket rides along (SCM_RIGHTS)
+)
+
+// workerCtrl is the broker's end of a worker's control socket.
+type workerCtrl struct{ c *net.UnixConn }
+
+func (w *workerCtrl) send(msg []byte, fd int) error {
+	var oob []byte
+	if fd >= 0 {
+		oob = syscall.UnixRights(fd)
+	}
+	_, _, err := w.c.WriteMsgUnix(msg, oob, nil)
+	return err
+}
+
+// lane hands the worker a lane's socket. The worker has its own copy once
+// this returns; the caller closes its own.
+func (w *workerCtrl) lane(fd int) error { return w.send([]byte{ctrlLane}, fd) }
+
+// newLane makes a socketpair, hands one end to the worker as a lane and
+// returns the other: the broker's lanes to a member worker.
+func (w *workerCtrl) newLane() (int, error) {
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return -1, err
+	}
+	err = w.lane(fds[1])
+	syscall.Close(fds[1])
+	if err != nil {
+		syscall.Close(fds[0])
+		return -1, err
+	}
+	return fds[0], nil
+}
+
+// ReadCtrl is the worker's side: it returns the lane key (the first
+// message) and a channel of the lanes that follow. The channel closes when
+// the broker is gone (EOF).
+func ReadCtrl(f *os.File) (key []byte, lanes <-chan int, err error) {
+	c, err := net.FileConn(f)
+	f.Close()
+	if err != nil {
+		return nil, nil, err
+	}
+	uc, ok := c.(*net.UnixConn)
+	if !ok {
+		return nil, nil, fmt.Errorf("control socket is a %T", c)
+	}
+	buf := make([]byte, 64)
+	oob := make([]byte, syscall.CmsgSpace(4*4))
+	n, _, _, _, err := uc.ReadMsgUnix(buf, oob)
+	if err != nil || n == 0 || buf[0] != ctrlKey {
+		return nil, nil, fmt.Errorf("control socket: no key message (%v)", err)
+	}
+	key = append([]byte(nil), buf[1:n]...)
+	ch := make(chan int, 64)
+	go func() {
+		defer close(ch)
+		for {
+			n, oobn, _, _, err := uc.ReadMsgUnix(buf, oob)
+			if err != nil || n == 0 {
+				return
+			}
+			for _, fd := range parseRights(oob[:oobn]) {
+				if buf[0] == ctrlLane {
+					ch <- fd
+				} else {
+					syscall.Close(fd)
+				}
+			}
+		}
+	}()
+	return key, ch, nil
+}
+
+func parseRights(oob []byte) []int {
+	msgs, err := syscall.ParseSocketControlMessage(oob)
+	if err != nil {
+		return nil
+	}
+	var fds []int
+	for _, m := range msgs {
+		if r, err := syscall.ParseUnixRights(&m); err == nil {
+			fds = append(fds, r...)
+		}
+	}
+	return fds
 }
 
 // workerOutput is a worker's stderr as the broker reads it. The worker

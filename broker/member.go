@@ -104,7 +104,7 @@ func (s *Server) startMember(mod *module, gen uint16, connID uint64, log zerolog
 	for k, v := range mod.cfg.Env {
 		env = append(env, k+"="+v)
 	}
-	cmd, out, done, err := spawnWorker(theirs, args, env)
+	cmd, out, ctrl, done, err := spawnWorker(theirs, args, env, newLaneKey())
 	if err != nil {
 		conn.Close()
 		return nil, err
@@ -120,7 +120,7 @@ func (s *Server) startMember(mod *module, gen uint16, connID uint64, log zerolog
 		logExit(log.With().Str("module", mod.cfg.Name).Logger(), cmd, out, m.why.Load(), func() { mod.died(time.Since(m.started)) })
 	}()
 	c, err := wire.NewClient(conn, wire.Endpoint{Network: "worker", Address: mod.cfg.Name},
-		wire.ClientConfig{DialTimeout: 60 * time.Second, Log: zerologWriter{log}}, false)
+		wire.ClientConfig{DialTimeout: 60 * time.Second, Log: zerologWriter{log}, Lanes: ctrl.newLane, NoLanes: s.NoLanes}, false)
 	if err != nil {
 		cmd.Process.Kill()
 		<-exited

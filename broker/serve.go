@@ -18,6 +18,7 @@ import (
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/gop11/gop11/wire"
@@ -34,6 +35,12 @@ type ServeConfig struct {
 	// finished, or after Grace at the latest (SIGTERM).
 	Stop  <-chan struct{}
 	Grace time.Duration
+	// Lanes brings the connection's lanes (wire/lane.go): connected
+	// sockets, as file descriptors, whose Hello is done. Each gets a
+	// Welcome and is served by its own goroutine until it or the
+	// connection ends.
+	Lanes   <-chan int
+	Version string // the broker build, in a lane's Welcome
 }
 
 // ServeConn serves one client connection whose handshake is done, until
@@ -50,13 +57,20 @@ func ServeConn(ctx context.Context, conn net.Conn, cfg ServeConfig) error {
 	// call that waits (C_WaitForSlotEvent in a router) returns then.
 	callCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	c := &connState{cfg: cfg, h: newHandles(), sess: sess, cancel: cancel}
+	c := &connState{cfg: cfg, h: newHandles(), sess: sess, cancel: cancel, lanes: map[*wire.LaneConn]struct{}{}}
 	served := make(chan struct{})
 	defer close(served)
 	if cfg.Stop != nil {
 		go c.drainOnStop(served)
 	}
 	var wg sync.WaitGroup
+	if cfg.Lanes != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.acceptLanes(callCtx, &wg)
+		}()
+	}
 	for {
 		st, err := sess.AcceptStream()
 		if err != nil {
@@ -70,6 +84,7 @@ func ServeConn(ctx context.Context, conn net.Conn, cfg ServeConfig) error {
 	}
 	sess.Close()
 	cancel()
+	c.shutdownLanes()
 	// A call stuck in the vendor module (a blocking C_WaitForSlotEvent)
 	// cannot be cancelled; the cleanup and the module's C_Finalize that
 	// follow wake it, so wait for calls only so long.
@@ -96,6 +111,66 @@ type connState struct {
 	once     sync.Once
 	err      error
 	inflight atomic.Int64
+
+	lanesMu sync.Mutex
+	lanes   map[*wire.LaneConn]struct{}
+	ended   bool // no more lanes: the connection is over
+}
+
+// acceptLanes serves each lane that arrives until the connection ends.
+func (c *connState) acceptLanes(ctx context.Context, wg *sync.WaitGroup) {
+	for {
+		var fd int
+		var ok bool
+		select {
+		case fd, ok = <-c.cfg.Lanes:
+			if !ok {
+				return
+			}
+		case <-ctx.Done():
+			return
+		}
+		l, err := wire.NewLaneConn(fd)
+		if err != nil {
+			c.cfg.Log.Warn().Err(err).Msg("lane refused")
+			continue
+		}
+		c.lanesMu.Lock()
+		if c.ended {
+			c.lanesMu.Unlock()
+			l.Close()
+			return
+		}
+		c.lanes[l] = struct{}{}
+		c.lanesMu.Unlock()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() {
+				c.lanesMu.Lock()
+				delete(c.lanes, l)
+				c.lanesMu.Unlock()
+				l.Close()
+			}()
+			if err := wire.WriteMsg(l, &wire.Welcome{Version: wire.ProtocolVersion, Broker: c.cfg.Version}); err != nil {
+				return
+			}
+			c.serveCalls(ctx, l.Codec(c.cfg.MaxFrame), func(err error) bool {
+				return errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || c.sess.IsClosed()
+			})
+		}()
+	}
+}
+
+// shutdownLanes wakes every lane's goroutine, blocked in a read, so it
+// returns; no lane joins after this.
+func (c *connState) shutdownLanes() {
+	c.lanesMu.Lock()
+	defer c.lanesMu.Unlock()
+	c.ended = true
+	for l := range c.lanes {
+		l.Shutdown()
+	}
 }
 
 // drainOnStop closes the connection when Stop closes, after the calls in
@@ -115,6 +190,7 @@ func (c *connState) drainOnStop(served <-chan struct{}) {
 		c.cfg.Log.Warn().Int64("calls", n).Msg("shutting down: calls still running after the grace period")
 	}
 	c.sess.Close()
+	c.shutdownLanes()
 }
 
 // drop ends the whole connection after a protocol violation: a client
@@ -124,16 +200,26 @@ func (c *connState) drop(err error) {
 		c.err = err
 		c.cfg.Log.Warn().Err(err).Msg("dropping connection: protocol violation")
 		c.sess.Close()
+		c.shutdownLanes()
 	})
 }
 
 func (c *connState) serveStream(ctx context.Context, st *yamux.Stream) {
 	defer st.Close()
-	codec := wire.NewCodec(st, c.cfg.MaxFrame)
+	c.serveCalls(ctx, wire.NewCodec(st, c.cfg.MaxFrame), func(err error) bool {
+		return errors.Is(err, io.EOF) || c.sess.IsClosed() || errors.Is(err, yamux.ErrStreamClosed)
+	})
+}
+
+// serveCalls answers the calls on one stream or lane, one at a time, until
+// it ends. ended tells a stream that ended (the client closed it, or the
+// connection is going) from a protocol violation, which drops the whole
+// connection.
+func (c *connState) serveCalls(ctx context.Context, codec *wire.Codec, ended func(error) bool) {
 	for {
 		id, err := codec.ReadRequestID()
 		if err != nil {
-			if !errors.Is(err, io.EOF) && !c.sess.IsClosed() && !errors.Is(err, yamux.ErrStreamClosed) {
+			if !ended(err) {
 				c.drop(err)
 			}
 			return

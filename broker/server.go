@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"net"
@@ -35,6 +36,7 @@ type Server struct {
 	WorkerArgs       []string // passed to every worker (log level, format)
 	HandshakeTimeout time.Duration
 	MaxClients       int // connections served at once; more are refused (0: no limit)
+	NoLanes          bool // offer no lanes: every call on yamux (for comparisons)
 
 	wg         sync.WaitGroup
 	mu         sync.Mutex
@@ -48,6 +50,83 @@ type Server struct {
 	reloadMu   sync.Mutex
 	grace      time.Duration
 	nextModule int
+	lanes      sync.Map // string(key) → *laneTarget
+}
+
+// laneTarget is where a lane with a given key goes: the connection that
+// got the key in its Welcome.
+type laneTarget struct {
+	uid    int // the connection's peer uid; -1: not a unix socket
+	attach func(f *os.File) error
+}
+
+// newLaneKey makes a connection's lane key.
+func newLaneKey() []byte {
+	k := make([]byte, wire.LaneKeyLen)
+	if _, err := rand.Read(k); err != nil {
+		panic(err) // crypto/rand does not fail on Linux
+	}
+	return k
+}
+
+// peerUID is a unix socket's peer uid (SO_PEERCRED), or -1.
+func peerUID(conn net.Conn) int {
+	uc, ok := conn.(*net.UnixConn)
+	if !ok {
+		return -1
+	}
+	rc, err := uc.SyscallConn()
+	if err != nil {
+		return -1
+	}
+	uid := -1
+	rc.Control(func(fd uintptr) {
+		if cred, err := syscall.GetsockoptUcred(int(fd), syscall.SOL_SOCKET, syscall.SO_PEERCRED); err == nil {
+			uid = int(cred.Uid)
+		}
+	})
+	return uid
+}
+
+// offerLanes registers a connection's lanes: a key, unless the connection
+// cannot have lanes (TCP), and a function to forget it.
+func (s *Server) offerLanes(conn net.Conn, attach func(f *os.File) error) (key []byte, forget func()) {
+	uid := peerUID(conn)
+	if uid < 0 || s.NoLanes {
+		return nil, func() {}
+	}
+	key = newLaneKey()
+	s.lanes.Store(string(key), &laneTarget{uid: uid, attach: attach})
+	return key, func() { s.lanes.Delete(string(key)) }
+}
+
+// joinLane attaches a lane to the connection its key names. A lane of
+// another user, or with a key nobody holds, is refused.
+func (s *Server) joinLane(conn net.Conn, hello *wire.Hello, log zerolog.Logger) {
+	defer conn.Close()
+	refuse := func(why string) {
+		log.Warn().Str("remote", conn.RemoteAddr().String()).Msg("lane refused: " + why)
+		wire.WriteMsg(conn, &wire.Welcome{Version: wire.ProtocolVersion, Error: "lane refused: " + why})
+	}
+	v, ok := s.lanes.Load(string(hello.Lane))
+	if !ok {
+		refuse("no connection has this key")
+		return
+	}
+	t := v.(*laneTarget)
+	if uid := peerUID(conn); uid != t.uid {
+		refuse(fmt.Sprintf("peer uid %d is not the connection's (%d)", uid, t.uid))
+		return
+	}
+	f, err := connFile(conn)
+	if err != nil {
+		refuse(err.Error())
+		return
+	}
+	defer f.Close()
+	if err := t.attach(f); err != nil {
+		refuse(err.Error())
+	}
 }
 
 // Run listens and serves until ctx is done, then stops accepting, asks
@@ -155,6 +234,10 @@ func (s *Server) admit(conn net.Conn) {
 	}
 	conn.SetDeadline(time.Time{})
 	log = log.With().Str("program", hello.Program).Uint64("pid", hello.PID).Logger()
+	if len(hello.Lane) > 0 {
+		s.joinLane(conn, hello, log)
+		return
+	}
 	// Each client costs a worker process: a flood of connections must not
 	// become a flood of processes.
 	if n := s.clients.Add(1); s.MaxClients > 0 && n > int64(s.MaxClients) {
@@ -194,8 +277,18 @@ func (s *Server) startWorker(id uint64, conn net.Conn, log zerolog.Logger) error
 	}
 	defer f.Close()
 	args := append([]string{"--module", s.Module, "--conn", strconv.FormatUint(id, 10)}, s.WorkerArgs...)
-	cmd, out, done, err := spawnWorker(f, args, nil)
+	// A lane may come as soon as the worker has sent its Welcome, which
+	// can be before spawnWorker returns here.
+	var ctrl *workerCtrl
+	spawned := make(chan struct{})
+	key, forget := s.offerLanes(conn, func(lf *os.File) error {
+		<-spawned
+		return ctrl.lane(int(lf.Fd()))
+	})
+	cmd, out, ctrl, done, err := spawnWorker(f, args, nil, key)
+	close(spawned)
 	if err != nil {
+		forget()
 		return err
 	}
 	pid := cmd.Process.Pid
@@ -207,6 +300,7 @@ func (s *Server) startWorker(id uint64, conn net.Conn, log zerolog.Logger) error
 	go func() {
 		defer s.wg.Done()
 		cmd.Wait()
+		forget()
 		done()
 		s.mu.Lock()
 		delete(s.workers, pid)

@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
 	"reflect"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/gop11/gop11/broker/config"
@@ -204,7 +206,33 @@ func (s *Server) Reload(cfg *config.Config) error {
 
 // serveRouted serves one connection in config mode.
 func (s *Server) serveRouted(id uint64, conn net.Conn, log zerolog.Logger) {
-	if err := wire.WriteMsg(conn, &wire.Welcome{Version: wire.ProtocolVersion, Broker: s.Version}); err != nil {
+	lanes := make(chan int, 16)
+	key, forget := s.offerLanes(conn, func(f *os.File) error {
+		fd, err := syscall.Dup(int(f.Fd()))
+		if err != nil {
+			return err
+		}
+		select {
+		case lanes <- fd:
+			return nil
+		case <-time.After(5 * time.Second):
+			syscall.Close(fd)
+			return fmt.Errorf("connection not taking lanes")
+		}
+	})
+	defer func() {
+		forget()
+		for {
+			select {
+			case fd := <-lanes: // came after the connection ended
+				syscall.Close(fd)
+				continue
+			default:
+			}
+			return
+		}
+	}()
+	if err := wire.WriteMsg(conn, &wire.Welcome{Version: wire.ProtocolVersion, Broker: s.Version, Lane: key}); err != nil {
 		conn.Close()
 		return
 	}
@@ -213,7 +241,7 @@ func (s *Server) serveRouted(id uint64, conn net.Conn, log zerolog.Logger) {
 	defer s.routers.Delete(r)
 	log.Info().Msg("client connected")
 	start := time.Now()
-	ServeConn(context.Background(), conn, ServeConfig{Backend: wire.BackendFunc(r.call), Log: log, Stop: s.ctx.Done(), Grace: s.grace})
+	ServeConn(context.Background(), conn, ServeConfig{Backend: wire.BackendFunc(r.call), Log: log, Stop: s.ctx.Done(), Grace: s.grace, Lanes: lanes, Version: s.Version})
 	r.close()
 	log.Info().Dur("connected_for", time.Since(start)).Msg("client gone: its workers finalize their modules")
 }

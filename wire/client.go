@@ -85,6 +85,12 @@ type ClientConfig struct {
 	Log         io.Writer     // yamux's log; nil discards
 	Program     string        // reported in the handshake
 	MaxFrame    int
+	// NoLanes keeps every call on yamux streams even when the broker
+	// offers lanes (for comparisons, and a way out if lanes misbehave).
+	NoLanes bool
+	// Lanes opens lanes for NewClient's connection when its Welcome
+	// offers them; Dial sets it for unix endpoints.
+	Lanes LaneDialer
 }
 
 // Client is one connection to a broker: a yamux session whose streams are
@@ -98,6 +104,14 @@ type Client struct {
 	idle     chan *stream
 	lost     atomic.Bool
 	closing  sync.Once
+
+	// Lanes (lane.go): idle ones wait in idleLanes; all of them are in
+	// lanes, so Close can wake a call blocked on one.
+	laneDial  atomic.Pointer[LaneDialer] // nil: no lanes, or they failed
+	idleLanes chan *lane
+	lanesMu   sync.Mutex
+	lanes     map[*lane]struct{}
+	laneWait  time.Duration
 }
 
 type stream struct {
@@ -115,7 +129,15 @@ func Dial(ep Endpoint, cfg ClientConfig) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return NewClient(conn, ep, cfg, true)
+	c, err := NewClient(conn, ep, cfg, true)
+	if err != nil {
+		return nil, err
+	}
+	if ep.Network == "unix" && len(c.Welcome.Lane) > 0 && !cfg.NoLanes {
+		d := DialUnixLane(ep.Address, c.Welcome.Lane, cfg.Program, uint64(os.Getpid()))
+		c.laneDial.Store(&d)
+	}
+	return c, nil
 }
 
 // NewClient runs the client side of the protocol on conn: the Hello (unless
@@ -144,7 +166,12 @@ func NewClient(conn net.Conn, ep Endpoint, cfg ClientConfig, hello bool) (*Clien
 		conn.Close()
 		return nil, err
 	}
-	return &Client{Endpoint: ep, Welcome: w, sess: sess, maxFrame: cfg.MaxFrame, idle: make(chan *stream, 256)}, nil
+	c := &Client{Endpoint: ep, Welcome: w, sess: sess, maxFrame: cfg.MaxFrame, idle: make(chan *stream, 256),
+		idleLanes: make(chan *lane, 256), lanes: map[*lane]struct{}{}, laneWait: cfg.DialTimeout}
+	if cfg.Lanes != nil && len(w.Lane) > 0 && !cfg.NoLanes {
+		c.laneDial.Store(&cfg.Lanes)
+	}
+	return c, nil
 }
 
 // Caller makes calls: a *Client, or anything standing in for one.
@@ -171,8 +198,73 @@ func (c *Client) Lost() bool { return c.lost.Load() || c.sess.IsClosed() }
 func (c *Client) Close() error {
 	c.lost.Store(true)
 	var err error
-	c.closing.Do(func() { err = c.sess.Close() })
+	c.closing.Do(func() {
+		err = c.sess.Close()
+		c.lanesMu.Lock()
+		for l := range c.lanes {
+			l.conn.Shutdown() // a call blocked on it returns ErrConnLost
+		}
+		c.lanesMu.Unlock()
+		c.drainLanes()
+	})
 	return err
+}
+
+// UsesLanes reports whether calls go over lanes.
+func (c *Client) UsesLanes() bool { return c.laneDial.Load() != nil }
+
+func (c *Client) getLane() *lane {
+	select {
+	case l := <-c.idleLanes:
+		return l
+	default:
+	}
+	d := c.laneDial.Load()
+	if d == nil {
+		return nil
+	}
+	l, err := openLane(*d, c.laneWait)
+	if err != nil {
+		// The server would not take a lane: every call goes over yamux
+		// from now on, which works, only slower.
+		c.laneDial.Store(nil)
+		return nil
+	}
+	l.codec = l.conn.Codec(c.maxFrame)
+	c.lanesMu.Lock()
+	c.lanes[l] = struct{}{}
+	c.lanesMu.Unlock()
+	return l
+}
+
+func (c *Client) putLane(l *lane) {
+	select {
+	case c.idleLanes <- l:
+	default:
+		c.dropLane(l)
+	}
+	if c.lost.Load() {
+		// Close may have drained the pool just before l went in.
+		c.drainLanes()
+	}
+}
+
+func (c *Client) drainLanes() {
+	for {
+		select {
+		case l := <-c.idleLanes:
+			c.dropLane(l)
+		default:
+			return
+		}
+	}
+}
+
+func (c *Client) dropLane(l *lane) {
+	c.lanesMu.Lock()
+	delete(c.lanes, l)
+	c.lanesMu.Unlock()
+	l.conn.Close()
 }
 
 func (c *Client) get() (*stream, error) {
@@ -203,37 +295,60 @@ func (c *Client) Call(id CallID, req, resp Message) error {
 	if c.Lost() {
 		return ErrConnLost
 	}
+	if l := c.getLane(); l != nil {
+		err := c.exchange(l.codec, id, req, resp)
+		if err == nil || isRV(err) {
+			c.putLane(l)
+		} else {
+			c.dropLane(l)
+		}
+		return err
+	}
 	s, err := c.get()
 	if err != nil {
 		c.Close()
 		return fmt.Errorf("%w: %v", ErrConnLost, err)
 	}
-	if err := s.c.WriteRequest(id, req); err != nil {
+	err = c.exchange(s.c, id, req, resp)
+	if err == nil || isRV(err) {
+		c.put(s)
+	} else {
 		s.s.Close()
+	}
+	return err
+}
+
+func isRV(err error) bool {
+	var rv RV
+	return errors.As(err, &rv)
+}
+
+// exchange makes one call on a stream or lane. A request too large to send
+// leaves the stream in step and the connection up; any other failure ends
+// the connection.
+func (c *Client) exchange(codec *Codec, id CallID, req, resp Message) error {
+	if err := codec.WriteRequest(id, req); err != nil {
 		if errors.Is(err, ErrFrameTooLarge) {
 			return err
 		}
 		c.Close()
 		return fmt.Errorf("%w: %v", ErrConnLost, err)
 	}
-	err = s.c.ReadResponse(resp)
+	err := codec.ReadResponse(resp)
 	var rv RV
 	switch {
 	case err == nil, errors.As(err, &rv):
-		c.put(s)
 		return err
 	case errors.Is(err, ErrMalformed), errors.Is(err, ErrFrameTooLarge):
 		// A reply that cannot be read: the stream is out of step and the
 		// connection is not to be trusted. (ErrFrameTooLarge alone means
 		// our request was too large, and is returned above.)
-		s.s.Close()
 		c.Close()
 		if !errors.Is(err, ErrMalformed) {
 			err = fmt.Errorf("%w: reply: %v", ErrMalformed, err)
 		}
 		return err
 	default:
-		s.s.Close()
 		c.Close()
 		return fmt.Errorf("%w: %v", ErrConnLost, err)
 	}

@@ -10,7 +10,7 @@ import (
 
 // ProtocolVersion is the version this build speaks. A peer with another
 // version is refused in the handshake; there is no negotiation yet.
-const ProtocolVersion = 1
+const ProtocolVersion = 2
 
 // Magic opens every connection, so a stray client is told apart from an
 // old one.
@@ -23,6 +23,9 @@ type Hello struct {
 	Version  uint64
 	Program  string // the application, for logs
 	PID      uint64
+	// Lane, when set, asks to join the connection whose Welcome carried
+	// this key, as a lane (lane.go) rather than as a new connection.
+	Lane []byte
 }
 
 // Welcome is the broker's answer. A non-empty Error refuses the client;
@@ -32,6 +35,9 @@ type Welcome struct {
 	Version  uint64
 	Error    string
 	Broker   string // broker build, for logs
+	// Lane is the key a client sends in a lane's Hello to join this
+	// connection; empty when the server offers no lanes.
+	Lane []byte
 }
 
 // ErrHandshake: the peer is not a gop11 peer of this protocol version.

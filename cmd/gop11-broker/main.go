@@ -75,6 +75,7 @@ func brokerMain(args []string) int {
 	mode := fs.String("socket-mode", "0600", "permissions of unix socket files")
 	grace := fs.Duration("grace", 10*time.Second, "how long SIGTERM waits for clients' calls to finish")
 	maxClients := fs.Int("max-clients", 4096, "connections served at once (each has a worker process); more are refused")
+	noLanes := fs.Bool("no-lanes", false, "carry every call on the yamux connection, offering clients no lanes (slower; for comparisons)")
 	version := fs.Bool("version", false, "print the version and exit")
 	lf.register(fs)
 	fs.Usage = func() {
@@ -153,7 +154,7 @@ func brokerMain(args []string) int {
 	defer stop()
 	srv := &broker.Server{Listen: listen, Module: *module, Config: cfg, SocketMode: os.FileMode(perm), Log: log,
 		WorkerArgs: append(lf.args(), "--grace", grace.String()), Version: Version, OpenInProcess: openInProcess,
-		MaxClients: *maxClients}
+		MaxClients: *maxClients, NoLanes: *noLanes}
 	if cfg != nil {
 		go reloadOnHUP(srv, cfg.Path, log)
 	}

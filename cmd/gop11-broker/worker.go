@@ -4,11 +4,9 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"os/signal"
-	"runtime"
 	"runtime/pprof"
 	"syscall"
 	"time"
@@ -21,8 +19,8 @@ import (
 )
 
 // workerMain runs one client's worker: fd 3 is the client's connection
-// (its Hello already read by the broker), fd 4 the read end of a pipe the
-// broker holds open while it lives, fd 5 the broker's log (the worker's
+// (its Hello already read by the broker), fd 4 its control socket (the
+// lane key, then lanes; EOF when the broker is gone), fd 5 the broker's log (the worker's
 // stderr is read by the broker for crash reports). The worker loads the vendor module,
 // answers the client's Welcome, serves it, and on exit finalizes the
 // module: whatever the client held is freed with it.
@@ -51,14 +49,14 @@ func workerMain(args []string) int {
 	if *name != "" {
 		log = log.With().Str("module", *name).Logger()
 	}
-	// One P: a worker serves one connection, its Go work is handing frames
-	// between yamux's goroutines, and with one P those handoffs skip the
-	// cross-CPU wakeups (C_GetInfo p50 84-100 us against 123-141 us with
-	// two here). Vendor calls are cgo calls, which give up the P, so
-	// threads signing at once still use every CPU. GOMAXPROCS set in the
-	// environment wins.
+	// One P to start with: calls on yamux streams are handed between
+	// yamux's goroutines, and with one P those handoffs skip cross-CPU
+	// wakeups. Each lane adds a P of its own (wire/lane.go), so calls on
+	// lanes from several threads run at once. Vendor calls are cgo calls,
+	// which give up the P, so threads signing at once use every CPU.
+	// GOMAXPROCS set in the environment wins.
 	if os.Getenv("GOMAXPROCS") == "" {
-		runtime.GOMAXPROCS(1)
+		wire.SetLaneProcsBase(1)
 	}
 	// Diagnostics: GOP11_WORKER_CPUPROFILE=PREFIX writes each worker's
 	// CPU profile to PREFIX.PID when it exits (make bench uses it to say
@@ -77,8 +75,16 @@ func workerMain(args []string) int {
 		log.Error().Err(err).Msg("worker started without a client connection")
 		return 2
 	}
+	laneKey, ctrlLanes, err := broker.ReadCtrl(os.NewFile(4, "broker"))
+	if err != nil {
+		log.Error().Err(err).Msg("worker started without its control socket")
+		return 2
+	}
+	lanes := make(chan int, 16)
 	go func() {
-		io.Copy(io.Discard, os.NewFile(4, "broker"))
+		for fd := range ctrlLanes {
+			lanes <- fd
+		}
 		log.Warn().Msg("broker gone: worker exits")
 		os.Exit(1)
 	}()
@@ -88,7 +94,7 @@ func workerMain(args []string) int {
 		wire.WriteMsg(conn, &wire.Welcome{Version: wire.ProtocolVersion, Error: fmt.Sprintf("module %s: %v", *module, err)})
 		return 1
 	}
-	if err := wire.WriteMsg(conn, &wire.Welcome{Version: wire.ProtocolVersion, Broker: Version}); err != nil {
+	if err := wire.WriteMsg(conn, &wire.Welcome{Version: wire.ProtocolVersion, Broker: Version, Lane: laneKey}); err != nil {
 		log.Warn().Err(err).Msg("client gone before the welcome")
 		mod.Close()
 		return 1
@@ -97,7 +103,7 @@ func workerMain(args []string) int {
 	// the client's sessions and finalize the module.
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	err = broker.ServeConn(context.Background(), conn, broker.ServeConfig{Backend: mod, Log: log, Stop: ctx.Done(), Grace: *grace})
+	err = broker.ServeConn(context.Background(), conn, broker.ServeConfig{Backend: mod, Log: log, Stop: ctx.Done(), Grace: *grace, Lanes: lanes, Version: Version})
 	if err != nil {
 		log.Warn().Err(err).Msg("connection ended")
 	}

@@ -1,0 +1,218 @@
+package wire
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// A lane is a second kind of stream between a client and the process that
+// serves it: a socket of its own that carries one call at a time, read and
+// written with blocking system calls by the goroutine making (or serving)
+// the call. A call on a lane costs one write and one read on each side and
+// no goroutine handoff; a call on a yamux stream costs a handoff to the
+// session's send loop and one from its receive loop, on both sides, which
+// on a small VM is two to three times the socket round trip itself
+// (PROTOCOL.md, "Lanes"). Lanes join an existing connection: they share
+// its virtual handles and its worker, and end with it.
+
+// LaneKeyLen is the length of the secret that joins a lane to a connection.
+const LaneKeyLen = 16
+
+// laneBuf is the read buffer of a lane: a reply up to this size is read
+// with one system call.
+const laneBuf = 64 << 10
+
+// LaneConn is one end of a lane: a blocking stream socket. Read and Write
+// block the calling goroutine's thread in the kernel, which is the point.
+// Shutdown may be called from any goroutine (it wakes a blocked Read);
+// Close only by the goroutine that owns the lane.
+type LaneConn struct {
+	mu     sync.Mutex // orders Shutdown against Close: the fd number may be reused
+	fd     int
+	closed bool
+}
+
+// NewLaneConn takes over fd, a connected stream socket, and makes it
+// blocking.
+func NewLaneConn(fd int) (*LaneConn, error) {
+	if err := syscall.SetNonblock(fd, false); err != nil {
+		syscall.Close(fd)
+		return nil, err
+	}
+	syscall.CloseOnExec(fd)
+	laneOpened()
+	return &LaneConn{fd: fd}, nil
+}
+
+// A goroutine blocked in a system call keeps its P (the right to run Go
+// code) in the runtime's syscall state; when its read returns it takes the
+// P back at once, unless the runtime's monitor gave the P away meanwhile.
+// A thread that finds no P sleeps until the monitor frees one, 20 us to
+// 10 ms later. So with more busy lanes than Ps (GOMAXPROCS, the number of
+// CPUs by default, 1 in a worker), concurrent calls queue behind each
+// other: with 4 threads and 2 Ps, ECDSA signing ran no faster than with
+// 1 thread. A P costs little when idle, so each lane brings its own:
+// GOMAXPROCS grows to the base plus the lanes open at once, up to
+// MaxLaneProcs. It does not shrink. GOMAXPROCS set in the environment
+// is left alone.
+var (
+	lanesOpen    atomic.Int64
+	procsMu      sync.Mutex
+	procsBase    = runtime.GOMAXPROCS(0)
+	procsFixed   = os.Getenv("GOMAXPROCS") != ""
+	MaxLaneProcs = 128
+)
+
+// SetLaneProcsBase sets the GOMAXPROCS lanes add to (a worker runs with 1).
+func SetLaneProcsBase(n int) {
+	procsMu.Lock()
+	defer procsMu.Unlock()
+	procsBase = n
+	if !procsFixed {
+		runtime.GOMAXPROCS(min(n+int(lanesOpen.Load()), MaxLaneProcs))
+	}
+}
+
+func laneOpened() {
+	n := int(lanesOpen.Add(1))
+	if procsFixed {
+		return
+	}
+	procsMu.Lock()
+	defer procsMu.Unlock()
+	if want := min(procsBase+n, MaxLaneProcs); runtime.GOMAXPROCS(0) < want {
+		runtime.GOMAXPROCS(want)
+	}
+}
+
+func (l *LaneConn) Read(p []byte) (int, error) {
+	for {
+		n, err := syscall.Read(l.fd, p)
+		switch {
+		case err == syscall.EINTR:
+			continue
+		case err != nil:
+			return 0, err
+		case n == 0 && len(p) > 0:
+			return 0, io.EOF
+		}
+		return n, nil
+	}
+}
+
+func (l *LaneConn) Write(p []byte) (int, error) {
+	done := 0
+	for done < len(p) {
+		n, err := syscall.Write(l.fd, p[done:])
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			return done, err
+		}
+		done += n
+	}
+	return done, nil
+}
+
+// SetTimeout bounds each Read and Write (0: no bound); the handshake uses it.
+func (l *LaneConn) SetTimeout(d time.Duration) error {
+	tv := syscall.NsecToTimeval(d.Nanoseconds())
+	if err := syscall.SetsockoptTimeval(l.fd, syscall.SOL_SOCKET, syscall.SO_RCVTIMEO, &tv); err != nil {
+		return err
+	}
+	return syscall.SetsockoptTimeval(l.fd, syscall.SOL_SOCKET, syscall.SO_SNDTIMEO, &tv)
+}
+
+// Shutdown ends the lane in both directions: a Read blocked on it returns.
+func (l *LaneConn) Shutdown() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.closed {
+		syscall.Shutdown(l.fd, syscall.SHUT_RDWR)
+	}
+}
+
+// Close releases the socket.
+func (l *LaneConn) Close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return nil
+	}
+	l.closed = true
+	lanesOpen.Add(-1)
+	return syscall.Close(l.fd)
+}
+
+// Codec returns a codec on the lane that reads a message of up to 64 KiB
+// with one system call.
+func (l *LaneConn) Codec(max int) *Codec {
+	return NewCodec(struct {
+		io.Reader
+		io.Writer
+	}{bufio.NewReaderSize(l, laneBuf), l}, max)
+}
+
+// LaneDialer opens a new lane's socket and does whatever the serving side
+// needs to attach it (a unix broker: connect and send the Hello with the
+// connection's lane key). The client then waits for the lane's Welcome.
+type LaneDialer func() (fd int, err error)
+
+// DialUnixLane connects to a broker's unix socket and asks to join the
+// connection that got key in its Welcome.
+func DialUnixLane(path string, key []byte, program string, pid uint64) LaneDialer {
+	return func() (int, error) {
+		fd, err := syscall.Socket(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return -1, err
+		}
+		if err := syscall.Connect(fd, &syscall.SockaddrUnix{Name: path}); err != nil {
+			syscall.Close(fd)
+			return -1, err
+		}
+		l := &LaneConn{fd: fd} // not counted: NewLaneConn takes it over
+		h := &Hello{Magic: Magic, Version: ProtocolVersion, Program: program, PID: pid, Lane: key}
+		l.SetTimeout(5 * time.Second)
+		if err := WriteMsg(l, h); err != nil {
+			syscall.Close(fd)
+			return -1, err
+		}
+		return fd, nil
+	}
+}
+
+// ErrNoLane: a lane could not be opened; the call goes over yamux.
+var ErrNoLane = errors.New("wire: no lane")
+
+// openLane dials a lane and waits for the serving side's Welcome on it.
+func openLane(dial LaneDialer, timeout time.Duration) (*lane, error) {
+	fd, err := dial()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrNoLane, err)
+	}
+	l, err := NewLaneConn(fd)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrNoLane, err)
+	}
+	l.SetTimeout(timeout)
+	if _, err := ReadWelcome(l); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("%w: %v", ErrNoLane, err)
+	}
+	l.SetTimeout(0)
+	return &lane{conn: l}, nil
+}
+
+type lane struct {
+	conn  *LaneConn
+	codec *Codec
+}
