@@ -296,6 +296,7 @@ func (c *Client) Call(id CallID, req, resp Message) error {
 		return ErrConnLost
 	}
 	if l := c.getLane(); l != nil {
+		l.yield.Maybe()
 		err := c.exchange(l.codec, id, req, resp)
 		if err == nil || isRV(err) {
 			c.putLane(l)
