@@ -155,8 +155,7 @@ func (c *connState) acceptLanes(ctx context.Context, wg *sync.WaitGroup) {
 			if err := wire.WriteMsg(l, &wire.Welcome{Version: wire.ProtocolVersion, Broker: c.cfg.Version}); err != nil {
 				return
 			}
-			var y wire.Yielder
-			c.serveCalls(ctx, l.Codec(c.cfg.MaxFrame), y.Maybe, func(err error) bool {
+			c.serveCalls(ctx, l.Codec(c.cfg.MaxFrame), func(err error) bool {
 				return errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || c.sess.IsClosed()
 			})
 		}()
@@ -207,7 +206,7 @@ func (c *connState) drop(err error) {
 
 func (c *connState) serveStream(ctx context.Context, st *yamux.Stream) {
 	defer st.Close()
-	c.serveCalls(ctx, wire.NewCodec(st, c.cfg.MaxFrame), nil, func(err error) bool {
+	c.serveCalls(ctx, wire.NewCodec(st, c.cfg.MaxFrame), func(err error) bool {
 		return errors.Is(err, io.EOF) || c.sess.IsClosed() || errors.Is(err, yamux.ErrStreamClosed)
 	})
 }
@@ -215,12 +214,9 @@ func (c *connState) serveStream(ctx context.Context, st *yamux.Stream) {
 // serveCalls answers the calls on one stream or lane, one at a time, until
 // it ends. ended tells a stream that ended (the client closed it, or the
 // connection is going) from a protocol violation, which drops the whole
-// connection. yield, if set, runs before each call (wire.Yielder).
-func (c *connState) serveCalls(ctx context.Context, codec *wire.Codec, yield func(), ended func(error) bool) {
+// connection.
+func (c *connState) serveCalls(ctx context.Context, codec *wire.Codec, ended func(error) bool) {
 	for {
-		if yield != nil {
-			yield()
-		}
 		id, err := codec.ReadRequestID()
 		if err != nil {
 			if !ended(err) {

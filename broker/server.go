@@ -35,7 +35,7 @@ type Server struct {
 	Log              zerolog.Logger
 	WorkerArgs       []string // passed to every worker (log level, format)
 	HandshakeTimeout time.Duration
-	MaxClients       int // connections served at once; more are refused (0: no limit)
+	MaxClients       int  // connections served at once; more are refused (0: no limit)
 	NoLanes          bool // offer no lanes: every call on yamux (for comparisons)
 
 	wg         sync.WaitGroup

@@ -296,7 +296,6 @@ func (c *Client) Call(id CallID, req, resp Message) error {
 		return ErrConnLost
 	}
 	if l := c.getLane(); l != nil {
-		l.yield.Maybe()
 		err := c.exchange(l.codec, id, req, resp)
 		if err == nil || isRV(err) {
 			c.putLane(l)

@@ -38,10 +38,12 @@ const laneBuf = 64 << 10
 // Shutdown may be called from any goroutine (it wakes a blocked Read);
 // Close only by the goroutine that owns the lane.
 type LaneConn struct {
-	mu      sync.Mutex // orders Shutdown against Close: the fd number may be reused
-	fd      int
-	closed  bool
-	timeout int // poll timeout in ms; -1: none
+	mu       sync.Mutex // orders Shutdown against Close: the fd number may be reused
+	fd       int
+	closed   bool
+	timeout  int // poll timeout in ms; -1: none
+	lastData time.Time
+	yield    yielder
 }
 
 // NewLaneConn takes over fd, a connected stream socket, and makes it
@@ -104,23 +106,8 @@ func laneOpened() {
 // VMs a wakeup is an inter-processor interrupt, and a round trip costs
 // 11.6 us instead of 13.1 (two Go processes, p50).
 func (l *LaneConn) Read(p []byte) (int, error) {
-	pfd := struct {
-		fd      int32
-		events  int16
-		revents int16
-	}{int32(l.fd), pollIn, 0}
-	for {
-		n, _, e := syscall.Syscall(syscall.SYS_POLL, uintptr(unsafe.Pointer(&pfd)), 1, uintptr(l.timeout))
-		if e == syscall.EINTR {
-			continue
-		}
-		if e != 0 {
-			return 0, e
-		}
-		if n == 0 {
-			return 0, syscall.EAGAIN // the handshake's timeout
-		}
-		break
+	if err := l.wait(); err != nil {
+		return 0, err
 	}
 	for {
 		n, err := syscall.Read(l.fd, p)
@@ -132,7 +119,62 @@ func (l *LaneConn) Read(p []byte) (int, error) {
 		case n == 0 && len(p) > 0:
 			return 0, io.EOF
 		}
+		l.lastData = time.Now()
 		return n, nil
+	}
+}
+
+// A goroutine waiting in a system call keeps its P; the runtime's monitor
+// (sysmon) takes the P away from one that has sat in the same system call
+// for 10 ms, or has not passed through the scheduler for 10 ms, and each
+// time it does it goes back from sleeping 10 ms to polling every 20 us.
+// With 64 client processes and their workers on 2 CPUs those polls were
+// 16 wakeups per signature (perf: 67k nanosleeps/s). So while a lane is
+// busy (data in the last hotFor) it waits in slices of pollSlice and
+// passes the scheduler every yieldEvery; an idle lane waits without a
+// bound and lets the monitor have its P.
+const (
+	pollSlice  = 5 // ms
+	hotFor     = 200 * time.Millisecond
+	yieldEvery = 8 * time.Millisecond
+)
+
+func (l *LaneConn) wait() error {
+	pfd := struct {
+		fd      int32
+		events  int16
+		revents int16
+	}{int32(l.fd), pollIn, 0}
+	for {
+		l.yield.maybe()
+		t := l.timeout
+		hot := t < 0 && time.Since(l.lastData) < hotFor
+		if hot {
+			t = pollSlice
+		}
+		n, _, e := syscall.Syscall(syscall.SYS_POLL, uintptr(unsafe.Pointer(&pfd)), 1, uintptr(t))
+		switch {
+		case e == syscall.EINTR:
+			continue
+		case e != 0:
+			return e
+		case n > 0:
+			return nil
+		case hot:
+			continue
+		case t >= 0:
+			return syscall.EAGAIN // the handshake's timeout
+		}
+	}
+}
+
+// yielder passes the scheduler now and then (see wait).
+type yielder struct{ last time.Time }
+
+func (y *yielder) maybe() {
+	if now := time.Now(); now.Sub(y.last) >= yieldEvery {
+		y.last = now
+		runtime.Gosched()
 	}
 }
 
@@ -247,30 +289,4 @@ func openLane(dial LaneDialer, timeout time.Duration) (*lane, error) {
 type lane struct {
 	conn  *LaneConn
 	codec *Codec
-	yield Yielder
-}
-
-// Yielder lets the Go scheduler see a goroutine that lives in system calls.
-//
-// A goroutine serving a lane never blocks in the scheduler: it reads,
-// calls, writes, all system calls or cgo calls. The runtime's monitor
-// (sysmon) takes a goroutine that has not been through the scheduler for
-// 10 ms for one hogging its P: it preempts it (SIGURG) and takes the P
-// away in the middle of a system call, so the next call finds no P and
-// hops threads, and the monitor, having found work, keeps waking every
-// 20 us instead of backing off to 10 ms. On a 2-CPU machine those wakeups
-// cost the calls real time. A lane therefore yields to the scheduler
-// every few milliseconds, which costs about a microsecond.
-type Yielder struct{ last time.Time }
-
-// yieldEvery is well under sysmon's 10 ms preemption slice.
-const yieldEvery = 2 * time.Millisecond
-
-// Maybe yields if the last yield is yieldEvery ago.
-func (y *Yielder) Maybe() {
-	now := time.Now()
-	if now.Sub(y.last) >= yieldEvery {
-		y.last = now
-		runtime.Gosched()
-	}
 }
