@@ -135,6 +135,7 @@ func (c *connState) acceptLanes(ctx context.Context, wg *sync.WaitGroup) {
 			c.cfg.Log.Warn().Err(err).Msg("lane refused")
 			continue
 		}
+		l.Serving()
 		c.lanesMu.Lock()
 		if c.ended {
 			c.lanesMu.Unlock()

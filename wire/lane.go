@@ -44,7 +44,14 @@ type LaneConn struct {
 	timeout  int // poll timeout in ms; -1: none
 	lastData time.Time
 	yield    yielder
+	serving  bool // see Serving
 }
+
+// Serving marks the serving end of a lane. Only that end yields to the
+// scheduler (wait): the client's end runs on the application's thread,
+// locked to it inside a cgo callback, where a yield is a hand-off to
+// another thread and back.
+func (l *LaneConn) Serving() { l.serving = true }
 
 // NewLaneConn takes over fd, a connected stream socket, and makes it
 // blocking.
@@ -83,7 +90,7 @@ func SetLaneProcsBase(n int) {
 	defer procsMu.Unlock()
 	procsBase = n
 	if !procsFixed {
-		runtime.GOMAXPROCS(min(n+int(lanesOpen.Load()), MaxLaneProcs))
+		runtime.GOMAXPROCS(max(1, min(n+int(lanesOpen.Load()), MaxLaneProcs)))
 	}
 }
 
@@ -146,7 +153,9 @@ func (l *LaneConn) wait() error {
 		revents int16
 	}{int32(l.fd), pollIn, 0}
 	for {
-		l.yield.maybe()
+		if l.serving {
+			l.yield.maybe()
+		}
 		t := l.timeout
 		hot := t < 0 && time.Since(l.lastData) < hotFor
 		if hot {

@@ -49,14 +49,15 @@ func workerMain(args []string) int {
 	if *name != "" {
 		log = log.With().Str("module", *name).Logger()
 	}
-	// One P to start with: calls on yamux streams are handed between
-	// yamux's goroutines, and with one P those handoffs skip cross-CPU
-	// wakeups. Each lane adds a P of its own (wire/lane.go), so calls on
-	// lanes from several threads run at once. Vendor calls are cgo calls,
+	// One P per lane and no more (wire/lane.go): each lane's goroutine
+	// runs on its own P, and with no idle P its periodic yield to the
+	// scheduler wakes no other thread. Without lanes, one P: calls on
+	// yamux streams are handed between yamux's goroutines, and with one P
+	// those handoffs skip cross-CPU wakeups. Vendor calls are cgo calls,
 	// which give up the P, so threads signing at once use every CPU.
 	// GOMAXPROCS set in the environment wins.
 	if os.Getenv("GOMAXPROCS") == "" {
-		wire.SetLaneProcsBase(1)
+		wire.SetLaneProcsBase(0)
 	}
 	// Diagnostics: GOP11_WORKER_CPUPROFILE=PREFIX writes each worker's
 	// CPU profile to PREFIX.PID when it exits (make bench uses it to say
