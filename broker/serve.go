@@ -217,6 +217,7 @@ func (c *connState) serveStream(ctx context.Context, st *yamux.Stream) {
 // connection is going) from a protocol violation, which drops the whole
 // connection.
 func (c *connState) serveCalls(ctx context.Context, codec *wire.Codec, ended func(error) bool) {
+	var reuse [wire.NumCalls]wire.Message // see wire.Reusable
 	for {
 		id, err := codec.ReadRequestID()
 		if err != nil {
@@ -230,7 +231,13 @@ func (c *connState) serveCalls(ctx context.Context, codec *wire.Codec, ended fun
 			c.drop(fmt.Errorf("%w: %d", wire.ErrUnknownCall, uint64(id)))
 			return
 		}
-		req := d.NewRequest()
+		req := reuse[id]
+		if req == nil {
+			req = d.NewRequest()
+			if wire.Reusable(id) {
+				reuse[id] = req
+			}
+		}
 		if err := codec.ReadRequestBody(req); err != nil {
 			c.drop(fmt.Errorf("%s: %w", d.Name, err))
 			return

@@ -12,8 +12,11 @@ import (
 )
 
 // Converters between the application's C memory and wire values. Inputs
-// are copied in (C.GoBytes); outputs are copied out; no C pointer is kept
-// after a call returns.
+// are copied in (C.GoBytes), except the data buffers of cryptographic
+// calls (inBytes), which are read in place: a request lives only for its
+// call, and the encoder copies the bytes into the frame before the call
+// returns. Outputs are copied out. No C pointer is kept after a call
+// returns.
 
 const (
 	sizeofULong = C.sizeof_CK_ULONG
@@ -47,7 +50,13 @@ func inBytes(p C.CK_BYTE_PTR, n C.CK_ULONG) ([]byte, C.CK_RV) {
 	if n > maxIn {
 		return nil, C.CKR_DATA_LEN_RANGE
 	}
-	return goBytes(unsafe.Pointer(p), n), C.CKR_OK
+	if n == 0 {
+		return []byte{}, C.CKR_OK
+	}
+	// In place: a 1 MiB digest input copied here cost an allocation from
+	// the heap's central lock, contended by every thread of the
+	// application (perf: lock2/unlock2 at 6% with 4 threads).
+	return unsafe.Slice((*byte)(unsafe.Pointer(p)), int(n)), C.CKR_OK
 }
 
 // inPIN: a NULL PIN with length 0 asks for the protected authentication path.

@@ -13,6 +13,7 @@ package wire
 import (
 	"context"
 	"fmt"
+	"reflect"
 )
 
 // CallID names a function on the wire: its position in CK_FUNCTION_LIST.
@@ -59,3 +60,38 @@ func Lookup(id CallID) *CallDesc {
 	}
 	return Calls[id]
 }
+
+// Reusable reports whether call id's request holds nothing but integers
+// and byte strings (C_Digest, C_Sign, C_EncryptUpdate...), so that a
+// server may decode each request of that call on one stream into the same
+// value: every field is overwritten by the next decode, and a byte string
+// reuses the previous one's buffer, so a 1 MiB input does not cost a
+// fresh, zeroed 1 MiB allocation per call. A layer that keeps such a
+// request past its call must copy it.
+func Reusable(id CallID) bool {
+	if id >= NumCalls {
+		return false
+	}
+	return reusable[id]
+}
+
+var reusable = func() (r [NumCalls]bool) {
+	for id, d := range Calls {
+		if d == nil {
+			continue
+		}
+		t := reflect.TypeOf(d.NewRequest()).Elem()
+		ok := t.Kind() == reflect.Struct
+		for i := 0; ok && i < t.NumField(); i++ {
+			f := t.Field(i)
+			if !f.IsExported() {
+				continue // the msgpack layout marker
+			}
+			// Plain []byte only: a PIN (its own type) is not kept
+			// alive between calls.
+			ok = f.Type.Kind() == reflect.Uint64 || f.Type == reflect.TypeFor[[]byte]()
+		}
+		r[id] = ok
+	}
+	return r
+}()

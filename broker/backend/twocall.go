@@ -84,10 +84,19 @@ const (
 // non-NULL buffer, even for an empty output: a NULL one would be another
 // size query and leave the operation active. A vendor that asks for more
 // on the second call (CKR_BUFFER_TOO_SMALL) is given it, a few times.
+// emptyIn is what a non-NULL empty input points at.
+var emptyIn C.CK_BYTE
+
 func (c *cmod) twoCall(fn twoCallFn, session uint64, in []byte) ([]byte, uint64, error) {
 	var inp C.CK_BYTE_PTR
-	if len(in) > 0 {
+	switch {
+	case len(in) > 0:
 		inp = (C.CK_BYTE_PTR)(unsafe.Pointer(&in[0]))
+	case in != nil:
+		// An empty input the application passed as a pointer stays a
+		// pointer: SoftHSM2 answers NULL with CKR_ARGUMENTS_BAD but
+		// digests an empty buffer.
+		inp = (C.CK_BYTE_PTR)(unsafe.Pointer(&emptyIn))
 	}
 	var n C.CK_ULONG
 	rv := C.gop11_two_call(c.fl, C.int(fn), C.CK_SESSION_HANDLE(session), inp, C.CK_ULONG(len(in)), nil, &n)

@@ -1,7 +1,9 @@
 package core
 
 import (
+	"bytes"
 	"crypto/rand"
+	"crypto/sha256"
 	"net"
 	"strings"
 	"sync"
@@ -163,5 +165,27 @@ func TestLaneProtocolViolationAndEnd(t *testing.T) {
 	leaving.Close()
 	if _, err := l.Read(buf); err == nil {
 		t.Error("a lane outlived its connection")
+	}
+}
+
+// The server decodes C_Digest's requests on a lane into one reused value
+// (wire.Reusable): inputs that grow, shrink and go empty must each be
+// digested as themselves.
+func TestDigestInputsOfChangingSize(t *testing.T) {
+	tok := harness.NewToken(t, "lanedigest", "1234", "123456")
+	b := harness.StartBroker(t, tok)
+	c := dial(t, b)
+	s := open(t, c, slotOf(t, tok))
+	big := make([]byte, 1<<20)
+	for i := range big {
+		big[i] = byte(i * 7)
+	}
+	for _, in := range [][]byte{big, []byte("abc"), {}, big[:65536], big} {
+		must(t, c, wire.CallDigestInit, &wire.DigestInitRequest{Session: s, Mechanism: wire.Mechanism{Type: wire.CKM_SHA256}}, &wire.DigestInitResponse{})
+		var r wire.DigestResponse
+		must(t, c, wire.CallDigest, &wire.DigestRequest{Session: s, Data: in}, &r)
+		if want := sha256.Sum256(in); !bytes.Equal(r.Digest, want[:]) {
+			t.Errorf("SHA-256 of %d bytes: got %x, want %x", len(in), r.Digest, want)
+		}
 	}
 }

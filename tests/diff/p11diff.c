@@ -52,6 +52,23 @@ void part_digest(CK_SESSION_HANDLE s)
 	twocall("a.digestfinal", "C_DigestFinal", NULL, p11->C_DigestFinal, s,
 	        NULL, 0, TC_SHOW | TC_AGAIN, NULL);
 
+	/* An empty input: through a pointer (SoftHSM2 digests it), then
+	 * NULL (SoftHSM2: CKR_ARGUMENTS_BAD), each after its own init. */
+	rv = p11->C_DigestInit(s, &m);
+	line("a.digest.empty.init", "C_DigestInit", rv, NULL, NULL, 0, NULL);
+	len = sizeof buf;
+	rv = p11->C_Digest(s, (CK_BYTE_PTR)msg, 0, buf, &len);
+	line("a.digest.empty", "C_Digest", rv, &len, rv == CKR_OK ? buf : NULL,
+	     len, NULL);
+	rv = p11->C_DigestInit(s, &m);
+	line("a.digest.nullin.init", "C_DigestInit", rv, NULL, NULL, 0, NULL);
+	len = sizeof buf;
+	rv = p11->C_Digest(s, NULL, 0, buf, &len);
+	line("a.digest.nullin", "C_Digest", rv, &len, NULL, 0, NULL);
+	len = sizeof buf;
+	rv = p11->C_Digest(s, (CK_BYTE_PTR)msg, MSGLEN, buf, &len);
+	line("a.digest.nullin.after", "C_Digest", rv, NULL, NULL, 0, NULL);
+
 	/* Other hashes, one-shot. */
 	static const struct {
 		const char *step;
