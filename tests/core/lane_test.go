@@ -4,9 +4,15 @@ import (
 	"bytes"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/hex"
 	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -188,4 +194,58 @@ func TestDigestInputsOfChangingSize(t *testing.T) {
 			t.Errorf("SHA-256 of %d bytes: got %x, want %x", len(in), r.Digest, want)
 		}
 	}
+}
+
+// A lane must come from the connection's own user: another user who
+// learned the key (it travels only on the connection's socket, but keys
+// leak) is refused, with the uids in the log. The other user is nobody,
+// running python3 to send the lane's Hello by hand.
+func TestLaneFromAnotherUserIsRefused(t *testing.T) {
+	harness.Require(t, "/usr/bin/python3")
+	if os.Getuid() != 0 {
+		if harness.InCI() {
+			t.Fatal("this test runs a process as nobody: it needs root")
+		}
+		t.Skip("needs root to run a process as nobody")
+	}
+	tok := harness.NewToken(t, "laneuid", "1234", "123456")
+	b := harness.StartBroker(t, tok, "--socket-mode", "0666")
+	if err := os.Chmod(filepath.Dir(b.Socket), 0o711); err != nil {
+		t.Fatal(err)
+	}
+	c := dial(t, b)
+	var info wire.GetInfoResponse
+	must(t, c, wire.CallGetInfo, &wire.GetInfoRequest{}, &info)
+	if len(c.Welcome.Lane) != wire.LaneKeyLen {
+		t.Fatalf("no lane key in the welcome")
+	}
+	// The Hello as msgpack, by hand: ["gop11", version, "intruder", 1, key].
+	const script = `
+import socket, struct, sys
+key = bytes.fromhex(sys.argv[2])
+body = (b"\x95" + b"\xa5gop11" + bytes([int(sys.argv[3])]) + b"\xa8intruder" + b"\x01"
+        + b"\xc4" + bytes([len(key)]) + key)
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.connect(sys.argv[1])
+s.sendall(struct.pack(">I", len(body)) + body)
+s.settimeout(10)
+print(s.recv(4096))
+`
+	cmd := exec.Command("/usr/bin/python3", "-c", script, b.Socket, hex.EncodeToString(c.Welcome.Lane), strconv.Itoa(wire.ProtocolVersion))
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("python3 as nobody: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "lane refused") {
+		t.Errorf("nobody's lane was not refused; it read %s", out)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(b.Log(), "lane refused: peer uid 65534 is not the connection's (0)") {
+		if time.Now().After(deadline) {
+			t.Fatal("the broker's log does not name the two uids")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	must(t, c, wire.CallGetInfo, &wire.GetInfoRequest{}, &info)
 }
