@@ -140,6 +140,18 @@ func (l *LaneConn) Read(p []byte) (int, error) {
 // busy (data in the last hotFor) it waits in slices of pollSlice and
 // passes the scheduler every yieldEvery; an idle lane waits without a
 // bound and lets the monitor have its P.
+//
+// On the serving end a busy lane's wait is a raw system call: the runtime
+// sees a goroutine running, not one in a system call, so the monitor never
+// takes its P. On a loaded host a waiting thread is often not run for
+// 10 ms, and each take sent the monitor back to polling: with 64 client
+// processes it still woke 1.5k times a second per worker. A raw wait
+// holds its P, so a serving process keeps a spare P (the broker has the
+// CPUs' Ps, a worker one more than its lanes) for its other goroutines; a
+// stop-the-world reaches the goroutine through the signal that interrupts
+// the poll, or at the end of the slice at the latest. The client's end
+// runs on the application's thread, whose P the monitor takes whenever
+// the application is outside the library anyway.
 const (
 	pollSlice  = 5 // ms
 	hotFor     = 200 * time.Millisecond
@@ -161,7 +173,11 @@ func (l *LaneConn) wait() error {
 		if hot {
 			t = pollSlice
 		}
-		n, _, e := syscall.Syscall(syscall.SYS_POLL, uintptr(unsafe.Pointer(&pfd)), 1, uintptr(t))
+		poll := syscall.Syscall
+		if hot && l.serving {
+			poll = syscall.RawSyscall
+		}
+		n, _, e := poll(syscall.SYS_POLL, uintptr(unsafe.Pointer(&pfd)), 1, uintptr(t))
 		switch {
 		case e == syscall.EINTR:
 			continue
