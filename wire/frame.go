@@ -28,12 +28,14 @@ var (
 type Codec struct {
 	rw  io.ReadWriter
 	max int
-	out bytes.Buffer
-	enc *msgpack.Encoder
-	in  []byte
-	rd  bytes.Reader
-	dec *msgpack.Decoder
-	hdr [4]byte
+	out frameBuf
+	// writev, when set, writes a frame's pieces with one system call.
+	writev func([][]byte) error
+	enc    *msgpack.Encoder
+	in     []byte
+	rd     bytes.Reader
+	dec    *msgpack.Decoder
+	hdr    [4]byte
 }
 
 // NewCodec frames messages on rw, refusing frames larger than max bytes.
@@ -75,7 +77,7 @@ func ReadFrame(r io.Reader, max int) ([]byte, error) {
 
 // send encodes head (a call ID or an RV) and msg as [head, msg] in one frame.
 func (c *Codec) send(head uint64, msg any) error {
-	c.out.Reset()
+	defer c.out.reset()   // keeps no reference to the caller's data
 	c.out.Write(c.hdr[:]) // room for the length
 	if err := c.enc.EncodeArrayLen(2); err != nil {
 		return err
@@ -86,13 +88,83 @@ func (c *Codec) send(head uint64, msg any) error {
 	if err := c.enc.Encode(msg); err != nil {
 		return err
 	}
-	b := c.out.Bytes()
-	if len(b)-4 > c.max {
-		return fmt.Errorf("%w: %d bytes, limit %d", ErrFrameTooLarge, len(b)-4, c.max)
+	if c.out.n-4 > c.max {
+		return fmt.Errorf("%w: %d bytes, limit %d", ErrFrameTooLarge, c.out.n-4, c.max)
 	}
-	binary.BigEndian.PutUint32(b, uint32(len(b)-4))
-	_, err := c.rw.Write(b)
-	return err
+	binary.BigEndian.PutUint32(c.out.b, uint32(c.out.n-4))
+	if len(c.out.refs) == 0 {
+		_, err := c.rw.Write(c.out.b)
+		return err
+	}
+	pieces := c.out.pieces()
+	if c.writev != nil {
+		return c.writev(pieces)
+	}
+	for _, p := range pieces {
+		if _, err := c.rw.Write(p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// frameBuf is a frame being encoded. A byte string of refMin bytes or more
+// (the data of a 1 MiB C_Digest, say) is not copied in but kept by
+// reference and written from where it is: from the application's own
+// buffer, on the client, with one copy, the kernel's.
+type frameBuf struct {
+	b    []byte
+	refs []frameRef
+	n    int // the frame's length: len(b) and the refs
+}
+
+// frameRef is a byte string that goes after b[:at].
+type frameRef struct {
+	at int
+	p  []byte
+}
+
+const refMin = 32 << 10
+
+func (f *frameBuf) Write(p []byte) (int, error) {
+	if len(p) >= refMin {
+		f.refs = append(f.refs, frameRef{len(f.b), p})
+	} else {
+		f.b = append(f.b, p...)
+	}
+	f.n += len(p)
+	return len(p), nil
+}
+
+func (f *frameBuf) WriteByte(c byte) error {
+	f.b = append(f.b, c)
+	f.n++
+	return nil
+}
+
+// pieces is the frame in order: parts of b with the refs between them,
+// none empty (an empty write still waits for a reader on some streams).
+func (f *frameBuf) pieces() [][]byte {
+	out := make([][]byte, 0, 2*len(f.refs)+1)
+	at := 0
+	for _, r := range f.refs {
+		if r.at > at {
+			out = append(out, f.b[at:r.at])
+		}
+		out = append(out, r.p)
+		at = r.at
+	}
+	if at < len(f.b) {
+		out = append(out, f.b[at:])
+	}
+	return out
+}
+
+func (f *frameBuf) reset() {
+	f.b = f.b[:0]
+	clear(f.refs)
+	f.refs = f.refs[:0]
+	f.n = 0
 }
 
 // recvHead reads one frame and decodes its head, leaving the message for

@@ -255,10 +255,43 @@ func (l *LaneConn) Close() error {
 // Codec returns a codec on the lane that reads a message of up to 64 KiB
 // with one system call.
 func (l *LaneConn) Codec(max int) *Codec {
-	return NewCodec(struct {
+	c := NewCodec(struct {
 		io.Reader
 		io.Writer
 	}{bufio.NewReaderSize(l, laneBuf), l}, max)
+	c.writev = l.writev
+	return c
+}
+
+// writev writes pieces (none empty) in order with as few system calls as the socket
+// allows (one, unless a signal or a full buffer cuts a write short).
+func (l *LaneConn) writev(pieces [][]byte) error {
+	iov := make([]syscall.Iovec, 0, len(pieces))
+	for _, p := range pieces {
+		v := syscall.Iovec{Base: &p[0]}
+		v.SetLen(len(p))
+		iov = append(iov, v)
+	}
+	for len(iov) > 0 {
+		n, _, e := syscall.Syscall(syscall.SYS_WRITEV, uintptr(l.fd), uintptr(unsafe.Pointer(&iov[0])), uintptr(len(iov)))
+		if e == syscall.EINTR {
+			continue
+		}
+		if e != 0 {
+			return e
+		}
+		for n > 0 && len(iov) > 0 {
+			if n >= uintptr(iov[0].Len) {
+				n -= uintptr(iov[0].Len)
+				iov = iov[1:]
+				continue
+			}
+			iov[0].Base = (*byte)(unsafe.Add(unsafe.Pointer(iov[0].Base), n))
+			iov[0].SetLen(int(iov[0].Len) - int(n))
+			n = 0
+		}
+	}
+	return nil
 }
 
 // LaneDialer opens a new lane's socket and does whatever the serving side
