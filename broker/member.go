@@ -128,7 +128,7 @@ func (s *Server) startMember(mod *module, gen uint16, connID uint64, log zerolog
 	}
 	m.client = c
 	m.backend = wire.Remote(c)
-	log.Info().Str("module", mod.cfg.Name).Int("worker", cmd.Process.Pid).Msg("worker started")
+	log.Info().Str("module", mod.cfg.Name).Int("worker", cmd.Process.Pid).Bool("lanes", c.UsesLanes()).Msg("worker started")
 	return m, nil
 }
 
