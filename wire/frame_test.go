@@ -3,8 +3,10 @@ package wire_test
 import (
 	"bytes"
 	"net"
+	"runtime"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/gop11/gop11/wire"
 )
@@ -105,5 +107,76 @@ func TestLargeByteStringOverLimit(t *testing.T) {
 	var req wire.DigestRequest
 	if err := server.ReadRequestBody(&req); err != nil || req.Session != 7 || len(req.Data) != 40<<10 {
 		t.Fatalf("next frame: %v, session %d, %d bytes", err, req.Session, len(req.Data))
+	}
+}
+
+// A serving lane that waits for its next call right after one (a busy
+// lane: its wait is a raw poll that holds the goroutine's P) does not hold
+// up a stop-the-world: a collection finishes while it waits, and the lane
+// then answers the next call.
+func TestBusyServingLaneLetsGCRun(t *testing.T) {
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := wire.NewLaneConn(fds[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := wire.NewLaneConn(fds[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	defer b.Close()
+	b.Serving()
+	client, server := a.Codec(0), b.Codec(0)
+	served := make(chan error, 1)
+	go func() {
+		for {
+			id, err := server.ReadRequestID()
+			if err != nil {
+				served <- err
+				return
+			}
+			var req wire.GetInfoRequest
+			if err := server.ReadRequestBody(&req); err != nil {
+				served <- err
+				return
+			}
+			if err := server.WriteResponse(wire.CKR_OK, &wire.GetInfoResponse{Info: wire.Info{LibraryDescription: id.String()}}); err != nil {
+				served <- err
+				return
+			}
+		}
+	}()
+	call := func() {
+		t.Helper()
+		if err := client.WriteRequest(wire.CallGetInfo, &wire.GetInfoRequest{}); err != nil {
+			t.Fatal(err)
+		}
+		var resp wire.GetInfoResponse
+		if err := client.ReadResponse(&resp); err != nil || resp.Info.LibraryDescription != "C_GetInfo" {
+			t.Fatalf("call: %v, %+v", err, resp.Info)
+		}
+	}
+	call() // the lane is busy now: its next wait is a raw poll
+	gc := make(chan struct{})
+	go func() {
+		runtime.GC()
+		runtime.GC()
+		close(gc)
+	}()
+	select {
+	case <-gc:
+	case err := <-served:
+		t.Fatalf("serving goroutine ended: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("a garbage collection did not finish while a busy lane waited")
+	}
+	call()
+	b.Shutdown()
+	if err := <-served; err == nil {
+		t.Fatal("serving goroutine ended without an error after Shutdown")
 	}
 }
