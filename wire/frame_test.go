@@ -25,19 +25,7 @@ func TestLargeByteStringsInPieces(t *testing.T) {
 	}
 	transports := map[string]func(t *testing.T) (client, server *wire.Codec){
 		"lane": func(t *testing.T) (*wire.Codec, *wire.Codec) {
-			fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			a, err := wire.NewLaneConn(fds[0])
-			if err != nil {
-				t.Fatal(err)
-			}
-			b, err := wire.NewLaneConn(fds[1])
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { a.Close(); b.Close() })
+			a, b := lanePair(t)
 			return a.Codec(0), b.Codec(0)
 		},
 		"stream": func(t *testing.T) (*wire.Codec, *wire.Codec) {
@@ -115,20 +103,7 @@ func TestLargeByteStringOverLimit(t *testing.T) {
 // up a stop-the-world: a collection finishes while it waits, and the lane
 // then answers the next call.
 func TestBusyServingLaneLetsGCRun(t *testing.T) {
-	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := wire.NewLaneConn(fds[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := wire.NewLaneConn(fds[1])
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	defer b.Close()
+	a, b := lanePair(t)
 	b.Serving()
 	client, server := a.Codec(0), b.Codec(0)
 	served := make(chan error, 1)
@@ -179,4 +154,22 @@ func TestBusyServingLaneLetsGCRun(t *testing.T) {
 	if err := <-served; err == nil {
 		t.Fatal("serving goroutine ended without an error after Shutdown")
 	}
+}
+
+// lanePair is the two ends of a lane over a socketpair, closed when the
+// test ends.
+func lanePair(t *testing.T) (*wire.LaneConn, *wire.LaneConn) {
+	t.Helper()
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ends [2]*wire.LaneConn
+	for i, fd := range fds {
+		if ends[i], err = wire.NewLaneConn(fd); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ends[i].Close() })
+	}
+	return ends[0], ends[1]
 }
