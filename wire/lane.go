@@ -161,8 +161,8 @@ func (l *LaneConn) Read(p []byte) (int, error) {
 // and RSA at 4 threads by 12%; a single thread's latency did not move.
 // The price is paid where far more threads are busy than there are CPUs:
 // the thread that takes the hand-off waits for a CPU itself, and with 64
-// single-threaded client processes on 2 CPUs throughput fell by about
-// 10%. Yielding only while calls were answered within 1 ms kept that 10%
+// single-threaded client processes on 2 CPUs throughput fell by 10-18%.
+// Yielding only while calls were answered within 1 ms avoided that loss
 // but lost the gain for slow calls (RSA at 4 threads).
 const (
 	pollSlice  = 5 // ms
@@ -273,8 +273,9 @@ func (l *LaneConn) Codec(max int) *Codec {
 	return c
 }
 
-// writev writes pieces (none empty) in order with as few system calls as the socket
-// allows (one, unless a signal or a full buffer cuts a write short).
+// writev writes pieces (none empty) in order with as few system calls as
+// the socket allows (one, unless a signal or a full buffer cuts a write
+// short).
 func (l *LaneConn) writev(pieces [][]byte) error {
 	iov := make([]syscall.Iovec, 0, len(pieces))
 	for _, p := range pieces {
