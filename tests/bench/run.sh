@@ -201,9 +201,9 @@ if [[ $DURATION == auto ]]; then
 	# CPUs a 0.35 s window held about 20 signatures per process, and the
 	# 64-process figure moved by 30% between campaigns. (1 s made a round
 	# 140 s, and the time budget then cut the campaign to 2 rounds.)
-	SWEEP_DURATION=${BENCH_SWEEP_DURATION:-$(awk -v d="$DURATION" 'BEGIN{printf "%.2f", d < 0.7 ? 0.7 : d}')}
+	SWEEP_DURATION=$(awk -v d="$DURATION" 'BEGIN{printf "%.2f", d < 0.7 ? 0.7 : d}')
 fi
-SWEEP_DURATION=${SWEEP_DURATION:-${BENCH_SWEEP_DURATION:-$DURATION}}
+SWEEP_DURATION=${BENCH_SWEEP_DURATION:-${SWEEP_DURATION:-$DURATION}}
 if ((QUICK && n_mod > 3)) && [[ -z ${BENCH_THREADS:-} ]]; then
 	THREADS=(1 4) # the thread counts the targets are checked at; keeps quick < 1 min
 fi
