@@ -2,6 +2,7 @@ package wire_test
 
 import (
 	"bytes"
+	"errors"
 	"net"
 	"runtime"
 	"syscall"
@@ -85,7 +86,7 @@ func TestLargeByteStringOverLimit(t *testing.T) {
 	defer b.Close()
 	client, server := wire.NewCodec(a, 64<<10), wire.NewCodec(b, 64<<10)
 	err := client.WriteRequest(wire.CallDigest, &wire.DigestRequest{Data: make([]byte, 64<<10)})
-	if err == nil || !bytes.Contains([]byte(err.Error()), []byte("limit")) {
+	if !errors.Is(err, wire.ErrFrameTooLarge) {
 		t.Fatalf("over the limit: %v, want ErrFrameTooLarge", err)
 	}
 	go client.WriteRequest(wire.CallDigest, &wire.DigestRequest{Session: 7, Data: make([]byte, 40<<10)})
