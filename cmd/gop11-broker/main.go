@@ -21,6 +21,7 @@ import (
 
 	"github.com/gop11/gop11/broker"
 	"github.com/gop11/gop11/broker/config"
+	"github.com/gop11/gop11/wire"
 	"github.com/rs/zerolog"
 )
 
@@ -76,6 +77,7 @@ func brokerMain(args []string) int {
 	grace := fs.Duration("grace", 10*time.Second, "how long SIGTERM waits for clients' calls to finish")
 	maxClients := fs.Int("max-clients", 4096, "connections served at once (each has a worker process); more are refused")
 	noLanes := fs.Bool("no-lanes", false, "carry every call on the yamux connection, offering clients no lanes (slower; for comparisons)")
+	spin := fs.Duration("lane-spin", wire.DefaultLaneSpin, "how long a lane polls for the client's next request before it sleeps (0: never; see wire/PROTOCOL.md)")
 	version := fs.Bool("version", false, "print the version and exit")
 	lf.register(fs)
 	fs.Usage = func() {
@@ -150,10 +152,15 @@ func brokerMain(args []string) int {
 		fmt.Fprintf(os.Stderr, "gop11-broker: --socket-mode %q: want an octal mode such as 0660\n", *mode)
 		return 2
 	}
+	if *spin < 0 {
+		fmt.Fprintf(os.Stderr, "gop11-broker: --lane-spin %v: must not be negative\n", *spin)
+		return 2
+	}
+	wire.SetLaneSpin(*spin)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	srv := &broker.Server{Listen: listen, Module: *module, Config: cfg, SocketMode: os.FileMode(perm), Log: log,
-		WorkerArgs: append(lf.args(), "--grace", grace.String()), Version: Version, OpenInProcess: openInProcess,
+		WorkerArgs: append(lf.args(), "--grace", grace.String(), "--lane-spin", spin.String()), Version: Version, OpenInProcess: openInProcess,
 		MaxClients: *maxClients, NoLanes: *noLanes}
 	if cfg != nil {
 		go reloadOnHUP(srv, cfg.Path, log)

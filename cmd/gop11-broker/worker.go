@@ -32,10 +32,12 @@ func workerMain(args []string) int {
 	name := fs.String("name", "", "module name, for logs")
 	serialize := fs.Bool("serialize", false, "make calls to the module one at a time")
 	grace := fs.Duration("grace", 10*time.Second, "how long SIGTERM waits for calls in flight")
+	spin := fs.Duration("lane-spin", wire.DefaultLaneSpin, "how long a lane polls before it sleeps")
 	lf.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
+	wire.SetLaneSpin(*spin)
 	logOut := os.NewFile(5, "log")
 	if _, err := logOut.Stat(); err != nil {
 		logOut = os.Stderr

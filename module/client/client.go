@@ -30,6 +30,7 @@ type Client struct {
 // New prepares a client; Connect makes the first connection.
 func New(cfg Config, log io.Writer) *Client {
 	ep, _ := wire.ParseEndpoint(cfg.Broker) // checked by LoadConfig
+	wire.SetLaneSpin(cfg.LaneSpin)          // process-wide, like the config
 	return &Client{cfg: cfg, endpoint: ep, log: log}
 }
 

@@ -29,7 +29,11 @@ type Config struct {
 	Broker      string        `toml:"broker"`       // unix:///path or tcp://host:port
 	Log         string        `toml:"log"`          // the module's log file; GOP11_LOG wins
 	DialTimeout time.Duration `toml:"dial_timeout"` // connect + handshake, e.g. "5s"
-	Source      string        `toml:"-"`            // where Broker came from, for messages
+	// LaneSpin: how long a call polls for its answer before its thread
+	// sleeps (wire.SetLaneSpin; "0s": never). GOP11_LANE_SPIN wins.
+	LaneSpin    time.Duration `toml:"lane_spin"`
+	Source      string        `toml:"-"` // where Broker came from, for messages
+	laneSpinSet bool
 }
 
 // ErrConfig wraps every configuration problem.
@@ -76,6 +80,16 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	if cfg.DialTimeout <= 0 {
 		cfg.DialTimeout = 5 * time.Second
 	}
+	if !cfg.laneSpinSet {
+		cfg.LaneSpin = wire.DefaultLaneSpin
+	}
+	if v := getenv("GOP11_LANE_SPIN"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			return cfg, fmt.Errorf("%w: GOP11_LANE_SPIN %q: want a duration such as \"50us\" or \"0s\"", ErrConfig, v)
+		}
+		cfg.LaneSpin = d
+	}
 	if _, err := wire.ParseEndpoint(cfg.Broker); err != nil {
 		return cfg, fmt.Errorf("%w: %s: %v", ErrConfig, cfg.Source, err)
 	}
@@ -100,6 +114,7 @@ func readFile(path string) (Config, error) {
 		Broker      string `toml:"broker"`
 		Log         string `toml:"log"`
 		DialTimeout string `toml:"dial_timeout"`
+		LaneSpin    string `toml:"lane_spin"`
 	}
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -128,6 +143,13 @@ func readFile(path string) (Config, error) {
 			return Config{}, fmt.Errorf("%w: %s: dial_timeout %q: want a duration such as \"5s\"", ErrConfig, path, raw.DialTimeout)
 		}
 		cfg.DialTimeout = d
+	}
+	if raw.LaneSpin != "" {
+		d, err := time.ParseDuration(raw.LaneSpin)
+		if err != nil || d < 0 {
+			return Config{}, fmt.Errorf("%w: %s: lane_spin %q: want a duration such as \"50us\" or \"0s\"", ErrConfig, path, raw.LaneSpin)
+		}
+		cfg.LaneSpin, cfg.laneSpinSet = d, true
 	}
 	return cfg, nil
 }

@@ -7,17 +7,42 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gop11/gop11/wire"
 )
 
-func TestLoadConfig(t *testing.T) {
-	dir := t.TempDir()
-	write := func(name, text string) string {
+// configWriter writes named config files into a temporary directory.
+func configWriter(t *testing.T) (dir string, write func(name, text string) string) {
+	t.Helper()
+	dir = t.TempDir()
+	return dir, func(name, text string) string {
 		p := filepath.Join(dir, name)
 		if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		return p
 	}
+}
+
+// loadCase runs LoadConfig on env; when errHas is set it checks the error
+// and returns false.
+func loadCase(t *testing.T, env map[string]string, errHas string) (Config, bool) {
+	t.Helper()
+	cfg, err := LoadConfig(func(k string) string { return env[k] })
+	if errHas != "" {
+		if err == nil || !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), errHas) {
+			t.Fatalf("error %v, want ErrConfig containing %q", err, errHas)
+		}
+		return cfg, false
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg, true
+}
+
+func TestLoadConfig(t *testing.T) {
+	dir, write := configWriter(t)
 	good := write("good.toml", "broker = \"unix:///run/x.sock\"\ndial_timeout = \"2s\"\nlog = \"/tmp/m.log\"\n")
 	typo := write("typo.toml", "broker = \"unix:///run/x.sock\"\nbrokr = \"unix:///y\"\n")
 	badEP := write("ep.toml", "broker = \"http://x\"\n")
@@ -45,15 +70,9 @@ func TestLoadConfig(t *testing.T) {
 		{"missing file", map[string]string{"GOP11_CONFIG": filepath.Join(dir, "none.toml")}, "", "", "none.toml"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg, err := LoadConfig(func(k string) string { return tc.env[k] })
-			if tc.errHas != "" {
-				if err == nil || !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), tc.errHas) {
-					t.Fatalf("error %v, want ErrConfig containing %q", err, tc.errHas)
-				}
+			cfg, ok := loadCase(t, tc.env, tc.errHas)
+			if !ok {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			if cfg.Broker != tc.broker || cfg.Source != tc.source {
 				t.Errorf("got %q from %q, want %q from %q", cfg.Broker, cfg.Source, tc.broker, tc.source)
@@ -63,5 +82,36 @@ func TestLoadConfig(t *testing.T) {
 	cfg, _ := LoadConfig(func(k string) string { return map[string]string{"GOP11_CONFIG": good, "GOP11_LOG": "/tmp/env.log"}[k] })
 	if cfg.DialTimeout != 2*time.Second || cfg.Log != "/tmp/env.log" {
 		t.Errorf("dial timeout %v, log %q: want 2s and GOP11_LOG winning", cfg.DialTimeout, cfg.Log)
+	}
+}
+
+func TestLaneSpinConfig(t *testing.T) {
+	_, write := configWriter(t)
+	off := write("off.toml", "lane_spin = \"0s\"\n")
+	long := write("long.toml", "lane_spin = \"250us\"\n")
+	bad := write("bad.toml", "lane_spin = \"-1ms\"\n")
+	for _, tc := range []struct {
+		name   string
+		env    map[string]string
+		want   time.Duration
+		errHas string
+	}{
+		{"default", map[string]string{"GOP11_BROKER": "unix:///x.sock"}, wire.DefaultLaneSpin, ""},
+		{"file turns it off", map[string]string{"GOP11_CONFIG": off}, 0, ""},
+		{"file", map[string]string{"GOP11_CONFIG": long}, 250 * time.Microsecond, ""},
+		{"environment wins", map[string]string{"GOP11_CONFIG": long, "GOP11_LANE_SPIN": "20us"}, 20 * time.Microsecond, ""},
+		{"environment with GOP11_BROKER", map[string]string{"GOP11_BROKER": "unix:///x.sock", "GOP11_LANE_SPIN": "0"}, 0, ""},
+		{"negative in file", map[string]string{"GOP11_CONFIG": bad}, 0, `lane_spin "-1ms"`},
+		{"not a duration", map[string]string{"GOP11_BROKER": "unix:///x.sock", "GOP11_LANE_SPIN": "fast"}, 0, `GOP11_LANE_SPIN "fast"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, ok := loadCase(t, tc.env, tc.errHas)
+			if !ok {
+				return
+			}
+			if cfg.LaneSpin != tc.want {
+				t.Errorf("lane spin %v, want %v", cfg.LaneSpin, tc.want)
+			}
+		})
 	}
 }

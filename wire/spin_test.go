@@ -1,0 +1,133 @@
+package wire
+
+import (
+	"io"
+	"syscall"
+	"testing"
+	"time"
+	"unsafe"
+)
+
+// pollFd is poll(2)'s struct pollfd, for driving a spinner directly.
+type pollFd struct {
+	fd      int32
+	events  int16
+	revents int16
+}
+
+func spinPair(t *testing.T) (rd, wr int) {
+	t.Helper()
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Close(fds[0]); syscall.Close(fds[1]) })
+	return fds[0], fds[1]
+}
+
+func withLaneSpin(t *testing.T, d time.Duration) {
+	t.Helper()
+	SetLaneSpin(d)
+	t.Cleanup(func() { SetLaneSpin(DefaultLaneSpin) })
+}
+
+// timedWait runs one spinner wait and says how long it took.
+func timedWait(s *spinner, pfd *pollFd) (bool, time.Duration) {
+	start := time.Now()
+	ok := s.wait(unsafe.Pointer(pfd))
+	return ok, time.Since(start)
+}
+
+func TestSpinnerFindsDataAndGivesUp(t *testing.T) {
+	const budget = 30 * time.Millisecond
+	withLaneSpin(t, budget)
+	rd, wr := spinPair(t)
+	pfd := &pollFd{fd: int32(rd), events: pollIn}
+	var s spinner
+
+	// Data that is already there, or arrives within the spin, is found
+	// without blocking.
+	syscall.Write(wr, []byte{1})
+	if ok, _ := timedWait(&s, pfd); !ok || s.misses != 0 {
+		t.Fatalf("data waiting: ok=%v misses=%d, want true, 0", ok, s.misses)
+	}
+	syscall.Read(rd, make([]byte, 1))
+	go func() {
+		time.Sleep(budget / 10)
+		syscall.Write(wr, []byte{2})
+	}()
+	if ok, _ := timedWait(&s, pfd); !ok {
+		t.Fatal("data written during the spin was not found")
+	}
+	syscall.Read(rd, make([]byte, 1))
+
+	// Nothing arrives: each wait spins its whole budget and counts a miss,
+	// until spinGiveUp misses in a row stop the spinning.
+	for i := 1; i <= spinGiveUp; i++ {
+		ok, took := timedWait(&s, pfd)
+		if ok || took < budget || s.misses != i {
+			t.Fatalf("miss %d: ok=%v took %v misses=%d; want false, >= %v, %d", i, ok, took, s.misses, budget, i)
+		}
+	}
+	for i := 1; i < spinProbe; i++ {
+		if ok, took := timedWait(&s, pfd); ok || took >= budget {
+			t.Fatalf("wait %d after giving up: ok=%v took %v; want an immediate false", i, ok, took)
+		}
+	}
+	// One wait in spinProbe tries again; a hit starts spinning for good.
+	syscall.Write(wr, []byte{3})
+	if ok, _ := timedWait(&s, pfd); !ok || s.misses != 0 {
+		t.Fatalf("probe with data: ok=%v misses=%d, want true, 0", ok, s.misses)
+	}
+}
+
+func TestSpinnerOff(t *testing.T) {
+	withLaneSpin(t, 0)
+	rd, wr := spinPair(t)
+	pfd := &pollFd{fd: int32(rd), events: pollIn}
+	var s spinner
+	syscall.Write(wr, []byte{1})
+	if ok, _ := timedWait(&s, pfd); ok {
+		t.Fatal("a lane spin of 0 spun")
+	}
+}
+
+// A spinning lane still reads every byte in order, and sees the peer
+// hang up as the end of the stream.
+func TestSpinningLaneReadsAndSeesHangUp(t *testing.T) {
+	withLaneSpin(t, 5*time.Millisecond)
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := NewLaneConn(fds[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := NewLaneConn(fds[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for i := 0; i < 100; i++ {
+			b.Write([]byte{byte(i)})
+			if i%10 == 0 {
+				time.Sleep(time.Millisecond)
+			}
+		}
+		b.Close()
+	}()
+	got, err := io.ReadAll(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 100 {
+		t.Fatalf("read %d bytes, want 100", len(got))
+	}
+	for i, c := range got {
+		if c != byte(i) {
+			t.Fatalf("byte %d is %d", i, c)
+		}
+	}
+}
