@@ -147,6 +147,7 @@ func (c *connState) acceptLanes(ctx context.Context, wg *sync.WaitGroup) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			follow := wire.NewCPUFollower() // locks this goroutine to its thread
 			defer func() {
 				c.lanesMu.Lock()
 				delete(c.lanes, l)
@@ -156,7 +157,7 @@ func (c *connState) acceptLanes(ctx context.Context, wg *sync.WaitGroup) {
 			if err := wire.WriteMsg(l, &wire.Welcome{Version: wire.ProtocolVersion, Broker: c.cfg.Version}); err != nil {
 				return
 			}
-			c.serveCalls(ctx, l.Codec(c.cfg.MaxFrame), func(err error) bool {
+			c.serveCalls(ctx, l.Codec(c.cfg.MaxFrame), follow, func(err error) bool {
 				return errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || c.sess.IsClosed()
 			})
 		}()
@@ -207,7 +208,7 @@ func (c *connState) drop(err error) {
 
 func (c *connState) serveStream(ctx context.Context, st *yamux.Stream) {
 	defer st.Close()
-	c.serveCalls(ctx, wire.NewCodec(st, c.cfg.MaxFrame), func(err error) bool {
+	c.serveCalls(ctx, wire.NewCodec(st, c.cfg.MaxFrame), nil, func(err error) bool {
 		return errors.Is(err, io.EOF) || c.sess.IsClosed() || errors.Is(err, yamux.ErrStreamClosed)
 	})
 }
@@ -215,11 +216,14 @@ func (c *connState) serveStream(ctx context.Context, st *yamux.Stream) {
 // serveCalls answers the calls on one stream or lane, one at a time, until
 // it ends. ended tells a stream that ended (the client closed it, or the
 // connection is going) from a protocol violation, which drops the whole
-// connection.
-func (c *connState) serveCalls(ctx context.Context, codec *wire.Codec, ended func(error) bool) {
+// connection. follow, on a lane, runs the thread on the CPU the client's
+// requests come from (nil on a yamux stream, whose goroutines move between
+// threads).
+func (c *connState) serveCalls(ctx context.Context, codec *wire.Codec, follow *wire.CPUFollower, ended func(error) bool) {
 	var reuse [wire.NumCalls]wire.Message // see wire.Reusable
 	for {
 		id, err := codec.ReadRequestID()
+		follow.Follow(codec.PeerCPU())
 		if err != nil {
 			if !ended(err) {
 				c.drop(err)

@@ -231,6 +231,7 @@ func (c *Client) getLane() *lane {
 		return nil
 	}
 	l.codec = l.conn.Codec(c.maxFrame)
+	l.codec.sendCPU = true
 	c.lanesMu.Lock()
 	c.lanes[l] = struct{}{}
 	c.lanesMu.Unlock()

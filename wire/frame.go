@@ -36,6 +36,10 @@ type Codec struct {
 	rd     bytes.Reader
 	dec    *msgpack.Decoder
 	hdr    [4]byte
+	// sendCPU: requests say which CPU they are sent from (a client's
+	// lanes); peerCPU is what the last request read said, -1 if nothing.
+	sendCPU bool
+	peerCPU int
 }
 
 // NewCodec frames messages on rw, refusing frames larger than max bytes.
@@ -43,7 +47,7 @@ func NewCodec(rw io.ReadWriter, max int) *Codec {
 	if max <= 0 {
 		max = DefaultMaxFrame
 	}
-	c := &Codec{rw: rw, max: max}
+	c := &Codec{rw: rw, max: max, peerCPU: -1}
 	c.enc = msgpack.NewEncoder(&c.out)
 	c.dec = msgpack.NewDecoder(&c.rd)
 	return c
@@ -215,15 +219,35 @@ func (c *Codec) recvBody(msg any) error {
 	return nil
 }
 
+// A request's head is its call ID in the low 32 bits and, above them, the
+// CPU the caller was running on plus one (0: not said). The serving end of
+// a lane runs its thread there (CPUFollower).
+const (
+	headCPUShift = 32
+	headIDMask   = 1<<headCPUShift - 1
+)
+
 // WriteRequest sends one call.
-func (c *Codec) WriteRequest(id CallID, req Message) error { return c.send(uint64(id), req) }
+func (c *Codec) WriteRequest(id CallID, req Message) error {
+	h := uint64(id)
+	if c.sendCPU {
+		if cpu, ok := currentCPU(); ok {
+			h |= uint64(cpu+1) << headCPUShift
+		}
+	}
+	return c.send(h, req)
+}
 
 // ReadRequestID reads the next request's call ID; ReadRequestBody decodes
 // its arguments.
 func (c *Codec) ReadRequestID() (CallID, error) {
 	h, err := c.recvHead()
-	return CallID(h), err
+	c.peerCPU = int(h>>headCPUShift) - 1
+	return CallID(h & headIDMask), err
 }
+
+// PeerCPU is the CPU the last request read was sent from, or -1.
+func (c *Codec) PeerCPU() int { return c.peerCPU }
 
 // ReadRequestBody decodes the arguments of the request whose ID was just read.
 func (c *Codec) ReadRequestBody(req Message) error { return c.recvBody(req) }

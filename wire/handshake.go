@@ -10,7 +10,7 @@ import (
 
 // ProtocolVersion is the version this build speaks. A peer with another
 // version is refused in the handshake; there is no negotiation yet.
-const ProtocolVersion = 2
+const ProtocolVersion = 3 // 3: a request's head carries the caller's CPU
 
 // Magic opens every connection, so a stray client is told apart from an
 // old one.

@@ -1,11 +1,16 @@
 package wire
 
 import (
+	"bytes"
+	"fmt"
 	"io"
+	"runtime"
 	"syscall"
 	"testing"
 	"time"
 	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // pollFd is poll(2)'s struct pollfd, for driving a spinner directly.
@@ -129,5 +134,79 @@ func TestSpinningLaneReadsAndSeesHangUp(t *testing.T) {
 		if c != byte(i) {
 			t.Fatalf("byte %d is %d", i, c)
 		}
+	}
+}
+
+// A lane's requests carry the sender's CPU in their head; the call ID
+// comes through unchanged, and a codec that does not send it reads -1.
+func TestRequestHeadCarriesCPU(t *testing.T) {
+	for _, send := range []bool{true, false} {
+		var buf bytes.Buffer
+		w, r := NewCodec(&buf, 0), NewCodec(&buf, 0)
+		w.sendCPU = send
+		if err := w.WriteRequest(CallSign, &SignRequest{Session: 7, Data: []byte("x")}); err != nil {
+			t.Fatal(err)
+		}
+		id, err := r.ReadRequestID()
+		if err != nil || id != CallSign {
+			t.Fatalf("sendCPU=%v: id %v, %v; want %v", send, id, err, CallSign)
+		}
+		var req SignRequest
+		if err := r.ReadRequestBody(&req); err != nil || req.Session != 7 {
+			t.Fatalf("sendCPU=%v: body %+v, %v", send, req, err)
+		}
+		cpu := r.PeerCPU()
+		switch {
+		case send && (cpu < 0 || cpu >= runtime.NumCPU()):
+			t.Errorf("peer CPU %d, want one of the %d CPUs", cpu, runtime.NumCPU())
+		case !send && cpu != -1:
+			t.Errorf("peer CPU %d without a hint, want -1", cpu)
+		}
+	}
+}
+
+// A follower holds its thread to the CPU it is told, if the process may
+// use it, and ignores what it may not.
+func TestCPUFollower(t *testing.T) {
+	withLaneSpin(t, DefaultLaneSpin)
+	var allowed unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &allowed); err != nil {
+		t.Fatal(err)
+	}
+	target := -1
+	for cpu := 0; cpu < runtime.NumCPU(); cpu++ {
+		if allowed.IsSet(cpu) {
+			target = cpu // the last allowed CPU
+		}
+	}
+	done := make(chan string)
+	go func() { // the follower locks this goroutine's thread, which then ends with it
+		f := NewCPUFollower()
+		if f == nil {
+			done <- "no follower with the lane spin on"
+			return
+		}
+		f.Follow(target)
+		var now unix.CPUSet
+		unix.SchedGetaffinity(0, &now)
+		if now.Count() != 1 || !now.IsSet(target) {
+			done <- fmt.Sprintf("after Follow(%d) the thread may run on %d CPUs", target, now.Count())
+			return
+		}
+		f.Follow(-1)
+		f.Follow(1 << 20)
+		unix.SchedGetaffinity(0, &now)
+		if now.Count() != 1 || !now.IsSet(target) {
+			done <- "Follow(-1) or an impossible CPU moved the thread"
+			return
+		}
+		done <- ""
+	}()
+	if msg := <-done; msg != "" {
+		t.Fatal(msg)
+	}
+	SetLaneSpin(0)
+	if NewCPUFollower() != nil {
+		t.Fatal("a follower with the lane spin off")
 	}
 }
