@@ -1,11 +1,12 @@
 package wire
 
 import (
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
+	"unsafe"
 
 	"github.com/vmihailenco/msgpack/v5"
 )
@@ -33,7 +34,7 @@ type Codec struct {
 	writev func([][]byte) error
 	enc    *msgpack.Encoder
 	in     []byte
-	rd     bytes.Reader
+	rd     frameReader
 	dec    *msgpack.Decoder
 	hdr    [4]byte
 	// sendCPU: requests say which CPU they are sent from (a client's
@@ -171,6 +172,101 @@ func (f *frameBuf) reset() {
 	f.n = 0
 }
 
+// frameReader is the body of the frame being decoded. It is what the
+// msgpack decoder reads from, so decodeByteString can take a large byte
+// string as a slice of the frame rather than a copy.
+type frameReader struct {
+	b       []byte
+	i       int
+	inPlace bool // a byte string of refMin or more may point into b
+}
+
+func (r *frameReader) reset(b []byte) { r.b, r.i = b, 0 }
+
+// Len is what is left to read.
+func (r *frameReader) Len() int { return len(r.b) - r.i }
+
+func (r *frameReader) Read(p []byte) (int, error) {
+	if r.i >= len(r.b) {
+		if len(p) == 0 {
+			return 0, nil
+		}
+		return 0, io.EOF
+	}
+	n := copy(p, r.b[r.i:])
+	r.i += n
+	return n, nil
+}
+
+func (r *frameReader) ReadByte() (byte, error) {
+	if r.i >= len(r.b) {
+		return 0, io.EOF
+	}
+	r.i++
+	return r.b[r.i-1], nil
+}
+
+func (r *frameReader) UnreadByte() error {
+	if r.i == 0 {
+		return errors.New("wire: unread at the start of a frame")
+	}
+	r.i--
+	return nil
+}
+
+// holds reports whether p shares memory with the frame's buffer.
+func (r *frameReader) holds(p []byte) bool {
+	if cap(p) == 0 || cap(r.b) == 0 {
+		return false
+	}
+	lo, hi := uintptr(unsafe.Pointer(unsafe.SliceData(r.b))), uintptr(cap(r.b))
+	at, n := uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(cap(p))
+	return at < lo+hi && lo < at+n
+}
+
+func init() { msgpack.Register([]byte(nil), nil, decodeByteString) }
+
+// decodeByteString decodes every []byte (msgpack bin or str) in place of
+// the library's decoder. From a frame it refuses a length beyond the
+// frame's end before allocating anything, and it never refills a slice
+// that points into the frame (a reused request's byte string from an
+// earlier frame). While a request is read, a byte string of refMin or
+// more becomes a slice of the frame itself. Elsewhere it decodes as the
+// library does: nil stays nil, an existing buffer is reused if it fits.
+func decodeByteString(d *msgpack.Decoder, v reflect.Value) error {
+	n, err := d.DecodeBytesLen()
+	if err != nil {
+		return err
+	}
+	if n < 0 {
+		v.SetBytes(nil)
+		return nil
+	}
+	b := v.Bytes()
+	if r, ok := d.Buffered().(*frameReader); ok {
+		if n > r.Len() {
+			return fmt.Errorf("byte string of %d bytes with %d left in the frame", n, r.Len())
+		}
+		if r.inPlace && n >= refMin {
+			v.SetBytes(r.b[r.i : r.i+n : r.i+n])
+			r.i += n
+			return nil
+		}
+		if r.holds(b) {
+			b = nil
+		}
+	}
+	if b == nil || cap(b) < n {
+		b = make([]byte, n)
+	}
+	b = b[:n]
+	if err := d.ReadFull(b); err != nil {
+		return err
+	}
+	v.SetBytes(b)
+	return nil
+}
+
 // recvHead reads one frame and decodes its head, leaving the message for
 // recvBody.
 func (c *Codec) recvHead() (uint64, error) {
@@ -188,7 +284,7 @@ func (c *Codec) recvHead() (uint64, error) {
 	if _, err := io.ReadFull(c.rw, c.in); err != nil {
 		return 0, err
 	}
-	c.rd.Reset(c.in)
+	c.rd.reset(c.in)
 	c.dec.Reset(&c.rd)
 	l, err := c.dec.DecodeArrayLen()
 	if err != nil || l != 2 {
@@ -249,8 +345,18 @@ func (c *Codec) ReadRequestID() (CallID, error) {
 // PeerCPU is the CPU the last request read was sent from, or -1.
 func (c *Codec) PeerCPU() int { return c.peerCPU }
 
-// ReadRequestBody decodes the arguments of the request whose ID was just read.
-func (c *Codec) ReadRequestBody(req Message) error { return c.recvBody(req) }
+// ReadRequestBody decodes the arguments of the request whose ID was just
+// read. A byte string of refMin bytes or more (a 1 MiB C_Digest input) is
+// not copied out of the frame: req points into the codec's read buffer, so
+// it is good until the next read on this codec. Serving a call before
+// reading the next one, as a stream or lane does, keeps to that; a layer
+// that keeps a request past its call must copy it (Reusable says the
+// same).
+func (c *Codec) ReadRequestBody(req Message) error {
+	c.rd.inPlace = true
+	defer func() { c.rd.inPlace = false }()
+	return c.recvBody(req)
+}
 
 // WriteResponse sends the answer: rv, and resp when rv is CKR_OK.
 func (c *Codec) WriteResponse(rv RV, resp Message) error {
