@@ -53,7 +53,14 @@ func spawnWorker(conn *os.File, args []string, env []string, laneKey []byte) (cm
 	cmd.Stdout, cmd.Stderr = out.w, out.w
 	cmd.Env = env
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
-	err = cmd.Start()
+	// Pdeathsig fires when the thread that started the child ends, not the
+	// process. A lane's goroutine holds its thread (wire.CPUFollower) and
+	// the thread ends with the lane, which would kill a worker the lane
+	// happened to start. A new goroutine holds no thread, and a thread that
+	// no goroutine holds is never ended by the runtime.
+	started := make(chan error)
+	go func() { started <- cmd.Start() }()
+	err = <-started
 	out.w.Close()
 	if err != nil {
 		ctrl.c.Close()

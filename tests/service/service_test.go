@@ -624,3 +624,70 @@ slot = 4
 		t.Error("an in-process module started a worker")
 	}
 }
+
+// A member worker is started by whichever goroutine first needs it. On a
+// lane that goroutine holds its thread (to run on the client's CPU), and
+// the thread ends with the lane; a child started with Pdeathsig is killed
+// when the thread that started it ends, so the broker starts workers from
+// a goroutine that holds none. A worker ends by itself when its client
+// leaves, with the sessions closed and the module finalized: the log says
+// it exited, not that it was killed.
+func TestMemberWorkerEndsCleanlyWithItsClient(t *testing.T) {
+	tok := harness.NewToken(t, "clean", "1234", "123456")
+	b := startBroker(t, fmt.Sprintf(`
+listen = ["unix://%%SOCKET%%"]
+
+[[module]]
+name = "softhsm"
+path = %q
+[module.env]
+SOFTHSM2_CONF = %q
+
+[[token]]
+module = "softhsm"
+uri = "pkcs11:token=clean"
+slot = 5
+`, harness.SoftHSM, tok.Conf))
+	c := b.dial()
+	if !c.UsesLanes() {
+		t.Fatal("the client has no lanes: this test is about workers started from a lane")
+	}
+	key := ecKey(t, c, session(t, c, 5, tok.PIN), "clean")
+	var wg sync.WaitGroup
+	var failed atomic.Int64
+	for i := 0; i < 4; i++ { // calls at once open more lanes
+		s := session(t, c, 5, tok.PIN)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := 0; j < 50; j++ {
+				if err := sign(c, s, key, digest("clean")); err != nil {
+					failed.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if !strings.Contains(b.Log(), `"lanes":true`) {
+		t.Error("the member worker's calls do not go over lanes")
+	}
+	c.Close()
+	program := fmt.Sprintf(`"program":%q`, t.Name()) // the probe's worker has none
+	var exit string
+	for deadline := time.Now().Add(10 * time.Second); exit == ""; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the member worker did not exit within 10 s of its client leaving")
+		}
+		for _, line := range strings.Split(b.Log(), "\n") {
+			if strings.Contains(line, program) && strings.Contains(line, `"message":"worker exited"`) {
+				exit = line
+			}
+		}
+	}
+	if strings.Contains(exit, `"why"`) {
+		t.Errorf("the member worker did not end by itself: %s", exit)
+	}
+	if n := failed.Load(); n > 0 {
+		t.Errorf("%d signatures failed", n)
+	}
+}
