@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"runtime"
 	"sync"
 	"syscall"
 
@@ -53,20 +54,39 @@ func spawnWorker(conn *os.File, args []string, env []string, laneKey []byte) (cm
 	cmd.Stdout, cmd.Stderr = out.w, out.w
 	cmd.Env = env
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
-	// Pdeathsig fires when the thread that started the child ends, not the
-	// process. A lane's goroutine holds its thread (wire.CPUFollower) and
-	// the thread ends with the lane, which would kill a worker the lane
-	// happened to start. A new goroutine holds no thread, and a thread that
-	// no goroutine holds is never ended by the runtime.
-	started := make(chan error)
-	go func() { started <- cmd.Start() }()
-	err = <-started
+	err = onSpawnThread(cmd.Start)
 	out.w.Close()
 	if err != nil {
 		ctrl.c.Close()
 		return nil, nil, nil, nil, err
 	}
 	return cmd, out, ctrl, func() { ctrl.c.Close() }, nil
+}
+
+// Pdeathsig fires when the thread that started the child ends, not the
+// process, and the Go runtime ends a thread whenever a goroutine that
+// holds one (runtime.LockOSThread) returns: a lane's goroutine holds its
+// thread to run on its client's CPU (wire.CPUFollower). A worker started
+// from any thread that later served a lane was killed when that lane ended
+// (in config mode, at every disconnect). So every worker is started from
+// one thread that a goroutine holds for the life of the broker.
+var (
+	spawnOnce sync.Once
+	spawnReqs = make(chan func())
+)
+
+func onSpawnThread(start func() error) error {
+	spawnOnce.Do(func() {
+		go func() {
+			runtime.LockOSThread() // never unlocked, never returns
+			for f := range spawnReqs {
+				f()
+			}
+		}()
+	})
+	done := make(chan error, 1)
+	spawnReqs <- func() { done <- start() }
+	return <-done
 }
 
 // Control messages to a worker: the first byte says what it is.

@@ -147,7 +147,8 @@ func (c *connState) acceptLanes(ctx context.Context, wg *sync.WaitGroup) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			follow := wire.NewCPUFollower() // locks this goroutine to its thread
+			follow := wire.NewCPUFollower() // holds this goroutine's thread
+			defer follow.Release()
 			defer func() {
 				c.lanesMu.Lock()
 				delete(c.lanes, l)

@@ -304,9 +304,8 @@ type CPUFollower struct {
 }
 
 // NewCPUFollower returns a follower for the calling goroutine, which it
-// locks to its thread for good (the thread ends with the goroutine, so its
-// affinity goes nowhere else); nil when lanes do not spin or the thread's
-// CPUs cannot be read.
+// locks to its thread until Release; nil when lanes do not spin or the
+// thread's CPUs cannot be read.
 func NewCPUFollower() *CPUFollower {
 	if laneSpin.Load() <= 0 {
 		return nil
@@ -330,6 +329,20 @@ func (f *CPUFollower) Follow(cpu int) {
 	if unix.SchedSetaffinity(0, &one) == nil {
 		f.on = cpu
 	}
+}
+
+// Release gives the thread back its CPUs and unlocks it. If the CPUs
+// cannot be restored the thread stays locked, and the runtime ends it with
+// the goroutine rather than run other goroutines on one CPU.
+func (f *CPUFollower) Release() {
+	if f == nil {
+		return
+	}
+	if f.on >= 0 && unix.SchedSetaffinity(0, &f.allowed) != nil {
+		return
+	}
+	f.on = -1
+	runtime.UnlockOSThread()
 }
 
 // currentCPU is the CPU the calling thread runs on (getcpu(2), about

@@ -200,6 +200,12 @@ func TestCPUFollower(t *testing.T) {
 			done <- "Follow(-1) or an impossible CPU moved the thread"
 			return
 		}
+		f.Release()
+		unix.SchedGetaffinity(0, &now)
+		if now != allowed {
+			done <- fmt.Sprintf("after Release the thread may run on %d CPUs, want %d", now.Count(), allowed.Count())
+			return
+		}
 		done <- ""
 	}()
 	if msg := <-done; msg != "" {

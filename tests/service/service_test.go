@@ -634,20 +634,7 @@ slot = 4
 // it exited, not that it was killed.
 func TestMemberWorkerEndsCleanlyWithItsClient(t *testing.T) {
 	tok := harness.NewToken(t, "clean", "1234", "123456")
-	b := startBroker(t, fmt.Sprintf(`
-listen = ["unix://%%SOCKET%%"]
-
-[[module]]
-name = "softhsm"
-path = %q
-[module.env]
-SOFTHSM2_CONF = %q
-
-[[token]]
-module = "softhsm"
-uri = "pkcs11:token=clean"
-slot = 5
-`, harness.SoftHSM, tok.Conf))
+	b := startBroker(t, twoTokenConfig(tok, "\n[[token]]\nmodule = \"softhsm\"\nuri = \"pkcs11:token=clean\"\nslot = 5\n"))
 	c := b.dial()
 	if !c.UsesLanes() {
 		t.Fatal("the client has no lanes: this test is about workers started from a lane")
