@@ -194,8 +194,50 @@ def print_rss(rss):
               f"{r['errors']:>6}  {r['first_error_rv']}")
 
 
+INPROC, WORKER = "gop11-inproc", "gop11-worker"
+
+
 def checks(cells, rss, meta, targets):
-    P = meta.get("primary", "gop11")
+    """The issue's targets for the primary target (quick mode) and, since
+    they must also hold for the in-process module, for gop11-inproc; then
+    the worker's extra hop."""
+    out = []
+    for P in [meta.get("primary", "gop11"), INPROC]:
+        if P in targets:
+            out += checks_for(P, cells, rss, meta)
+    out += worker_hop(cells, targets)
+    return out
+
+
+def worker_hop(cells, targets):
+    """A process-isolated module (gop11-worker) may add at most one local
+    round trip per call to the in-process one: per call at 1 thread, its
+    p50 minus gop11-inproc's, against the floor's p50 (the bare round trip
+    the C_GetInfo target uses). C_GetInfo is answered by the router, so
+    C_GenerateRandom is the plain call; open+close is two calls."""
+    title = f"{WORKER} adds <= 1 local round trip per call to {INPROC}"
+    if WORKER not in targets or INPROC not in targets:
+        return []
+    fl = cells.get(("floor", "roundtrip", 1, 1))
+    fl2 = cells.get(("floor", "roundtrip", 2, 1))
+    parts, worst = [], None
+    for op, calls in (("random32", 1), ("getattr2", 2), ("open_close", 2)):
+        w, i = cells.get((WORKER, op, 1, 1)), cells.get((INPROC, op, 1, 1))
+        if not (w and i and w["p50_us"] and i["p50_us"]) or w["errors"] or i["errors"]:
+            return [{"target": title, "status": "SKIP", "detail": f"{op} not measured"}]
+        extra = (w["p50_us"] - i["p50_us"]) / calls
+        worst = extra if worst is None else max(worst, extra)
+        parts.append(f"{op} +{extra:.1f} us")
+    if not fl or not fl["p50_us"]:
+        return [{"target": title, "status": "SKIP", "detail": "floor not measured"}]
+    ok = worst <= fl["p50_us"]
+    two = f", 2 threads {fl2['p50_us']:.1f} us" if fl2 and fl2["p50_us"] else ""
+    return [{"target": title, "status": "PASS" if ok else "MISS",
+             "detail": f"per call at 1 thread: {', '.join(parts)}; floor p50 1 thread "
+                       f"{fl['p50_us']:.1f} us{two}"}]
+
+
+def checks_for(P, cells, rss, meta):
     out = []
 
     def add(name, status, detail):
