@@ -225,9 +225,10 @@ func (l *LaneConn) wait() error {
 // single-threaded client processes 4.6k against 8.5-8.9k/s (a yield runs
 // another process's turn, with no wakeup); 2 and 16 processes and 1 MiB
 // digests within the noise, once the serving end follows its client's
-// CPU (CPUFollower; without it, 2 processes sometimes lost a third). 50 us gave less at 4 threads (15.5-15.9k),
-// 200 us less with 2 processes (23-25k against 27-28k). The yield
-// matters: spinning without it cost 4 threads 20%.
+// CPU (CPUFollower; without it, 2 processes sometimes lost a third).
+// 50 us gave less at 4 threads (15.5-15.9k), 200 us less with 2
+// processes (23-25k against 27-28k). The yield matters: spinning without
+// it cost 4 threads 20%.
 //
 // Spinning costs CPU only while it pays: after spinGiveUp waits in a row
 // that the spin did not cover (an application that thinks between calls,
