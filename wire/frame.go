@@ -40,6 +40,7 @@ type Codec struct {
 	// sendCPU: requests say which CPU they are sent from (a client's
 	// lanes); peerCPU is what the last request read said, -1 if nothing.
 	sendCPU bool
+	sentCPU int // the CPU the last request was sent from; -1: not known
 	peerCPU int
 }
 
@@ -48,7 +49,7 @@ func NewCodec(rw io.ReadWriter, max int) *Codec {
 	if max <= 0 {
 		max = DefaultMaxFrame
 	}
-	c := &Codec{rw: rw, max: max, peerCPU: -1}
+	c := &Codec{rw: rw, max: max, sentCPU: -1, peerCPU: -1}
 	c.enc = msgpack.NewEncoder(&c.out)
 	c.dec = msgpack.NewDecoder(&c.rd)
 	return c
@@ -326,9 +327,11 @@ const (
 // WriteRequest sends one call.
 func (c *Codec) WriteRequest(id CallID, req Message) error {
 	h := uint64(id)
+	c.sentCPU = -1
 	if c.sendCPU {
 		if cpu, ok := currentCPU(); ok {
 			h |= uint64(cpu+1) << headCPUShift
+			c.sentCPU = cpu
 		}
 	}
 	return c.send(h, req)

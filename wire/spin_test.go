@@ -216,3 +216,41 @@ func TestCPUFollower(t *testing.T) {
 		t.Fatal("a follower with the lane spin off")
 	}
 }
+
+// A caller gets an idle lane whose last call came from its own CPU when
+// there is one (its serving thread is there already), else any idle lane.
+func TestIdleLanePreferredOnTheCallersCPU(t *testing.T) {
+	done := make(chan string)
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		var allowed, one unix.CPUSet
+		unix.SchedGetaffinity(0, &allowed)
+		defer unix.SchedSetaffinity(0, &allowed)
+		cpu := 0
+		for !allowed.IsSet(cpu) {
+			cpu++
+		}
+		one.Set(cpu)
+		if err := unix.SchedSetaffinity(0, &one); err != nil {
+			done <- err.Error()
+			return
+		}
+		c := &Client{idleLanes: []chan *lane{make(chan *lane, 4), make(chan *lane, 4)}, lanes: map[*lane]struct{}{}}
+		mine, other := &lane{codec: &Codec{sentCPU: cpu}}, &lane{codec: &Codec{sentCPU: cpu + 1}}
+		c.putLane(other)
+		c.putLane(mine)
+		if got := c.getLane(); got != mine {
+			done <- "the lane last used from the caller's CPU was not taken first"
+			return
+		}
+		if got := c.getLane(); got != other {
+			done <- "with none idle on the caller's CPU, another CPU's idle lane was not taken"
+			return
+		}
+		done <- ""
+	}()
+	if msg := <-done; msg != "" {
+		t.Fatal(msg)
+	}
+}
