@@ -66,10 +66,13 @@ func spawnWorker(conn *os.File, args []string, env []string, laneKey []byte) (cm
 // Pdeathsig fires when the thread that started the child ends, not the
 // process, and the Go runtime ends a thread whenever a goroutine that
 // holds one (runtime.LockOSThread) returns: a lane's goroutine holds its
-// thread to run on its client's CPU (wire.CPUFollower). A worker started
-// from any thread that later served a lane was killed when that lane ended
-// (in config mode, at every disconnect). So every worker is started from
-// one thread that a goroutine holds for the life of the broker.
+// thread to run on its client's CPU (wire.CPUFollower). Before lanes gave
+// their threads back, a worker started from any thread that later served
+// a lane was killed when that lane ended (in config mode, at every
+// disconnect), and any goroutine that locks a thread and returns would do
+// the same. So every worker is started from one thread that a goroutine
+// holds for the life of the broker; a worker also inherits that thread's
+// CPUs, never a lane thread's single one.
 var (
 	spawnOnce sync.Once
 	spawnReqs = make(chan func())

@@ -224,13 +224,13 @@ func (c *connState) serveCalls(ctx context.Context, codec *wire.Codec, follow *w
 	var reuse [wire.NumCalls]wire.Message // see wire.Reusable
 	for {
 		id, err := codec.ReadRequestID()
-		follow.Follow(codec.PeerCPU())
 		if err != nil {
 			if !ended(err) {
 				c.drop(err)
 			}
 			return
 		}
+		follow.Follow(codec.PeerCPU())
 		d := wire.Lookup(id)
 		if d == nil {
 			c.drop(fmt.Errorf("%w: %d", wire.ErrUnknownCall, uint64(id)))
