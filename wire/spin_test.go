@@ -44,8 +44,11 @@ func timedWait(s *spinner, pfd *pollFd) (bool, time.Duration) {
 }
 
 func TestSpinnerFindsDataAndGivesUp(t *testing.T) {
-	const budget = 30 * time.Millisecond
-	withLaneSpin(t, budget)
+	// A long budget wherever the test must not depend on this goroutine
+	// or the writer being scheduled promptly (a loaded CI host), a short
+	// one where each wait must run it out.
+	const long, short = 5 * time.Second, 20 * time.Millisecond
+	withLaneSpin(t, long)
 	rd, wr := spinPair(t)
 	pfd := &pollFd{fd: int32(rd), events: pollIn}
 	var s spinner
@@ -58,7 +61,7 @@ func TestSpinnerFindsDataAndGivesUp(t *testing.T) {
 	}
 	syscall.Read(rd, make([]byte, 1))
 	go func() {
-		time.Sleep(budget / 10)
+		time.Sleep(5 * time.Millisecond)
 		syscall.Write(wr, []byte{2})
 	}()
 	if ok, _ := timedWait(&s, pfd); !ok {
@@ -68,18 +71,22 @@ func TestSpinnerFindsDataAndGivesUp(t *testing.T) {
 
 	// Nothing arrives: each wait spins its whole budget and counts a miss,
 	// until spinGiveUp misses in a row stop the spinning.
+	SetLaneSpin(short)
 	for i := 1; i <= spinGiveUp; i++ {
 		ok, took := timedWait(&s, pfd)
-		if ok || took < budget || s.misses != i {
-			t.Fatalf("miss %d: ok=%v took %v misses=%d; want false, >= %v, %d", i, ok, took, s.misses, budget, i)
+		if ok || took < short || s.misses != i {
+			t.Fatalf("miss %d: ok=%v took %v misses=%d; want false, >= %v, %d", i, ok, took, s.misses, short, i)
 		}
 	}
+	// Given up: a wait does not spin (with the long budget, a spin would
+	// take seconds) until one in spinProbe tries again.
+	SetLaneSpin(long)
 	for i := 1; i < spinProbe; i++ {
-		if ok, took := timedWait(&s, pfd); ok || took >= budget {
+		if ok, took := timedWait(&s, pfd); ok || took >= long/2 {
 			t.Fatalf("wait %d after giving up: ok=%v took %v; want an immediate false", i, ok, took)
 		}
 	}
-	// One wait in spinProbe tries again; a hit starts spinning for good.
+	// The probe spins; a hit starts spinning for good.
 	syscall.Write(wr, []byte{3})
 	if ok, _ := timedWait(&s, pfd); !ok || s.misses != 0 {
 		t.Fatalf("probe with data: ok=%v misses=%d, want true, 0", ok, s.misses)
