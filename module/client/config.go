@@ -84,9 +84,9 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		cfg.LaneSpin = wire.DefaultLaneSpin
 	}
 	if v := getenv("GOP11_LANE_SPIN"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil || d < 0 {
-			return cfg, fmt.Errorf("%w: GOP11_LANE_SPIN %q: want a duration such as \"50us\" or \"0s\"", ErrConfig, v)
+		d, err := parseLaneSpin("GOP11_LANE_SPIN", v)
+		if err != nil {
+			return cfg, err
 		}
 		cfg.LaneSpin = d
 	}
@@ -145,11 +145,20 @@ func readFile(path string) (Config, error) {
 		cfg.DialTimeout = d
 	}
 	if raw.LaneSpin != "" {
-		d, err := time.ParseDuration(raw.LaneSpin)
-		if err != nil || d < 0 {
-			return Config{}, fmt.Errorf("%w: %s: lane_spin %q: want a duration such as \"50us\" or \"0s\"", ErrConfig, path, raw.LaneSpin)
+		d, err := parseLaneSpin(path+": lane_spin", raw.LaneSpin)
+		if err != nil {
+			return Config{}, err
 		}
 		cfg.LaneSpin, cfg.laneSpinSet = d, true
 	}
 	return cfg, nil
+}
+
+// parseLaneSpin reads a lane spin given by where: a duration, 0 or more.
+func parseLaneSpin(where, v string) (time.Duration, error) {
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("%w: %s %q: want a duration such as \"50us\" or \"0s\"", ErrConfig, where, v)
+	}
+	return d, nil
 }
