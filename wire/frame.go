@@ -37,10 +37,10 @@ type Codec struct {
 	rd     frameReader
 	dec    *msgpack.Decoder
 	hdr    [4]byte
-	// sendCPU: requests say which CPU they are sent from (a client's
-	// lanes); peerCPU is what the last request read said, -1 if nothing.
-	sendCPU bool
-	sentCPU int // the CPU the last request was sent from; -1: not known
+	// cpu is the CPU the caller runs on, said in the head of each request
+	// (a client sets it on its lanes, per call); peerCPU is what the last
+	// request read said. -1: not said.
+	cpu     int
 	peerCPU int
 }
 
@@ -49,7 +49,7 @@ func NewCodec(rw io.ReadWriter, max int) *Codec {
 	if max <= 0 {
 		max = DefaultMaxFrame
 	}
-	c := &Codec{rw: rw, max: max, sentCPU: -1, peerCPU: -1}
+	c := &Codec{rw: rw, max: max, cpu: -1, peerCPU: -1}
 	c.enc = msgpack.NewEncoder(&c.out)
 	c.dec = msgpack.NewDecoder(&c.rd)
 	return c
@@ -327,12 +327,8 @@ const (
 // WriteRequest sends one call.
 func (c *Codec) WriteRequest(id CallID, req Message) error {
 	h := uint64(id)
-	c.sentCPU = -1
-	if c.sendCPU {
-		if cpu, ok := currentCPU(); ok {
-			h |= uint64(cpu+1) << headCPUShift
-			c.sentCPU = cpu
-		}
+	if c.cpu >= 0 {
+		h |= uint64(c.cpu+1) << headCPUShift
 	}
 	return c.send(h, req)
 }

@@ -31,6 +31,13 @@ const LaneKeyLen = 16
 
 const pollIn = 0x1 // POLLIN
 
+// pollFd is poll(2)'s struct pollfd.
+type pollFd struct {
+	fd      int32
+	events  int16
+	revents int16
+}
+
 // laneBuf is the read buffer of a lane: a reply up to this size is read
 // with one system call.
 const laneBuf = 64 << 10
@@ -174,12 +181,8 @@ const (
 )
 
 func (l *LaneConn) wait() error {
-	pfd := struct {
-		fd      int32
-		events  int16
-		revents int16
-	}{int32(l.fd), pollIn, 0}
-	if l.timeout < 0 && l.spin.wait(unsafe.Pointer(&pfd)) {
+	pfd := pollFd{fd: int32(l.fd), events: pollIn}
+	if l.timeout < 0 && l.spin.wait(&pfd) {
 		return nil
 	}
 	for {
@@ -255,9 +258,9 @@ type spinner struct {
 	skipped int // waits without a spin since spinning stopped
 }
 
-// wait spins on the poll(2) descriptor pfd; true: there is data (or the
-// peer hung up: the read that follows says which).
-func (s *spinner) wait(pfd unsafe.Pointer) bool {
+// wait spins on pfd; true: there is data (or the peer hung up: the read
+// that follows says which).
+func (s *spinner) wait(pfd *pollFd) bool {
 	budget := time.Duration(laneSpin.Load())
 	if budget <= 0 {
 		return false
@@ -270,7 +273,7 @@ func (s *spinner) wait(pfd unsafe.Pointer) bool {
 	}
 	start := time.Now()
 	for {
-		n, _, e := syscall.RawSyscall(syscall.SYS_POLL, uintptr(pfd), 1, 0)
+		n, _, e := syscall.RawSyscall(syscall.SYS_POLL, uintptr(unsafe.Pointer(pfd)), 1, 0)
 		if e == 0 && n > 0 {
 			s.misses = 0
 			return true

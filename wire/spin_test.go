@@ -8,17 +8,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
-
-// pollFd is poll(2)'s struct pollfd, for driving a spinner directly.
-type pollFd struct {
-	fd      int32
-	events  int16
-	revents int16
-}
 
 func spinPair(t *testing.T) (rd, wr int) {
 	t.Helper()
@@ -39,7 +31,7 @@ func withLaneSpin(t *testing.T, d time.Duration) {
 // timedWait runs one spinner wait and says how long it took.
 func timedWait(s *spinner, pfd *pollFd) (bool, time.Duration) {
 	start := time.Now()
-	ok := s.wait(unsafe.Pointer(pfd))
+	ok := s.wait(pfd)
 	return ok, time.Since(start)
 }
 
@@ -144,31 +136,32 @@ func TestSpinningLaneReadsAndSeesHangUp(t *testing.T) {
 	}
 }
 
-// A lane's requests carry the sender's CPU in their head; the call ID
-// comes through unchanged, and a codec that does not send it reads -1.
+// A lane's requests carry the caller's CPU in their head; the call ID
+// comes through unchanged, and a codec that does not say it reads -1.
 func TestRequestHeadCarriesCPU(t *testing.T) {
-	for _, send := range []bool{true, false} {
+	for _, cpu := range []int{3, -1} {
 		var buf bytes.Buffer
 		w, r := NewCodec(&buf, 0), NewCodec(&buf, 0)
-		w.sendCPU = send
+		w.cpu = cpu
 		if err := w.WriteRequest(CallSign, &SignRequest{Session: 7, Data: []byte("x")}); err != nil {
 			t.Fatal(err)
 		}
 		id, err := r.ReadRequestID()
 		if err != nil || id != CallSign {
-			t.Fatalf("sendCPU=%v: id %v, %v; want %v", send, id, err, CallSign)
+			t.Fatalf("cpu %d: id %v, %v; want %v", cpu, id, err, CallSign)
 		}
 		var req SignRequest
 		if err := r.ReadRequestBody(&req); err != nil || req.Session != 7 {
-			t.Fatalf("sendCPU=%v: body %+v, %v", send, req, err)
+			t.Fatalf("cpu %d: body %+v, %v", cpu, req, err)
 		}
-		cpu := r.PeerCPU()
-		switch {
-		case send && (cpu < 0 || cpu >= runtime.NumCPU()):
-			t.Errorf("peer CPU %d, want one of the %d CPUs", cpu, runtime.NumCPU())
-		case !send && cpu != -1:
-			t.Errorf("peer CPU %d without a hint, want -1", cpu)
+		if got := r.PeerCPU(); got != cpu {
+			t.Errorf("peer CPU %d, want %d", got, cpu)
 		}
+	}
+	var allowed unix.CPUSet
+	unix.SchedGetaffinity(0, &allowed)
+	if cpu, ok := currentCPU(); !ok || cpu < 0 || !allowed.IsSet(cpu) {
+		t.Errorf("currentCPU: %d, %v; want one of the process's %d CPUs", cpu, ok, allowed.Count())
 	}
 }
 
@@ -244,7 +237,7 @@ func TestIdleLanePreferredOnTheCallersCPU(t *testing.T) {
 			return
 		}
 		c := &Client{idleLanes: []chan *lane{make(chan *lane, 4), make(chan *lane, 4)}, lanes: map[*lane]struct{}{}}
-		mine, other := &lane{codec: &Codec{sentCPU: cpu}}, &lane{codec: &Codec{sentCPU: cpu + 1}}
+		mine, other := &lane{codec: &Codec{cpu: cpu}}, &lane{codec: &Codec{cpu: cpu + 1}}
 		c.putLane(other)
 		c.putLane(mine)
 		if got := c.getLane(); got != mine {
