@@ -228,10 +228,9 @@ func (r *frameReader) holds(p []byte) bool {
 func init() { msgpack.Register([]byte(nil), nil, decodeByteString) }
 
 // decodeByteString decodes every []byte (msgpack bin or str) in place of
-// the library's decoder. From a frame it refuses a length beyond the
-// frame's end before allocating anything, and it never refills a slice
-// that points into the frame (a reused request's byte string from an
-// earlier frame). While a request is read, a byte string of refMin or
+// the library's decoder. From a frame (whose lengths checkShape has
+// checked against its size) it never refills a slice that points into the
+// frame (a reused request's byte string from an earlier frame). While a request is read, a byte string of refMin or
 // more becomes a slice of the frame itself. Elsewhere it decodes as the
 // library does: nil stays nil, an existing buffer is reused if it fits.
 func decodeByteString(d *msgpack.Decoder, v reflect.Value) error {
@@ -245,9 +244,6 @@ func decodeByteString(d *msgpack.Decoder, v reflect.Value) error {
 	}
 	b := v.Bytes()
 	if r, ok := d.Buffered().(*frameReader); ok {
-		if n > r.Len() {
-			return fmt.Errorf("byte string of %d bytes with %d left in the frame", n, r.Len())
-		}
 		if r.inPlace && n >= refMin {
 			v.SetBytes(r.b[r.i : r.i+n : r.i+n])
 			r.i += n
@@ -283,6 +279,9 @@ func (c *Codec) recvHead() (uint64, error) {
 	}
 	c.in = c.in[:n]
 	if _, err := io.ReadFull(c.rw, c.in); err != nil {
+		return 0, err
+	}
+	if err := checkShape(c.in); err != nil {
 		return 0, err
 	}
 	c.rd.reset(c.in)

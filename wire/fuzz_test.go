@@ -101,7 +101,7 @@ func FuzzAttribute(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var a wire.Attribute
-		if msgpack.Unmarshal(data, &a) != nil {
+		if wire.Unmarshal(data, &a) != nil {
 			return
 		}
 		b, err := msgpack.Marshal(&a)
@@ -143,7 +143,7 @@ func FuzzMechanism(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var m wire.Mechanism
-		if msgpack.Unmarshal(data, &m) != nil {
+		if wire.Unmarshal(data, &m) != nil {
 			return
 		}
 		b, err := msgpack.Marshal(&m)

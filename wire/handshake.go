@@ -62,7 +62,7 @@ func ReadHello(r io.Reader) (*Hello, error) {
 		return nil, err
 	}
 	var h Hello
-	if err := msgpack.Unmarshal(b, &h); err != nil {
+	if err := Unmarshal(b, &h); err != nil {
 		return nil, fmt.Errorf("%w: hello: %v", ErrHandshake, err)
 	}
 	if h.Magic != Magic {
@@ -81,7 +81,7 @@ func ReadWelcome(r io.Reader) (*Welcome, error) {
 		return nil, err
 	}
 	var w Welcome
-	if err := msgpack.Unmarshal(b, &w); err != nil {
+	if err := Unmarshal(b, &w); err != nil {
 		return nil, fmt.Errorf("%w: welcome: %v", ErrHandshake, err)
 	}
 	if w.Error != "" {
