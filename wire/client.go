@@ -22,9 +22,10 @@ import (
 // sessions opened on it are gone.
 var ErrConnLost = errors.New("wire: connection to the broker lost")
 
-// Endpoint is a parsed broker address: unix:///path or tcp://host:port.
+// Endpoint is a parsed broker address: unix:///path, tls://host:port or
+// tcp://host:port.
 type Endpoint struct {
-	Network string // "unix" or "tcp"
+	Network string // "unix", "tls" or "tcp"
 	Address string // socket path or host:port
 }
 
@@ -35,7 +36,7 @@ func (e Endpoint) String() string {
 	return e.Network + "://" + e.Address
 }
 
-// ParseEndpoint parses unix:///abs/path or tcp://host:port.
+// ParseEndpoint parses unix:///abs/path, tls://host:port or tcp://host:port.
 func ParseEndpoint(s string) (Endpoint, error) {
 	u, err := url.Parse(s)
 	if err != nil {
@@ -48,13 +49,13 @@ func ParseEndpoint(s string) (Endpoint, error) {
 			return Endpoint{}, fmt.Errorf("endpoint %q: want unix:///absolute/path", s)
 		}
 		return Endpoint{"unix", p}, nil
-	case "tcp":
+	case "tcp", "tls":
 		if u.Host == "" || u.Port() == "" || (u.Path != "" && u.Path != "/") {
-			return Endpoint{}, fmt.Errorf("endpoint %q: want tcp://host:port", s)
+			return Endpoint{}, fmt.Errorf("endpoint %q: want %s://host:port", s, u.Scheme)
 		}
-		return Endpoint{"tcp", u.Host}, nil
+		return Endpoint{u.Scheme, u.Host}, nil
 	}
-	return Endpoint{}, fmt.Errorf("endpoint %q: scheme must be unix or tcp", s)
+	return Endpoint{}, fmt.Errorf("endpoint %q: scheme must be unix, tls or tcp", s)
 }
 
 // YamuxServer runs the server side of the multiplexer on conn.

@@ -64,7 +64,7 @@ func TestLoadConfig(t *testing.T) {
 		{"XDG config", map[string]string{"XDG_CONFIG_HOME": xdg}, "unix:///xdg.sock", filepath.Join(xdg, "gop11", "client.toml"), ""},
 		{"HOME config", map[string]string{"HOME": filepath.Join(dir, "nohome")}, DefaultEndpoint, "default", ""},
 		{"unknown key", map[string]string{"GOP11_CONFIG": typo}, "", "", "typo.toml:2: brokr: unknown key"},
-		{"bad endpoint", map[string]string{"GOP11_CONFIG": badEP}, "", "", "scheme must be unix or tcp"},
+		{"bad endpoint", map[string]string{"GOP11_CONFIG": badEP}, "", "", "scheme must be unix, tls or tcp"},
 		{"bad duration", map[string]string{"GOP11_CONFIG": badDur}, "", "", `dial_timeout "soon"`},
 		{"syntax", map[string]string{"GOP11_CONFIG": syntax}, "", "", "syntax.toml:1:"},
 		{"missing file", map[string]string{"GOP11_CONFIG": filepath.Join(dir, "none.toml")}, "", "", "none.toml"},
