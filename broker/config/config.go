@@ -23,6 +23,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gop11/gop11/broker/acl"
 	"github.com/gop11/gop11/broker/p11uri"
 	"github.com/gop11/gop11/wire"
 	"github.com/pelletier/go-toml/v2"
@@ -83,6 +84,10 @@ type Config struct {
 	LogFormat  string      // json or console
 	Modules    []Module
 	Tokens     []Token
+	// InsecureTCP allows tcp:// listeners (plaintext, loopback only).
+	InsecureTCP bool
+	TLS         *TLS          // the [tls] section; nil if absent
+	Clients     []*acl.Policy // the [[client]] policies, in file order
 }
 
 // Module is one [[module]]: a vendor PKCS #11 library.
@@ -102,6 +107,7 @@ type Token struct {
 	URI    *p11uri.URI // path attributes only
 	RawURI string      // as written in the file
 	Slot   uint64      // virtual slot ID
+	Pin    *PinSource  // the broker-held PIN; nil if none
 	Line   int         // line of its [[token]] header
 }
 
@@ -143,12 +149,15 @@ func Parse(data []byte, path string) (*Config, error) {
 
 // The file as decoded; pointers tell a missing key from an empty value.
 type rawConfig struct {
-	Listen     *[]string   `toml:"listen"`
-	SocketMode *string     `toml:"socket_mode"`
-	LogLevel   *string     `toml:"log_level"`
-	LogFormat  *string     `toml:"log_format"`
-	Module     []rawModule `toml:"module"`
-	Token      []rawToken  `toml:"token"`
+	Listen      *[]string   `toml:"listen"`
+	SocketMode  *string     `toml:"socket_mode"`
+	LogLevel    *string     `toml:"log_level"`
+	LogFormat   *string     `toml:"log_format"`
+	Module      []rawModule `toml:"module"`
+	Token       []rawToken  `toml:"token"`
+	InsecureTCP *bool       `toml:"insecure_tcp"`
+	TLS         *rawTLS     `toml:"tls"`
+	Client      []rawClient `toml:"client"`
 }
 
 type rawModule struct {
@@ -164,6 +173,7 @@ type rawToken struct {
 	Module *string `toml:"module"`
 	URI    *string `toml:"uri"`
 	Slot   *int64  `toml:"slot"`
+	Pin    *string `toml:"pin"`
 }
 
 // What each key holds, for type errors; keys without their indexes.
@@ -183,6 +193,25 @@ var want = map[string]string{
 	"token.module":        "a string",
 	"token.uri":           "a string",
 	"token.slot":          "an integer",
+	"token.pin":           `a string such as "file:/etc/gop11/pins/ca"`,
+	"insecure_tcp":        "a boolean",
+	"tls":                 "a table, [tls]",
+	"tls.cert":            "a string",
+	"tls.key":             "a string",
+	"tls.client_ca":       "a string",
+	"tls.revoked_serials": "an array of strings (hex serial numbers)",
+	"client":              "an array of tables, [[client]]",
+	"client.name":         "a string",
+	"client.uids":         "an array of integers",
+	"client.gids":         "an array of integers",
+	"client.cert_names":   "an array of strings",
+	"client.slots":        "an array of integers",
+	"client.objects":      "an array of strings",
+	"client.mechanisms":   "an array of strings",
+	"client.operations":   "an array of strings",
+	"client.login":        `"client" or "broker"`,
+	"client.read_only":    "a boolean",
+	"client.max_sessions": "an integer",
 }
 
 // Parse parses data, read from path (used in messages), with options o.
@@ -343,7 +372,7 @@ func (p *parser) build(raw *rawConfig, o ParseOptions) (*Config, error) {
 	// tokens
 	slots := map[uint64]int{}
 	for i, rt := range raw.Token {
-		t, err := p.token(i, rt)
+		t, err := p.token(i, rt, o)
 		if err != nil {
 			return nil, err
 		}
@@ -356,6 +385,18 @@ func (p *parser) build(raw *rawConfig, o ParseOptions) (*Config, error) {
 		}
 		slots[t.Slot] = i
 		c.Tokens = append(c.Tokens, t)
+	}
+	if raw.InsecureTCP != nil {
+		c.InsecureTCP = *raw.InsecureTCP
+	}
+	if err := p.tls(raw.TLS, c, o); err != nil {
+		return nil, err
+	}
+	if err := p.checkListeners(c); err != nil {
+		return nil, err
+	}
+	if err := p.clients(raw.Client, c); err != nil {
+		return nil, err
 	}
 	return c, nil
 }
@@ -435,7 +476,7 @@ func (p *parser) module(i int, rm rawModule, o ParseOptions) (Module, error) {
 // Path attributes that select objects, not tokens.
 var objectAttrs = []string{"object", "type", "id"}
 
-func (p *parser) token(i int, rt rawToken) (Token, error) {
+func (p *parser) token(i int, rt rawToken, o ParseOptions) (Token, error) {
 	k := func(s string) string { return fmt.Sprintf("token[%d].%s", i, s) }
 	t := Token{Line: p.idx.lineOf(fmt.Sprintf("token[%d]", i))}
 	if rt.Module == nil {
@@ -469,5 +510,12 @@ func (p *parser) token(i int, rt rawToken) (Token, error) {
 		return t, p.errorf(k("slot"), "%d: want 0 to %d", *rt.Slot, MaxSlot)
 	}
 	t.Slot = uint64(*rt.Slot)
+	if rt.Pin != nil {
+		ps, err := parsePin(*rt.Pin, o)
+		if err != nil {
+			return t, p.errorf(k("pin"), "%v", err)
+		}
+		t.Pin = ps
+	}
 	return t, nil
 }

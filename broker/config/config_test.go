@@ -61,8 +61,139 @@ module = [
 module = "soft"
 uri = "pkcs11:token=a"
 slot = 1
-pin = "1234"
-`, `broker.toml:9: token[0].pin: unknown key`},
+pinn = "file:/p"
+`, `broker.toml:9: token[0].pinn: unknown key`},
+	{"pin in clear", head + `[[token]]
+module = "soft"
+uri = "pkcs11:token=a"
+slot = 1
+pin = "s3cret"
+`, `broker.toml:9: token[0].pin: want "file:/path", "env:VAR" or "credential:NAME"`},
+	{"pin file relative", head + `[[token]]
+module = "soft"
+uri = "pkcs11:token=a"
+slot = 1
+pin = "file:pins/a"
+`, `broker.toml:9: token[0].pin: pins/a: want an absolute path`},
+	{"pin file missing", head + `[[token]]
+module = "soft"
+uri = "pkcs11:token=a"
+slot = 1
+pin = "file:/nonexistent/pin"
+`, `broker.toml:9: token[0].pin: /nonexistent/pin: no such file or directory`},
+	{"pin file readable by others", head + `[[token]]
+module = "soft"
+uri = "pkcs11:token=a"
+slot = 1
+pin = "file:LIB"
+`, `broker.toml:9: token[0].pin: LIB: mode 0644: want 0600 or 0400`},
+	{"pin source unknown", head + `[[token]]
+module = "soft"
+uri = "pkcs11:token=a"
+slot = 1
+pin = "vault:x"
+`, `broker.toml:9: token[0].pin: "vault:": want file:, env: or credential:`},
+	{"tcp not loopback", `listen = ["tcp://0.0.0.0:7000"]
+insecure_tcp = true
+[[module]]
+name = "soft"
+path = "LIB"
+`, `broker.toml:1: listen[0]: tcp://0.0.0.0:7000: plaintext tcp:// is allowed only on a loopback address: use tls:// with a [tls] section`},
+	{"tcp without insecure_tcp", `listen = ["tcp://127.0.0.1:7000"]
+[[module]]
+name = "soft"
+path = "LIB"
+`, `broker.toml:1: listen[0]: tcp://127.0.0.1:7000: plaintext tcp:// needs insecure_tcp = true (loopback only); use tls:// otherwise`},
+	{"tls without [tls]", `listen = ["tls://127.0.0.1:7000"]
+[[module]]
+name = "soft"
+path = "LIB"
+`, `broker.toml:1: listen[0]: tls://127.0.0.1:7000: a tls:// listener needs a [tls] section (cert, key, client_ca)`},
+	{"tls without key", head + `[tls]
+cert = "LIB"
+client_ca = "LIB"
+`, `broker.toml:5: tls.key: required in [tls]`},
+	{"tls key readable by others", head + `[tls]
+cert = "LIB"
+key = "LIB"
+client_ca = "LIB"
+`, `broker.toml:7: tls.key: LIB: mode 0644: want 0600 or 0400`},
+	{"tls unknown key", head + `[tls]
+certificate = "LIB"
+`, `broker.toml:6: tls.certificate: unknown key`},
+	{"client as a table", head + `[client]
+name = "a"
+`, `broker.toml:5: client: want [[client]], an array of tables`},
+	{"client without identity", head + `[[client]]
+name = "a"
+slots = []
+`, `broker.toml:5: client[0]: needs uids, gids or cert_names: a client that names nobody matches nobody`},
+	{"client without name", head + `[[client]]
+uids = [1]
+`, `broker.toml:5: client[0].name: required`},
+	{"client duplicate", head + `[[client]]
+name = "a"
+uids = [1]
+[[client]]
+name = "a"
+uids = [2]
+`, `broker.toml:9: client[1].name: duplicate name "a" (first at line 6)`},
+	{"client empty uids", head + `[[client]]
+name = "a"
+uids = []
+`, `broker.toml:7: client[0].uids: empty: list one or more IDs, or leave the key out`},
+	{"client unknown slot", head + `[[token]]
+module = "soft"
+uri = "pkcs11:token=a"
+slot = 1
+[[client]]
+name = "a"
+uids = [1]
+slots = [2]
+`, `broker.toml:12: client[0].slots: slot 2 is not the slot of any [[token]]`},
+	{"client bad object", head + `[[client]]
+name = "a"
+uids = [1]
+objects = ["ca-*"]
+`, `broker.toml:8: client[0].objects: "ca-*": want label:GLOB or id:HEXPREFIX`},
+	{"client bad id", head + `[[client]]
+name = "a"
+uids = [1]
+objects = ["id:0g*"]
+`, `broker.toml:8: client[0].objects: "id:0g*": want id: and hex digits (an even number), optionally ending in *`},
+	{"client unknown mechanism", head + `[[client]]
+name = "a"
+uids = [1]
+mechanisms = ["CKM_SHA256_RSA"]
+`, `broker.toml:8: client[0].mechanisms: "CKM_SHA256_RSA": not a mechanism this broker knows (a vendor's: CKM_0x%08X)`},
+	{"client unknown operation", head + `[[client]]
+name = "a"
+uids = [1]
+operations = ["sign", "export"]
+`, `broker.toml:8: client[0].operations: "export": not an operation; want one of sign, verify, encrypt, decrypt, digest, wrap, unwrap, derive, generate, create, copy, destroy, set-attribute, read, find, random, login-so, init-token, init-pin, set-pin`},
+	{"client login broker without pin", head + `[[token]]
+module = "soft"
+uri = "pkcs11:token=a"
+slot = 1
+[[client]]
+name = "a"
+uids = [1]
+login = "broker"
+`, `broker.toml:12: client[0].login: "broker" needs a pin on every token the client sees: slot 1 (line 5) has none`},
+	{"client bad login", head + `[[client]]
+name = "a"
+uids = [1]
+login = "token"
+`, `broker.toml:8: client[0].login: "token": want "client" or "broker"`},
+	{"client negative max_sessions", head + `[[client]]
+name = "a"
+uids = [1]
+max_sessions = -1
+`, `broker.toml:8: client[0].max_sessions: -1: want 0 (no bound) or more`},
+	{"client uids wrong type", head + `[[client]]
+name = "a"
+uids = "root"
+`, `broker.toml:7: client[0].uids: want an array of integers, not a string`},
 	{"slot is a string", head + `[[token]]
 module = "soft"
 uri = "pkcs11:token=a"
@@ -101,7 +232,7 @@ path = "LIB"
 	{"listen empty", "listen = []\n",
 		`broker.toml:1: listen: want one or more endpoints`},
 	{"listen scheme", `listen = ["http://localhost:80"]` + "\n",
-		`broker.toml:1: listen[0]: endpoint "http://localhost:80": scheme must be unix or tcp`},
+		`broker.toml:1: listen[0]: endpoint "http://localhost:80": scheme must be unix, tls or tcp`},
 	{"listen relative unix path", `listen = [
   "unix:///run/gop11/gop11.sock",
   "unix://gop11.sock",
@@ -315,6 +446,7 @@ func TestFull(t *testing.T) {
 	lib := testLib(t)
 	doc := strings.ReplaceAll(`# comment
 listen = ["unix:///run/gop11/gop11.sock", "tcp://127.0.0.1:7000"]
+insecure_tcp = true
 socket_mode = "0660"
 log_level = "debug"
 log_format = "console"
@@ -361,17 +493,107 @@ slot = 2147483647
 		LogFormat:  "console",
 		Modules: []Module{
 			{Name: "softhsm", Path: lib, Isolation: "inprocess", Serialize: true, CallTimeout: 90 * time.Second,
-				Env: map[string]string{"SOFTHSM2_CONF": "/etc/softhsm/softhsm2.conf"}, Line: 7},
+				Env: map[string]string{"SOFTHSM2_CONF": "/etc/softhsm/softhsm2.conf"}, Line: 8},
 			{Name: "tpm_2.0-x", Path: lib, Isolation: "process", CallTimeout: 30 * time.Second,
-				Env: map[string]string{}, Line: 16},
+				Env: map[string]string{}, Line: 17},
 		},
 		Tokens: []Token{
-			{Module: "softhsm", RawURI: "pkcs11:token=web;serial=0123", Slot: 0, Line: 21},
-			{Module: "tpm_2.0-x", RawURI: "pkcs11:token=Key pairs;slot-id=1;library-version=1", Slot: 1<<31 - 1, Line: 26},
+			{Module: "softhsm", RawURI: "pkcs11:token=web;serial=0123", Slot: 0, Line: 22},
+			{Module: "tpm_2.0-x", RawURI: "pkcs11:token=Key pairs;slot-id=1;library-version=1", Slot: 1<<31 - 1, Line: 27},
 		},
+		InsecureTCP: true,
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("got  %+v\nwant %+v", c, want)
+	}
+}
+
+// TestAccess parses [tls], broker-held PINs and [[client]] policies from
+// files made as the broker would find them.
+func TestAccess(t *testing.T) {
+	dir := t.TempDir()
+	lib := testLib(t)
+	secret := func(name string, mode os.FileMode) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte("s3cret\n"), mode); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	pinFile, key := secret("pin", 0o400), secret("broker.key", 0o600)
+	doc := strings.NewReplacer("LIB", lib, "PINFILE", pinFile, "KEY", key).Replace(`listen = ["unix:///run/gop11/gop11.sock", "tls://127.0.0.1:7011"]
+[tls]
+cert = "LIB"
+key = "KEY"
+client_ca = "LIB"
+revoked_serials = ["1f:A0:03", "0x10"]
+[[module]]
+name = "soft"
+path = "LIB"
+[[token]]
+module = "soft"
+uri = "pkcs11:token=ca"
+slot = 1
+pin = "file:PINFILE"
+[[token]]
+module = "soft"
+uri = "pkcs11:token=dev"
+slot = 2
+pin = "env:GOP11_TEST_PIN"
+[[client]]
+name = "ca"
+uids = [998]
+cert_names = ["ca.example.org"]
+slots = [1]
+objects = ["label:ca-*", "id:01*"]
+mechanisms = ["CKM_SHA256_RSA_PKCS", "CKM_ECDSA*"]
+operations = ["sign", "find"]
+login = "broker"
+read_only = true
+max_sessions = 4
+[[client]]
+name = "dev"
+gids = [997]
+`)
+	c, err := Parse([]byte(doc), "broker.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.TLS == nil || c.TLS.Key != key || len(c.TLS.RevokedSerials) != 2 || c.TLS.RevokedSerials[0].Int64() != 0x1fa003 || c.TLS.RevokedSerials[1].Int64() != 16 {
+		t.Errorf("tls: %+v", c.TLS)
+	}
+	if len(c.Clients) != 2 {
+		t.Fatalf("clients: %+v", c.Clients)
+	}
+	ca, dev := c.Clients[0], c.Clients[1]
+	if ca.Name != "ca" || ca.Login != "broker" || !ca.ReadOnly || ca.MaxSessions != 4 || ca.Line != 20 ||
+		len(ca.Objects) != 2 || len(ca.Mechanisms) != 2 || len(ca.Operations) != 2 || !ca.SlotVisible(1) || ca.SlotVisible(2) {
+		t.Errorf("client ca: %+v", ca)
+	}
+	if dev.Login != "client" || !dev.SlotVisible(2) || dev.Guarded() {
+		t.Errorf("client dev: %+v", dev)
+	}
+	pin, err := c.Tokens[0].Pin.Read()
+	if err != nil || string(pin) != "s3cret" {
+		t.Errorf("file pin: %v", err)
+	}
+	if _, err := c.Tokens[1].Pin.Read(); err == nil || strings.Contains(err.Error(), "s3cret") {
+		t.Errorf("unset env pin: %v", err)
+	}
+	t.Setenv("GOP11_TEST_PIN", "s3cret")
+	if pin, err := c.Tokens[1].Pin.Read(); err != nil || string(pin) != "s3cret" {
+		t.Errorf("env pin: %v", err)
+	}
+	// The file's mode changed after the check: reading refuses it.
+	os.Chmod(pinFile, 0o644)
+	if _, err := c.Tokens[0].Pin.Read(); err == nil || strings.Contains(err.Error(), "s3cret") {
+		t.Errorf("pin file made readable: %v", err)
+	}
+	t.Setenv("CREDENTIALS_DIRECTORY", dir)
+	cred := &PinSource{Kind: "credential", Ref: "pin"}
+	os.Chmod(pinFile, 0o400)
+	if pin, err := cred.Read(); err != nil || string(pin) != "s3cret" {
+		t.Errorf("credential pin: %v", err)
 	}
 }
 

@@ -38,7 +38,7 @@ func indexKeys(data []byte) *keyIndex {
 			x.keyValue(prefix, e)
 		case unstable.Table:
 			keys, line := x.keys(e.Key())
-			if len(keys) == 1 && (keys[0] == "module" || keys[0] == "token") && x.problem == nil {
+			if len(keys) == 1 && (keys[0] == "module" || keys[0] == "token" || keys[0] == "client") && x.problem == nil {
 				x.problem = &Error{Line: line, Key: keys[0], Msg: "want [[" + keys[0] + "]], an array of tables"}
 			}
 			prefix = x.tablePath(keys)
