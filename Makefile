@@ -11,7 +11,7 @@ VERSION   := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 GOFILES   := $(shell find wire module broker cmd -name '*.go' 2>/dev/null) go.mod go.sum
 MODFILES  := $(wildcard module/*.c module/*.h) module/exports.map $(wildcard include/*.h)
 # Packages that must build and test without cgo.
-PUREPKGS  := ./wire/... ./module/client/... ./broker
+PUREPKGS  := ./wire/... ./module/client/... ./broker ./broker/acl ./broker/config ./broker/p11uri
 FUZZTIME  ?= 4s
 
 export GOFLAGS := -buildvcs=false
@@ -64,7 +64,7 @@ race: build
 
 # Every decoder has a fuzz target (package:target); make test runs each briefly.
 FUZZ_TARGETS := wire:FuzzRequest wire:FuzzResponse wire:FuzzHello wire:FuzzAttribute wire:FuzzMechanism \
-	broker/config:FuzzParse broker/p11uri:FuzzParse
+	broker/config:FuzzParse broker/p11uri:FuzzParse broker/acl:FuzzObjectPattern
 fuzz:
 	@for pt in $(FUZZ_TARGETS); do \
 		p=$${pt%%:*}; t=$${pt#*:}; \

@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -14,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gop11/gop11/broker/acl"
 	"github.com/gop11/gop11/broker/config"
 	"github.com/gop11/gop11/wire"
 	"github.com/rs/zerolog"
@@ -37,6 +39,7 @@ type Server struct {
 	HandshakeTimeout time.Duration
 	MaxClients       int  // connections served at once; more are refused (0: no limit)
 	NoLanes          bool // offer no lanes: every call on yamux (for comparisons)
+	InsecureTCP      bool // quick mode: allow plaintext tcp:// on loopback
 
 	wg         sync.WaitGroup
 	mu         sync.Mutex
@@ -51,6 +54,7 @@ type Server struct {
 	grace      time.Duration
 	nextModule int
 	lanes      sync.Map // string(key) → *laneTarget
+	tlsConfig  atomic.Pointer[tls.Config]
 }
 
 // laneTarget is where a lane with a given key goes: the connection that
@@ -71,21 +75,10 @@ func newLaneKey() []byte {
 
 // peerUID is a unix socket's peer uid (SO_PEERCRED), or -1.
 func peerUID(conn net.Conn) int {
-	uc, ok := conn.(*net.UnixConn)
-	if !ok {
-		return -1
+	if id := unixIdentity(conn); id.Unix {
+		return id.UID
 	}
-	rc, err := uc.SyscallConn()
-	if err != nil {
-		return -1
-	}
-	uid := -1
-	rc.Control(func(fd uintptr) {
-		if cred, err := syscall.GetsockoptUcred(int(fd), syscall.SOL_SOCKET, syscall.SO_PEERCRED); err == nil {
-			uid = int(cred.Uid)
-		}
-	})
-	return uid
+	return -1
 }
 
 // offerLanes registers a connection's lanes: a key, unless the connection
@@ -144,18 +137,20 @@ func (s *Server) Run(ctx context.Context, grace time.Duration) error {
 		}
 		defer s.closeInProcess()
 	}
+	var tlsOn []bool
 	for _, e := range s.Listen {
-		l, err := s.listen(e)
+		l, isTLS, err := s.listen(e)
 		if err != nil {
 			s.closeListeners()
 			return err
 		}
 		s.listeners = append(s.listeners, l)
+		tlsOn = append(tlsOn, isTLS)
 		s.Log.Info().Str("listen", e).Str("module", s.Module).Bool("config", s.Config != nil).Msg("serving")
 	}
-	for _, l := range s.listeners {
+	for i, l := range s.listeners {
 		s.wg.Add(1)
-		go s.accept(l)
+		go s.accept(l, tlsOn[i])
 	}
 	<-ctx.Done()
 	s.closeListeners()
@@ -164,31 +159,45 @@ func (s *Server) Run(ctx context.Context, grace time.Duration) error {
 	return nil
 }
 
-func (s *Server) listen(endpoint string) (net.Listener, error) {
+// listen opens one endpoint. tls:// listens on TCP; admit runs the TLS
+// handshake, so a slow peer does not hold up the accept loop.
+func (s *Server) listen(endpoint string) (l net.Listener, isTLS bool, err error) {
 	ep, err := wire.ParseEndpoint(endpoint)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	if ep.Network == "unix" {
+	switch ep.Network {
+	case "unix":
 		// A socket file left by a broker that died is removed; one that
 		// answers belongs to a running broker and is not.
 		if c, err := net.DialTimeout("unix", ep.Address, time.Second); err == nil {
 			c.Close()
-			return nil, fmt.Errorf("listen %s: another broker is serving there", endpoint)
+			return nil, false, fmt.Errorf("listen %s: another broker is serving there", endpoint)
 		}
 		os.Remove(ep.Address)
+	case "tcp":
+		insecure := s.InsecureTCP || (s.Config != nil && s.Config.InsecureTCP)
+		if err := config.CheckPlainTCP(ep.Address, insecure); err != nil {
+			return nil, false, fmt.Errorf("listen %s: %w", endpoint, err)
+		}
+		s.Log.Warn().Str("listen", endpoint).Msg("plaintext TCP listener: no encryption, no authentication (insecure_tcp)")
+	case "tls":
+		if s.tlsConfig.Load() == nil {
+			return nil, false, fmt.Errorf("listen %s: a tls:// listener needs a config file with a [tls] section", endpoint)
+		}
+		ep.Network, isTLS = "tcp", true
 	}
-	l, err := net.Listen(ep.Network, ep.Address)
+	l, err = net.Listen(ep.Network, ep.Address)
 	if err != nil {
-		return nil, fmt.Errorf("listen %s: %w", endpoint, err)
+		return nil, false, fmt.Errorf("listen %s: %w", endpoint, err)
 	}
 	if ep.Network == "unix" && s.SocketMode != 0 {
 		if err := os.Chmod(ep.Address, s.SocketMode); err != nil {
 			l.Close()
-			return nil, fmt.Errorf("listen %s: %w", endpoint, err)
+			return nil, false, fmt.Errorf("listen %s: %w", endpoint, err)
 		}
 	}
-	return l, nil
+	return l, isTLS, nil
 }
 
 func (s *Server) closeListeners() {
@@ -197,7 +206,7 @@ func (s *Server) closeListeners() {
 	}
 }
 
-func (s *Server) accept(l net.Listener) {
+func (s *Server) accept(l net.Listener, isTLS bool) {
 	defer s.wg.Done()
 	for {
 		conn, err := l.Accept()
@@ -212,17 +221,33 @@ func (s *Server) accept(l net.Listener) {
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			s.admit(conn)
+			s.admit(conn, isTLS)
 		}()
 	}
 }
 
 // admit checks the client's Hello and hands the connection to a new
 // worker, which answers the Welcome once its module is initialized.
-func (s *Server) admit(conn net.Conn) {
+//
+// Who the client is is known before any PKCS #11 call: a TLS peer by its
+// verified certificate, a unix peer by SO_PEERCRED. With [[client]]
+// policies, a connection that matches none is refused here.
+func (s *Server) admit(conn net.Conn, isTLS bool) {
 	id := s.nextID.Add(1)
 	log := s.Log.With().Uint64("conn", id).Logger()
 	conn.SetDeadline(time.Now().Add(s.HandshakeTimeout))
+	var ident acl.Identity
+	if isTLS {
+		tc, tid, err := tlsIdentity(conn, s.tlsConfig.Load())
+		if err != nil {
+			log.Warn().Str("remote", conn.RemoteAddr().String()).Err(err).Msg("client refused: TLS handshake failed")
+			conn.Close()
+			return
+		}
+		conn, ident = tc, tid
+	} else {
+		ident = unixIdentity(conn)
+	}
 	hello, err := wire.ReadHello(conn)
 	if err != nil {
 		log.Warn().Err(err).Str("remote", conn.RemoteAddr().String()).Msg("handshake failed: connection dropped")
@@ -233,10 +258,20 @@ func (s *Server) admit(conn net.Conn) {
 		return
 	}
 	conn.SetDeadline(time.Time{})
-	log = log.With().Str("program", hello.Program).Uint64("pid", hello.PID).Logger()
+	log = log.With().Str("program", hello.Program).Uint64("pid", hello.PID).Str("identity", ident.String()).Logger()
 	if len(hello.Lane) > 0 {
 		s.joinLane(conn, hello, log)
 		return
+	}
+	var policy *acl.Policy
+	if snap := s.snap.Load(); snap != nil && snap.acl.Enabled() {
+		if policy = acl.Match(snap.acl.Policies, ident); policy == nil {
+			log.Warn().Msg("client refused: no [[client]] matches its identity")
+			wire.WriteMsg(conn, &wire.Welcome{Version: wire.ProtocolVersion, Error: "refused: no [[client]] of the broker's config matches " + ident.String()})
+			conn.Close()
+			return
+		}
+		log = log.With().Str("client", policy.Name).Logger()
 	}
 	// Each client costs a worker process: a flood of connections must not
 	// become a flood of processes.
@@ -248,7 +283,7 @@ func (s *Server) admit(conn net.Conn) {
 		return
 	}
 	if s.Config != nil {
-		s.serveRouted(id, conn, log)
+		s.serveRouted(id, conn, ident, log)
 		s.clients.Add(-1)
 		return
 	}

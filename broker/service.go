@@ -2,15 +2,18 @@ package broker
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"os"
 	"reflect"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
+	"github.com/gop11/gop11/broker/acl"
 	"github.com/gop11/gop11/broker/config"
 	"github.com/gop11/gop11/wire"
 	"github.com/rs/zerolog"
@@ -34,6 +37,8 @@ type snapshot struct {
 	cfg     *config.Config
 	modules map[int]*module // by permanent index
 	slots   map[uint64]*route
+	acl     *acl.Set
+	pins    map[uint64]*heldPin // by virtual slot
 }
 
 func (s *snapshot) virtualSlots() []uint64 {
@@ -70,7 +75,17 @@ func (s *snapshot) slotsOf(mod int) []uint64 {
 // module probed once for its slots, and the configured tokens matched.
 func (s *Server) build(cfg *config.Config) (*snapshot, error) {
 	prev := s.snap.Load()
-	next := &snapshot{cfg: cfg, modules: map[int]*module{}, slots: map[uint64]*route{}}
+	next := &snapshot{cfg: cfg, modules: map[int]*module{}, slots: map[uint64]*route{},
+		acl: &acl.Set{Policies: cfg.Clients}, pins: map[uint64]*heldPin{}}
+	for _, tc := range cfg.Tokens {
+		if tc.Pin == nil {
+			continue
+		}
+		next.pins[tc.Slot] = &heldPin{src: *tc.Pin}
+		if prev != nil && prev.pins[tc.Slot] != nil && prev.pins[tc.Slot].src == *tc.Pin {
+			next.pins[tc.Slot] = prev.pins[tc.Slot]
+		}
+	}
 	byName := map[string]*module{}
 	for i := range cfg.Modules {
 		mc := cfg.Modules[i]
@@ -188,9 +203,24 @@ func (s *Server) probe(mod *module) ([]probedSlot, error) {
 func (s *Server) Reload(cfg *config.Config) error {
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
+	var tc *tls.Config
+	if cfg.TLS != nil {
+		var err error
+		if tc, err = serverTLS(cfg.TLS); err != nil {
+			return err
+		}
+	}
 	next, err := s.build(cfg)
 	if err != nil {
 		return err
+	}
+	if tc != nil {
+		s.tlsConfig.Store(tc)
+	}
+	if !next.acl.Enabled() {
+		s.Log.Warn().Msg("no [[client]] in the config: every client that can connect may use every token (socket permissions and client_ca decide who connects)")
+	} else {
+		s.Log.Info().Int("clients", len(cfg.Clients)).Msg("access control: connections matching no [[client]] are refused")
 	}
 	if !reflect.DeepEqual(cfg.Listen, s.Listen) {
 		s.Log.Warn().Strs("listen", cfg.Listen).Msg("listen addresses changed: they take effect at the next restart")
@@ -205,7 +235,7 @@ func (s *Server) Reload(cfg *config.Config) error {
 }
 
 // serveRouted serves one connection in config mode.
-func (s *Server) serveRouted(id uint64, conn net.Conn, log zerolog.Logger) {
+func (s *Server) serveRouted(id uint64, conn net.Conn, ident acl.Identity, log zerolog.Logger) {
 	lanes := make(chan int, 16)
 	key, forget := s.offerLanes(conn, func(f *os.File) error {
 		fd, err := syscall.Dup(int(f.Fd()))
@@ -241,7 +271,35 @@ func (s *Server) serveRouted(id uint64, conn net.Conn, log zerolog.Logger) {
 	defer s.routers.Delete(r)
 	log.Info().Msg("client connected")
 	start := time.Now()
-	ServeConn(context.Background(), conn, ServeConfig{Backend: wire.BackendFunc(r.call), Log: log, Stop: s.ctx.Done(), Grace: s.grace, Lanes: lanes, Version: s.Version})
+	guard := acl.NewGuard(acl.GuardConfig{Identity: ident, Policies: func() *acl.Set { return s.snap.Load().acl },
+		Next: wire.BackendFunc(r.call), Pins: s.heldPin, Log: log})
+	ServeConn(context.Background(), conn, ServeConfig{Backend: wire.BackendFunc(guard.Call), Log: log, Stop: s.ctx.Done(), Grace: s.grace, Lanes: lanes, Version: s.Version})
 	r.close()
 	log.Info().Dur("connected_for", time.Since(start)).Msg("client gone: its workers finalize their modules")
+}
+
+// heldPin is a token's broker-held PIN, read when first needed and kept;
+// a failed read is tried again at the next need.
+type heldPin struct {
+	src config.PinSource
+	mu  sync.Mutex
+	pin wire.PIN
+}
+
+// heldPin returns the PIN of a virtual slot's token.
+func (s *Server) heldPin(slot uint64) (wire.PIN, error) {
+	hp := s.snap.Load().pins[slot]
+	if hp == nil {
+		return nil, fmt.Errorf("slot %d: its [[token]] has no pin", slot)
+	}
+	hp.mu.Lock()
+	defer hp.mu.Unlock()
+	if hp.pin == nil {
+		pin, err := hp.src.Read()
+		if err != nil {
+			return nil, err
+		}
+		hp.pin = pin
+	}
+	return hp.pin, nil
 }

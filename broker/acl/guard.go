@@ -206,8 +206,9 @@ func (g *Guard) Call(ctx context.Context, id wire.CallID, req wire.Message) (wir
 	}
 	resp, d, err := g.call(ctx, p, id, req)
 	if d != nil {
-		e := g.cfg.Log.Warn().Str("identity", g.cfg.Identity.String()).Str("client", p.Name).
-			Str("call", id.String()).Uint64("slot", d.slot).Str("rule", d.rule).Str("rv", d.rv.String())
+		// The connection's logger names the identity and its [[client]]
+		// at connect; a reload may since have given it another.
+		e := g.cfg.Log.Warn().Str("policy", p.Name).Str("call", id.String()).Uint64("slot", d.slot).Str("rule", d.rule).Str("rv", d.rv.String())
 		if d.obj != nil {
 			e = e.Str("label", d.obj.label).Str("id", hex.EncodeToString(d.obj.id))
 		}
@@ -474,7 +475,11 @@ func forceSensitive(t []wire.Attribute) []wire.Attribute {
 // login: a client with login = "broker" logs in with the token's PIN,
 // whatever it sent.
 func (g *Guard) login(ctx context.Context, p *Policy, q *wire.LoginRequest, slot, sess uint64) (wire.Message, *denial, error) {
-	broker := p.Login == LoginBroker && q.UserType != wire.CKU_SO
+	g.mu.Lock()
+	_, known := g.sessions[sess]
+	g.mu.Unlock()
+	// An unknown session goes on as it is: the module answers it.
+	broker := p.Login == LoginBroker && q.UserType != wire.CKU_SO && known
 	if broker {
 		pin, err := g.cfg.Pins(slot)
 		if err != nil {

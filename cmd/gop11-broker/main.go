@@ -69,15 +69,16 @@ func brokerMain(args []string) int {
 	fs := flag.NewFlagSet("gop11-broker", flag.ContinueOnError)
 	var listen listFlag
 	var lf logFlags
-	fs.Var(&listen, "listen", "endpoint to serve, unix:///path or tcp://host:port (repeatable)")
+	fs.Var(&listen, "listen", "endpoint to serve, unix:///path, or tcp://host:port with --insecure-tcp; tls:// needs a config file (repeatable)")
 	module := fs.String("module", "", "vendor PKCS #11 module to serve, every slot (quick mode, no config file)")
-	cfgPath := fs.String("config", "/etc/gop11/broker.toml", "config file (ignored with --module)")
+	cfgPath := fs.String("config", "/etc/gop11/broker.toml", "config file (not with --module)")
 	check := fs.String("check-config", "", "check this config file, print what is wrong, exit (0 good, 2 bad)")
 	mode := fs.String("socket-mode", "0600", "permissions of unix socket files")
 	grace := fs.Duration("grace", 10*time.Second, "how long SIGTERM waits for clients' calls to finish")
 	maxClients := fs.Int("max-clients", 4096, "connections served at once (each has a worker process); more are refused")
 	noLanes := fs.Bool("no-lanes", false, "carry every call on the yamux connection, offering clients no lanes (slower; for comparisons)")
 	spin := fs.Duration("lane-spin", wire.DefaultLaneSpin, "how long a lane polls for the client's next request before it sleeps (0: never; see wire/PROTOCOL.md)")
+	insecureTCP := fs.Bool("insecure-tcp", false, "allow plaintext tcp:// listeners on loopback addresses (quick mode; config: insecure_tcp)")
 	version := fs.Bool("version", false, "print the version and exit")
 	lf.register(fs)
 	fs.Usage = func() {
@@ -99,7 +100,7 @@ func brokerMain(args []string) int {
 			fmt.Fprintln(os.Stderr, err)
 			return 2
 		}
-		fmt.Printf("%s: OK: %d listeners, %d modules, %d tokens\n", *check, len(cfg.Listen), len(cfg.Modules), len(cfg.Tokens))
+		fmt.Printf("%s: OK: %d listeners, %d modules, %d tokens, %d clients\n", *check, len(cfg.Listen), len(cfg.Modules), len(cfg.Tokens), len(cfg.Clients))
 		return 0
 	}
 	if fs.NArg() > 0 {
@@ -108,6 +109,12 @@ func brokerMain(args []string) int {
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if *module != "" && set["config"] {
+		// A config's [tls] and [[client]] policies must not be dropped
+		// silently: quick mode has none of them.
+		fmt.Fprintln(os.Stderr, "gop11-broker: --module (quick mode) and --config exclude each other; access control, TLS and broker-held PINs need --config")
+		return 2
+	}
 	var cfg *config.Config
 	if *module == "" {
 		var err error
@@ -161,7 +168,7 @@ func brokerMain(args []string) int {
 	defer stop()
 	srv := &broker.Server{Listen: listen, Module: *module, Config: cfg, SocketMode: os.FileMode(perm), Log: log,
 		WorkerArgs: append(lf.args(), "--grace", grace.String(), "--lane-spin", spin.String()), Version: Version, OpenInProcess: openInProcess,
-		MaxClients: *maxClients, NoLanes: *noLanes}
+		MaxClients: *maxClients, NoLanes: *noLanes, InsecureTCP: *insecureTCP}
 	if cfg != nil {
 		go reloadOnHUP(srv, cfg.Path, log)
 	}

@@ -340,7 +340,7 @@ func TestTCPListener(t *testing.T) {
 	}
 	addr := l.Addr().String()
 	l.Close()
-	b := harness.StartBroker(t, tok, "--listen", "tcp://"+addr)
+	b := harness.StartBroker(t, tok, "--listen", "tcp://"+addr, "--insecure-tcp")
 	ep, err := wire.ParseEndpoint("tcp://" + addr)
 	if err != nil {
 		t.Fatal(err)
