@@ -56,7 +56,7 @@ func (s *PinSource) String() string { return s.Kind + ":" + s.Ref }
 
 // parsePin parses file:/abs/path, env:VAR or credential:NAME. A file must
 // be the broker user's, mode 0600 or 0400: a PIN anyone can read is no
-// secret.
+// secret. Messages do not quote a malformed value: it may be the PIN.
 func parsePin(v string, o ParseOptions) (*PinSource, error) {
 	kind, ref, ok := strings.Cut(v, ":")
 	if !ok || ref == "" {
@@ -66,7 +66,7 @@ func parsePin(v string, o ParseOptions) (*PinSource, error) {
 	switch kind {
 	case "file":
 		if !filepath.IsAbs(ref) {
-			return nil, fmt.Errorf("%s: want an absolute path", show(ref))
+			return nil, errors.New("file: want an absolute path")
 		}
 		if !o.SkipFileChecks {
 			if err := checkSecretFile(ref); err != nil {
@@ -75,14 +75,14 @@ func parsePin(v string, o ParseOptions) (*PinSource, error) {
 		}
 	case "env":
 		if strings.ContainsAny(ref, "=\x00") {
-			return nil, fmt.Errorf("%q: not a valid environment variable name", ref)
+			return nil, errors.New("env: not a valid environment variable name")
 		}
 	case "credential":
 		if strings.ContainsAny(ref, "/\x00") || ref == "." || ref == ".." {
-			return nil, fmt.Errorf("%q: want a credential name, without '/'", ref)
+			return nil, errors.New("credential: want a credential name, without '/'")
 		}
 	default:
-		return nil, fmt.Errorf("%q: want file:, env: or credential:", kind+":")
+		return nil, errors.New(`unknown source: want "file:/path", "env:VAR" or "credential:NAME"`)
 	}
 	return s, nil
 }

@@ -73,8 +73,8 @@ pin = "s3cret"
 module = "soft"
 uri = "pkcs11:token=a"
 slot = 1
-pin = "file:pins/a"
-`, `broker.toml:9: token[0].pin: pins/a: want an absolute path`},
+pin = "file:s3cret"
+`, `broker.toml:9: token[0].pin: file: want an absolute path`},
 	{"pin file missing", head + `[[token]]
 module = "soft"
 uri = "pkcs11:token=a"
@@ -91,8 +91,8 @@ pin = "file:LIB"
 module = "soft"
 uri = "pkcs11:token=a"
 slot = 1
-pin = "vault:x"
-`, `broker.toml:9: token[0].pin: "vault:": want file:, env: or credential:`},
+pin = "s3cret:x"
+`, `broker.toml:9: token[0].pin: unknown source: want "file:/path", "env:VAR" or "credential:NAME"`},
 	{"tcp not loopback", `listen = ["tcp://0.0.0.0:7000"]
 insecure_tcp = true
 [[module]]
@@ -691,6 +691,21 @@ func FuzzParse(f *testing.F) {
 		for _, m := range c.Modules {
 			if m.CallTimeout <= 0 || (m.Isolation != IsolationProcess && m.Isolation != IsolationInProcess) {
 				t.Fatalf("accepted a bad module: %+v", m)
+			}
+		}
+		for _, cl := range c.Clients {
+			if cl.Name == "" || len(cl.UIDs)+len(cl.GIDs)+len(cl.CertNames) == 0 || (cl.Login != "client" && cl.Login != "broker") || cl.MaxSessions < 0 {
+				t.Fatalf("accepted a bad client: %+v", cl)
+			}
+			for _, s := range cl.Slots {
+				if !slots[s] {
+					t.Fatalf("client %s: slot %d is no token's", cl.Name, s)
+				}
+			}
+		}
+		for _, e := range c.Listen {
+			if strings.HasPrefix(e, "tls:") && c.TLS == nil || strings.HasPrefix(e, "tcp:") && !c.InsecureTCP {
+				t.Fatalf("accepted %s with tls %v, insecure_tcp %v", e, c.TLS, c.InsecureTCP)
 			}
 		}
 	})
