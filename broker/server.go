@@ -187,7 +187,17 @@ func (s *Server) listen(endpoint string) (l net.Listener, isTLS bool, err error)
 		}
 		ep.Network, isTLS = "tcp", true
 	}
-	l, err = net.Listen(ep.Network, ep.Address)
+	if ep.Network == "unix" {
+		// The socket file is created 0600 whatever the umask, and opened
+		// up to socket_mode only below: no one else can connect between
+		// bind and chmod. Listeners open before anything else runs, so
+		// the process-wide umask is not raced.
+		old := syscall.Umask(0o177)
+		l, err = net.Listen(ep.Network, ep.Address)
+		syscall.Umask(old)
+	} else {
+		l, err = net.Listen(ep.Network, ep.Address)
+	}
 	if err != nil {
 		return nil, false, fmt.Errorf("listen %s: %w", endpoint, err)
 	}
