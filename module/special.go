@@ -246,7 +246,11 @@ func goC_Initialize(pInitArgs C.CK_VOID_PTR) C.CK_RV {
 	}
 	c := client.New(cfg, logw)
 	if err := c.Connect(); err != nil {
-		complain(fmt.Sprintf("C_Initialize: cannot reach the broker at %s (from %s): %v", c.Endpoint(), cfg.Source, err))
+		if errors.Is(err, wire.ErrRefused) {
+			complain(fmt.Sprintf("C_Initialize: the broker at %s (from %s) refused this client: %v", c.Endpoint(), cfg.Source, err))
+		} else {
+			complain(fmt.Sprintf("C_Initialize: cannot reach the broker at %s (from %s): %v", c.Endpoint(), cfg.Source, err))
+		}
 		return C.CKR_DEVICE_ERROR
 	}
 	logger.Info().Str("broker", c.Endpoint()).Str("from", cfg.Source).Msg("connected")

@@ -2,6 +2,7 @@ package wire
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -93,6 +94,9 @@ type ClientConfig struct {
 	// Lanes opens lanes for NewClient's connection when its Welcome
 	// offers them; Dial sets it for unix endpoints.
 	Lanes LaneDialer
+	// TLS is the client's mutual TLS configuration, for tls:// endpoints
+	// (ClientTLS loads one).
+	TLS *tls.Config
 }
 
 // Client is one connection to a broker: a yamux session whose streams are
@@ -128,7 +132,13 @@ func Dial(ep Endpoint, cfg ClientConfig) (*Client, error) {
 	if cfg.DialTimeout <= 0 {
 		cfg.DialTimeout = 5 * time.Second
 	}
-	conn, err := net.DialTimeout(ep.Network, ep.Address, cfg.DialTimeout)
+	var conn net.Conn
+	var err error
+	if ep.Network == "tls" {
+		conn, err = dialTLS(ep, cfg)
+	} else {
+		conn, err = net.DialTimeout(ep.Network, ep.Address, cfg.DialTimeout)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -161,7 +171,10 @@ func NewClient(conn net.Conn, ep Endpoint, cfg ClientConfig, hello bool) (*Clien
 	w, err := ReadWelcome(conn)
 	if err != nil {
 		conn.Close()
-		return nil, fmt.Errorf("handshake: %w", err)
+		if w != nil && w.Error != "" {
+			return nil, fmt.Errorf("%w: %s", ErrRefused, w.Error)
+		}
+		return nil, fmt.Errorf("handshake: %w", refusal(err))
 	}
 	conn.SetDeadline(time.Time{})
 	sess, err := yamux.Client(&coalescing{Conn: conn}, YamuxConfig(cfg.Log))

@@ -54,13 +54,24 @@ func (c *Client) current() (*wire.Client, error) {
 	if w := c.conn.Load(); w != nil && !w.Lost() {
 		return w, nil
 	}
-	w, err := wire.Dial(c.endpoint, wire.ClientConfig{
+	wc := wire.ClientConfig{
 		DialTimeout: c.cfg.DialTimeout,
 		Log:         c.log,
 		Program:     filepath.Base(os.Args[0]),
-	})
+	}
+	if c.endpoint.Network == "tls" {
+		// Read at every dial: a certificate renewed on disk is used at
+		// the next connection.
+		t := c.cfg.TLS
+		tc, err := wire.ClientTLS(t.CA, t.Cert, t.Key, t.ServerName)
+		if err != nil {
+			return nil, fmt.Errorf("%w at %s: %s: %v", ErrUnreachable, c.endpoint, c.cfg.File, err)
+		}
+		wc.TLS = tc
+	}
+	w, err := wire.Dial(c.endpoint, wc)
 	if err != nil {
-		return nil, fmt.Errorf("%w at %s: %v", ErrUnreachable, c.endpoint, err)
+		return nil, fmt.Errorf("%w at %s: %w", ErrUnreachable, c.endpoint, err)
 	}
 	c.conn.Store(w)
 	return w, nil

@@ -26,14 +26,24 @@ const DefaultEndpoint = "unix:///run/gop11/gop11.sock"
 // Config is what the module knows. Applications give a module nothing but
 // its path, so it comes from the environment or a file.
 type Config struct {
-	Broker      string        `toml:"broker"`       // unix:///path or tcp://host:port
+	Broker      string        `toml:"broker"`       // unix:///path, tls://host:port or tcp://host:port
 	Log         string        `toml:"log"`          // the module's log file; GOP11_LOG wins
 	DialTimeout time.Duration `toml:"dial_timeout"` // connect + handshake, e.g. "5s"
 	// LaneSpin: how long a call polls for its answer before its thread
 	// sleeps (wire.SetLaneSpin; "0s": never). GOP11_LANE_SPIN wins.
 	LaneSpin    time.Duration `toml:"lane_spin"`
+	TLS         TLSConfig     `toml:"tls"`
 	Source      string        `toml:"-"` // where Broker came from, for messages
+	File        string        `toml:"-"` // the config file read, if any
 	laneSpinSet bool
+}
+
+// TLSConfig is client.toml's [tls]: what a tls:// broker needs.
+type TLSConfig struct {
+	CA         string `toml:"ca"`          // the CA that signed the broker's certificate
+	Cert       string `toml:"cert"`        // the client's certificate
+	Key        string `toml:"key"`         // and its key
+	ServerName string `toml:"server_name"` // the broker's name in its certificate; default the endpoint's host
 }
 
 // ErrConfig wraps every configuration problem.
@@ -41,35 +51,30 @@ var ErrConfig = errors.New("gop11 client config")
 
 // LoadConfig finds the broker: GOP11_BROKER, then the file GOP11_CONFIG,
 // then $XDG_CONFIG_HOME/gop11/client.toml (default ~/.config/...), then
-// /etc/gop11/client.toml, else DefaultEndpoint. The first that exists wins;
-// a file that exists but does not parse is an error, not skipped.
+// /etc/gop11/client.toml, else DefaultEndpoint. The first file that exists
+// is read even when GOP11_BROKER names the broker, for its other keys
+// ([tls] above all); a file that exists but does not parse is an error,
+// not skipped.
 func LoadConfig(getenv func(string) string) (Config, error) {
-	var cfg Config
-	switch {
-	case getenv("GOP11_BROKER") != "":
-		cfg = Config{Broker: getenv("GOP11_BROKER"), Source: "GOP11_BROKER"}
-	case getenv("GOP11_CONFIG") != "":
-		c, err := readFile(getenv("GOP11_CONFIG"))
+	cfg := Config{Source: "default"}
+	path := getenv("GOP11_CONFIG")
+	if path == "" {
+		for _, p := range configPaths(getenv) {
+			if _, err := os.Stat(p); err == nil {
+				path = p
+				break
+			}
+		}
+	}
+	if path != "" {
+		c, err := readFile(path)
 		if err != nil {
 			return cfg, err
 		}
 		cfg = c
-	default:
-		found := false
-		for _, p := range configPaths(getenv) {
-			if _, err := os.Stat(p); err != nil {
-				continue
-			}
-			c, err := readFile(p)
-			if err != nil {
-				return cfg, err
-			}
-			cfg, found = c, true
-			break
-		}
-		if !found {
-			cfg = Config{Source: "default"}
-		}
+	}
+	if b := getenv("GOP11_BROKER"); b != "" {
+		cfg.Broker, cfg.Source = b, "GOP11_BROKER"
 	}
 	if cfg.Broker == "" {
 		cfg.Broker = DefaultEndpoint
@@ -90,8 +95,16 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		}
 		cfg.LaneSpin = d
 	}
-	if _, err := wire.ParseEndpoint(cfg.Broker); err != nil {
+	ep, err := wire.ParseEndpoint(cfg.Broker)
+	if err != nil {
 		return cfg, fmt.Errorf("%w: %s: %v", ErrConfig, cfg.Source, err)
+	}
+	if t := cfg.TLS; ep.Network == "tls" && (t.CA == "" || t.Cert == "" || t.Key == "") {
+		where := "no config file"
+		if cfg.File != "" {
+			where = cfg.File
+		}
+		return cfg, fmt.Errorf("%w: %s (from %s) needs [tls] ca, cert and key in the client config (%s)", ErrConfig, cfg.Broker, cfg.Source, where)
 	}
 	return cfg, nil
 }
@@ -111,10 +124,11 @@ func configPaths(getenv func(string) string) []string {
 // TOML library as the broker's config: go-toml/v2.)
 func readFile(path string) (Config, error) {
 	var raw struct {
-		Broker      string `toml:"broker"`
-		Log         string `toml:"log"`
-		DialTimeout string `toml:"dial_timeout"`
-		LaneSpin    string `toml:"lane_spin"`
+		Broker      string    `toml:"broker"`
+		Log         string    `toml:"log"`
+		DialTimeout string    `toml:"dial_timeout"`
+		LaneSpin    string    `toml:"lane_spin"`
+		TLS         TLSConfig `toml:"tls"`
 	}
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -136,7 +150,7 @@ func readFile(path string) (Config, error) {
 		}
 		return Config{}, fmt.Errorf("%w: %s: %v", ErrConfig, path, err)
 	}
-	cfg := Config{Broker: raw.Broker, Log: raw.Log, Source: path}
+	cfg := Config{Broker: raw.Broker, Log: raw.Log, TLS: raw.TLS, Source: path, File: path}
 	if raw.DialTimeout != "" {
 		d, err := time.ParseDuration(raw.DialTimeout)
 		if err != nil || d <= 0 {

@@ -51,6 +51,14 @@ func TestLoadConfig(t *testing.T) {
 	xdg := filepath.Join(dir, "xdg")
 	os.MkdirAll(filepath.Join(xdg, "gop11"), 0o700)
 	write("xdg/gop11/client.toml", "broker = \"unix:///xdg.sock\"\n")
+	tlsText := "broker = \"tls://broker.example.org:7011\"\n[tls]\nca = \"/c/ca.crt\"\ncert = \"/c/me.crt\"\nkey = \"/c/me.key\"\nserver_name = \"b.example.org\"\n"
+	tlsGood := write("tls.toml", tlsText)
+	tlsNone := write("tlsnone.toml", "broker = \"tls://b:7011\"\n")
+	tlsHalf := write("tlshalf.toml", "broker = \"tls://b:7011\"\n[tls]\nca = \"/c/ca.crt\"\ncert = \"/c/me.crt\"\n")
+	tlsTypo := write("tlstypo.toml", "broker = \"tls://b:7011\"\n[tls]\ncertificate = \"/c/me.crt\"\n")
+	xdgTLS := filepath.Join(dir, "xdgtls")
+	os.MkdirAll(filepath.Join(xdgTLS, "gop11"), 0o700)
+	write("xdgtls/gop11/client.toml", tlsText)
 
 	for _, tc := range []struct {
 		name   string
@@ -68,6 +76,13 @@ func TestLoadConfig(t *testing.T) {
 		{"bad duration", map[string]string{"GOP11_CONFIG": badDur}, "", "", `dial_timeout "soon"`},
 		{"syntax", map[string]string{"GOP11_CONFIG": syntax}, "", "", "syntax.toml:1:"},
 		{"missing file", map[string]string{"GOP11_CONFIG": filepath.Join(dir, "none.toml")}, "", "", "none.toml"},
+		{"tls", map[string]string{"GOP11_CONFIG": tlsGood}, "tls://broker.example.org:7011", tlsGood, ""},
+		{"tls from GOP11_BROKER, [tls] from the file", map[string]string{"GOP11_BROKER": "tls://127.0.0.1:7011", "GOP11_CONFIG": tlsGood}, "tls://127.0.0.1:7011", "GOP11_BROKER", ""},
+		{"GOP11_BROKER, [tls] from the XDG file", map[string]string{"GOP11_BROKER": "tls://127.0.0.1:7011", "XDG_CONFIG_HOME": xdgTLS}, "tls://127.0.0.1:7011", "GOP11_BROKER", ""},
+		{"tls without [tls]", map[string]string{"GOP11_CONFIG": tlsNone}, "", "", "tls://b:7011 (from " + tlsNone + ") needs [tls] ca, cert and key in the client config (" + tlsNone + ")"},
+		{"tls from GOP11_BROKER without a file", map[string]string{"GOP11_BROKER": "tls://b:7011"}, "", "", "tls://b:7011 (from GOP11_BROKER) needs [tls] ca, cert and key in the client config (no config file)"},
+		{"tls without key", map[string]string{"GOP11_CONFIG": tlsHalf}, "", "", "needs [tls] ca, cert and key"},
+		{"tls unknown key", map[string]string{"GOP11_CONFIG": tlsTypo}, "", "", "tlstypo.toml:3: tls.certificate: unknown key"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg, ok := loadCase(t, tc.env, tc.errHas)
@@ -79,7 +94,11 @@ func TestLoadConfig(t *testing.T) {
 			}
 		})
 	}
-	cfg, _ := LoadConfig(func(k string) string { return map[string]string{"GOP11_CONFIG": good, "GOP11_LOG": "/tmp/env.log"}[k] })
+	cfg, _ := LoadConfig(func(k string) string { return map[string]string{"GOP11_CONFIG": tlsGood}[k] })
+	if want := (TLSConfig{CA: "/c/ca.crt", Cert: "/c/me.crt", Key: "/c/me.key", ServerName: "b.example.org"}); cfg.TLS != want {
+		t.Errorf("[tls] %+v, want %+v", cfg.TLS, want)
+	}
+	cfg, _ = LoadConfig(func(k string) string { return map[string]string{"GOP11_CONFIG": good, "GOP11_LOG": "/tmp/env.log"}[k] })
 	if cfg.DialTimeout != 2*time.Second || cfg.Log != "/tmp/env.log" {
 		t.Errorf("dial timeout %v, log %q: want 2s and GOP11_LOG winning", cfg.DialTimeout, cfg.Log)
 	}
