@@ -1,0 +1,305 @@
+// Package acl tests the broker's access control end to end: real users
+// (made with useradd) and real TLS certificates in front of real SoftHSM2
+// tokens, driven by pkcs11-tool and by a Go client that loads
+// build/libgop11.so (this test binary, run again as another user).
+package acl
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gop11/gop11/tests/harness"
+)
+
+// The token's PINs: distinctive, so that a search of the logs for them
+// finds nothing else.
+const (
+	userPIN = "Qx7-acl-pin-4711"
+	soPIN   = "Qx7-acl-so-0815"
+)
+
+func TestMain(m *testing.M) {
+	if s := os.Getenv("GOP11_ACL_CLIENT"); s != "" {
+		os.Exit(clientMain(s))
+	}
+	os.Exit(m.Run())
+}
+
+// requireRoot: users are made and switched to, which needs root.
+func requireRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() == 0 {
+		return
+	}
+	if harness.InCI() {
+		t.Fatal("the access-control tests make users with useradd and need root")
+	}
+	t.Skip("needs root (useradd, setpriv)")
+}
+
+// testUser makes a system user for the test (removed at cleanup) and
+// returns its uid.
+func testUser(t *testing.T, name string) int {
+	t.Helper()
+	harness.Require(t, "useradd")
+	if _, err := user.Lookup(name); err != nil {
+		out, err := exec.Command("useradd", "--system", "--no-create-home", "--user-group", "--shell", "/usr/sbin/nologin", name).CombinedOutput()
+		if err != nil {
+			t.Fatalf("useradd %s: %v\n%s", name, err, out)
+		}
+		t.Cleanup(func() { exec.Command("userdel", name).Run() })
+	}
+	u, err := user.Lookup(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	return uid
+}
+
+// asUser prefixes argv so that it runs as uid with that user's group only.
+func asUser(uid int, argv ...string) []string {
+	return append([]string{"setpriv", fmt.Sprintf("--reuid=%d", uid), fmt.Sprintf("--regid=%d", uid), "--clear-groups", "--"}, argv...)
+}
+
+// shared is a directory every test user can read, holding copies of the
+// client module and of this test binary, and the clients' logs.
+type shared struct {
+	dir, module, self string
+}
+
+func newShared(t *testing.T) *shared {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "gop11-acl-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	os.Chmod(dir, 0o777)
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &shared{dir: dir, module: filepath.Join(dir, "libgop11.so"), self: filepath.Join(dir, "acl.test")}
+	copyFile(t, harness.Module(), s.module)
+	copyFile(t, self, s.self)
+	return s
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	in, err := os.Open(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	out, err := os.OpenFile(to, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o755)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		t.Fatal(err)
+	}
+	if err := out.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// broker is a config-mode gop11-broker.
+type broker struct {
+	t               *testing.T
+	cfg, sock, logf string
+	cmd             *exec.Cmd
+	done            chan struct{}
+}
+
+// startBroker writes cfg (%SOCK% replaced by a socket in a directory
+// everyone may enter) and starts the broker; it returns once the broker
+// serves.
+func startBroker(t *testing.T, cfg string) *broker {
+	t.Helper()
+	harness.RequireBuild(t)
+	sockDir, err := os.MkdirTemp("", "gop11-acl-sock-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(sockDir, 0o755)
+	t.Cleanup(func() { os.RemoveAll(sockDir) })
+	dir := t.TempDir()
+	b := &broker{t: t, cfg: filepath.Join(dir, "broker.toml"), sock: filepath.Join(sockDir, "b.sock"), logf: filepath.Join(dir, "broker.log"), done: make(chan struct{})}
+	b.write(cfg)
+	logFile, err := os.Create(b.logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.cmd = exec.Command(harness.BrokerBin(), "--config", b.cfg, "--log-level", "debug")
+	b.cmd.Stdout, b.cmd.Stderr = logFile, logFile
+	if err := b.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	logFile.Close()
+	go func() { b.cmd.Wait(); close(b.done) }()
+	t.Cleanup(func() {
+		b.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-b.done:
+		case <-time.After(10 * time.Second):
+			b.cmd.Process.Kill()
+			<-b.done
+		}
+		if t.Failed() {
+			t.Logf("broker log:\n%s", tail(b.log(), 40))
+		}
+	})
+	b.waitLog(`"message":"serving"`, 20*time.Second)
+	return b
+}
+
+func (b *broker) write(cfg string) {
+	if err := os.WriteFile(b.cfg, []byte(strings.ReplaceAll(cfg, "%SOCK%", b.sock)), 0o600); err != nil {
+		b.t.Fatal(err)
+	}
+}
+
+func (b *broker) log() string {
+	data, _ := os.ReadFile(b.logf)
+	return string(data)
+}
+
+// waitLog waits until the log holds s, or fails the test.
+func (b *broker) waitLog(s string, max time.Duration) {
+	b.t.Helper()
+	deadline := time.Now().Add(max)
+	for !strings.Contains(b.log(), s) {
+		select {
+		case <-b.done:
+			b.t.Fatalf("broker exited while waiting for %q:\n%s", s, tail(b.log(), 30))
+		default:
+		}
+		if time.Now().After(deadline) {
+			b.t.Fatalf("no %q in the broker log after %v:\n%s", s, max, tail(b.log(), 30))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// reload rewrites the config and sends SIGHUP; it returns once the broker
+// has loaded it.
+func (b *broker) reload(cfg string) {
+	b.t.Helper()
+	n := strings.Count(b.log(), "configuration loaded")
+	b.write(cfg)
+	b.cmd.Process.Signal(syscall.SIGHUP)
+	deadline := time.Now().Add(10 * time.Second)
+	for strings.Count(b.log(), "configuration loaded") == n {
+		if time.Now().After(deadline) {
+			b.t.Fatalf("reload not done:\n%s", tail(b.log(), 20))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// run runs argv with env and returns stdout, stderr and the exit code.
+func run(t *testing.T, env []string, argv ...string) (string, string, int) {
+	t.Helper()
+	return harness.Run(t, env, argv[0], argv[1:]...)
+}
+
+// tokenWithKeys makes a SoftHSM2 token "shared" with an EC key pair
+// ca-key (ID 01) and dev-key (ID 02), and a second token "other".
+func tokenWithKeys(t *testing.T) *harness.Token {
+	t.Helper()
+	harness.Require(t, "pkcs11-tool")
+	tok := harness.NewToken(t, "shared", userPIN, soPIN)
+	tok.AddToken(t, "other", userPIN, soPIN)
+	for _, k := range []struct{ label, id string }{{"ca-key", "01"}, {"dev-key", "02"}} {
+		_, stderr, code := run(t, tok.Env(), "pkcs11-tool", "--module", softhsm, "--token-label", "shared", "--login", "--pin", userPIN,
+			"--keypairgen", "--key-type", "EC:prime256v1", "--label", k.label, "--id", k.id)
+		if code != 0 {
+			t.Fatalf("keypairgen %s: %s", k.label, stderr)
+		}
+	}
+	return tok
+}
+
+const softhsm = "/usr/lib/softhsm/libsofthsm2.so"
+
+// moduleAndTokens is the [[module]] and the two [[token]]s of a config,
+// the first with a broker-held PIN in pinFile.
+func moduleAndTokens(tok *harness.Token, isolation, pinFile string) string {
+	return fmt.Sprintf(`
+[[module]]
+name = "softhsm"
+path = %q
+isolation = %q
+[module.env]
+SOFTHSM2_CONF = %q
+
+[[token]]
+module = "softhsm"
+uri = "pkcs11:token=shared"
+slot = 1
+pin = "file:%s"
+
+[[token]]
+module = "softhsm"
+uri = "pkcs11:token=other"
+slot = 2
+`, softhsm, isolation, tok.Conf, pinFile)
+}
+
+// pinFile writes the broker-held PIN, mode 0600.
+func pinFile(t *testing.T) string {
+	p := filepath.Join(t.TempDir(), "pin")
+	if err := os.WriteFile(p, []byte(userPIN+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// logs collects what every process of a test printed, for the PIN search.
+type logs struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *logs) add(s ...string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, x := range s {
+		l.buf.WriteString(x)
+		l.buf.WriteByte('\n')
+	}
+}
+
+// noPIN fails the test if any encoding of the token's PINs is in text.
+func noPIN(t *testing.T, what, text string) {
+	t.Helper()
+	low := strings.ToLower(text)
+	for _, secret := range []string{userPIN, soPIN} {
+		for form, s := range harness.SecretForms(secret) {
+			if strings.Contains(low, strings.ToLower(s)) {
+				t.Errorf("%s holds the PIN (%s form)", what, form)
+			}
+		}
+	}
+}
