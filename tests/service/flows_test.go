@@ -53,7 +53,7 @@ func TestAziotFlow(t *testing.T) {
 		harness.Require(t, tool)
 	}
 	harness.RequireBuild(t)
-	client := buildCClient(t)
+	client := harness.P11Flow(t)
 	start := time.Now()
 	tpm := harness.NewTPMToken(t, "Key pairs", "1234", "12345678")
 	t.Logf("TPM token creation took %v", time.Since(start).Round(time.Millisecond))
@@ -185,7 +185,7 @@ func TestAmpliaFlow(t *testing.T) {
 		harness.Require(t, tool)
 	}
 	harness.RequireBuild(t)
-	client := buildCClient(t)
+	client := harness.P11Flow(t)
 	decoy := harness.NewToken(t, "other-ca", "1234", "123456")
 	tok := decoy.AddToken(t, "amplia", "5678", "123456")
 	b := startBroker(t, fmt.Sprintf(`
@@ -272,21 +272,6 @@ slot = 8
 		t.Errorf("SoftHSM2 answered C_GenerateKeyPair %d, C_Sign %d and C_Verify %d times; want 1, at least 2, and 1",
 			c["C_GenerateKeyPair"], c["C_Sign"], c["C_Verify"])
 	}
-}
-
-// buildCClient compiles cclient/p11flow.c against the repository's
-// include/pkcs11.h into the test's temporary directory.
-func buildCClient(t *testing.T) string {
-	t.Helper()
-	harness.Require(t, "gcc")
-	bin := filepath.Join(t.TempDir(), "p11flow")
-	r := harness.RunCmd(t, harness.Command{Name: "gcc", Args: []string{"-std=c99", "-Wall", "-Wextra", "-Werror",
-		"-I", filepath.Join(harness.Root(), "include"), "-o", bin,
-		filepath.Join(harness.Root(), "tests", "service", "cclient", "p11flow.c"), "-ldl", "-lpthread"}})
-	if r.Code != 0 {
-		t.Fatalf("gcc p11flow.c: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
-	}
-	return bin
 }
 
 // cRun is what one p11flow run printed.

@@ -105,7 +105,7 @@ slot = 9
 
 	// Worker start per module: C_Initialize, then C_OpenSession as the
 	// first call to reach the module, in a fresh process each.
-	client := buildCClient(t)
+	client := harness.P11Flow(t)
 	for _, s := range []struct{ slot, module string }{{"5", "SoftHSM2"}, {"9", "tpm2-pkcs11"}} {
 		r := runCClient(t, b, client, "", "aziot", "slot="+s.slot, "open")
 		t.Logf("%s (slot %s), a fresh process: %s", s.module, s.slot, r.timing)
