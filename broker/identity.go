@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -62,7 +63,7 @@ func tlsIdentity(conn net.Conn, cfg *tls.Config) (*tls.Conn, acl.Identity, error
 	}
 	leaf := tc.ConnectionState().PeerCertificates[0]
 	id.CertNames = append(id.CertNames, leaf.DNSNames...)
-	if cn := strings.TrimSpace(leaf.Subject.CommonName); cn != "" {
+	if cn := strings.TrimSpace(leaf.Subject.CommonName); cn != "" && !slices.Contains(id.CertNames, cn) {
 		id.CertNames = append(id.CertNames, cn)
 	}
 	id.Serial = serialHex(leaf)

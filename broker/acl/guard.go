@@ -336,21 +336,25 @@ func (g *Guard) call(ctx context.Context, p *Policy, id wire.CallID, req wire.Me
 	case *wire.CloseSessionRequest:
 		resp, err := g.cfg.Next.CloseSession(ctx, q)
 		if err == nil || errors.Is(err, wire.CKR_SESSION_HANDLE_INVALID) {
-			g.mu.Lock()
-			delete(g.sessions, sess)
-			g.mu.Unlock()
+			g.closed(func(h uint64, _ sessionInfo) bool { return h == sess }, slot)
 		}
 		return resp, nil, err
 	case *wire.CloseAllSessionsRequest:
 		resp, err := g.cfg.Next.CloseAllSessions(ctx, q)
 		if err == nil {
-			g.mu.Lock()
-			maps.DeleteFunc(g.sessions, func(_ uint64, s sessionInfo) bool { return s.slot == slot })
-			g.mu.Unlock()
+			g.closed(func(_ uint64, s sessionInfo) bool { return s.slot == slot }, slot)
 		}
 		return resp, nil, err
 	case *wire.LoginRequest:
 		return g.login(ctx, p, q, slot, sess)
+	case *wire.LogoutRequest:
+		resp, err := g.cfg.Next.Logout(ctx, q)
+		if err == nil {
+			g.mu.Lock()
+			delete(g.loggedIn, slot)
+			g.mu.Unlock()
+		}
+		return resp, nil, err
 	case *wire.FindObjectsRequest:
 		if !p.Filters() {
 			break
@@ -383,6 +387,21 @@ func (g *Guard) call(ctx context.Context, p *Policy, id wire.CallID, req wire.Me
 		return nil, d, nil
 	}
 	return resp, nil, nil
+}
+
+// closed forgets the sessions a close ended. The last session of a slot
+// ends the application's login there (spec 5.6), so the broker's login
+// is not made again for it.
+func (g *Guard) closed(ended func(uint64, sessionInfo) bool, slot uint64) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	maps.DeleteFunc(g.sessions, ended)
+	for _, s := range g.sessions {
+		if s.slot == slot {
+			return
+		}
+	}
+	delete(g.loggedIn, slot)
 }
 
 // checkOperation applies the operations list.
