@@ -132,17 +132,20 @@ func Dial(ep Endpoint, cfg ClientConfig) (*Client, error) {
 	if cfg.DialTimeout <= 0 {
 		cfg.DialTimeout = 5 * time.Second
 	}
+	// One deadline for connect, TLS and the Hello/Welcome together.
+	deadline := time.Now().Add(cfg.DialTimeout)
 	var conn net.Conn
 	var err error
 	if ep.Network == "tls" {
-		conn, err = dialTLS(ep, cfg)
+		conn, err = dialTLS(ep, cfg, deadline)
 	} else {
-		conn, err = net.DialTimeout(ep.Network, ep.Address, cfg.DialTimeout)
+		d := net.Dialer{Deadline: deadline}
+		conn, err = d.Dial(ep.Network, ep.Address)
 	}
 	if err != nil {
 		return nil, err
 	}
-	c, err := NewClient(conn, ep, cfg, true)
+	c, err := newClient(conn, ep, cfg, true, deadline)
 	if err != nil {
 		return nil, err
 	}
@@ -160,21 +163,29 @@ func NewClient(conn net.Conn, ep Endpoint, cfg ClientConfig, hello bool) (*Clien
 	if cfg.DialTimeout <= 0 {
 		cfg.DialTimeout = 5 * time.Second
 	}
-	conn.SetDeadline(time.Now().Add(cfg.DialTimeout))
+	return newClient(conn, ep, cfg, hello, time.Now().Add(cfg.DialTimeout))
+}
+
+func newClient(conn net.Conn, ep Endpoint, cfg ClientConfig, hello bool, deadline time.Time) (*Client, error) {
+	conn.SetDeadline(deadline)
+	var w *Welcome
+	var err error
 	if hello {
-		h := &Hello{Magic: Magic, Version: ProtocolVersion, Program: cfg.Program, PID: uint64(os.Getpid())}
-		if err := WriteMsg(conn, h); err != nil {
-			conn.Close()
-			return nil, fmt.Errorf("handshake: %w", err)
-		}
+		err = WriteMsg(conn, &Hello{Magic: Magic, Version: ProtocolVersion, Program: cfg.Program, PID: uint64(os.Getpid())})
 	}
-	w, err := ReadWelcome(conn)
+	if err == nil {
+		w, err = ReadWelcome(conn)
+	}
 	if err != nil {
 		conn.Close()
 		if w != nil && w.Error != "" {
 			return nil, fmt.Errorf("%w: %s", ErrRefused, w.Error)
 		}
-		return nil, fmt.Errorf("handshake: %w", refusal(err))
+		_, afterTLS := conn.(*tls.Conn)
+		if r := refusal(err, afterTLS); r != nil {
+			return nil, r
+		}
+		return nil, fmt.Errorf("handshake: %w", err)
 	}
 	conn.SetDeadline(time.Time{})
 	sess, err := yamux.Client(&coalescing{Conn: conn}, YamuxConfig(cfg.Log))

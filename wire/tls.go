@@ -1,24 +1,29 @@
 package wire
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
+	"syscall"
 	"time"
 )
 
-// ErrRefused: the broker would not serve this client: its TLS handshake
-// refused the client's certificate (an alert, which TLS 1.3 delivers on
-// the client's first read), or its Welcome said why.
+// ErrRefused: the broker would not serve this client. Its TLS stack sent
+// an alert (TLS 1.3 delivers a refused client certificate on the client's
+// first read, after its own handshake has returned), it closed the
+// connection after the TLS handshake without a Welcome, or its Welcome
+// said why.
 var ErrRefused = errors.New("broker refused the connection")
 
-// ClientTLS loads a client's mutual TLS configuration: the CA that signed
-// the broker's certificate, and the client's own certificate and key (PEM
-// files). serverName, when set, is the name the broker's certificate must
-// carry; otherwise Dial uses the endpoint's host.
+// ClientTLS loads a client's mutual TLS configuration from PEM files: the
+// CA that signed the broker's certificate, and the client's own
+// certificate and key. serverName, when set, is the name the broker's
+// certificate must carry; when empty, Dial uses the endpoint's host.
 func ClientTLS(caFile, certFile, keyFile, serverName string) (*tls.Config, error) {
 	pem, err := os.ReadFile(caFile)
 	if err != nil {
@@ -35,42 +40,52 @@ func ClientTLS(caFile, certFile, keyFile, serverName string) (*tls.Config, error
 	return &tls.Config{MinVersion: tls.VersionTLS13, RootCAs: pool, ServerName: serverName,
 		// Always present the certificate, even when the broker asks for
 		// another CA's: its refusal then names the real problem
-		// ("unknown authority") instead of "no certificate".
+		// ("unknown certificate authority") instead of "certificate
+		// required".
 		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &cert, nil },
 	}, nil
 }
 
-// dialTLS connects to a tls:// endpoint and runs the TLS handshake, all
-// within the dial timeout.
-func dialTLS(ep Endpoint, cfg ClientConfig) (net.Conn, error) {
+// dialTLS connects to a tls:// endpoint and runs the TLS handshake, both
+// before deadline.
+func dialTLS(ep Endpoint, cfg ClientConfig, deadline time.Time) (net.Conn, error) {
 	if cfg.TLS == nil {
 		return nil, fmt.Errorf("%s: tls:// needs [tls] ca, cert and key in the client config", ep)
 	}
-	conn, err := net.DialTimeout("tcp", ep.Address, cfg.DialTimeout)
-	if err != nil {
-		return nil, err
-	}
 	tc := cfg.TLS.Clone()
-	tc.MinVersion = tls.VersionTLS13
-	if tc.ServerName == "" {
-		if host, _, err := net.SplitHostPort(ep.Address); err == nil {
-			tc.ServerName = host
-		}
+	tc.MinVersion = max(tc.MinVersion, tls.VersionTLS13)
+	// tls.Dialer takes the server name from the address when tc has none.
+	d := tls.Dialer{NetDialer: &net.Dialer{Deadline: deadline}, Config: tc}
+	conn, err := d.Dial("tcp", ep.Address)
+	var op *net.OpError
+	switch {
+	case err == nil:
+		return conn, nil
+	case errors.As(err, &op) && op.Op == "dial":
+		return nil, err // no TCP connection
+	case errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET):
+		// What a plaintext gop11 listener does with a ClientHello.
+		return nil, fmt.Errorf("tls handshake with %s: the peer closed the connection (is it a tls:// listener?): %w", ep.Address, err)
+	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded):
+		return nil, fmt.Errorf("tls handshake with %s: no answer within the dial timeout: %w", ep.Address, err)
 	}
-	c := tls.Client(conn, tc)
-	c.SetDeadline(time.Now().Add(cfg.DialTimeout))
-	if err := c.Handshake(); err != nil {
-		conn.Close()
-		return nil, refusal(fmt.Errorf("tls handshake: %w", err))
+	if r := refusal(err, false); r != nil {
+		err = r
 	}
-	return c, nil
+	return nil, fmt.Errorf("tls handshake with %s: %w", ep.Address, err)
 }
 
-// refusal marks an alert from the broker's TLS stack as ErrRefused.
-func refusal(err error) error {
+// refusal returns err, from the handshake with the broker, as ErrRefused
+// when it is the broker saying no: an alert from its TLS stack, or, on a
+// connection whose TLS handshake completed (afterTLS), the connection
+// closed before the Welcome. Otherwise nil.
+func refusal(err error, afterTLS bool) error {
 	var op *net.OpError
 	if errors.As(err, &op) && op.Op == "remote error" {
-		return fmt.Errorf("%w: %v", ErrRefused, err)
+		return fmt.Errorf("%w: %v", ErrRefused, op)
 	}
-	return err
+	if afterTLS && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)) {
+		return fmt.Errorf("%w: it closed the connection after the TLS handshake, before its Welcome (%v)", ErrRefused, err)
+	}
+	return nil
 }
