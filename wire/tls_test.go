@@ -2,10 +2,8 @@ package wire_test
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"net"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -19,13 +17,7 @@ import (
 // Hello and a Welcome. It returns the endpoint.
 func tlsBroker(t *testing.T, ca *harness.CA) wire.Endpoint {
 	t.Helper()
-	sc := ca.ServerCert()
-	cert, err := tls.LoadX509KeyPair(sc.CertPath, sc.KeyPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := &tls.Config{MinVersion: tls.VersionTLS13, Certificates: []tls.Certificate{cert},
-		ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: pool(t, ca.CertPath)}
+	cfg := ca.ServerTLS(ca)
 	return serve(t, func(conn net.Conn) {
 		tc := tls.Server(conn, cfg)
 		if tc.Handshake() != nil {
@@ -63,17 +55,6 @@ func serve(t *testing.T, handle func(net.Conn)) wire.Endpoint {
 	return wire.Endpoint{Network: "tls", Address: l.Addr().String()}
 }
 
-func pool(t *testing.T, caFile string) *x509.CertPool {
-	t.Helper()
-	pem, err := os.ReadFile(caFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := x509.NewCertPool()
-	p.AppendCertsFromPEM(pem)
-	return p
-}
-
 // clientTLS loads c as the client's certificate, trusting ca for the broker.
 func clientTLS(t *testing.T, ca *harness.CA, c *harness.Cert) *tls.Config {
 	t.Helper()
@@ -95,7 +76,7 @@ func TestTLSDial(t *testing.T) {
 		refuse bool   // errors.Is(err, wire.ErrRefused)
 	}{
 		{"good client", clientTLS(t, ca, good), "", false},
-		{"no client certificate", &tls.Config{RootCAs: pool(t, ca.CertPath)}, "remote error: tls: certificate required", true},
+		{"no client certificate", &tls.Config{RootCAs: ca.Pool()}, "remote error: tls: certificate required", true},
 		{"client certificate of another CA", clientTLS(t, ca, other.Issue("app", harness.CertOptions{})), "remote error: tls: unknown certificate authority", true},
 		{"expired client certificate", clientTLS(t, ca, ca.Issue("app", harness.CertOptions{Expired: true})), "remote error: tls: expired certificate", true},
 		{"broker certificate of another CA", clientTLS(t, other, good), "certificate signed by unknown authority", false},
@@ -161,19 +142,14 @@ func TestTLSDialNotTLS(t *testing.T) {
 // and then closes the connection without a Welcome refused the client.
 func TestTLSRefusedAfterHandshake(t *testing.T) {
 	ca := harness.NewCA(t, "ca")
-	sc := ca.ServerCert()
-	cert, err := tls.LoadX509KeyPair(sc.CertPath, sc.KeyPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := &tls.Config{MinVersion: tls.VersionTLS13, Certificates: []tls.Certificate{cert}}
+	cfg := ca.ServerTLS(nil)
 	ep := serve(t, func(conn net.Conn) {
 		tc := tls.Server(conn, cfg)
 		if tc.Handshake() == nil {
 			wire.ReadHello(tc)
 		}
 	})
-	_, err = wire.Dial(ep, wire.ClientConfig{DialTimeout: 5 * time.Second, TLS: clientTLS(t, ca, ca.Issue("app", harness.CertOptions{}))})
+	_, err := wire.Dial(ep, wire.ClientConfig{DialTimeout: 5 * time.Second, TLS: clientTLS(t, ca, ca.Issue("app", harness.CertOptions{}))})
 	if !errors.Is(err, wire.ErrRefused) || !strings.Contains(err.Error(), "before its Welcome") {
 		t.Fatalf("error %v: want ErrRefused, closed before the Welcome", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
@@ -116,6 +117,29 @@ func (ca *CA) Issue(cn string, o CertOptions) *Cert {
 // ServerCert issues the broker's certificate for 127.0.0.1 and localhost.
 func (ca *CA) ServerCert() *Cert {
 	return ca.Issue("localhost", CertOptions{DNS: []string{"localhost"}, IPs: []net.IP{net.IPv4(127, 0, 0, 1)}, Server: true})
+}
+
+// Pool is a pool holding the CA's certificate alone.
+func (ca *CA) Pool() *x509.CertPool {
+	p := x509.NewCertPool()
+	p.AddCert(ca.cert)
+	return p
+}
+
+// ServerTLS is a server configuration like a broker's tls:// listener's:
+// TLS 1.3, a ServerCert of this CA, and a client certificate required and
+// verified against clientCA (none asked for when clientCA is nil).
+func (ca *CA) ServerTLS(clientCA *CA) *tls.Config {
+	sc := ca.ServerCert()
+	cert, err := tls.LoadX509KeyPair(sc.CertPath, sc.KeyPath)
+	if err != nil {
+		ca.t.Fatal(err)
+	}
+	cfg := &tls.Config{MinVersion: tls.VersionTLS13, Certificates: []tls.Certificate{cert}}
+	if clientCA != nil {
+		cfg.ClientAuth, cfg.ClientCAs = tls.RequireAndVerifyClientCert, clientCA.Pool()
+	}
+	return cfg
 }
 
 func (ca *CA) write(name, typ string, der []byte, mode os.FileMode) string {
