@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"unsafe"
@@ -247,7 +248,9 @@ func goC_Initialize(pInitArgs C.CK_VOID_PTR) C.CK_RV {
 	c := client.New(cfg, logw)
 	if err := c.Connect(); err != nil {
 		if errors.Is(err, wire.ErrRefused) {
-			complain(fmt.Sprintf("C_Initialize: the broker at %s (from %s) refused this client: %v", c.Endpoint(), cfg.Source, err))
+			// The error is the broker's reason behind ErrRefused's own words.
+			why := strings.TrimPrefix(err.Error(), wire.ErrRefused.Error()+": ")
+			complain(fmt.Sprintf("C_Initialize: the broker at %s (from %s) refused this client: %s", c.Endpoint(), cfg.Source, why))
 		} else {
 			complain(fmt.Sprintf("C_Initialize: cannot reach the broker at %s (from %s): %v", c.Endpoint(), cfg.Source, err))
 		}

@@ -15,6 +15,14 @@ import (
 // ErrUnreachable: no broker answered at the configured endpoint.
 var ErrUnreachable = errors.New("broker unreachable")
 
+// refused is the broker's no (wire.ErrRefused). It is ErrUnreachable to
+// callers, there being no connection, but its message is the broker's
+// reason alone, not "unreachable".
+type refused struct{ error }
+
+func (refused) Is(target error) bool { return target == ErrUnreachable }
+func (r refused) Unwrap() error      { return r.error }
+
 // Client is the module's connection to its broker and the application's
 // sessions on it. One per C_Initialize.
 type Client struct {
@@ -65,12 +73,15 @@ func (c *Client) current() (*wire.Client, error) {
 		t := c.cfg.TLS
 		tc, err := wire.ClientTLS(t.CA, t.Cert, t.Key, t.ServerName)
 		if err != nil {
-			return nil, fmt.Errorf("%w at %s: %s: %v", ErrUnreachable, c.endpoint, c.cfg.File, err)
+			return nil, fmt.Errorf("%w at %s: [tls] of %s: %v", ErrUnreachable, c.endpoint, c.cfg.File, err)
 		}
 		wc.TLS = tc
 	}
 	w, err := wire.Dial(c.endpoint, wc)
-	if err != nil {
+	switch {
+	case errors.Is(err, wire.ErrRefused):
+		return nil, refused{err}
+	case err != nil:
 		return nil, fmt.Errorf("%w at %s: %w", ErrUnreachable, c.endpoint, err)
 	}
 	c.conn.Store(w)

@@ -77,7 +77,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		cfg.Broker, cfg.Source = b, "GOP11_BROKER"
 	}
 	if cfg.Broker == "" {
-		cfg.Broker = DefaultEndpoint
+		cfg.Broker, cfg.Source = DefaultEndpoint, "default"
 	}
 	if l := getenv("GOP11_LOG"); l != "" {
 		cfg.Log = l
@@ -99,14 +99,27 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	if err != nil {
 		return cfg, fmt.Errorf("%w: %s: %v", ErrConfig, cfg.Source, err)
 	}
-	if t := cfg.TLS; ep.Network == "tls" && (t.CA == "" || t.Cert == "" || t.Key == "") {
-		where := "no config file"
-		if cfg.File != "" {
-			where = cfg.File
+	if ep.Network == "tls" {
+		if missing := cfg.TLS.missing(); missing != "" {
+			where := "no config file was found"
+			if cfg.File != "" {
+				where = cfg.File + " has no " + missing
+			}
+			return cfg, fmt.Errorf("%w: %s (from %s) needs [tls] ca, cert and key in the client config: %s", ErrConfig, cfg.Broker, cfg.Source, where)
 		}
-		return cfg, fmt.Errorf("%w: %s (from %s) needs [tls] ca, cert and key in the client config (%s)", ErrConfig, cfg.Broker, cfg.Source, where)
 	}
 	return cfg, nil
+}
+
+// missing names the keys a tls:// broker needs that t lacks, "" if none.
+func (t TLSConfig) missing() string {
+	var m []string
+	for _, k := range []struct{ name, v string }{{"ca", t.CA}, {"cert", t.Cert}, {"key", t.Key}} {
+		if k.v == "" {
+			m = append(m, "[tls] "+k.name)
+		}
+	}
+	return strings.Join(m, ", ")
 }
 
 func configPaths(getenv func(string) string) []string {

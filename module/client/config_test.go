@@ -48,6 +48,7 @@ func TestLoadConfig(t *testing.T) {
 	badEP := write("ep.toml", "broker = \"http://x\"\n")
 	badDur := write("dur.toml", "broker = \"unix:///x.sock\"\ndial_timeout = \"soon\"\n")
 	syntax := write("syntax.toml", "broker = \n")
+	noBroker := write("nobroker.toml", "dial_timeout = \"2s\"\n")
 	xdg := filepath.Join(dir, "xdg")
 	os.MkdirAll(filepath.Join(xdg, "gop11"), 0o700)
 	write("xdg/gop11/client.toml", "broker = \"unix:///xdg.sock\"\n")
@@ -66,23 +67,27 @@ func TestLoadConfig(t *testing.T) {
 		broker string
 		source string
 		errHas string
+		dial   time.Duration // 0: not checked
 	}{
-		{"GOP11_BROKER wins", map[string]string{"GOP11_BROKER": "unix:///e.sock", "GOP11_CONFIG": good}, "unix:///e.sock", "GOP11_BROKER", ""},
-		{"GOP11_CONFIG", map[string]string{"GOP11_CONFIG": good}, "unix:///run/x.sock", good, ""},
-		{"XDG config", map[string]string{"XDG_CONFIG_HOME": xdg}, "unix:///xdg.sock", filepath.Join(xdg, "gop11", "client.toml"), ""},
-		{"HOME config", map[string]string{"HOME": filepath.Join(dir, "nohome")}, DefaultEndpoint, "default", ""},
-		{"unknown key", map[string]string{"GOP11_CONFIG": typo}, "", "", "typo.toml:2: brokr: unknown key"},
-		{"bad endpoint", map[string]string{"GOP11_CONFIG": badEP}, "", "", "scheme must be unix, tls or tcp"},
-		{"bad duration", map[string]string{"GOP11_CONFIG": badDur}, "", "", `dial_timeout "soon"`},
-		{"syntax", map[string]string{"GOP11_CONFIG": syntax}, "", "", "syntax.toml:1:"},
-		{"missing file", map[string]string{"GOP11_CONFIG": filepath.Join(dir, "none.toml")}, "", "", "none.toml"},
-		{"tls", map[string]string{"GOP11_CONFIG": tlsGood}, "tls://broker.example.org:7011", tlsGood, ""},
-		{"tls from GOP11_BROKER, [tls] from the file", map[string]string{"GOP11_BROKER": "tls://127.0.0.1:7011", "GOP11_CONFIG": tlsGood}, "tls://127.0.0.1:7011", "GOP11_BROKER", ""},
-		{"GOP11_BROKER, [tls] from the XDG file", map[string]string{"GOP11_BROKER": "tls://127.0.0.1:7011", "XDG_CONFIG_HOME": xdgTLS}, "tls://127.0.0.1:7011", "GOP11_BROKER", ""},
-		{"tls without [tls]", map[string]string{"GOP11_CONFIG": tlsNone}, "", "", "tls://b:7011 (from " + tlsNone + ") needs [tls] ca, cert and key in the client config (" + tlsNone + ")"},
-		{"tls from GOP11_BROKER without a file", map[string]string{"GOP11_BROKER": "tls://b:7011"}, "", "", "tls://b:7011 (from GOP11_BROKER) needs [tls] ca, cert and key in the client config (no config file)"},
-		{"tls without key", map[string]string{"GOP11_CONFIG": tlsHalf}, "", "", "needs [tls] ca, cert and key"},
-		{"tls unknown key", map[string]string{"GOP11_CONFIG": tlsTypo}, "", "", "tlstypo.toml:3: tls.certificate: unknown key"},
+		{"GOP11_BROKER wins, the file gives the rest", map[string]string{"GOP11_BROKER": "unix:///e.sock", "GOP11_CONFIG": good}, "unix:///e.sock", "GOP11_BROKER", "", 2 * time.Second},
+		{"GOP11_BROKER, a broken file", map[string]string{"GOP11_BROKER": "unix:///e.sock", "GOP11_CONFIG": syntax}, "", "", "syntax.toml:1:", 0},
+		{"GOP11_BROKER, no file", map[string]string{"GOP11_BROKER": "unix:///e.sock", "HOME": filepath.Join(dir, "nohome")}, "unix:///e.sock", "GOP11_BROKER", "", 5 * time.Second},
+		{"a file without broker", map[string]string{"GOP11_CONFIG": noBroker}, DefaultEndpoint, "default", "", 2 * time.Second},
+		{"GOP11_CONFIG", map[string]string{"GOP11_CONFIG": good}, "unix:///run/x.sock", good, "", 0},
+		{"XDG config", map[string]string{"XDG_CONFIG_HOME": xdg}, "unix:///xdg.sock", filepath.Join(xdg, "gop11", "client.toml"), "", 0},
+		{"HOME config", map[string]string{"HOME": filepath.Join(dir, "nohome")}, DefaultEndpoint, "default", "", 0},
+		{"unknown key", map[string]string{"GOP11_CONFIG": typo}, "", "", "typo.toml:2: brokr: unknown key", 0},
+		{"bad endpoint", map[string]string{"GOP11_CONFIG": badEP}, "", "", "scheme must be unix, tls or tcp", 0},
+		{"bad duration", map[string]string{"GOP11_CONFIG": badDur}, "", "", `dial_timeout "soon"`, 0},
+		{"syntax", map[string]string{"GOP11_CONFIG": syntax}, "", "", "syntax.toml:1:", 0},
+		{"missing file", map[string]string{"GOP11_CONFIG": filepath.Join(dir, "none.toml")}, "", "", "none.toml", 0},
+		{"tls", map[string]string{"GOP11_CONFIG": tlsGood}, "tls://broker.example.org:7011", tlsGood, "", 0},
+		{"tls from GOP11_BROKER, [tls] from the file", map[string]string{"GOP11_BROKER": "tls://127.0.0.1:7011", "GOP11_CONFIG": tlsGood}, "tls://127.0.0.1:7011", "GOP11_BROKER", "", 0},
+		{"GOP11_BROKER, [tls] from the XDG file", map[string]string{"GOP11_BROKER": "tls://127.0.0.1:7011", "XDG_CONFIG_HOME": xdgTLS}, "tls://127.0.0.1:7011", "GOP11_BROKER", "", 0},
+		{"tls without [tls]", map[string]string{"GOP11_CONFIG": tlsNone}, "", "", "tls://b:7011 (from " + tlsNone + ") needs [tls] ca, cert and key in the client config: " + tlsNone + " has no [tls] ca, [tls] cert, [tls] key", 0},
+		{"tls from GOP11_BROKER without a file", map[string]string{"GOP11_BROKER": "tls://b:7011"}, "", "", "tls://b:7011 (from GOP11_BROKER) needs [tls] ca, cert and key in the client config: no config file was found", 0},
+		{"tls without key", map[string]string{"GOP11_CONFIG": tlsHalf}, "", "", tlsHalf + " has no [tls] key", 0},
+		{"tls unknown key", map[string]string{"GOP11_CONFIG": tlsTypo}, "", "", "tlstypo.toml:3: tls.certificate: unknown key", 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg, ok := loadCase(t, tc.env, tc.errHas)
@@ -92,9 +97,14 @@ func TestLoadConfig(t *testing.T) {
 			if cfg.Broker != tc.broker || cfg.Source != tc.source {
 				t.Errorf("got %q from %q, want %q from %q", cfg.Broker, cfg.Source, tc.broker, tc.source)
 			}
+			if tc.dial != 0 && cfg.DialTimeout != tc.dial {
+				t.Errorf("dial timeout %v, want %v", cfg.DialTimeout, tc.dial)
+			}
 		})
 	}
-	cfg, _ := LoadConfig(func(k string) string { return map[string]string{"GOP11_CONFIG": tlsGood}[k] })
+	cfg, _ := LoadConfig(func(k string) string {
+		return map[string]string{"GOP11_BROKER": "tls://127.0.0.1:7011", "GOP11_CONFIG": tlsGood}[k]
+	})
 	if want := (TLSConfig{CA: "/c/ca.crt", Cert: "/c/me.crt", Key: "/c/me.key", ServerName: "b.example.org"}); cfg.TLS != want {
 		t.Errorf("[tls] %+v, want %+v", cfg.TLS, want)
 	}
