@@ -65,6 +65,14 @@ func clientTLS(t *testing.T, ca *harness.CA, c *harness.Cert) *tls.Config {
 	return cfg
 }
 
+// named is c's configuration with the broker's name set.
+func named(t *testing.T, ca *harness.CA, c *harness.Cert, serverName string) *tls.Config {
+	t.Helper()
+	cfg := clientTLS(t, ca, c)
+	cfg.ServerName = serverName
+	return cfg
+}
+
 func TestTLSDial(t *testing.T) {
 	ca, other := harness.NewCA(t, "ca"), harness.NewCA(t, "other-ca")
 	ep := tlsBroker(t, ca)
@@ -81,6 +89,7 @@ func TestTLSDial(t *testing.T) {
 		{"expired client certificate", clientTLS(t, ca, ca.Issue("app", harness.CertOptions{Expired: true})), "remote error: tls: expired certificate", true},
 		{"broker certificate of another CA", clientTLS(t, other, good), "certificate signed by unknown authority", false},
 		{"no [tls]", nil, "tls:// needs [tls] ca, cert and key", false},
+		{"server_name not the broker's", named(t, ca, good, "broker.example.org"), "not broker.example.org", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			start := time.Now()
@@ -176,5 +185,26 @@ func TestClientTLSFiles(t *testing.T) {
 	cfg, err := wire.ClientTLS(ca.CertPath, c.CertPath, c.KeyPath, "broker.example.org")
 	if err != nil || cfg.MinVersion != tls.VersionTLS13 || cfg.ServerName != "broker.example.org" {
 		t.Fatalf("config %+v, %v: want TLS 1.3 and the server name", cfg, err)
+	}
+}
+
+func TestParseTLSEndpoint(t *testing.T) {
+	for _, tc := range []struct{ in, addr, errHas string }{
+		{"tls://broker.example.org:7011", "broker.example.org:7011", ""},
+		{"tls://[::1]:7011", "[::1]:7011", ""},
+		{"tls://broker.example.org", "", "want tls://host:port"},
+		{"tls://b:7011/path", "", "want tls://host:port"},
+		{"https://b:7011", "", "scheme must be unix, tls or tcp"},
+	} {
+		ep, err := wire.ParseEndpoint(tc.in)
+		if tc.errHas != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.errHas) {
+				t.Errorf("%q: %+v, %v: want an error containing %q", tc.in, ep, err, tc.errHas)
+			}
+			continue
+		}
+		if err != nil || ep != (wire.Endpoint{Network: "tls", Address: tc.addr}) || ep.String() != tc.in {
+			t.Errorf("%q: got %+v (%s), %v", tc.in, ep, ep, err)
+		}
 	}
 }
