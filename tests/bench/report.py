@@ -195,6 +195,7 @@ def print_rss(rss):
 
 
 INPROC, WORKER = "gop11-inproc", "gop11-worker"
+TLS, POLICY = "gop11-tls", "gop11-policy"
 
 
 def checks(cells, rss, meta, targets):
@@ -206,6 +207,31 @@ def checks(cells, rss, meta, targets):
         if P in targets:
             out += checks_for(P, cells, rss, meta)
     out += worker_hop(cells, targets)
+    out += access_checks(cells, targets, meta.get("primary", "gop11"))
+    return out
+
+
+def access_checks(cells, targets, quick):
+    """The access-control issue's speed targets. The policy's cost is
+    gop11-policy against gop11-worker: the same config, isolation and unix
+    socket, without [[client]] (quick mode serves no policy at all). TLS is
+    held against p11-kit over its unix socket. Both also against quick mode."""
+    out = []
+    for t, base, want, title in (
+            (POLICY, WORKER, 0.95, "policy checks cost <= 5% of ECDSA at 4 threads"),
+            (TLS, "p11kit", 1.0, "TLS ECDSA at 4 threads >= 1.0 x p11-kit (unix socket)")):
+        if t not in targets:
+            continue
+        a, b = cells.get((t, "ecdsa_sign", 4, 1)), cells.get((base, "ecdsa_sign", 4, 1))
+        q = cells.get((quick, "ecdsa_sign", 4, 1))
+        if not (a and b and a["ops_per_s"] and b["ops_per_s"]) or a["errors"] or b["errors"]:
+            out.append({"target": title, "status": "SKIP", "detail": f"{t} or {base} not measured"})
+            continue
+        r = a["ops_per_s"] / b["ops_per_s"]
+        vs_quick = f"; {r_q:.2f}x {quick}" if q and q["ops_per_s"] and (r_q := a["ops_per_s"] / q["ops_per_s"]) else ""
+        out.append({"target": title, "status": "PASS" if r >= want else "MISS",
+                    "detail": f"{t} {a['ops_per_s']:.0f} ops/s vs {base} {b['ops_per_s']:.0f}: "
+                              f"{r:.2f}x (want >= {want}x){vs_quick}"})
     return out
 
 

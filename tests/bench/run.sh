@@ -61,6 +61,8 @@ TARGET_LINES=(
 	"gop11-yamux|build/libgop11.so build/gop11-broker|build/libgop11.so|GOP11_BROKER=unix://@SOCK@|build/gop11-broker --listen unix://@SOCK@ --module $SOFTHSM --log-level warn --no-lanes"
 	"gop11-worker|build/libgop11.so build/gop11-broker|build/libgop11.so|GOP11_BROKER=unix://@SOCK@|tests/bench/gop11-config-broker.sh @SOCK@ process"
 	"gop11-inproc|build/libgop11.so build/gop11-broker|build/libgop11.so|GOP11_BROKER=unix://@SOCK@|tests/bench/gop11-config-broker.sh @SOCK@ inprocess"
+	"gop11-tls|build/libgop11.so build/gop11-broker|build/libgop11.so|GOP11_CONFIG=@SOCK@.client.toml|tests/bench/gop11-config-broker.sh @SOCK@ process tls"
+	"gop11-policy|build/libgop11.so build/gop11-broker|build/libgop11.so|GOP11_BROKER=unix://@SOCK@|tests/bench/gop11-config-broker.sh @SOCK@ process policy"
 	"floor|build/bench/floor|floor||build/bench/floor server @SOCK@"
 )
 
