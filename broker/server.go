@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -28,10 +30,11 @@ import (
 // are freed when its worker exits. (See wire/PROTOCOL.md, "Why a worker
 // per connection".)
 type Server struct {
-	Listen           []string // endpoints: unix:///path or tcp://host:port
+	Listen           []string // endpoints: unix:///path, tls://host:port or tcp://host:port
 	Module           string   // quick mode: the one vendor module, every slot
 	Config           *config.Config
-	OpenInProcess    InProcess // for modules with isolation "inprocess"
+	QuickConfig      *config.Config // quick mode's --config: [tls], insecure_tcp, [[client]] (each worker enforces them)
+	OpenInProcess    InProcess      // for modules with isolation "inprocess"
 	Version          string
 	SocketMode       os.FileMode
 	Log              zerolog.Logger
@@ -55,6 +58,7 @@ type Server struct {
 	nextModule int
 	lanes      sync.Map // string(key) → *laneTarget
 	tlsConfig  atomic.Pointer[tls.Config]
+	acl        atomic.Pointer[acl.Set] // the policies in force; empty: none
 }
 
 // laneTarget is where a lane with a given key goes: the connection that
@@ -131,11 +135,17 @@ func (s *Server) Run(ctx context.Context, grace time.Duration) error {
 	}
 	s.workers = map[int]*exec.Cmd{}
 	s.ctx, s.grace = ctx, grace
-	if s.Config != nil {
+	s.acl.Store(&acl.Set{})
+	switch {
+	case s.Config != nil:
 		if err := s.Reload(s.Config); err != nil {
 			return err
 		}
 		defer s.closeInProcess()
+	case s.QuickConfig != nil:
+		if err := s.ReloadQuick(s.QuickConfig); err != nil {
+			return err
+		}
 	}
 	var tlsOn []bool
 	for _, e := range s.Listen {
@@ -176,7 +186,7 @@ func (s *Server) listen(endpoint string) (l net.Listener, isTLS bool, err error)
 		}
 		os.Remove(ep.Address)
 	case "tcp":
-		insecure := s.InsecureTCP || (s.Config != nil && s.Config.InsecureTCP)
+		insecure := s.InsecureTCP || (s.Config != nil && s.Config.InsecureTCP) || (s.QuickConfig != nil && s.QuickConfig.InsecureTCP)
 		if err := config.CheckPlainTCP(ep.Address, insecure); err != nil {
 			return nil, false, fmt.Errorf("listen %s: %w", endpoint, err)
 		}
@@ -273,9 +283,9 @@ func (s *Server) admit(conn net.Conn, isTLS bool) {
 		s.joinLane(conn, hello, log)
 		return
 	}
-	var policy *acl.Policy
-	if snap := s.snap.Load(); snap != nil && snap.acl.Enabled() {
-		if policy = acl.Match(snap.acl.Policies, ident); policy == nil {
+	if set := s.acl.Load(); set.Enabled() {
+		policy := acl.Match(set.Policies, ident)
+		if policy == nil {
 			log.Warn().Msg("client refused: no [[client]] matches its identity")
 			wire.WriteMsg(conn, &wire.Welcome{Version: wire.ProtocolVersion, Error: "refused: no [[client]] of the broker's config matches " + ident.String()})
 			conn.Close()
@@ -297,12 +307,15 @@ func (s *Server) admit(conn net.Conn, isTLS bool) {
 		s.clients.Add(-1)
 		return
 	}
-	if err := s.startWorker(id, conn, log); err != nil {
+	relayed, err := s.startWorker(id, conn, ident, log)
+	if err != nil {
 		s.clients.Add(-1)
 		log.Error().Err(err).Msg("cannot start a worker")
 		wire.WriteMsg(conn, &wire.Welcome{Version: wire.ProtocolVersion, Error: "broker cannot start a worker: " + err.Error()})
 	}
-	conn.Close() // the worker has its own copy
+	if !relayed {
+		conn.Close() // the worker has its own copy
+	}
 }
 
 func connFile(conn net.Conn) (*os.File, error) {
@@ -315,13 +328,51 @@ func connFile(conn net.Conn) (*os.File, error) {
 	return nil, fmt.Errorf("connection type %T cannot be handed to a worker", conn)
 }
 
-func (s *Server) startWorker(id uint64, conn net.Conn, log zerolog.Logger) error {
-	f, err := connFile(conn)
+// relay gives a worker a connection whose state lives in the broker (TLS:
+// the session keys): the worker gets one end of a socketpair, and the
+// broker copies between the other end and conn until either side closes.
+func relay(conn net.Conn) (*os.File, error) {
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
 	if err != nil {
-		return err
+		return nil, err
+	}
+	mine, theirs := os.NewFile(uintptr(fds[0]), "relay"), os.NewFile(uintptr(fds[1]), "worker")
+	local, err := net.FileConn(mine)
+	mine.Close()
+	if err != nil {
+		theirs.Close()
+		return nil, err
+	}
+	go func() {
+		io.Copy(local, conn)
+		local.(*net.UnixConn).CloseWrite() // the worker sees the client leave
+	}()
+	go func() {
+		io.Copy(conn, local)
+		conn.Close()
+		local.Close()
+	}()
+	return theirs, nil
+}
+
+// startWorker hands conn to a new worker. relayed: the broker keeps conn
+// and copies it to the worker (TLS), so the caller must not close it.
+func (s *Server) startWorker(id uint64, conn net.Conn, ident acl.Identity, log zerolog.Logger) (relayed bool, err error) {
+	var f *os.File
+	if _, relayed = conn.(*tls.Conn); relayed {
+		f, err = relay(conn)
+	} else {
+		f, err = connFile(conn)
+	}
+	if err != nil {
+		return false, err
 	}
 	defer f.Close()
 	args := append([]string{"--module", s.Module, "--conn", strconv.FormatUint(id, 10)}, s.WorkerArgs...)
+	if s.QuickConfig != nil {
+		who, _ := json.Marshal(ident)
+		args = append(args, "--config", s.QuickConfig.Path, "--identity", string(who))
+	}
 	// A lane may come as soon as the worker has sent its Welcome, which
 	// can be before spawnWorker returns here.
 	var ctrl *workerCtrl
@@ -333,8 +384,8 @@ func (s *Server) startWorker(id uint64, conn net.Conn, log zerolog.Logger) error
 	cmd, out, ctrl, done, err := spawnWorker(f, args, nil, key)
 	close(spawned)
 	if err != nil {
-		forget()
-		return err
+		forget() // a relay ends by itself: f closes below
+		return relayed, err
 	}
 	pid := cmd.Process.Pid
 	log.Info().Int("worker", pid).Msg("client connected: worker started")
@@ -353,7 +404,39 @@ func (s *Server) startWorker(id uint64, conn net.Conn, log zerolog.Logger) error
 		s.clients.Add(-1)
 		logExit(log, cmd, out, nil, func() {})
 	}()
+	return relayed, nil
+}
+
+// ReloadQuick applies quick mode's config file: [tls] for new
+// connections, and the policies, here for new connections and in every
+// worker (SIGHUP) for the next call of the connections they serve.
+func (s *Server) ReloadQuick(cfg *config.Config) error {
+	if cfg.TLS != nil {
+		tc, err := serverTLS(cfg.TLS)
+		if err != nil {
+			return err
+		}
+		s.tlsConfig.Store(tc)
+	}
+	s.acl.Store(&acl.Set{Policies: cfg.Clients})
+	s.logAccess(cfg)
+	s.mu.Lock()
+	for _, c := range s.workers {
+		c.Process.Signal(syscall.SIGHUP)
+	}
+	n := len(s.workers)
+	s.mu.Unlock()
+	s.Log.Info().Int("workers", n).Msg("configuration loaded: the workers reload their policies")
 	return nil
+}
+
+// logAccess says at every (re)load whether access control is on.
+func (s *Server) logAccess(cfg *config.Config) {
+	if len(cfg.Clients) == 0 {
+		s.Log.Warn().Msg("no [[client]] in the config: every client that can connect may use every token (socket permissions and client_ca decide who connects)")
+	} else {
+		s.Log.Info().Int("clients", len(cfg.Clients)).Msg("access control: connections matching no [[client]] are refused")
+	}
 }
 
 func (s *Server) closeInProcess() {

@@ -37,7 +37,6 @@ type snapshot struct {
 	cfg     *config.Config
 	modules map[int]*module // by permanent index
 	slots   map[uint64]*route
-	acl     *acl.Set
 	pins    map[uint64]*heldPin // by virtual slot
 }
 
@@ -75,8 +74,7 @@ func (s *snapshot) slotsOf(mod int) []uint64 {
 // module probed once for its slots, and the configured tokens matched.
 func (s *Server) build(cfg *config.Config) (*snapshot, error) {
 	prev := s.snap.Load()
-	next := &snapshot{cfg: cfg, modules: map[int]*module{}, slots: map[uint64]*route{},
-		acl: &acl.Set{Policies: cfg.Clients}, pins: map[uint64]*heldPin{}}
+	next := &snapshot{cfg: cfg, modules: map[int]*module{}, slots: map[uint64]*route{}, pins: map[uint64]*heldPin{}}
 	for _, tc := range cfg.Tokens {
 		if tc.Pin == nil {
 			continue
@@ -217,15 +215,12 @@ func (s *Server) Reload(cfg *config.Config) error {
 	if tc != nil {
 		s.tlsConfig.Store(tc)
 	}
-	if !next.acl.Enabled() {
-		s.Log.Warn().Msg("no [[client]] in the config: every client that can connect may use every token (socket permissions and client_ca decide who connects)")
-	} else {
-		s.Log.Info().Int("clients", len(cfg.Clients)).Msg("access control: connections matching no [[client]] are refused")
-	}
 	if !reflect.DeepEqual(cfg.Listen, s.Listen) {
 		s.Log.Warn().Strs("listen", cfg.Listen).Msg("listen addresses changed: they take effect at the next restart")
 	}
 	s.snap.Store(next)
+	s.acl.Store(&acl.Set{Policies: cfg.Clients})
+	s.logAccess(cfg)
 	s.routers.Range(func(k, _ any) bool {
 		k.(*router).reloaded(next)
 		return true
@@ -271,7 +266,7 @@ func (s *Server) serveRouted(id uint64, conn net.Conn, ident acl.Identity, log z
 	defer s.routers.Delete(r)
 	log.Info().Msg("client connected")
 	start := time.Now()
-	guard := acl.NewGuard(acl.GuardConfig{Identity: ident, Policies: func() *acl.Set { return s.snap.Load().acl },
+	guard := acl.NewGuard(acl.GuardConfig{Identity: ident, Policies: s.acl.Load,
 		Next: wire.BackendFunc(r.call), Pins: s.heldPin, Log: log})
 	ServeConn(context.Background(), conn, ServeConfig{Backend: wire.BackendFunc(guard.Call), Log: log, Stop: s.ctx.Done(), Grace: s.grace, Lanes: lanes, Version: s.Version})
 	r.close()

@@ -240,7 +240,7 @@ func CheckPlainTCP(addr string, insecure bool) error {
 	return nil
 }
 
-func (p *parser) clients(raws []rawClient, c *Config) error {
+func (p *parser) clients(raws []rawClient, c *Config, o ParseOptions) error {
 	names := map[string]int{}
 	for i, rc := range raws {
 		k := func(s string) string { return fmt.Sprintf("client[%d].%s", i, s) }
@@ -287,7 +287,10 @@ func (p *parser) clients(raws []rawClient, c *Config) error {
 		}
 		if rc.Slots != nil {
 			for _, s := range *rc.Slots {
-				if !slices.ContainsFunc(c.Tokens, func(t Token) bool { return int64(t.Slot) == s }) {
+				if s < 0 {
+					return p.errorf(k("slots"), "%d: not a slot ID", s)
+				}
+				if !o.Quick && !slices.ContainsFunc(c.Tokens, func(t Token) bool { return int64(t.Slot) == s }) {
 					return p.errorf(k("slots"), "slot %d is not the slot of any [[token]]", s)
 				}
 				pol.Slots = append(pol.Slots, uint64(s))
@@ -328,6 +331,9 @@ func (p *parser) clients(raws []rawClient, c *Config) error {
 			default:
 				return p.errorf(k("login"), "%q: want %q or %q", *rc.Login, acl.LoginClient, acl.LoginBroker)
 			}
+		}
+		if pol.Login == acl.LoginBroker && o.Quick {
+			return p.errorf(k("login"), `"broker" needs a [[token]] with a pin: config mode, not --module`)
 		}
 		if pol.Login == acl.LoginBroker {
 			for _, t := range c.Tokens {

@@ -127,10 +127,17 @@ type ParseOptions struct {
 	// regular files. Only for tests that parse an example on a machine
 	// without the libraries; the broker never sets it.
 	SkipFileChecks bool
+	// Quick parses the config that goes with quick mode (--module): the
+	// module serves every slot, so [[module]] and [[token]] have no place
+	// in it, and [[client]] slots are the module's own slot IDs.
+	Quick bool
 }
 
 // Load reads and parses the file at path.
-func Load(path string) (*Config, error) {
+func Load(path string) (*Config, error) { return ParseOptions{}.Load(path) }
+
+// Load reads and parses the file at path, with options o.
+func (o ParseOptions) Load(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		var pe *fs.PathError
@@ -139,7 +146,7 @@ func Load(path string) (*Config, error) {
 		}
 		return nil, &Error{File: path, Msg: "cannot read: " + err.Error()}
 	}
-	return Parse(data, path)
+	return o.Parse(data, path)
 }
 
 // Parse parses data, read from path (used in messages).
@@ -353,7 +360,16 @@ func (p *parser) build(raw *rawConfig, o ParseOptions) (*Config, error) {
 		}
 	}
 	// modules
-	if len(raw.Module) == 0 {
+	if o.Quick {
+		for _, k := range []struct {
+			key string
+			n   int
+		}{{"module", len(raw.Module)}, {"token", len(raw.Token)}} {
+			if k.n > 0 {
+				return nil, p.errorf(k.key+"[0]", "[[%s]] is for config mode: with --module (quick mode) every slot of that module is served", k.key)
+			}
+		}
+	} else if len(raw.Module) == 0 {
 		return nil, p.errorf("module", "at least one [[module]] is required")
 	}
 	names := map[string]int{}
@@ -395,7 +411,7 @@ func (p *parser) build(raw *rawConfig, o ParseOptions) (*Config, error) {
 	if err := p.checkListeners(c); err != nil {
 		return nil, err
 	}
-	if err := p.clients(raw.Client, c); err != nil {
+	if err := p.clients(raw.Client, c, o); err != nil {
 		return nil, err
 	}
 	return c, nil

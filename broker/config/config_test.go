@@ -598,6 +598,35 @@ gids = [997]
 	}
 }
 
+// TestQuick: the config that goes with --module has no [[module]] or
+// [[token]]; its [[client]] slots are the module's own IDs, and it cannot
+// hold PINs.
+func TestQuick(t *testing.T) {
+	q := ParseOptions{Quick: true}
+	c, err := q.Parse([]byte(`listen = ["unix:///s.sock"]
+[[client]]
+name = "a"
+uids = [1]
+slots = [1592619944]
+`), "q.toml")
+	if err != nil || len(c.Clients) != 1 || !c.Clients[0].SlotVisible(1592619944) {
+		t.Fatalf("quick config: %v %+v", err, c)
+	}
+	for _, tc := range []struct{ doc, want string }{
+		{head, `q.toml:2: module[0]: [[module]] is for config mode: with --module (quick mode) every slot of that module is served`},
+		{"listen = [\"unix:///s.sock\"]\n[[token]]\nmodule = \"m\"\n", `q.toml:2: token[0]: [[token]] is for config mode: with --module (quick mode) every slot of that module is served`},
+		{"listen = [\"unix:///s.sock\"]\n[[client]]\nname = \"a\"\nuids = [1]\nlogin = \"broker\"\n", `q.toml:5: client[0].login: "broker" needs a [[token]] with a pin: config mode, not --module`},
+	} {
+		if _, err := q.Parse([]byte(strings.ReplaceAll(tc.doc, "LIB", "/x.so")), "q.toml"); err == nil || err.Error() != tc.want {
+			t.Errorf("error:\n got %v\nwant %s", err, tc.want)
+		}
+	}
+	// Without Quick, the same slot must be a [[token]]'s.
+	if _, err := Parse([]byte(strings.ReplaceAll(head, "LIB", testLib(t))+"[[client]]\nname = \"a\"\nuids = [1]\nslots = [3]\n"), "c.toml"); err == nil {
+		t.Error("config mode accepted a [[client]] slot no [[token]] has")
+	}
+}
+
 const example = "../../cmd/gop11-broker/broker.example.toml"
 
 // The example must parse. Its libraries are checked when they are
@@ -682,6 +711,16 @@ func FuzzParse(f *testing.F) {
 		f.Add([]byte(strings.ReplaceAll(tc.doc, "LIB", "/usr/lib/x.so")))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
+		if qc, err := (ParseOptions{SkipFileChecks: true, Quick: true}).Parse(data, "f.toml"); err == nil {
+			if len(qc.Modules)+len(qc.Tokens) > 0 {
+				t.Fatalf("quick mode accepted modules or tokens: %+v", qc)
+			}
+			for _, cl := range qc.Clients {
+				if cl.Login == "broker" {
+					t.Fatalf("quick mode accepted login = broker: %+v", cl)
+				}
+			}
+		}
 		c, err := ParseOptions{SkipFileChecks: true}.Parse(data, "f.toml")
 		if err != nil {
 			msg := err.Error()

@@ -71,7 +71,7 @@ func brokerMain(args []string) int {
 	var lf logFlags
 	fs.Var(&listen, "listen", "endpoint to serve, unix:///path, or tcp://host:port with --insecure-tcp; tls:// needs a config file (repeatable)")
 	module := fs.String("module", "", "vendor PKCS #11 module to serve, every slot (quick mode, no config file)")
-	cfgPath := fs.String("config", "/etc/gop11/broker.toml", "config file (not with --module)")
+	cfgPath := fs.String("config", "/etc/gop11/broker.toml", "config file; with --module only [tls], insecure_tcp and [[client]] policies (and listen, log_*)")
 	check := fs.String("check-config", "", "check this config file, print what is wrong, exit (0 good, 2 bad)")
 	mode := fs.String("socket-mode", "0600", "permissions of unix socket files")
 	grace := fs.Duration("grace", 10*time.Second, "how long SIGTERM waits for clients' calls to finish")
@@ -95,7 +95,7 @@ func brokerMain(args []string) int {
 		return 0
 	}
 	if *check != "" {
-		cfg, err := config.Load(*check)
+		cfg, err := config.ParseOptions{Quick: *module != ""}.Load(*check)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 2
@@ -109,16 +109,12 @@ func brokerMain(args []string) int {
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	if *module != "" && set["config"] {
-		// A config's [tls] and [[client]] policies must not be dropped
-		// silently: quick mode has none of them.
-		fmt.Fprintln(os.Stderr, "gop11-broker: --module (quick mode) and --config exclude each other; access control, TLS and broker-held PINs need --config")
-		return 2
-	}
+	// Quick mode takes a config file only when one is named: its [tls]
+	// and [[client]] policies, no modules or tokens.
 	var cfg *config.Config
-	if *module == "" {
+	if *module == "" || set["config"] {
 		var err error
-		if cfg, err = config.Load(*cfgPath); err != nil {
+		if cfg, err = (config.ParseOptions{Quick: *module != ""}).Load(*cfgPath); err != nil {
 			fmt.Fprintln(os.Stderr, "gop11-broker:", err)
 			if !set["config"] {
 				fmt.Fprintln(os.Stderr, "gop11-broker: give --config FILE, or --listen and --module for quick mode")
@@ -148,7 +144,7 @@ func brokerMain(args []string) int {
 		fs.Usage()
 		return 2
 	}
-	if cfg == nil {
+	if *module != "" {
 		if st, err := os.Stat(*module); err != nil || st.IsDir() {
 			fmt.Fprintf(os.Stderr, "gop11-broker: --module %s: not a readable file\n", *module)
 			return 2
@@ -166,11 +162,16 @@ func brokerMain(args []string) int {
 	wire.SetLaneSpin(*spin)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	srv := &broker.Server{Listen: listen, Module: *module, Config: cfg, SocketMode: os.FileMode(perm), Log: log,
+	srv := &broker.Server{Listen: listen, Module: *module, SocketMode: os.FileMode(perm), Log: log,
 		WorkerArgs: append(lf.args(), "--grace", grace.String(), "--lane-spin", spin.String()), Version: Version, OpenInProcess: openInProcess,
 		MaxClients: *maxClients, NoLanes: *noLanes, InsecureTCP: *insecureTCP}
+	if *module == "" {
+		srv.Config = cfg
+	} else {
+		srv.QuickConfig = cfg
+	}
 	if cfg != nil {
-		go reloadOnHUP(srv, cfg.Path, log)
+		go reloadOnHUP(srv, cfg.Path, *module != "", log)
 	}
 	if err := srv.Run(ctx, *grace); err != nil {
 		log.Error().Err(err).Msg("broker failed")
@@ -182,16 +183,20 @@ func brokerMain(args []string) int {
 
 // reloadOnHUP re-reads the config on SIGHUP; an invalid one is logged and
 // the running one kept.
-func reloadOnHUP(srv *broker.Server, path string, log zerolog.Logger) {
+func reloadOnHUP(srv *broker.Server, path string, quick bool, log zerolog.Logger) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	for range hup {
-		cfg, err := config.Load(path)
+		cfg, err := config.ParseOptions{Quick: quick}.Load(path)
 		if err != nil {
 			log.Error().Err(err).Msg("reload: invalid config, keeping the running one")
 			continue
 		}
-		if err := srv.Reload(cfg); err != nil {
+		reload := srv.Reload
+		if quick {
+			reload = srv.ReloadQuick
+		}
+		if err := reload(cfg); err != nil {
 			log.Error().Err(err).Msg("reload failed, keeping the running config")
 		}
 	}

@@ -2,16 +2,20 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"net"
 	"os"
 	"os/signal"
 	"runtime/pprof"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/gop11/gop11/broker"
+	"github.com/gop11/gop11/broker/acl"
 	"github.com/gop11/gop11/broker/backend"
 	"github.com/gop11/gop11/broker/config"
 	"github.com/gop11/gop11/wire"
@@ -33,6 +37,8 @@ func workerMain(args []string) int {
 	serialize := fs.Bool("serialize", false, "make calls to the module one at a time")
 	grace := fs.Duration("grace", 10*time.Second, "how long SIGTERM waits for calls in flight")
 	spin := fs.Duration("lane-spin", wire.DefaultLaneSpin, "how long a lane polls before it sleeps")
+	cfgPath := fs.String("config", "", "quick mode's config file: the [[client]] policies to enforce")
+	identity := fs.String("identity", "", "the client's identity (JSON), for the policies")
 	lf.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -110,7 +116,15 @@ func workerMain(args []string) int {
 	// the client's sessions and finalize the module.
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	err = broker.ServeConn(context.Background(), conn, broker.ServeConfig{Backend: mod, Log: log, Stop: ctx.Done(), Grace: *grace, Lanes: lanes, Version: Version})
+	var be wire.Backend = mod
+	if *cfgPath != "" {
+		if be, err = guarded(mod, *cfgPath, *identity, log); err != nil {
+			log.Error().Err(err).Msg("cannot apply the policies: client refused")
+			mod.Close()
+			return 1
+		}
+	}
+	err = broker.ServeConn(context.Background(), conn, broker.ServeConfig{Backend: be, Log: log, Stop: ctx.Done(), Grace: *grace, Lanes: lanes, Version: Version})
 	if err != nil {
 		log.Warn().Err(err).Msg("connection ended")
 	}
@@ -118,6 +132,45 @@ func workerMain(args []string) int {
 		log.Warn().Err(err).Msg("C_Finalize")
 	}
 	return 0
+}
+
+// guarded puts quick mode's access control in front of mod: the policies
+// of the config file at path, for the client identity (JSON) the broker
+// established; SIGHUP reloads them (the broker sends it on its own reload).
+func guarded(mod wire.Backend, path, identity string, log zerolog.Logger) (wire.Backend, error) {
+	var id acl.Identity
+	if err := json.Unmarshal([]byte(identity), &id); err != nil {
+		return nil, fmt.Errorf("--identity: %v", err)
+	}
+	load := func() (*acl.Set, error) {
+		cfg, err := config.ParseOptions{Quick: true}.Load(path)
+		if err != nil {
+			return nil, err
+		}
+		return &acl.Set{Policies: cfg.Clients}, nil
+	}
+	set, err := load()
+	if err != nil {
+		return nil, err
+	}
+	var current atomic.Pointer[acl.Set]
+	current.Store(set)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	go func() {
+		for range hup {
+			set, err := load()
+			if err != nil {
+				log.Error().Err(err).Msg("reload: invalid config, keeping the running policies")
+				continue
+			}
+			current.Store(set)
+			log.Info().Int("clients", len(set.Policies)).Msg("policies reloaded")
+		}
+	}()
+	g := acl.NewGuard(acl.GuardConfig{Identity: id, Policies: current.Load, Next: mod, Log: log,
+		Pins: func(uint64) (wire.PIN, error) { return nil, errors.New("quick mode holds no PINs") }})
+	return wire.BackendFunc(g.Call), nil
 }
 
 // openInProcess loads a module into the broker itself (isolation

@@ -129,6 +129,18 @@ type broker struct {
 // serves.
 func startBroker(t *testing.T, cfg string) *broker {
 	t.Helper()
+	return launch(t, cfg, nil)
+}
+
+// startQuick starts a quick-mode broker (--module SoftHSM2 for tok) with
+// cfg as its --config.
+func startQuick(t *testing.T, tok *harness.Token, cfg string) *broker {
+	t.Helper()
+	return launch(t, cfg, tok.Env(), "--module", softhsm)
+}
+
+func launch(t *testing.T, cfg string, env []string, args ...string) *broker {
+	t.Helper()
 	harness.RequireBuild(t)
 	sockDir, err := os.MkdirTemp("", "gop11-acl-sock-")
 	if err != nil {
@@ -143,7 +155,8 @@ func startBroker(t *testing.T, cfg string) *broker {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b.cmd = exec.Command(harness.BrokerBin(), "--config", b.cfg, "--log-level", "debug")
+	b.cmd = exec.Command(harness.BrokerBin(), append([]string{"--config", b.cfg, "--log-level", "debug"}, args...)...)
+	b.cmd.Env = append(os.Environ(), env...)
 	b.cmd.Stdout, b.cmd.Stderr = logFile, logFile
 	if err := b.cmd.Start(); err != nil {
 		t.Fatal(err)
