@@ -157,14 +157,17 @@ func TestPlaintextTCPRefused(t *testing.T) {
 			t.Errorf("%s %s: exit %d, %s%s", tc.listen, tc.extra, code, out, stderr)
 		}
 	}
-	// Quick mode: tcp:// only with --insecure-tcp, and no --config.
+	// Quick mode: tcp:// only with --insecure-tcp; its config holds no
+	// modules (the one module is --module).
 	_, stderr, code := run(t, nil, harness.BrokerBin(), "--listen", "tcp://127.0.0.1:1", "--module", softhsm)
 	if code == 0 || !strings.Contains(stderr, "needs insecure_tcp") {
 		t.Errorf("quick mode tcp:// without --insecure-tcp: exit %d, %s", code, stderr)
 	}
-	_, stderr, code = run(t, nil, harness.BrokerBin(), "--listen", "unix://"+filepath.Join(dir, "s"), "--module", softhsm, "--config", "/etc/gop11/broker.toml")
-	if code != 2 || !strings.Contains(stderr, "exclude each other") {
-		t.Errorf("--module with --config: exit %d, %s", code, stderr)
+	p := filepath.Join(dir, "q.toml")
+	writeFile(t, p, fmt.Sprintf("listen = [\"unix://%s\"]\n[[module]]\nname = \"s\"\npath = %q\n", filepath.Join(dir, "s"), softhsm))
+	_, stderr, code = run(t, nil, harness.BrokerBin(), "--module", softhsm, "--config", p)
+	if code != 2 || !strings.Contains(stderr, "q.toml:2: module[0]: [[module]] is for config mode") {
+		t.Errorf("--module with a config holding [[module]]: exit %d, %s", code, stderr)
 	}
 }
 
