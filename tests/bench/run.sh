@@ -1,18 +1,20 @@
 #!/usr/bin/env bash
 # tests/bench/run.sh [--quick]: the gop11 benchmark campaign.
 #
-# Sets up a SoftHSM2 token with three keys in a temp dir, starts each target's
-# server, then measures every operation x thread count with p11bench,
-# interleaving the targets cell by cell, for 3 rounds (1 with --quick), then a
-# process sweep, then the RSS scenarios.  Writes build/bench/results.csv,
-# results.json and throughput.png and prints a table and the issue's targets.
+# Sets up a SoftHSM2 token with three keys and a data object in a temp dir,
+# starts each target's server, then measures every operation x thread count
+# with p11bench, interleaving the targets cell by cell, for 3 rounds (1 with
+# --quick), then a process sweep, then the RSS scenarios.  Writes
+# build/bench/results.csv, results.json and throughput.png and prints a table
+# and the issue's targets.
 #
 # Environment knobs (all optional): BENCH_ROUNDS, BENCH_DURATION (s per cell),
 # BENCH_MAX_OPS, BENCH_HOLD (held connections), BENCH_SESSIONS,
 # BENCH_SWEEP_DURATION (s per process-sweep cell; full default >= 0.7),
 # BENCH_PROCS ("1,2,4,..."), BENCH_THREADS ("1,2,4,8"),
 # BENCH_TARGETS ("direct p11kit" to run a subset), BENCH_BUDGET (s for the
-# rounds; default 420, quick 40),
+# rounds; default 420, quick 40), BENCH_AB_PAIRS (gop11-worker / gop11-policy
+# samples per round; default 8, quick 2),
 # BENCH_PRIMARY (the gop11 row the targets are checked on; default gop11).
 set -euo pipefail
 
@@ -23,17 +25,17 @@ QUICK=0
 for a in "$@"; do
 	case $a in
 	--quick) QUICK=1 ;;
-	-h | --help) sed -n '2,16p' "$0"; exit 0 ;;
+	-h | --help) sed -n '2,18p' "$0"; exit 0 ;;
 	*) echo "usage: $0 [--quick]" >&2; exit 2 ;;
 	esac
 done
 
 if ((QUICK)); then
 	ROUNDS=${BENCH_ROUNDS:-1} DURATION=${BENCH_DURATION:-0.1} MAX_OPS=${BENCH_MAX_OPS:-20000}
-	HOLD=${BENCH_HOLD:-100} MODE=quick PROCS_DEFAULT=1,4,16,64
+	HOLD=${BENCH_HOLD:-100} MODE=quick PROCS_DEFAULT=1,4,16,64 AB_PAIRS=${BENCH_AB_PAIRS:-2}
 else
 	ROUNDS=${BENCH_ROUNDS:-3} DURATION=${BENCH_DURATION:-auto} MAX_OPS=${BENCH_MAX_OPS:-100000}
-	HOLD=${BENCH_HOLD:-1000} MODE=full PROCS_DEFAULT=1,2,4,8,16,32,64
+	HOLD=${BENCH_HOLD:-1000} MODE=full PROCS_DEFAULT=1,2,4,8,16,32,64 AB_PAIRS=${BENCH_AB_PAIRS:-8}
 fi
 SESSIONS=${BENCH_SESSIONS:-10000}
 PROCS=${BENCH_PROCS:-$PROCS_DEFAULT}
@@ -50,10 +52,13 @@ log() { printf '%s [bench] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
 # ---- the targets -----------------------------------------------------------
 # One line per target: name | files that must exist | client module |
-# client environment | server command (none: no server).  @SOCK@ becomes the
-# target's socket in the temp dir and @CONF@ the SoftHSM2 config; servers get
-# SOFTHSM2_CONF, clients only what their line says.  The module "floor" runs
-# the floor client instead of p11bench.
+# client environment | server command (none: no server) | cells (none: all).
+# @SOCK@ becomes the target's socket in the temp dir and @CONF@ the SoftHSM2
+# config; servers get SOFTHSM2_CONF, clients only what their line says.  The
+# module "floor" runs the floor client instead of p11bench.  Cells keeps a
+# target to some of the campaign's: threads=1,4 and procs=1,8,64 (of those
+# the campaign runs), rss=idle (no held connections or sessions); such a
+# target does not count in the per-cell time.
 TARGET_LINES=(
 	"direct||$SOFTHSM|SOFTHSM2_CONF=@CONF@|"
 	"p11kit||$P11KIT_CLIENT|P11_KIT_SERVER_ADDRESS=unix:path=@SOCK@|p11-kit server -f --provider $SOFTHSM -n @SOCK@ pkcs11:token=$TOKEN"
@@ -61,8 +66,8 @@ TARGET_LINES=(
 	"gop11-yamux|build/libgop11.so build/gop11-broker|build/libgop11.so|GOP11_BROKER=unix://@SOCK@|build/gop11-broker --listen unix://@SOCK@ --module $SOFTHSM --log-level warn --no-lanes"
 	"gop11-worker|build/libgop11.so build/gop11-broker|build/libgop11.so|GOP11_BROKER=unix://@SOCK@|tests/bench/gop11-config-broker.sh @SOCK@ process"
 	"gop11-inproc|build/libgop11.so build/gop11-broker|build/libgop11.so|GOP11_BROKER=unix://@SOCK@|tests/bench/gop11-config-broker.sh @SOCK@ inprocess"
-	"gop11-tls|build/libgop11.so build/gop11-broker|build/libgop11.so|GOP11_CONFIG=@SOCK@.client.toml|tests/bench/gop11-config-broker.sh @SOCK@ process tls"
-	"gop11-policy|build/libgop11.so build/gop11-broker|build/libgop11.so|GOP11_BROKER=unix://@SOCK@|tests/bench/gop11-config-broker.sh @SOCK@ process policy"
+	"gop11-tls|build/libgop11.so build/gop11-broker|build/libgop11.so|GOP11_CONFIG=@SOCK@.client.toml|tests/bench/gop11-config-broker.sh @SOCK@ process tls|threads=1,4 procs=1,8,64"
+	"gop11-policy|build/libgop11.so build/gop11-broker|build/libgop11.so|GOP11_BROKER=unix://@SOCK@|tests/bench/gop11-config-broker.sh @SOCK@ process policy|threads=1,4 procs=1,8,64 rss=idle"
 	"floor|build/bench/floor|floor||build/bench/floor server @SOCK@"
 )
 
@@ -102,6 +107,7 @@ stop_server() {
 		kill -0 "$pid" 2>/dev/null || break
 		sleep 0.1
 	done
+	# shellcheck disable=SC2086 # one word per pid
 	kill -9 "$pid" $kids 2>/dev/null || true
 	wait "$pid" 2>/dev/null || true
 }
@@ -139,18 +145,22 @@ p11tool() { SOFTHSM2_CONF=$CONF pkcs11-tool --module "$SOFTHSM" --token-label "$
 p11tool --keypairgen --key-type EC:prime256v1 --label bench-ec --id 01
 p11tool --keypairgen --key-type rsa:2048 --label bench-rsa --id 02
 p11tool --keygen --key-type AES:32 --label bench-aes --id 03
-log "token '$TOKEN' with bench-ec, bench-rsa, bench-aes in $TMP/tokens"
+# An object no benchmark uses, outside gop11-policy's objects filter, for the
+# probe that checks the policy is in force.
+printf 'not for the bench\n' >"$TMP/other-data.bin"
+p11tool --write-object "$TMP/other-data.bin" --type data --label other-data
+log "token '$TOKEN' with bench-ec, bench-rsa, bench-aes, other-data in $TMP/tokens"
 
 # ---- start targets -----------------------------------------------------------
-declare -A T_MODULE=() T_ENV=()
+declare -A T_MODULE=() T_ENV=() T_CELLS=()
 ACTIVE=()
 SKIPPED=()
 want_target() { [[ -z ${BENCH_TARGETS:-} || " $BENCH_TARGETS " == *" $1 "* ]]; }
 subst() { local s=${1//@SOCK@/$TMP/$2.sock}; echo "${s//@CONF@/$CONF}"; }
 
 start_target() {
-	local line=$1 name needs module cenv server f missing=
-	IFS='|' read -r name needs module cenv server <<<"$line"
+	local line=$1 name needs module cenv server cells f missing=
+	IFS='|' read -r name needs module cenv server cells <<<"$line"
 	want_target "$name" || return 0
 	for f in $needs; do
 		[[ -e $f ]] || missing+="${missing:+ }$f"
@@ -162,6 +172,7 @@ start_target() {
 	fi
 	T_MODULE[$name]=$(subst "$module" "$name")
 	T_ENV[$name]=$(subst "$cenv" "$name")
+	T_CELLS[$name]=$cells
 	if [[ -n $server ]]; then
 		local sock=$TMP/$name.sock cmd i
 		read -r -a cmd <<<"$(subst "$server" "$name")"
@@ -192,8 +203,22 @@ for line in "${TARGET_LINES[@]}"; do
 	start_target "$line"
 done
 log "targets: ${ACTIVE[*]}"
+# runs NAME KEY VALUE: whether target NAME runs cells with KEY=VALUE (its
+# line's cells field may keep threads, procs or rss to a list).
+runs() {
+	local w
+	for w in ${T_CELLS[$1]}; do
+		if [[ $w == "$2="* ]]; then
+			[[ ",${w#*=}," == *",$3,"* ]]
+			return
+		fi
+	done
+	return 0
+}
 n_mod=0
-for name in "${ACTIVE[@]}"; do [[ ${T_MODULE[$name]} == floor ]] || n_mod=$((n_mod + 1)); done
+for name in "${ACTIVE[@]}"; do
+	[[ ${T_MODULE[$name]} == floor || -n ${T_CELLS[$name]} ]] || n_mod=$((n_mod + 1))
+done
 if [[ $DURATION == auto ]]; then
 	# Full campaign budget: about 85 s per round for each target with a
 	# module at 0.7 s per cell; past three such targets, shorten the cells so
@@ -232,6 +257,33 @@ bench() {
 		--target "$name" --token "$TOKEN" --pin $PIN "$@" || echo "$name p11bench exited $?" >&2
 }
 
+# gop11-policy's policy must be in force, or its row measures nothing: its
+# clients see the bench-* objects and not other-data (SoftHSM2 directly shows
+# all), and an SO login, which its operations list does not allow, is refused.
+p11_labels() { # MODULE ENV: the labels pkcs11-tool lists, sorted, on one line
+	# shellcheck disable=SC2086
+	env $2 pkcs11-tool --module "$1" --token-label "$TOKEN" --login --pin $PIN --list-objects 2>&1 |
+		sed -n "s/^ *label: *//p" | tr -d "'" | sort -u | paste -sd' ' -
+}
+POLICY_PROBE=
+policy_probe() {
+	local name=gop11-policy seen direct so status=PASS
+	seen=$(p11_labels "${T_MODULE[$name]}" "${T_ENV[$name]}")
+	direct=$(p11_labels "$SOFTHSM" "SOFTHSM2_CONF=$CONF")
+	# shellcheck disable=SC2086
+	so=$(env ${T_ENV[$name]} pkcs11-tool --module "${T_MODULE[$name]}" --token-label "$TOKEN" \
+		--login --login-type so --so-pin $SO_PIN --show-info 2>&1 | grep -o 'C_Login failed.*' || true)
+	case $so in
+	*0x1b*) so="refused (CKR_ACTION_PROHIBITED)" ;;
+	"") so="allowed" status=MISS ;;
+	*) status=MISS ;;
+	esac
+	[[ $seen == "bench-aes bench-ec bench-rsa" && $direct == *other-data* ]] || status=MISS
+	POLICY_PROBE="$status|objects through it: $seen (directly: $direct); SO login $so"
+	log "$name policy probe: $POLICY_PROBE"
+}
+[[ " ${ACTIVE[*]} " != *" gop11-policy "* ]] || policy_probe
+
 # preflight: one C_GetInfo per target, so a broken target shows up front
 for name in "${ACTIVE[@]}"; do
 	[[ $name == floor ]] && continue
@@ -239,6 +291,25 @@ for name in "${ACTIVE[@]}"; do
 	errs=$(cut -d, -f8 <<<"$row")
 	[[ $errs == 0 ]] || log "WARNING: $name preflight: $row"
 done
+
+# The policy check wants gop11-policy within 5% of gop11-worker, but one
+# connection's ECDSA throughput through a worker moves by tens of percent
+# with where its processes run (5.5k to 8.6k/s at 4 threads, the same
+# target a second apart), so one cell per round cannot tell. Each round
+# therefore also measures the two alternately, AB_PAIRS times each, every
+# sample a new connection: rows "ecdsa_sign_ab", whose median the report
+# takes over all rounds.
+ab_samples() {
+	local r=$1 i name pair
+	for ((i = 0; i < AB_PAIRS; i++)); do
+		pair="gop11-worker gop11-policy"
+		(((i + r) % 2)) || pair="gop11-policy gop11-worker"
+		for name in $pair; do
+			bench "$name" --ops ecdsa_sign --threads 4 --duration "$DURATION" --max-ops "$MAX_OPS" |
+				sed "s/^/$r,/; s/,ecdsa_sign,/,ecdsa_sign_ab,/" >>"$RAW"
+		done
+	done
+}
 
 # ---- rounds: op x threads, targets interleaved -----------------------------
 RAW=$OUT/raw.csv
@@ -262,6 +333,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
 		for t in "${THREADS[@]}"; do
 			for ((k = 0; k < n_active; k++)); do
 				name=${ACTIVE[$(((k + r - 1) % n_active))]}
+				runs "$name" threads "$t" || continue
 				if [[ ${T_MODULE[$name]} == floor ]]; then
 					[[ $op == getinfo ]] || continue
 					timeout -k 5 120 "$FLOOR" client "$TMP/$name.sock" --target "$name" \
@@ -274,11 +346,16 @@ for ((r = 1; r <= ROUNDS; r++)); do
 			done
 		done
 	done
+	if ((AB_PAIRS)) && [[ " ${ACTIVE[*]} " == *" gop11-worker "* && " ${ACTIVE[*]} " == *" gop11-policy "* ]]; then
+		log "round $r/$ROUNDS: $AB_PAIRS x gop11-worker / gop11-policy, ecdsa_sign at 4 threads"
+		ab_samples "$r"
+	fi
 	log "round $r/$ROUNDS: process sweep $PROCS (ecdsa_sign, ${SWEEP_DURATION}s per cell)"
 	for n in ${PROCS//,/ }; do
 		for ((k = 0; k < n_active; k++)); do
 			name=${ACTIVE[$(((k + r - 1) % n_active))]}
 			[[ ${T_MODULE[$name]} == floor ]] && continue
+			runs "$name" procs "$n" || continue
 			bench "$name" --procs "$n" --duration "$SWEEP_DURATION" --max-ops "$MAX_OPS" |
 				sed "s/^/$r,/" >>"$RAW"
 		done
@@ -289,6 +366,7 @@ done
 # ---- RSS: held connections and sessions --------------------------------------
 for name in "${ACTIVE[@]}"; do
 	[[ -n ${SERVER_PID[$name]:-} && ${T_MODULE[$name]} != floor ]] || continue
+	runs "$name" rss hold || continue
 	log "$name: RSS with $HOLD client processes, then $SESSIONS sessions"
 	bench "$name" --hold-procs "$HOLD" --rss-pid "${SERVER_PID[$name]}" >>"$OUT/rss.csv"
 	sleep 0.5 # let per-connection server processes go away
@@ -308,6 +386,7 @@ ELAPSED=$(($(date +%s) - START))
 		"$(dpkg-query -W -f '${Version}' softhsm2)" "$(dpkg-query -W -f '${Version}' p11-kit)" \
 		"${BENCH_PRIMARY:-gop11}"
 	for s in "${SKIPPED[@]}"; do printf 'skipped=%s\n' "$s"; done
+	[[ -z $POLICY_PROBE ]] || printf 'policy_probe=%s\n' "$POLICY_PROBE"
 } >"$OUT/meta.txt"
 /usr/bin/python3 tests/bench/report.py "$OUT"
 log "campaign took ${ELAPSED}s (report: $OUT/results.csv, results.json, throughput.png)"
