@@ -51,7 +51,7 @@ func TestBrokerHeldPIN(t *testing.T) {
 	for _, tool := range []string{"pkcs11-tool", "gcc", "setpriv"} {
 		harness.Require(t, tool)
 	}
-	strict := who{name: "root-gid-65534", uid: 0, gid: 65534}
+	strict := nogroup
 	tok := newTokens(t)
 	p11flow := harness.P11Flow(t)
 	b := startBroker(t, func(sock string) string { return pinConfig(sock, tok, pinFile(t), strict.gid) })

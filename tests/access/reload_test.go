@@ -100,7 +100,6 @@ func TestReloadPolicy(t *testing.T) {
 func TestLeaveAfterReload(t *testing.T) {
 	requireRoot(t)
 	harness.Require(t, "setpriv")
-	nogroup := who{name: "root-gid-65534", uid: 0, gid: 65534}
 	inBoth(t, func(t *testing.T, iso string) {
 		tok := harness.NewToken(t, "shared", userPIN, soPIN)
 		tok.AddToken(t, "other", userPIN, soPIN)

@@ -296,7 +296,7 @@ func runScript(t *testing.T, w who, env []string, steps []step) report {
 var opCall = map[string]string{
 	"slotinfo": "C_GetSlotInfo", "tokeninfo": "C_GetTokenInfo", "mechs": "C_GetMechanismList",
 	"mechinfo": "C_GetMechanismInfo", "open": "C_OpenSession", "open-max": "C_OpenSession",
-	"close": "C_CloseSession", "login": "C_Login", "sessinfo": "C_GetSessionInfo",
+	"open-parallel": "C_OpenSession", "close": "C_CloseSession", "closeall": "C_CloseAllSessions", "login": "C_Login", "sessinfo": "C_GetSessionInfo",
 	"find": "C_FindObjectsInit", "getattr": "C_GetAttributeValue", "setattr": "C_SetAttributeValue",
 	"sign": "C_SignInit", "verifyinit": "C_VerifyInit", "random": "C_GenerateRandom",
 	"create": "C_CreateObject", "copy": "C_CopyObject", "destroy": "C_DestroyObject",
@@ -335,7 +335,7 @@ func checkAnswer(t *testing.T, st step, a answer) {
 	t.Helper()
 	rv, val, withVal := strings.Cut(st.Want, "|")
 	if a.RV != rv {
-		t.Errorf("%s: %s, want %s", st.Name, a.RV, rv)
+		t.Errorf("%s: %s (value %q), want %s", st.Name, a.RV, a.V, rv)
 		return
 	}
 	if withVal && a.V != val {

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gop11/gop11/wire"
@@ -122,6 +123,7 @@ type report struct {
 }
 
 type runner struct {
+	mu    sync.Mutex // smine, for open-parallel
 	p     *pkcs11.Ctx
 	r     report
 	in    *bufio.Reader
@@ -243,8 +245,35 @@ func (r *runner) run(s step) {
 			p.CloseSession(h)
 		}
 		r.set(s, err, strconv.Itoa(len(opened)))
+	case "open-parallel":
+		// N sessions opened at once, from N goroutines; the value is
+		// how many opened, the answer the first refusal. They stay open.
+		errs := make(chan error, s.N)
+		for i := 0; i < s.N; i++ {
+			go func() {
+				h, err := p.OpenSession(s.Slot, pkcs11.CKF_SERIAL_SESSION)
+				if err == nil {
+					r.mu.Lock()
+					r.smine[uint(h)] = true
+					r.mu.Unlock()
+				}
+				errs <- err
+			}()
+		}
+		var first error
+		opened := 0
+		for i := 0; i < s.N; i++ {
+			if err := <-errs; err == nil {
+				opened++
+			} else if first == nil {
+				first = err
+			}
+		}
+		r.set(s, first, strconv.Itoa(opened))
 	case "close":
 		r.set(s, p.CloseSession(r.sess(s)), "")
+	case "closeall":
+		r.set(s, p.CloseAllSessions(s.Slot), "")
 	case "login":
 		r.set(s, p.Login(r.sess(s), s.User, s.PIN), "")
 	case "logout":
