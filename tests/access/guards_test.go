@@ -39,7 +39,8 @@ operations = ["sign", "verify", "encrypt", "decrypt", "digest", "wrap", "unwrap"
 
 // TestExtractionGuards: a guarded client cannot make a key extractable or
 // not sensitive (by template or by C_SetAttributeValue), cannot wrap a key
-// it did not make with a key it made, and a key it unwraps is sensitive.
+// it did not make with a key it made, and a key it unwraps or derives is
+// sensitive.
 func TestExtractionGuards(t *testing.T) {
 	requireRoot(t)
 	inBoth(t, func(t *testing.T, iso string) {
@@ -101,6 +102,17 @@ func TestExtractionGuards(t *testing.T) {
 				Attrs: aesKey("app-inner", aBool(pkcs11.CKA_ENCRYPT, true)), Want: "CKR_OK"},
 			{Name: "unwrapped key is sensitive", Op: "getattr", S: "s", O: "unwrapped", Attrs: aRead(pkcs11.CKA_SENSITIVE), Want: "CKR_OK|true"},
 			{Name: "unwrapped key's value", Op: "getattr", S: "s", O: "unwrapped", Attrs: aRead(pkcs11.CKA_VALUE), Want: "CKR_ATTRIBUTE_SENSITIVE"},
+			// ECDH of its own key pair with itself: a secret the client
+			// could compute only from the private key.
+			{Name: "generate an EC pair", Op: "genpair", S: "s", As: "ec", Mech: pkcs11.CKM_EC_KEY_PAIR_GEN, Want: "CKR_OK",
+				Attrs: []attr{aBytes(pkcs11.CKA_EC_PARAMS, p256), label("app-ec")}, Priv: []attr{label("app-ec"), aBool(pkcs11.CKA_DERIVE, true)}},
+			{Name: "find its public key", Op: "find", S: "s", As: "ecpub", Attrs: []attr{label("app-ec"), class(pkcs11.CKO_PUBLIC_KEY)}, Want: "CKR_OK|app-ec"},
+			{Name: "its EC point", Op: "getattr", S: "s", O: "ecpub", As: "point", Attrs: aRead(pkcs11.CKA_EC_POINT), Want: "CKR_OK"},
+			{Name: "derive not sensitive", Op: "derive", S: "s", O: "ec", From: "point", Want: "CKR_ATTRIBUTE_READ_ONLY", Rule: guard + "CKA_SENSITIVE",
+				Attrs: aesKey("app-derived", aNum(pkcs11.CKA_VALUE_LEN, 16), aBool(pkcs11.CKA_SENSITIVE, false))},
+			{Name: "derive", Op: "derive", S: "s", O: "ec", From: "point", As: "derived", Want: "CKR_OK",
+				Attrs: aesKey("app-derived", aNum(pkcs11.CKA_VALUE_LEN, 16), aBool(pkcs11.CKA_EXTRACTABLE, false))},
+			{Name: "derived key is sensitive", Op: "getattr", S: "s", O: "derived", Attrs: aRead(pkcs11.CKA_SENSITIVE), Want: "CKR_OK|true"},
 		}...)
 		s := startScript(t, root, env, steps)
 		s.check(s.finish(), b)

@@ -10,9 +10,9 @@ import (
 )
 
 // reloadConfig: root's policy "app" on tokens "shared" (slot 1) and
-// "other" (slot 2), under the identity and with the slots and mechanisms
-// given.
-func reloadConfig(sock string, tok *harness.Token, iso, identity, slots, mechs string) string {
+// "other" (slot 2), under the identity and with the slots, mechanisms and
+// objects given.
+func reloadConfig(sock string, tok *harness.Token, iso, identity, slots, mechs, objects string) string {
 	return fmt.Sprintf(`listen = ["unix://%s"]
 %s%s%s
 [[client]]
@@ -20,24 +20,24 @@ name = "app"
 %s
 slots = [%s]
 mechanisms = [%s]
-`, sock, softhsmModule(tok, iso), tokenTable("shared", 1, ""), tokenTable("other", 2, ""), identity, slots, mechs)
+objects = [%s]
+`, sock, softhsmModule(tok, iso), tokenTable("shared", 1, ""), tokenTable("other", 2, ""), identity, slots, mechs, objects)
 }
 
 // TestReloadPolicy: a policy changed in the file applies, after SIGHUP, to
 // the next call of a connection that is already open: a slot taken away
-// (its sessions too), a mechanism taken away, and the whole [[client]]
-// taken away.
+// (its sessions too), a mechanism, an object, and the whole [[client]].
 func TestReloadPolicy(t *testing.T) {
 	requireRoot(t)
 	inBoth(t, func(t *testing.T, iso string) {
 		tok := harness.NewToken(t, "shared", userPIN, soPIN)
 		other := tok.AddToken(t, "other", userPIN, soPIN)
 		fill(t, tok, ecPair("key-1", []byte{1}))
-		fill(t, other, ecPair("key-2", []byte{2}))
-		cfg := func(identity, slots, mechs string) func(string) string {
-			return func(sock string) string { return reloadConfig(sock, tok, iso, identity, slots, mechs) }
+		fill(t, other, ecPair("key-2", []byte{2}), ecPair("key-3", []byte{3}))
+		cfg := func(identity, slots, mechs, objects string) func(string) string {
+			return func(sock string) string { return reloadConfig(sock, tok, iso, identity, slots, mechs, objects) }
 		}
-		b := startBroker(t, cfg("uids = [0]", "1, 2", `"CKM_ECDSA", "CKM_SHA256"`))
+		b := startBroker(t, cfg("uids = [0]", "1, 2", `"CKM_ECDSA", "CKM_SHA256"`, `"label:key-*"`))
 		env := clientEnv(b.endpoint(), filepath.Join(t.TempDir(), "module.log"))
 		priv := []attr{class(pkcs11.CKO_PRIVATE_KEY)}
 		s := startScript(t, root, env, []step{
@@ -46,7 +46,9 @@ func TestReloadPolicy(t *testing.T) {
 			{Name: "open 2", Op: "open", Slot: 2, As: "s2", Want: "CKR_OK"},
 			{Name: "login 2", Op: "login", S: "s2", User: pkcs11.CKU_USER, PIN: userPIN, Want: "CKR_OK"},
 			{Name: "find 1", Op: "find", S: "s1", As: "k1", Attrs: priv, Want: "CKR_OK|key-1"},
-			{Name: "find 2", Op: "find", S: "s2", As: "k2", Attrs: priv, Want: "CKR_OK|key-2"},
+			{Name: "find 2", Op: "find", S: "s2", As: "k2", Attrs: []attr{class(pkcs11.CKO_PRIVATE_KEY), label("key-2")}, Want: "CKR_OK|key-2"},
+			{Name: "find 3", Op: "find", S: "s2", As: "k3", Attrs: []attr{class(pkcs11.CKO_PRIVATE_KEY), label("key-3")}, Want: "CKR_OK|key-3"},
+			{Name: "sign 3", Op: "sign", S: "s2", O: "k3", Mech: pkcs11.CKM_ECDSA, Want: "CKR_OK|64"},
 			{Name: "sign 1", Op: "sign", S: "s1", O: "k1", Mech: pkcs11.CKM_ECDSA, Want: "CKR_OK|64"},
 			{Name: "SHA256", Op: "mechinfo", Slot: 2, Mech: pkcs11.CKM_SHA256, Want: "CKR_OK"},
 			{Name: "first", Op: "pause"},
@@ -58,6 +60,8 @@ func TestReloadPolicy(t *testing.T) {
 			{Name: "sign on the slot kept", Op: "sign", S: "s2", O: "k2", Mech: pkcs11.CKM_ECDSA, Want: "CKR_OK|64"},
 			{Name: "SHA256 taken away", Op: "mechinfo", Slot: 2, Mech: pkcs11.CKM_SHA256, Want: "CKR_MECHANISM_INVALID", Rule: "mechanisms"},
 			{Name: "mechanisms after", Op: "mechs", Slot: 2, Want: "CKR_OK|CKM_ECDSA"},
+			{Name: "sign with the key taken away", Op: "sign", S: "s2", O: "k3", Mech: pkcs11.CKM_ECDSA, Want: "CKR_OBJECT_HANDLE_INVALID", Rule: "objects", Label: "key-3"},
+			{Name: "keys after", Op: "find", S: "s2", Attrs: priv, Want: "CKR_OK|key-2"},
 			{Name: "second", Op: "pause"},
 			{Name: "slots without a policy", Op: "slots", Want: "CKR_OK|"},
 			{Name: "session without a policy", Op: "sessinfo", S: "s2", Want: "CKR_SESSION_HANDLE_INVALID", Rule: "slots"},
@@ -68,12 +72,12 @@ func TestReloadPolicy(t *testing.T) {
 		if r := s.next(); r.Paused != "first" {
 			t.Fatalf("report at %q, want the first pause", r.Paused)
 		}
-		b.reload(cfg("uids = [0]", "2", `"CKM_ECDSA"`)(b.sock))
+		b.reload(cfg("uids = [0]", "2", `"CKM_ECDSA"`, `"label:key-2"`)(b.sock))
 		s.resume(nil)
 		if r := s.next(); r.Paused != "second" {
 			t.Fatalf("report at %q, want the second pause", r.Paused)
 		}
-		b.reload(cfg("uids = [4242]", "2", `"CKM_ECDSA"`)(b.sock))
+		b.reload(cfg("uids = [4242]", "2", `"CKM_ECDSA"`, `"label:key-2"`)(b.sock))
 		s.resume(nil)
 		if r := s.next(); r.Paused != "third" {
 			t.Fatalf("report at %q, want the third pause", r.Paused)
@@ -86,7 +90,7 @@ func TestReloadPolicy(t *testing.T) {
 			t.Errorf("a new connection after the policy went: C_Initialize %s, want CKR_DEVICE_ERROR", rv)
 		}
 		// The policy back: the connection has its slots again.
-		b.reload(cfg("uids = [0]", "1, 2", `"CKM_ECDSA", "CKM_SHA256"`)(b.sock))
+		b.reload(cfg("uids = [0]", "1, 2", `"CKM_ECDSA", "CKM_SHA256"`, `"label:key-*"`)(b.sock))
 		s.resume(nil)
 		s.check(s.finish(), b)
 	})

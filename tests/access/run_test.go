@@ -301,7 +301,7 @@ var opCall = map[string]string{
 	"sign": "C_SignInit", "verifyinit": "C_VerifyInit", "random": "C_GenerateRandom",
 	"create": "C_CreateObject", "copy": "C_CopyObject", "destroy": "C_DestroyObject",
 	"genkey": "C_GenerateKey", "genpair": "C_GenerateKeyPair", "wrap": "C_WrapKey",
-	"unwrap": "C_UnwrapKey", "setpin": "C_SetPIN", "initpin": "C_InitPIN", "inittoken": "C_InitToken",
+	"unwrap": "C_UnwrapKey", "derive": "C_DeriveKey", "setpin": "C_SetPIN", "initpin": "C_InitPIN", "inittoken": "C_InitToken",
 }
 
 // check compares a report with the steps' Want, for the steps named in
@@ -344,8 +344,9 @@ func checkAnswer(t *testing.T, st step, a answer) {
 }
 
 // checkDenials checks that the broker logged one "denied" line for each
-// of the steps (call, rule prefix, rv), all naming the identity, and no
-// other denial for that identity.
+// of the steps (call, rule prefix, rv, slot, and the object's label when
+// the step names one), all naming the identity, and no other denial for
+// that identity.
 func checkDenials(t *testing.T, b *broker, identity string, steps []step) {
 	t.Helper()
 	lines := b.matching("denied", func(e entry) bool { return strings.Contains(e.str("identity"), identity) })
@@ -354,13 +355,14 @@ func checkDenials(t *testing.T, b *broker, identity string, steps []step) {
 		call, rv := opCall[st.Op], strings.Split(st.Want, "|")[0]
 		found := false
 		for i, e := range lines {
-			if !used[i] && e.str("call") == call && e.str("rv") == rv && strings.HasPrefix(e.str("rule"), st.Rule) {
+			if !used[i] && e.str("call") == call && e.str("rv") == rv && strings.HasPrefix(e.str("rule"), st.Rule) &&
+				e["slot"] != nil && (st.Label == "" || e.str("label") == st.Label) {
 				used[i], found = true, true
 				break
 			}
 		}
 		if !found {
-			t.Errorf("%s: no broker log line \"denied\" for %s with call %s, rule %q…, rv %s", st.Name, identity, call, st.Rule, rv)
+			t.Errorf("%s: no broker log line \"denied\" for %s with call %s, rule %q…, rv %s, a slot, label %q", st.Name, identity, call, st.Rule, rv, st.Label)
 		}
 	}
 	for i, e := range lines {

@@ -82,7 +82,7 @@ func template(as []attr) []*pkcs11.Attribute {
 // report (no name: not reported). Want is for the test, not the client:
 // the expected CKR_ name, then optionally "|" and the expected value;
 // Rule, when set, says the broker must log the step's denial with a rule
-// starting so (see checkScript).
+// starting so, and Label with that object label (see script.check).
 type step struct {
 	Name  string `json:"name,omitempty"`
 	Op    string `json:"op"`
@@ -100,10 +100,12 @@ type step struct {
 	Data  []byte `json:"data,omitempty"`
 	Attrs []attr `json:"attrs,omitempty"`
 	Priv  []attr `json:"priv,omitempty"` // genpair: the private key's template (Attrs: the public's)
-	As    string `json:"as,omitempty"`   // variable the step's new handle goes to
+	As    string `json:"as,omitempty"`   // variable the step's new handle (getattr: value) goes to
+	From  string `json:"from,omitempty"` // derive: the variable holding the peer's EC point
 
-	Want string `json:"-"`
-	Rule string `json:"-"`
+	Want  string `json:"-"`
+	Rule  string `json:"-"`
+	Label string `json:"-"`
 }
 
 // answer is what a step returned.
@@ -129,6 +131,7 @@ type runner struct {
 	in    *bufio.Reader
 	mine  map[uint]bool // session and object handles this client got
 	smine map[uint]bool
+	bytes map[string][]byte // values getattr kept
 }
 
 func rvName(err error) string {
@@ -148,7 +151,7 @@ func scriptMain() int {
 		fmt.Fprintln(os.Stderr, "bad script:", err)
 		return 2
 	}
-	r := &runner{in: bufio.NewReader(os.Stdin), mine: map[uint]bool{}, smine: map[uint]bool{},
+	r := &runner{in: bufio.NewReader(os.Stdin), mine: map[uint]bool{}, smine: map[uint]bool{}, bytes: map[string][]byte{},
 		r: report{Answers: map[string]answer{}, Vars: map[string]uint{}, Lists: map[string][]uint{}, PID: os.Getpid()}}
 	r.p = pkcs11.New(os.Getenv(moduleEnv))
 	if r.p == nil {
@@ -299,6 +302,9 @@ func (r *runner) run(s step) {
 		for _, v := range vs {
 			out = append(out, showAttr(v))
 		}
+		if err == nil && s.As != "" {
+			r.bytes[s.As] = vs[0].Value
+		}
 		r.set(s, err, strings.Join(out, ","))
 	case "setattr":
 		r.set(s, p.SetAttributeValue(r.sess(s), r.obj(s.O), template(s.Attrs)), "")
@@ -337,6 +343,12 @@ func (r *runner) run(s step) {
 		r.set(s, err, hex.EncodeToString(b))
 	case "unwrap":
 		h, err := p.UnwrapKey(r.sess(s), mech(s.Mech), r.obj(s.W), s.Data, template(s.Attrs))
+		r.keep(s, uint(h), err)
+		r.set(s, err, "")
+	case "derive":
+		// ECDH with the EC point kept in From, no KDF.
+		m := []*pkcs11.Mechanism{pkcs11.NewMechanism(pkcs11.CKM_ECDH1_DERIVE, pkcs11.NewECDH1DeriveParams(pkcs11.CKD_NULL, nil, r.bytes[s.From]))}
+		h, err := p.DeriveKey(r.sess(s), m, r.obj(s.O), template(s.Attrs))
 		r.keep(s, uint(h), err)
 		r.set(s, err, "")
 	case "setpin":
