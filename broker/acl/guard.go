@@ -587,17 +587,15 @@ func (g *Guard) adopt(ctx context.Context, p *Policy, id wire.CallID, resp wire.
 	return nil
 }
 
-// findObjects answers C_FindObjects with visible objects only, asking Next
-// again while what it found was hidden, so a full answer means "maybe
-// more" as the spec has it.
+// findObjects answers C_FindObjects with visible objects only. An answer
+// may hold fewer handles than asked for; only an empty one means the end
+// (spec 5.7, C_FindObjects), so Next is asked again only while all it
+// found was hidden.
 func (g *Guard) findObjects(ctx context.Context, p *Policy, max, sess uint64) (wire.Message, *denial, error) {
 	out := &wire.FindObjectsResponse{Objects: []uint64{}}
-	for uint64(len(out.Objects)) < max {
-		resp, err := g.cfg.Next.FindObjects(ctx, &wire.FindObjectsRequest{Session: sess, MaxObjectCount: max - uint64(len(out.Objects))})
+	for max > 0 && len(out.Objects) == 0 {
+		resp, err := g.cfg.Next.FindObjects(ctx, &wire.FindObjectsRequest{Session: sess, MaxObjectCount: max})
 		if err != nil {
-			if len(out.Objects) > 0 {
-				break
-			}
 			return nil, nil, err
 		}
 		if len(resp.Objects) == 0 {
