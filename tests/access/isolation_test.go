@@ -55,19 +55,13 @@ func TestCloseAllSessionsPerClient(t *testing.T) {
 	inBoth(t, func(t *testing.T, iso string) {
 		tok := harness.NewToken(t, "shared", userPIN, soPIN)
 		b := startBroker(t, func(sock string) string { return twoRootsConfig(sock, tok, iso, nogroup.gid) })
-		dir := openDir(t)
-		x := startScript(t, root, clientEnv(b.endpoint(), filepath.Join(dir, "x.log")), loggedIn(1, userPIN, []step{
+		whileHeld(t, b, loggedIn(1, userPIN, []step{
 			{Name: "held", Op: "pause"},
 			{Name: "session after y's C_CloseAllSessions", Op: "sessinfo", S: "s", Want: "CKR_OK|state=3"}, // CKS_RW_USER_FUNCTIONS
-		}...))
-		x.next()
-		y := startScript(t, nogroup, clientEnv(b.endpoint(), filepath.Join(dir, "y.log")), []step{
+		}...), []step{
 			{Name: "open", Op: "open", Slot: 1, Want: "CKR_OK"},
 			{Name: "close all", Op: "closeall", Slot: 1, Want: "CKR_OK"},
 		})
-		y.check(y.finish(), b)
-		x.resume(nil)
-		x.check(x.finish(), b)
 	})
 }
 
@@ -100,22 +94,30 @@ gids = [%d]
 objects = ["id:02*"]
 `, sock, softhsmModule(tok, iso), tokenTable("shared", 1, ""), nogroup.gid)
 		})
-		dir := openDir(t)
-		x := startScript(t, root, clientEnv(b.endpoint(), filepath.Join(dir, "x.log")), []step{
+		whileHeld(t, b, []step{
 			{Name: "open", Op: "open", Slot: 1, As: "s", Want: "CKR_OK"},
 			{Name: "find", Op: "find", S: "s", As: "obj", Want: "CKR_OK|ca-shared"},
 			{Name: "held", Op: "pause"},
 			{Name: "its handle after the relabel", Op: "getattr", S: "s", O: "obj", Attrs: aRead(pkcs11.CKA_LABEL), Want: "CKR_OBJECT_HANDLE_INVALID", Rule: "objects"},
 			{Name: "find after the relabel", Op: "find", S: "s", Want: "CKR_OK|"},
-		})
-		x.next()
-		y := startScript(t, nogroup, clientEnv(b.endpoint(), filepath.Join(dir, "y.log")), []step{
+		}, []step{
 			{Name: "open", Op: "open", Slot: 1, RW: true, As: "s", Want: "CKR_OK"},
 			{Name: "find", Op: "find", S: "s", As: "obj", Want: "CKR_OK|ca-shared"},
 			{Name: "relabel", Op: "setattr", S: "s", O: "obj", Attrs: []attr{label("moved")}, Want: "CKR_OK"},
 		})
-		y.check(y.finish(), b)
-		x.resume(nil)
-		x.check(x.finish(), b)
 	})
+}
+
+// whileHeld runs xSteps as root up to their pause, then ySteps to their
+// end as root with group 65534 (another identity), then the rest of
+// xSteps, and checks both clients' answers and denials.
+func whileHeld(t *testing.T, b *broker, xSteps, ySteps []step) {
+	t.Helper()
+	dir := openDir(t)
+	x := startScript(t, root, clientEnv(b.endpoint(), filepath.Join(dir, "x.log")), xSteps)
+	x.next()
+	y := startScript(t, nogroup, clientEnv(b.endpoint(), filepath.Join(dir, "y.log")), ySteps)
+	y.check(y.finish(), b)
+	x.resume(nil)
+	x.check(x.finish(), b)
 }

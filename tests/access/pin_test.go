@@ -99,6 +99,9 @@ func TestBrokerHeldPIN(t *testing.T) {
 			{Name: "wrong PIN", Op: "login", S: "s", User: pkcs11.CKU_USER, PIN: wrongPIN, Want: "CKR_PIN_INCORRECT"},
 			{Name: "placeholder", Op: "login", S: "s", User: pkcs11.CKU_USER, PIN: placeholder, Want: "CKR_PIN_INCORRECT"},
 			{Name: "no private key", Op: "find", S: "s", Attrs: []attr{class(pkcs11.CKO_PRIVATE_KEY)}, Want: "CKR_OK|"},
+			// No operations list: all but login-so, init-token, init-pin, set-pin.
+			{Name: "SO login", Op: "login", S: "s", User: pkcs11.CKU_SO, PIN: soPIN, Want: "CKR_ACTION_PROHIBITED", Rule: "operations: login-so"},
+			{Name: "set PIN", Op: "setpin", S: "s", PIN: wrongPIN, Want: "CKR_ACTION_PROHIBITED", Rule: "operations: set-pin"},
 		})
 		s.check(s.finish(), b)
 		outputs = append(outputs, s.output())

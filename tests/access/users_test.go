@@ -22,7 +22,8 @@ const walkN = 50000
 // "ca" (user a): slot 1, objects labelled ca-*, CKM_ECDSA only, sign,
 // find, read and create, the broker's login, read-only, 3 sessions.
 // "dev" (user b): every slot, objects labelled dev-* or with an ID
-// starting 02, every operation but random, its own login.
+// starting 02, every operation but random (and login-so, listed), its
+// own login.
 // The objects b makes that a policy would hide from b (ca-evil, ca-copy)
 // are refused and destroyed: a's later finds show none of them.
 func usersConfig(sock string, tok *harness.Token, isolation, pin string, a, b who) string {
@@ -46,7 +47,7 @@ name = "dev"
 uids = [%d]
 objects = ["label:dev-*", "id:02*"]
 operations = ["sign", "verify", "encrypt", "decrypt", "digest", "wrap", "unwrap", "derive", "generate",
-              "create", "copy", "destroy", "set-attribute", "read", "find"]
+              "create", "copy", "destroy", "set-attribute", "read", "find", "login-so"]
 login = "client"
 `, sock, softhsmModule(tok, isolation), tokenTable("shared", 1, pin), tokenTable("other", 2, ""), a.uid, b.uid)
 }
@@ -265,7 +266,6 @@ func devSteps(aSessions, aObjects []uint) []step {
 		{Name: "find key", Op: "find", S: "s", As: "key", Attrs: []attr{class(pkcs11.CKO_PRIVATE_KEY)}, Want: "CKR_OK|dev-key"},
 		{Name: "sign", Op: "sign", S: "s", O: "key", Mech: pkcs11.CKM_ECDSA, Want: "CKR_OK|64"},
 		{Name: "denied operation without a key: random", Op: "random", S: "s", N: 8, Want: "CKR_ACTION_PROHIBITED", Rule: "operations: random"},
-		{Name: "SO login", Op: "login", S: "s", User: pkcs11.CKU_SO, PIN: soPIN, Want: "CKR_ACTION_PROHIBITED", Rule: "operations: login-so"},
 		{Name: "make dev-later", Op: "create", S: "s", As: "later", Want: "CKR_OK",
 			Attrs: []attr{class(pkcs11.CKO_DATA), aBool(pkcs11.CKA_TOKEN, true), label("dev-later")}},
 		{Name: "make ca-evil", Op: "create", S: "s", Want: "CKR_ACTION_PROHIBITED", Rule: "objects: the new object",
@@ -275,7 +275,9 @@ func devSteps(aSessions, aObjects []uint) []step {
 		{Name: "a's sessions", Op: "probe-sessions", H: aSessions},
 		{Name: "a's objects", Op: "probe-objects", S: "s", H: aObjects},
 		{Name: "walk", Op: "walk", S: "s", N: walkN, H: append(slices.Clone(aSessions), aObjects...), Want: "CKR_OK|"},
-		{Name: "second slot", Op: "open", Slot: 2, As: "s2", Want: "CKR_OK"},
+		{Name: "second slot", Op: "open", Slot: 2, RW: true, As: "s2", Want: "CKR_OK"},
+		{Name: "SO login, listed", Op: "login", S: "s2", User: pkcs11.CKU_SO, PIN: soPIN, Want: "CKR_OK"},
+		{Name: "SO logout", Op: "logout", S: "s2", Want: "CKR_OK"},
 		{Name: "held", Op: "pause"},
 	}
 }
