@@ -59,6 +59,9 @@ type Server struct {
 	lanes      sync.Map // string(key) → *laneTarget
 	tlsConfig  atomic.Pointer[tls.Config]
 	acl        atomic.Pointer[acl.Set] // the policies in force; empty: none
+	// objectChanges counts label, ID and handle changes made through any
+	// connection, so every guard rereads what its objects filter uses.
+	objectChanges atomic.Uint64
 }
 
 // laneTarget is where a lane with a given key goes: the connection that

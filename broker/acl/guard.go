@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/gop11/gop11/wire"
 	"github.com/rs/zerolog"
@@ -36,6 +37,11 @@ type GuardConfig struct {
 	Next     wire.Backend
 	Pins     Pins
 	Log      zerolog.Logger
+	// Changes counts changes of object labels, IDs and handles made by
+	// any connection of this process; a change empties every guard's
+	// cache of what the objects filter read. nil: this connection's own
+	// changes only.
+	Changes *atomic.Uint64
 }
 
 // Guard is one connection's access control: a wire.Backend that checks
@@ -48,6 +54,8 @@ type Guard struct {
 	mu       sync.Mutex
 	seen     *Set
 	policy   *Policy
+	changes  uint64 // cfg.Changes when objects was last emptied
+	opening  int    // C_OpenSession calls under way, for max_sessions
 	sessions map[uint64]sessionInfo
 	objects  map[uint64]objectInfo // cache of what the objects filter reads
 	created  map[uint64]bool       // objects this connection made
@@ -82,7 +90,11 @@ func (g *Guard) Policy() *Policy {
 		return nil
 	}
 	g.mu.Lock()
-	defer g.mu.Unlock()
+	var hidden []uint64
+	defer func() {
+		g.mu.Unlock()
+		g.closeHidden(hidden)
+	}()
 	if s != g.seen {
 		g.seen = s
 		p := Match(s.Policies, g.cfg.Identity)
@@ -94,8 +106,27 @@ func (g *Guard) Policy() *Policy {
 		}
 		g.policy = p
 		clear(g.objects) // patterns may have changed
+		for h, s := range g.sessions {
+			if !p.SlotVisible(s.slot) {
+				hidden = append(hidden, h)
+			}
+		}
 	}
 	return g.policy
+}
+
+// closeHidden closes, in the module, the sessions on slots a reloaded
+// policy hides: with a shared module a session left open would keep the
+// token logged in for other clients. The guard keeps them, so that their
+// handles answer CKR_SESSION_HANDLE_INVALID (a denial) until the client
+// closes them.
+func (g *Guard) closeHidden(hidden []uint64) {
+	for _, h := range hidden {
+		g.cfg.Next.CloseSession(context.Background(), &wire.CloseSessionRequest{Session: h})
+	}
+	if len(hidden) > 0 {
+		g.cfg.Log.Info().Int("sessions", len(hidden)).Msg("policy reloaded: closed the sessions on slots it hides")
+	}
 }
 
 // What each call needs: the operation, and whether its object is a key by
@@ -239,7 +270,8 @@ func (g *Guard) call(ctx context.Context, p *Policy, id wire.CallID, req wire.Me
 			g.mu.Unlock()
 			if ok {
 				slot = s.slot
-				if d == nil && !p.SlotVisible(s.slot) {
+				// Closing is always allowed: it frees what the module holds.
+				if d == nil && !p.SlotVisible(s.slot) && id != wire.CallCloseSession {
 					d = &denial{rule: "slots", rv: wire.CKR_SESSION_HANDLE_INVALID, slot: s.slot}
 				}
 			}
@@ -277,7 +309,7 @@ func (g *Guard) call(ctx context.Context, p *Policy, id wire.CallID, req wire.Me
 		}
 	}
 	if p.Guarded() {
-		if d := g.extraction(req, slot); d != nil {
+		if d := g.extraction(ctx, req, slot, sess); d != nil {
 			return nil, d, nil
 		}
 	}
@@ -319,19 +351,25 @@ func (g *Guard) call(ctx context.Context, p *Policy, id wire.CallID, req wire.Me
 		if p.ReadOnly && q.Flags&wire.CKF_RW_SESSION != 0 {
 			return nil, &denial{rule: "read_only", rv: wire.CKR_TOKEN_WRITE_PROTECTED, slot: slot}, nil
 		}
+		// Count the opens under way too: sessions opened from many
+		// threads at once must not pass the bound together.
 		g.mu.Lock()
-		n := len(g.sessions)
-		g.mu.Unlock()
-		if p.MaxSessions > 0 && n >= p.MaxSessions {
+		if p.MaxSessions > 0 && len(g.sessions)+g.opening >= p.MaxSessions {
+			g.mu.Unlock()
 			return nil, &denial{rule: "max_sessions", rv: wire.CKR_SESSION_COUNT, slot: slot}, nil
 		}
+		g.opening++
+		g.mu.Unlock()
 		resp, err := g.cfg.Next.OpenSession(ctx, q)
+		g.mu.Lock()
+		g.opening--
+		if err == nil {
+			g.sessions[resp.Session] = sessionInfo{slot: slot}
+		}
+		g.mu.Unlock()
 		if err != nil {
 			return nil, nil, err
 		}
-		g.mu.Lock()
-		g.sessions[resp.Session] = sessionInfo{slot: slot}
-		g.mu.Unlock()
 		return resp, nil, nil
 	case *wire.CloseSessionRequest:
 		resp, err := g.cfg.Next.CloseSession(ctx, q)
@@ -363,12 +401,12 @@ func (g *Guard) call(ctx context.Context, p *Policy, id wire.CallID, req wire.Me
 	case *wire.DestroyObjectRequest:
 		resp, err := g.cfg.Next.DestroyObject(ctx, q)
 		if err == nil {
-			g.forget(objs...)
+			g.changed(objs...)
 		}
 		return resp, nil, err
 	case *wire.SetAttributeValueRequest:
 		resp, err := g.cfg.Next.SetAttributeValue(ctx, q)
-		g.forget(objs...)
+		g.changed(objs...)
 		return resp, nil, err
 	case *wire.UnwrapKeyRequest:
 		if p.Guarded() {
@@ -434,9 +472,9 @@ func (g *Guard) checkOperation(ctx context.Context, p *Policy, id wire.CallID, r
 }
 
 // extraction applies the key-extraction guards: no template may make a
-// key extractable or not sensitive, and a key the client made may wrap
-// only keys the client made.
-func (g *Guard) extraction(req wire.Message, slot uint64) *denial {
+// key extractable or not sensitive, and C_WrapKey needs a wrapping key no
+// one knows (see unknowable).
+func (g *Guard) extraction(ctx context.Context, req wire.Message, slot, sess uint64) *denial {
 	for _, t := range templates(req) {
 		for _, a := range t {
 			if a.Kind != wire.AttrBool {
@@ -447,15 +485,39 @@ func (g *Guard) extraction(req wire.Message, slot uint64) *denial {
 			}
 		}
 	}
-	if q, ok := req.(*wire.WrapKeyRequest); ok {
-		g.mu.Lock()
-		wrappingMine, keyMine := g.created[q.WrappingKey], g.created[q.Key]
-		g.mu.Unlock()
-		if wrappingMine && !keyMine {
-			return &denial{rule: "key-extraction guard: a key the client made wraps only keys it made", rv: wire.CKR_KEY_FUNCTION_NOT_PERMITTED, slot: slot}
-		}
+	if q, ok := req.(*wire.WrapKeyRequest); ok && !g.unknowable(ctx, sess, q) {
+		return &denial{rule: "key-extraction guard: a key the client made, or whose value left the token, wraps only keys made in this connection",
+			rv: wire.CKR_KEY_FUNCTION_NOT_PERMITTED, slot: slot}
 	}
 	return nil
+}
+
+// unknowable: C_WrapKey may go on. A key this connection made may be
+// wrapped by any key. Any other key only by a wrapping key whose value no
+// one outside the token can know: generated there (CKA_LOCAL), always
+// sensitive and never extractable, or marked CKA_TRUSTED by the SO. A key
+// imported with C_CreateObject or unwrapped (by this client, maybe in an
+// earlier connection, which the broker cannot tell) would let its maker
+// decrypt what it wraps.
+func (g *Guard) unknowable(ctx context.Context, sess uint64, q *wire.WrapKeyRequest) bool {
+	g.mu.Lock()
+	mine := g.created[q.Key]
+	g.mu.Unlock()
+	if mine {
+		return true
+	}
+	resp, err := g.cfg.Next.GetAttributeValue(ctx, &wire.GetAttributeValueRequest{Session: sess, Object: q.WrappingKey,
+		Types: []uint64{wire.CKA_LOCAL, wire.CKA_ALWAYS_SENSITIVE, wire.CKA_NEVER_EXTRACTABLE, wire.CKA_TRUSTED}})
+	if err != nil {
+		return false
+	}
+	v := map[uint64]bool{}
+	for _, a := range resp.Values {
+		if a.RV == wire.CKR_OK && a.Attr.Kind == wire.AttrBool {
+			v[a.Attr.Type] = a.Attr.Bool
+		}
+	}
+	return v[wire.CKA_TRUSTED] || (v[wire.CKA_LOCAL] && v[wire.CKA_ALWAYS_SENSITIVE] && v[wire.CKA_NEVER_EXTRACTABLE])
 }
 
 // relabel refuses a change of CKA_LABEL or CKA_ID that would hide the
@@ -615,6 +677,10 @@ func (g *Guard) findObjects(ctx context.Context, p *Policy, max, sess uint64) (w
 // per connection (and again after the client changes it).
 func (g *Guard) object(ctx context.Context, p *Policy, sess, obj uint64) (objectInfo, error) {
 	g.mu.Lock()
+	if c := g.cfg.Changes; c != nil && c.Load() != g.changes {
+		g.changes = c.Load()
+		clear(g.objects) // another connection changed an object
+	}
 	info, ok := g.objects[obj]
 	g.mu.Unlock()
 	if ok {
@@ -645,6 +711,14 @@ func (g *Guard) object(ctx context.Context, p *Policy, sess, obj uint64) (object
 	g.objects[obj] = info
 	g.mu.Unlock()
 	return info, nil
+}
+
+// changed records a change of objects this connection made.
+func (g *Guard) changed(objs ...uint64) {
+	g.forget(objs...)
+	if c := g.cfg.Changes; c != nil {
+		c.Add(1)
+	}
 }
 
 func (g *Guard) forget(objs ...uint64) {
