@@ -118,6 +118,7 @@ func TestExtractionGuards(t *testing.T) {
 		s := startScript(t, root, env, steps)
 		s.check(s.finish(), b)
 		t.Run("KEK made in an earlier connection", func(t *testing.T) { earlierKEK(t, tok, env, b) })
+		t.Run("wrapper made to decrypt", func(t *testing.T) { wrapThenDecrypt(t, env) })
 	})
 }
 
@@ -139,6 +140,28 @@ func earlierKEK(t *testing.T, tok *harness.Token, env []string, b *broker) {
 	s.check(r, b)
 	if leak := r.Answers[wrap]; leak.RV == "CKR_OK" {
 		showLeak(t, tok, leak.V)
+	}
+}
+
+// wrapThenDecrypt: a key that may wrap must not also decrypt for a
+// guarded client, or the client wraps the victim with it and undoes the
+// wrap with C_Decrypt. Here the client tries to give the token's wrapping
+// key (which it did not make, and whose value no one knows) CKA_DECRYPT.
+// The broker may refuse any of the steps; the victim's value must not
+// come out.
+func wrapThenDecrypt(t *testing.T, env []string) {
+	s := startScript(t, root, env, loggedIn(1, userPIN, []step{
+		{Name: "find wrapper", Op: "find", S: "s", As: "wrapper", Attrs: []attr{label("app-wrapper")}, Want: "CKR_OK|app-wrapper"},
+		{Name: "find victim", Op: "find", S: "s", As: "victim", Attrs: []attr{label("app-victim")}, Want: "CKR_OK|app-victim"},
+		{Name: "let the wrapper decrypt", Op: "setattr", S: "s", O: "wrapper", Attrs: []attr{aBool(pkcs11.CKA_DECRYPT, true)}},
+		{Name: "wrap the victim", Op: "wrap", S: "s", W: "wrapper", O: "victim", As: "blob", Mech: pkcs11.CKM_AES_KEY_WRAP},
+		{Name: "decrypt the wrap", Op: "unwrap-by-decrypt", S: "s", W: "wrapper", From: "blob"},
+	}...))
+	r := s.finish()
+	s.check(r, nil)
+	if got := r.Answers["decrypt the wrap"]; got.V == hex.EncodeToString(victimValue) {
+		t.Errorf("the client has extracted the victim key: C_SetAttributeValue(CKA_DECRYPT) on the wrapping key %s, C_WrapKey %s, "+
+			"then C_Decrypt(CKM_AES_ECB) undid the wrap and gave %q", r.Answers["let the wrapper decrypt"].RV, r.Answers["wrap the victim"].RV, victimValue)
 	}
 }
 

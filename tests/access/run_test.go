@@ -141,7 +141,7 @@ func clientEnv(endpoint, logFile string) []string {
 }
 
 // tool runs argv as w with env (added to the environment less GOP11_* and
-// SOFTHSM2_CONF), in dir.
+// SOFTHSM2_CONF), in the temp dir (the test's may be closed to w).
 func tool(t *testing.T, w who, env []string, argv ...string) harness.Result {
 	t.Helper()
 	full := w.argv(argv...)
@@ -238,7 +238,7 @@ func (s *script) next() report {
 	select {
 	case line, ok := <-s.lines:
 		if !ok {
-			s.t.Fatalf("Go client exited without a report: %v\nstderr:\n%s", s.cmd.ProcessState, tailLines(s.stderr.String(), 30))
+			s.t.Fatalf("Go client exited without a report\nstderr:\n%s", s.errText())
 		}
 		s.out.WriteString(line + "\n")
 		var r report
@@ -251,7 +251,7 @@ func (s *script) next() report {
 		return r
 	case <-time.After(2 * waitMax):
 		syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
-		s.t.Fatalf("Go client gave no report within %v\nstderr:\n%s", 2*waitMax, tailLines(s.stderr.String(), 30))
+		s.t.Fatalf("Go client gave no report within %v\nstderr:\n%s", 2*waitMax, s.errText())
 	}
 	return report{}
 }
@@ -278,9 +278,20 @@ func (s *script) finish() report {
 		s.t.Fatalf("Go client did not exit after its report")
 	}
 	if !s.cmd.ProcessState.Success() {
-		s.t.Fatalf("Go client: %v\nstderr:\n%s", s.cmd.ProcessState, tailLines(s.stderr.String(), 30))
+		s.t.Fatalf("Go client: %v\nstderr:\n%s", s.cmd.ProcessState, s.errText())
 	}
 	return r
+}
+
+// errText is the tail of the client's stderr, once it has exited (until
+// then exec's copier may still write to it).
+func (s *script) errText() string {
+	select {
+	case <-s.exited:
+		return tailLines(s.stderr.String(), 30)
+	case <-time.After(waitMax):
+		return "(the client has not exited)"
+	}
 }
 
 // output is everything the client printed, for the PIN search.

@@ -2,6 +2,7 @@ package access
 
 import (
 	"bufio"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -47,8 +48,9 @@ func aBool(t uint, v bool) attr    { return attr{T: t, B: &v} }
 func aNum(t uint, v uint) attr     { return attr{T: t, N: &v} }
 func aStr(t uint, v string) attr   { return attr{T: t, S: &v} }
 func aBytes(t uint, v []byte) attr { return attr{T: t, X: v} }
-func aRead(types ...uint) []attr   { return attrsOf(types) }
-func attrsOf(types []uint) []attr {
+
+// aRead is a template that asks for these attributes' values.
+func aRead(types ...uint) []attr {
 	out := make([]attr, len(types))
 	for i, t := range types {
 		out[i].T = t
@@ -100,8 +102,8 @@ type step struct {
 	Data  []byte `json:"data,omitempty"`
 	Attrs []attr `json:"attrs,omitempty"`
 	Priv  []attr `json:"priv,omitempty"` // genpair: the private key's template (Attrs: the public's)
-	As    string `json:"as,omitempty"`   // variable the step's new handle (getattr: value) goes to
-	From  string `json:"from,omitempty"` // derive: the variable holding the peer's EC point
+	As    string `json:"as,omitempty"`   // variable the step's new handle (getattr, wrap: bytes) goes to
+	From  string `json:"from,omitempty"` // variable holding bytes: derive's peer EC point, unwrap-by-decrypt's input
 
 	Want  string `json:"-"`
 	Rule  string `json:"-"`
@@ -340,7 +342,13 @@ func (r *runner) run(s step) {
 		r.set(s, err, "")
 	case "wrap":
 		b, err := p.WrapKey(r.sess(s), mech(s.Mech), r.obj(s.W), r.obj(s.O))
+		if err == nil && s.As != "" {
+			r.bytes[s.As] = b
+		}
 		r.set(s, err, hex.EncodeToString(b))
+	case "unwrap-by-decrypt":
+		key, err := r.unwrapByDecrypt(r.sess(s), r.obj(s.W), r.bytes[s.From])
+		r.set(s, err, hex.EncodeToString(key))
 	case "unwrap":
 		h, err := p.UnwrapKey(r.sess(s), mech(s.Mech), r.obj(s.W), s.Data, template(s.Attrs))
 		r.keep(s, uint(h), err)
@@ -393,6 +401,39 @@ func (r *runner) run(s step) {
 	default:
 		r.set(s, errors.New("unknown op "+s.Op), "")
 	}
+}
+
+// unwrapByDecrypt undoes an RFC 3394 AES key wrap (CKM_AES_KEY_WRAP) of
+// c with C_Decrypt (CKM_AES_ECB) under key k: what a client can do with a
+// key that may both wrap and decrypt.
+func (r *runner) unwrapByDecrypt(sh pkcs11.SessionHandle, k pkcs11.ObjectHandle, c []byte) ([]byte, error) {
+	if len(c) < 24 || len(c)%8 != 0 {
+		return nil, fmt.Errorf("wrapped key of %d bytes", len(c))
+	}
+	n := len(c)/8 - 1
+	a := binary.BigEndian.Uint64(c)
+	rs := make([][]byte, n)
+	for i := range rs {
+		rs[i] = slices.Clone(c[8*(i+1) : 8*(i+2)])
+	}
+	for j := 5; j >= 0; j-- {
+		for i := n; i >= 1; i-- {
+			block := binary.BigEndian.AppendUint64(nil, a^uint64(n*j+i))
+			block = append(block, rs[i-1]...)
+			if err := r.p.DecryptInit(sh, mech(pkcs11.CKM_AES_ECB), k); err != nil {
+				return nil, err
+			}
+			b, err := r.p.Decrypt(sh, block)
+			if err != nil {
+				return nil, err
+			}
+			a, rs[i-1] = binary.BigEndian.Uint64(b), b[8:]
+		}
+	}
+	if a != 0xa6a6a6a6a6a6a6a6 {
+		return nil, errors.New("integrity check failed: not the key's wrap")
+	}
+	return slices.Concat(rs...), nil
 }
 
 // probes are the handles a probe or walk step tries besides 1..N.

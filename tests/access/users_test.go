@@ -69,7 +69,7 @@ func TestTwoUsers(t *testing.T) {
 		_, mod := clientBins(t)
 		env := func(w who) []string { return clientEnv(b.endpoint(), filepath.Join(dir, w.name+".log")) }
 
-		t.Run("no policy names root", func(t *testing.T) { refusedRoot(t, b, mod, env(root)) })
+		t.Run("no policy names root", func(t *testing.T) { refusedRoot(t, b, mod, env(root), filepath.Join(dir, root.name+".log")) })
 		t.Run("pkcs11-tool as a", func(t *testing.T) { toolAsCA(t, ua, mod, env(ua), dir) })
 		t.Run("pkcs11-tool as b", func(t *testing.T) { toolAsDev(t, ub, mod, env(ub), dir) })
 		t.Run("Go clients", func(t *testing.T) { goClients(t, b, iso, ua, ub, env) })
@@ -77,9 +77,8 @@ func TestTwoUsers(t *testing.T) {
 }
 
 // refusedRoot: a connection matching no [[client]] is refused at connect.
-func refusedRoot(t *testing.T, b *broker, mod string, env []string) {
+func refusedRoot(t *testing.T, b *broker, mod string, env []string, logFile string) {
 	r := p11tool(t, root, mod, env, "-L")
-	logFile := strings.TrimPrefix(env[1], "GOP11_LOG=")
 	if r.Code == 0 {
 		t.Errorf("pkcs11-tool -L as root: exit 0, want a failure:\n%s", r.Stdout)
 	}
