@@ -475,39 +475,38 @@ func (g *Guard) checkOperation(ctx context.Context, p *Policy, id wire.CallID, r
 // key extractable or not sensitive, and C_WrapKey needs a wrapping key no
 // one knows (see unknowable).
 func (g *Guard) extraction(ctx context.Context, req wire.Message, slot, sess uint64) *denial {
+	// A key that exists gains no CKA_DECRYPT: it may be a wrapping key,
+	// and C_Decrypt would undo its wraps.
+	_, set := req.(*wire.SetAttributeValueRequest)
+	_, cp := req.(*wire.CopyObjectRequest)
 	for _, t := range templates(req) {
 		for _, a := range t {
 			if a.Kind != wire.AttrBool {
 				continue
 			}
-			if (a.Type == wire.CKA_EXTRACTABLE && a.Bool) || (a.Type == wire.CKA_SENSITIVE && !a.Bool) {
+			if (a.Type == wire.CKA_EXTRACTABLE && a.Bool) || (a.Type == wire.CKA_SENSITIVE && !a.Bool) || (a.Type == wire.CKA_DECRYPT && a.Bool && (set || cp)) {
 				return &denial{rule: "key-extraction guard: " + wire.AttributeName(a.Type), rv: wire.CKR_ATTRIBUTE_READ_ONLY, slot: slot}
 			}
 		}
 	}
 	if q, ok := req.(*wire.WrapKeyRequest); ok && !g.unknowable(ctx, sess, q) {
-		return &denial{rule: "key-extraction guard: a key the client made, or whose value left the token, wraps only keys made in this connection",
+		return &denial{rule: "key-extraction guard: a key the client made, whose value left the token, or that decrypts, wraps no key but the connection's own",
 			rv: wire.CKR_KEY_FUNCTION_NOT_PERMITTED, slot: slot}
 	}
 	return nil
 }
 
-// unknowable: C_WrapKey may go on. A key this connection made may be
-// wrapped by any key. Any other key only by a wrapping key whose value no
-// one outside the token can know: generated there (CKA_LOCAL), always
-// sensitive and never extractable, or marked CKA_TRUSTED by the SO. A key
-// imported with C_CreateObject or unwrapped (by this client, maybe in an
-// earlier connection, which the broker cannot tell) would let its maker
-// decrypt what it wraps.
+// unknowable: C_WrapKey may go on. The wrapping key must not decrypt
+// (the client would undo the wrap with C_Decrypt). A key this connection
+// made may then be wrapped by it; any other key only if no one outside
+// the token can know the wrapping key's value: generated there
+// (CKA_LOCAL), always sensitive and never extractable, or marked
+// CKA_TRUSTED by the SO. A key imported with C_CreateObject or unwrapped
+// (by this client, maybe in an earlier connection, which the broker
+// cannot tell) would let its maker decrypt what it wraps.
 func (g *Guard) unknowable(ctx context.Context, sess uint64, q *wire.WrapKeyRequest) bool {
-	g.mu.Lock()
-	mine := g.created[q.Key]
-	g.mu.Unlock()
-	if mine {
-		return true
-	}
 	resp, err := g.cfg.Next.GetAttributeValue(ctx, &wire.GetAttributeValueRequest{Session: sess, Object: q.WrappingKey,
-		Types: []uint64{wire.CKA_LOCAL, wire.CKA_ALWAYS_SENSITIVE, wire.CKA_NEVER_EXTRACTABLE, wire.CKA_TRUSTED}})
+		Types: []uint64{wire.CKA_DECRYPT, wire.CKA_LOCAL, wire.CKA_ALWAYS_SENSITIVE, wire.CKA_NEVER_EXTRACTABLE, wire.CKA_TRUSTED}})
 	if err != nil {
 		return false
 	}
@@ -517,7 +516,13 @@ func (g *Guard) unknowable(ctx context.Context, sess uint64, q *wire.WrapKeyRequ
 			v[a.Attr.Type] = a.Attr.Bool
 		}
 	}
-	return v[wire.CKA_TRUSTED] || (v[wire.CKA_LOCAL] && v[wire.CKA_ALWAYS_SENSITIVE] && v[wire.CKA_NEVER_EXTRACTABLE])
+	if v[wire.CKA_DECRYPT] {
+		return false
+	}
+	g.mu.Lock()
+	mine := g.created[q.Key]
+	g.mu.Unlock()
+	return mine || v[wire.CKA_TRUSTED] || (v[wire.CKA_LOCAL] && v[wire.CKA_ALWAYS_SENSITIVE] && v[wire.CKA_NEVER_EXTRACTABLE])
 }
 
 // relabel refuses a change of CKA_LABEL or CKA_ID that would hide the

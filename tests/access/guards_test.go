@@ -52,9 +52,11 @@ func TestExtractionGuards(t *testing.T) {
 		made := fill(t, tok,
 			step{Name: "victim", Op: "create", S: "s", Want: "CKR_OK", Attrs: aesKey("app-victim", aBool(pkcs11.CKA_TOKEN, true),
 				aBytes(pkcs11.CKA_VALUE, victimValue), aBool(pkcs11.CKA_SENSITIVE, true), aBool(pkcs11.CKA_EXTRACTABLE, true))},
-			// The token's wrapping key is generated there: no one knows its value.
+			// The token's wrapping key is generated there (no one knows its
+			// value) and does not decrypt (C_Decrypt would undo its wraps).
 			step{Name: "wrapper", Op: "genkey", S: "s", Mech: pkcs11.CKM_AES_KEY_GEN, Want: "CKR_OK", Attrs: aesKey("app-wrapper", aBool(pkcs11.CKA_TOKEN, true),
-				aNum(pkcs11.CKA_VALUE_LEN, 16), aBool(pkcs11.CKA_SENSITIVE, true), aBool(pkcs11.CKA_EXTRACTABLE, false), aBool(pkcs11.CKA_WRAP, true))},
+				aNum(pkcs11.CKA_VALUE_LEN, 16), aBool(pkcs11.CKA_SENSITIVE, true), aBool(pkcs11.CKA_EXTRACTABLE, false), aBool(pkcs11.CKA_WRAP, true),
+				aBool(pkcs11.CKA_DECRYPT, false))},
 			step{Name: "kek0", Op: "create", S: "s", As: "kek0", Want: "CKR_OK", Attrs: aesKey("kek0", aBytes(pkcs11.CKA_VALUE, kekValue), aBool(pkcs11.CKA_WRAP, true))},
 			step{Name: "inner", Op: "create", S: "s", As: "inner", Want: "CKR_OK", Attrs: aesKey("inner", aBytes(pkcs11.CKA_VALUE, innerValue), aBool(pkcs11.CKA_EXTRACTABLE, true))},
 			step{Name: "wrap inner", Op: "wrap", S: "s", W: "kek0", O: "inner", Mech: pkcs11.CKM_AES_KEY_WRAP, Want: "CKR_OK"},
