@@ -39,8 +39,11 @@ type ServeConfig struct {
 	// sockets, as file descriptors, whose Hello is done. Each gets a
 	// Welcome and is served by its own goroutine until it or the
 	// connection ends.
-	Lanes   <-chan int
-	Version string // the broker build, in a lane's Welcome
+	Lanes <-chan int
+	// TLSLanes brings a tls:// connection's lanes: TLS connections whose
+	// Hello is done, served the same way.
+	TLSLanes <-chan net.Conn
+	Version  string // the broker build, in a lane's Welcome
 }
 
 // ServeConn serves one client connection whose handshake is done, until
@@ -57,7 +60,7 @@ func ServeConn(ctx context.Context, conn net.Conn, cfg ServeConfig) error {
 	// call that waits (C_WaitForSlotEvent in a router) returns then.
 	callCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	c := &connState{cfg: cfg, h: newHandles(), sess: sess, cancel: cancel, lanes: map[*wire.LaneConn]struct{}{}}
+	c := &connState{cfg: cfg, h: newHandles(), sess: sess, cancel: cancel, lanes: map[*wire.LaneConn]struct{}{}, tlsLanes: map[net.Conn]struct{}{}}
 	served := make(chan struct{})
 	defer close(served)
 	if cfg.Stop != nil {
@@ -69,6 +72,13 @@ func ServeConn(ctx context.Context, conn net.Conn, cfg ServeConfig) error {
 		go func() {
 			defer wg.Done()
 			c.acceptLanes(callCtx, &wg)
+		}()
+	}
+	if cfg.TLSLanes != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.acceptTLSLanes(callCtx, &wg)
 		}()
 	}
 	for {
@@ -112,9 +122,10 @@ type connState struct {
 	err      error
 	inflight atomic.Int64
 
-	lanesMu sync.Mutex
-	lanes   map[*wire.LaneConn]struct{}
-	ended   bool // no more lanes: the connection is over
+	lanesMu  sync.Mutex
+	lanes    map[*wire.LaneConn]struct{}
+	tlsLanes map[net.Conn]struct{}
+	ended    bool // no more lanes: the connection is over
 }
 
 // acceptLanes serves each lane that arrives until the connection ends.
@@ -165,6 +176,48 @@ func (c *connState) acceptLanes(ctx context.Context, wg *sync.WaitGroup) {
 	}
 }
 
+// acceptTLSLanes serves each TLS lane that arrives until the connection
+// ends: one goroutine per lane reads a request and answers it, with no
+// handoff to another goroutine.
+func (c *connState) acceptTLSLanes(ctx context.Context, wg *sync.WaitGroup) {
+	for {
+		var l net.Conn
+		var ok bool
+		select {
+		case l, ok = <-c.cfg.TLSLanes:
+			if !ok {
+				return
+			}
+		case <-ctx.Done():
+			return
+		}
+		c.lanesMu.Lock()
+		if c.ended {
+			c.lanesMu.Unlock()
+			l.Close()
+			return
+		}
+		c.tlsLanes[l] = struct{}{}
+		c.lanesMu.Unlock()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() {
+				c.lanesMu.Lock()
+				delete(c.tlsLanes, l)
+				c.lanesMu.Unlock()
+				l.Close()
+			}()
+			if err := wire.WriteMsg(l, &wire.Welcome{Version: wire.ProtocolVersion, Broker: c.cfg.Version}); err != nil {
+				return
+			}
+			c.serveCalls(ctx, wire.NewCodec(l, c.cfg.MaxFrame), nil, func(err error) bool {
+				return errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || errors.Is(err, syscall.ECONNRESET) || c.sess.IsClosed()
+			})
+		}()
+	}
+}
+
 // shutdownLanes wakes every lane's goroutine, blocked in a read, so it
 // returns; no lane joins after this.
 func (c *connState) shutdownLanes() {
@@ -173,6 +226,9 @@ func (c *connState) shutdownLanes() {
 	c.ended = true
 	for l := range c.lanes {
 		l.Shutdown()
+	}
+	for l := range c.tlsLanes {
+		l.Close()
 	}
 }
 

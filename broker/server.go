@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -67,8 +68,10 @@ type Server struct {
 // laneTarget is where a lane with a given key goes: the connection that
 // got the key in its Welcome.
 type laneTarget struct {
-	uid    int // the connection's peer uid; -1: not a unix socket
-	attach func(f *os.File) error
+	uid       int          // the connection's peer uid; -1: not a unix socket
+	ident     acl.Identity // the connection's identity (a TLS lane's must match)
+	attach    func(f *os.File) error
+	attachTLS func(net.Conn) error
 }
 
 // newLaneKey makes a connection's lane key.
@@ -89,21 +92,30 @@ func peerUID(conn net.Conn) int {
 }
 
 // offerLanes registers a connection's lanes: a key, unless the connection
-// cannot have lanes (TCP), and a function to forget it.
-func (s *Server) offerLanes(conn net.Conn, attach func(f *os.File) error) (key []byte, forget func()) {
-	uid := peerUID(conn)
-	if uid < 0 || s.NoLanes {
+// cannot have lanes, and a function to forget it. A unix connection's
+// lanes come as sockets for attach (their uid must be the connection's); a
+// TLS connection's, when attachTLS is given, as TLS connections whose
+// certificate names the same identity.
+func (s *Server) offerLanes(conn net.Conn, ident acl.Identity, attach func(f *os.File) error, attachTLS func(net.Conn) error) (key []byte, forget func()) {
+	t := &laneTarget{uid: peerUID(conn), ident: ident, attach: attach, attachTLS: attachTLS}
+	_, isTLS := conn.(*tls.Conn)
+	if s.NoLanes || (t.uid < 0 && !(isTLS && attachTLS != nil)) {
 		return nil, func() {}
 	}
 	key = newLaneKey()
-	s.lanes.Store(string(key), &laneTarget{uid: uid, attach: attach})
+	s.lanes.Store(string(key), t)
 	return key, func() { s.lanes.Delete(string(key)) }
 }
 
 // joinLane attaches a lane to the connection its key names. A lane of
-// another user, or with a key nobody holds, is refused.
-func (s *Server) joinLane(conn net.Conn, hello *wire.Hello, log zerolog.Logger) {
-	defer conn.Close()
+// another user or certificate, or with a key nobody holds, is refused.
+func (s *Server) joinLane(conn net.Conn, hello *wire.Hello, ident acl.Identity, log zerolog.Logger) {
+	attached := false
+	defer func() {
+		if !attached {
+			conn.Close()
+		}
+	}()
 	refuse := func(why string) {
 		log.Warn().Str("remote", conn.RemoteAddr().String()).Msg("lane refused: " + why)
 		wire.WriteMsg(conn, &wire.Welcome{Version: wire.ProtocolVersion, Error: "lane refused: " + why})
@@ -114,6 +126,18 @@ func (s *Server) joinLane(conn net.Conn, hello *wire.Hello, log zerolog.Logger) 
 		return
 	}
 	t := v.(*laneTarget)
+	if _, isTLS := conn.(*tls.Conn); isTLS {
+		if t.attachTLS == nil || ident.Serial != t.ident.Serial || !slices.Equal(ident.CertNames, t.ident.CertNames) {
+			refuse(fmt.Sprintf("%s is not the connection's certificate", ident))
+			return
+		}
+		if err := t.attachTLS(conn); err != nil {
+			refuse(err.Error())
+			return
+		}
+		attached = true
+		return
+	}
 	if uid := peerUID(conn); uid != t.uid {
 		refuse(fmt.Sprintf("peer uid %d is not the connection's (%d)", uid, t.uid))
 		return
@@ -283,7 +307,7 @@ func (s *Server) admit(conn net.Conn, isTLS bool) {
 	conn.SetDeadline(time.Time{})
 	log = log.With().Str("program", hello.Program).Uint64("pid", hello.PID).Str("identity", ident.String()).Logger()
 	if len(hello.Lane) > 0 {
-		s.joinLane(conn, hello, log)
+		s.joinLane(conn, hello, ident, log)
 		return
 	}
 	if set := s.acl.Load(); set.Enabled() {
@@ -380,10 +404,10 @@ func (s *Server) startWorker(id uint64, conn net.Conn, ident acl.Identity, log z
 	// can be before spawnWorker returns here.
 	var ctrl *workerCtrl
 	spawned := make(chan struct{})
-	key, forget := s.offerLanes(conn, func(lf *os.File) error {
+	key, forget := s.offerLanes(conn, ident, func(lf *os.File) error {
 		<-spawned
 		return ctrl.lane(int(lf.Fd()))
-	})
+	}, nil) // a TLS connection's lanes would need a relay each: none
 	cmd, out, ctrl, done, err := spawnWorker(f, args, nil, key)
 	close(spawned)
 	if err != nil {

@@ -232,7 +232,8 @@ func (s *Server) Reload(cfg *config.Config) error {
 // serveRouted serves one connection in config mode.
 func (s *Server) serveRouted(id uint64, conn net.Conn, ident acl.Identity, log zerolog.Logger) {
 	lanes := make(chan int, 16)
-	key, forget := s.offerLanes(conn, func(f *os.File) error {
+	tlsLanes := make(chan net.Conn, 16)
+	key, forget := s.offerLanes(conn, ident, func(f *os.File) error {
 		fd, err := syscall.Dup(int(f.Fd()))
 		if err != nil {
 			return err
@@ -244,6 +245,13 @@ func (s *Server) serveRouted(id uint64, conn net.Conn, ident acl.Identity, log z
 			syscall.Close(fd)
 			return fmt.Errorf("connection not taking lanes")
 		}
+	}, func(c net.Conn) error {
+		select {
+		case tlsLanes <- c:
+			return nil
+		case <-time.After(5 * time.Second):
+			return fmt.Errorf("connection not taking lanes")
+		}
 	})
 	defer func() {
 		forget()
@@ -251,6 +259,9 @@ func (s *Server) serveRouted(id uint64, conn net.Conn, ident acl.Identity, log z
 			select {
 			case fd := <-lanes: // came after the connection ended
 				syscall.Close(fd)
+				continue
+			case c := <-tlsLanes:
+				c.Close()
 				continue
 			default:
 			}
@@ -268,7 +279,8 @@ func (s *Server) serveRouted(id uint64, conn net.Conn, ident acl.Identity, log z
 	start := time.Now()
 	guard := acl.NewGuard(acl.GuardConfig{Identity: ident, Policies: s.acl.Load,
 		Next: wire.BackendFunc(r.call), Pins: s.heldPin, Log: log, Changes: &s.objectChanges})
-	ServeConn(context.Background(), conn, ServeConfig{Backend: wire.BackendFunc(guard.Call), Log: log, Stop: s.ctx.Done(), Grace: s.grace, Lanes: lanes, Version: s.Version})
+	ServeConn(context.Background(), conn, ServeConfig{Backend: wire.BackendFunc(guard.Call), Log: log, Stop: s.ctx.Done(), Grace: s.grace,
+		Lanes: lanes, TLSLanes: tlsLanes, Version: s.Version})
 	r.close()
 	log.Info().Dur("connected_for", time.Since(start)).Msg("client gone: its workers finalize their modules")
 }

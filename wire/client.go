@@ -114,7 +114,7 @@ type Client struct {
 	// Lanes (lane.go): idle ones wait in idleLanes, by the CPU their last
 	// call was made from; all of them are in lanes, so Close can wake a
 	// call blocked on one.
-	laneDial  atomic.Pointer[LaneDialer] // nil: no lanes, or they failed
+	laneDial  atomic.Pointer[laneOpener] // nil: no lanes, or they failed
 	idleLanes []chan *lane
 	lanesMu   sync.Mutex
 	lanes     map[*lane]struct{}
@@ -149,9 +149,13 @@ func Dial(ep Endpoint, cfg ClientConfig) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	if ep.Network == "unix" && len(c.Welcome.Lane) > 0 && !cfg.NoLanes {
-		d := DialUnixLane(ep.Address, c.Welcome.Lane, cfg.Program, uint64(os.Getpid()))
-		c.laneDial.Store(&d)
+	if len(c.Welcome.Lane) > 0 && !cfg.NoLanes {
+		switch ep.Network {
+		case "unix":
+			c.laneDial.Store(unixLanes(DialUnixLane(ep.Address, c.Welcome.Lane, cfg.Program, uint64(os.Getpid()))))
+		case "tls":
+			c.laneDial.Store(tlsLanes(ep, cfg, c.Welcome.Lane))
+		}
 	}
 	return c, nil
 }
@@ -199,7 +203,7 @@ func newClient(conn net.Conn, ep Endpoint, cfg ClientConfig, hello bool, deadlin
 		c.idleLanes[i] = make(chan *lane, 256)
 	}
 	if cfg.Lanes != nil && len(w.Lane) > 0 && !cfg.NoLanes {
-		c.laneDial.Store(&cfg.Lanes)
+		c.laneDial.Store(unixLanes(cfg.Lanes))
 	}
 	return c, nil
 }
@@ -270,14 +274,13 @@ func (c *Client) getLane() *lane {
 	if d == nil {
 		return nil
 	}
-	l, err := openLane(*d, c.laneWait)
+	l, err := (*d)(c.laneWait, c.maxFrame)
 	if err != nil {
 		// The server would not take a lane: every call goes over yamux
 		// from now on, which works, only slower.
 		c.laneDial.Store(nil)
 		return nil
 	}
-	l.codec = l.conn.Codec(c.maxFrame)
 	l.codec.cpu = cpu
 	c.lanesMu.Lock()
 	c.lanes[l] = struct{}{}

@@ -490,6 +490,22 @@ func DialUnixLane(path string, key []byte, program string, pid uint64) LaneDiale
 // ErrNoLane: a lane could not be opened; the call goes over yamux.
 var ErrNoLane = errors.New("wire: no lane")
 
+// laneOpener opens one lane of a connection, Welcome read: a unix lane
+// (openLane) or a TLS one (tlslane.go).
+type laneOpener func(timeout time.Duration, maxFrame int) (*lane, error)
+
+func unixLanes(dial LaneDialer) *laneOpener {
+	o := laneOpener(func(timeout time.Duration, maxFrame int) (*lane, error) {
+		l, err := openLane(dial, timeout)
+		if err != nil {
+			return nil, err
+		}
+		l.codec = l.conn.(*LaneConn).Codec(maxFrame)
+		return l, nil
+	})
+	return &o
+}
+
 // openLane dials a lane and waits for the serving side's Welcome on it.
 func openLane(dial LaneDialer, timeout time.Duration) (*lane, error) {
 	fd, err := dial()
@@ -510,6 +526,13 @@ func openLane(dial LaneDialer, timeout time.Duration) (*lane, error) {
 }
 
 type lane struct {
-	conn  *LaneConn
+	conn  laneEnd
 	codec *Codec
+}
+
+// laneEnd is a lane's connection as the client holds it: Shutdown wakes a
+// call blocked on it, from any goroutine.
+type laneEnd interface {
+	Shutdown()
+	Close() error
 }
