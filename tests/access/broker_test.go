@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -181,17 +180,6 @@ func (b *broker) reload(cfg string) {
 		b.t.Fatal(err)
 	}
 	b.waitCount("configuration loaded", loaded, n+1, "configuration loaded after SIGHUP")
-}
-
-// freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // pinFile writes the broker-held PIN: root's, mode 0600, as the broker

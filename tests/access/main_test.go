@@ -38,14 +38,8 @@ func TestMain(m *testing.M) {
 }
 
 // requireRoot: the tests make users, switch to them and read the broker's
-// root-owned PIN files. Outside CI a non-root run skips; under CI it fails.
+// root-owned PIN files.
 func requireRoot(t *testing.T) {
 	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if harness.InCI() {
-		t.Fatal("tests/access needs root (useradd, setpriv, root-owned PIN files)")
-	}
-	t.Skip("tests/access needs root: it makes users with useradd and runs clients as them with setpriv")
+	harness.RequireRoot(t, "tests/access makes users with useradd, runs clients as them with setpriv, and reads root-owned PIN files")
 }

@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -37,37 +36,12 @@ func (w who) argv(argv ...string) []string {
 	return append([]string{"setpriv", "--reuid=" + strconv.Itoa(w.uid), "--regid=" + strconv.Itoa(w.gid), "--clear-groups", "--"}, argv...)
 }
 
-// makeUser makes a system user called name (with a group of its own) if
-// there is none, and removes it at cleanup.
+// makeUser makes a system user called name (harness.NewUser).
 func makeUser(t *testing.T, name string) who {
 	t.Helper()
-	harness.Require(t, "useradd")
 	harness.Require(t, "setpriv")
-	if _, err := user.Lookup(name); err != nil {
-		// Another package's test may hold the passwd lock: try again.
-		var out []byte
-		for i := 0; i < 20; i++ {
-			if out, err = exec.Command("useradd", "--system", "--no-create-home", "--user-group", "--shell", "/usr/sbin/nologin", name).CombinedOutput(); err == nil {
-				break
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-		if err != nil {
-			t.Fatalf("useradd %s: %v\n%s", name, err, out)
-		}
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("userdel", name).CombinedOutput(); err != nil {
-			t.Logf("userdel %s: %v %s", name, err, out)
-		}
-	})
-	u, err := user.Lookup(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	uid, _ := strconv.Atoi(u.Uid)
-	gid, _ := strconv.Atoi(u.Gid)
-	return who{name: name, uid: uid, gid: gid}
+	u := harness.NewUser(t, name)
+	return who{name: u.Name, uid: u.UID, gid: u.GID}
 }
 
 // bins holds what every user must be able to run and load: a copy of
@@ -94,10 +68,10 @@ func clientBins(t *testing.T) (self, module string) {
 		}
 		bins.dir, bins.self, bins.mod = dir, filepath.Join(dir, "access.test"), filepath.Join(dir, "libgop11.so")
 		if err == nil {
-			err = copyFile(exe, bins.self, 0o755)
+			err = harness.CopyFile(exe, bins.self, 0o755)
 		}
 		if err == nil {
-			err = copyFile(harness.Module(), bins.mod, 0o644)
+			err = harness.CopyFile(harness.Module(), bins.mod, 0o644)
 		}
 		bins.err = err
 	})
@@ -105,15 +79,6 @@ func clientBins(t *testing.T) (self, module string) {
 		t.Fatalf("copying the client binaries: %v", bins.err)
 	}
 	return bins.self, bins.mod
-}
-
-// copyFile copies from to a new file to with mode.
-func copyFile(from, to string, mode os.FileMode) error {
-	data, err := os.ReadFile(from)
-	if err == nil {
-		err = os.WriteFile(to, data, mode)
-	}
-	return err
 }
 
 // openDir makes a temp dir every user may write in (mode 0777): clients'

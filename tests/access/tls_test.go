@@ -52,7 +52,7 @@ func TestMutualTLS(t *testing.T) {
 	ca, otherCA := harness.NewCA(t, "gop11 access CA"), harness.NewCA(t, "another CA")
 	dns := harness.CertOptions{DNS: []string{"client.example.org"}}
 	good := ca.Issue("client.example.org", dns)
-	port := freePort(t)
+	port := harness.FreePort(t)
 	pin, server := pinFile(t), ca.ServerCert()
 	b := startBroker(t, func(sock string) string { return tlsConfig(sock, port, tok, pin, server, ca, "") })
 	endpoint := fmt.Sprintf("tls://127.0.0.1:%d", port)
@@ -191,7 +191,7 @@ func all(entry) bool { return true }
 // listener without [tls], with exit code 2 and a line naming the key.
 func TestPlainTCPConfig(t *testing.T) {
 	harness.RequireBuild(t)
-	port := freePort(t)
+	port := harness.FreePort(t)
 	for _, tc := range []struct {
 		name, listen, extra string
 		code                int

@@ -7,12 +7,9 @@ package acl
 import (
 	"bytes"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -39,33 +36,14 @@ func TestMain(m *testing.M) {
 // requireRoot: users are made and switched to, which needs root.
 func requireRoot(t *testing.T) {
 	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if harness.InCI() {
-		t.Fatal("the access-control tests make users with useradd and need root")
-	}
-	t.Skip("needs root (useradd, setpriv)")
+	harness.RequireRoot(t, "tests/acl makes users with useradd and runs clients as them with setpriv")
 }
 
-// testUser makes a system user for the test (removed at cleanup) and
+// testUser makes a system user for the test (harness.NewUser) and
 // returns its uid.
 func testUser(t *testing.T, name string) int {
 	t.Helper()
-	harness.Require(t, "useradd")
-	if _, err := user.Lookup(name); err != nil {
-		out, err := exec.Command("useradd", "--system", "--no-create-home", "--user-group", "--shell", "/usr/sbin/nologin", name).CombinedOutput()
-		if err != nil {
-			t.Fatalf("useradd %s: %v\n%s", name, err, out)
-		}
-		t.Cleanup(func() { exec.Command("userdel", name).Run() })
-	}
-	u, err := user.Lookup(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	uid, _ := strconv.Atoi(u.Uid)
-	return uid
+	return harness.NewUser(t, name).UID
 }
 
 // asUser prefixes argv so that it runs as uid with that user's group only.
@@ -99,19 +77,7 @@ func newShared(t *testing.T) *shared {
 
 func copyFile(t *testing.T, from, to string) {
 	t.Helper()
-	in, err := os.Open(from)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer in.Close()
-	out, err := os.OpenFile(to, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o755)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		t.Fatal(err)
-	}
-	if err := out.Close(); err != nil {
+	if err := harness.CopyFile(from, to, 0o755); err != nil {
 		t.Fatal(err)
 	}
 }
