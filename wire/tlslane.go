@@ -3,7 +3,6 @@ package wire
 import (
 	"crypto/tls"
 	"fmt"
-	"net"
 	"os"
 	"time"
 )
@@ -46,5 +45,3 @@ func tlsLanes(ep Endpoint, cfg ClientConfig, key []byte) *laneOpener {
 	})
 	return &o
 }
-
-var _ net.Conn = tlsLane{}
