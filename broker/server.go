@@ -68,8 +68,7 @@ type Server struct {
 // laneTarget is where a lane with a given key goes: the connection that
 // got the key in its Welcome.
 type laneTarget struct {
-	uid       int          // the connection's peer uid; -1: not a unix socket
-	ident     acl.Identity // the connection's identity (a TLS lane's must match)
+	ident     acl.Identity // the connection's identity (a lane's must match)
 	attach    func(f *os.File) error
 	attachTLS func(net.Conn) error
 }
@@ -83,23 +82,15 @@ func newLaneKey() []byte {
 	return k
 }
 
-// peerUID is a unix socket's peer uid (SO_PEERCRED), or -1.
-func peerUID(conn net.Conn) int {
-	if id := unixIdentity(conn); id.Unix {
-		return id.UID
-	}
-	return -1
-}
-
 // offerLanes registers a connection's lanes: a key, unless the connection
 // cannot have lanes, and a function to forget it. A unix connection's
 // lanes come as sockets for attach (their uid must be the connection's); a
 // TLS connection's, when attachTLS is given, as TLS connections whose
 // certificate names the same identity.
 func (s *Server) offerLanes(conn net.Conn, ident acl.Identity, attach func(f *os.File) error, attachTLS func(net.Conn) error) (key []byte, forget func()) {
-	t := &laneTarget{uid: peerUID(conn), ident: ident, attach: attach, attachTLS: attachTLS}
+	t := &laneTarget{ident: ident, attach: attach, attachTLS: attachTLS}
 	_, isTLS := conn.(*tls.Conn)
-	if s.NoLanes || (t.uid < 0 && !(isTLS && attachTLS != nil)) {
+	if s.NoLanes || (!ident.Unix && !(isTLS && attachTLS != nil)) {
 		return nil, func() {}
 	}
 	key = newLaneKey()
@@ -138,8 +129,8 @@ func (s *Server) joinLane(conn net.Conn, hello *wire.Hello, ident acl.Identity, 
 		attached = true
 		return
 	}
-	if uid := peerUID(conn); uid != t.uid {
-		refuse(fmt.Sprintf("peer uid %d is not the connection's (%d)", uid, t.uid))
+	if !ident.Unix || !t.ident.Unix || ident.UID != t.ident.UID {
+		refuse(fmt.Sprintf("peer uid %d is not the connection's (%d)", ident.UID, t.ident.UID))
 		return
 	}
 	f, err := connFile(conn)
