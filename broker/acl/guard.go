@@ -254,9 +254,10 @@ func (g *Guard) call(ctx context.Context, p *Policy, id wire.CallID, req wire.Me
 	// Handles first: every slot, session and object the call names must
 	// be visible. Next rewrites handles in place, so keep them.
 	var slot, sess uint64
-	var objs []uint64
+	var objs, saved []uint64
 	var d *denial
 	req.Handles(func(k wire.HandleKind, h *uint64) {
+		saved = append(saved, *h)
 		switch k {
 		case wire.HSlot:
 			slot = *h
@@ -417,7 +418,7 @@ func (g *Guard) call(ctx context.Context, p *Policy, id wire.CallID, req wire.Me
 			q.Template = forceSensitive(q.Template)
 		}
 	}
-	resp, err := g.relogin(ctx, p, desc, req, slot, sess)
+	resp, err := g.relogin(ctx, p, desc, req, saved, slot, sess)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -584,14 +585,11 @@ func (g *Guard) login(ctx context.Context, p *Policy, q *wire.LoginRequest, slot
 }
 
 // relogin makes the call; for a client whose broker login was lost (a
-// token reset), it logs in again once and repeats the call.
-func (g *Guard) relogin(ctx context.Context, p *Policy, desc *wire.CallDesc, req wire.Message, slot, sess uint64) (wire.Message, error) {
-	var saved []uint64
-	if p.Login == LoginBroker && sess != 0 {
-		req.Handles(func(_ wire.HandleKind, h *uint64) { saved = append(saved, *h) })
-	}
+// token reset), it logs in again once and repeats the call, with the
+// request's handles as they were before Next rewrote them (saved).
+func (g *Guard) relogin(ctx context.Context, p *Policy, desc *wire.CallDesc, req wire.Message, saved []uint64, slot, sess uint64) (wire.Message, error) {
 	resp, err := desc.Invoke(ctx, g.cfg.Next, req)
-	if !errors.Is(err, wire.CKR_USER_NOT_LOGGED_IN) || saved == nil {
+	if !errors.Is(err, wire.CKR_USER_NOT_LOGGED_IN) || p.Login != LoginBroker || sess == 0 {
 		return resp, err
 	}
 	g.mu.Lock()
