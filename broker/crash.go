@@ -94,8 +94,9 @@ func onSpawnThread(start func() error) error {
 
 // Control messages to a worker: the first byte says what it is.
 const (
-	ctrlKey  = 'K' // the rest is the lane key for the worker's Welcome
-	ctrlLane = 'L' // a lane's socket rides along (SCM_RIGHTS)
+	ctrlKey     = 'K' // the rest is the lane key for the worker's Welcome
+	ctrlLane    = 'L' // a lane's socket rides along (SCM_RIGHTS)
+	ctrlTLSLane = 'T' // a TLS lane's socket, its preface read, rides along
 )
 
 // workerCtrl is the broker's end of a worker's control socket.
@@ -114,6 +115,10 @@ func (w *workerCtrl) send(msg []byte, fd int) error {
 // this returns; the caller closes its own.
 func (w *workerCtrl) lane(fd int) error { return w.send([]byte{ctrlLane}, fd) }
 
+// tlsLane hands the worker a TLS lane's TCP socket: the worker runs the
+// lane's TLS handshake and checks its Hello (AcceptTLSLane).
+func (w *workerCtrl) tlsLane(fd int) error { return w.send([]byte{ctrlTLSLane}, fd) }
+
 // newLane makes a socketpair, hands one end to the worker as a lane and
 // returns the other: the broker's lanes to a member worker.
 func (w *workerCtrl) newLane() (int, error) {
@@ -130,10 +135,16 @@ func (w *workerCtrl) newLane() (int, error) {
 	return fds[0], nil
 }
 
+// CtrlLane is a lane's socket the broker handed a worker.
+type CtrlLane struct {
+	FD  int
+	TLS bool // a TLS lane, its preface read: AcceptTLSLane
+}
+
 // ReadCtrl is the worker's side: it returns the lane key (the first
 // message) and a channel of the lanes that follow. The channel closes when
 // the broker is gone (EOF).
-func ReadCtrl(f *os.File) (key []byte, lanes <-chan int, err error) {
+func ReadCtrl(f *os.File) (key []byte, lanes <-chan CtrlLane, err error) {
 	c, err := net.FileConn(f)
 	f.Close()
 	if err != nil {
@@ -150,7 +161,7 @@ func ReadCtrl(f *os.File) (key []byte, lanes <-chan int, err error) {
 		return nil, nil, fmt.Errorf("control socket: no key message (%v)", err)
 	}
 	key = append([]byte(nil), buf[1:n]...)
-	ch := make(chan int, 64)
+	ch := make(chan CtrlLane, 64)
 	go func() {
 		defer close(ch)
 		for {
@@ -159,8 +170,8 @@ func ReadCtrl(f *os.File) (key []byte, lanes <-chan int, err error) {
 				return
 			}
 			for _, fd := range parseRights(oob[:oobn]) {
-				if buf[0] == ctrlLane {
-					ch <- fd
+				if buf[0] == ctrlLane || buf[0] == ctrlTLSLane {
+					ch <- CtrlLane{FD: fd, TLS: buf[0] == ctrlTLSLane}
 				} else {
 					syscall.Close(fd)
 				}

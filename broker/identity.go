@@ -15,9 +15,9 @@ import (
 	"github.com/gop11/gop11/broker/config"
 )
 
-// serverTLS builds the listeners' TLS configuration from [tls]: TLS 1.3,
+// ServerTLS builds the listeners' TLS configuration from [tls]: TLS 1.3,
 // mutual, client certificates chained to client_ca and not revoked.
-func serverTLS(c *config.TLS) (*tls.Config, error) {
+func ServerTLS(c *config.TLS) (*tls.Config, error) {
 	cert, err := tls.LoadX509KeyPair(c.Cert, c.Key)
 	if err != nil {
 		return nil, fmt.Errorf("[tls] cert %s, key %s: %v", c.Cert, c.Key, err)

@@ -42,7 +42,7 @@ type ServeConfig struct {
 	Lanes <-chan int
 	// TLSLanes brings a tls:// connection's lanes: TLS connections whose
 	// Hello is done, served the same way.
-	TLSLanes <-chan net.Conn
+	TLSLanes <-chan *wire.TLSLane
 	Version  string // the broker build, in a lane's Welcome
 }
 
@@ -60,7 +60,7 @@ func ServeConn(ctx context.Context, conn net.Conn, cfg ServeConfig) error {
 	// call that waits (C_WaitForSlotEvent in a router) returns then.
 	callCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	c := &connState{cfg: cfg, h: newHandles(), sess: sess, cancel: cancel, lanes: map[*wire.LaneConn]struct{}{}, tlsLanes: map[net.Conn]struct{}{}}
+	c := &connState{cfg: cfg, h: newHandles(), sess: sess, cancel: cancel, lanes: map[servedLane]struct{}{}}
 	served := make(chan struct{})
 	defer close(served)
 	if cfg.Stop != nil {
@@ -122,10 +122,9 @@ type connState struct {
 	err      error
 	inflight atomic.Int64
 
-	lanesMu  sync.Mutex
-	lanes    map[*wire.LaneConn]struct{}
-	tlsLanes map[net.Conn]struct{}
-	ended    bool // no more lanes: the connection is over
+	lanesMu sync.Mutex
+	lanes   map[servedLane]struct{}
+	ended   bool // no more lanes: the connection is over
 }
 
 // acceptLanes serves each lane that arrives until the connection ends.
@@ -147,41 +146,17 @@ func (c *connState) acceptLanes(ctx context.Context, wg *sync.WaitGroup) {
 			continue
 		}
 		l.Serving()
-		c.lanesMu.Lock()
-		if c.ended {
-			c.lanesMu.Unlock()
-			l.Close()
+		if !c.serveLane(ctx, wg, l, l, l.Codec(c.cfg.MaxFrame), true) {
 			return
 		}
-		c.lanes[l] = struct{}{}
-		c.lanesMu.Unlock()
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			follow := wire.NewCPUFollower() // holds this goroutine's thread
-			defer follow.Release()
-			defer func() {
-				c.lanesMu.Lock()
-				delete(c.lanes, l)
-				c.lanesMu.Unlock()
-				l.Close()
-			}()
-			if err := wire.WriteMsg(l, &wire.Welcome{Version: wire.ProtocolVersion, Broker: c.cfg.Version}); err != nil {
-				return
-			}
-			c.serveCalls(ctx, l.Codec(c.cfg.MaxFrame), follow, func(err error) bool {
-				return errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || c.sess.IsClosed()
-			})
-		}()
 	}
 }
 
 // acceptTLSLanes serves each TLS lane that arrives until the connection
-// ends: one goroutine per lane reads a request and answers it, with no
-// handoff to another goroutine.
+// ends.
 func (c *connState) acceptTLSLanes(ctx context.Context, wg *sync.WaitGroup) {
 	for {
-		var l net.Conn
+		var l *wire.TLSLane
 		var ok bool
 		select {
 		case l, ok = <-c.cfg.TLSLanes:
@@ -191,31 +166,56 @@ func (c *connState) acceptTLSLanes(ctx context.Context, wg *sync.WaitGroup) {
 		case <-ctx.Done():
 			return
 		}
-		c.lanesMu.Lock()
-		if c.ended {
-			c.lanesMu.Unlock()
-			l.Close()
+		l.Raw.Serving()
+		// A remote client's CPU numbers are another machine's.
+		ip, _ := l.RemoteAddr().(*net.TCPAddr)
+		if !c.serveLane(ctx, wg, l, l.Conn, wire.NewCodec(l.Conn, c.cfg.MaxFrame), ip != nil && ip.IP.IsLoopback()) {
 			return
 		}
-		c.tlsLanes[l] = struct{}{}
-		c.lanesMu.Unlock()
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() {
-				c.lanesMu.Lock()
-				delete(c.tlsLanes, l)
-				c.lanesMu.Unlock()
-				l.Close()
-			}()
-			if err := wire.WriteMsg(l, &wire.Welcome{Version: wire.ProtocolVersion, Broker: c.cfg.Version}); err != nil {
-				return
-			}
-			c.serveCalls(ctx, wire.NewCodec(l, c.cfg.MaxFrame), nil, func(err error) bool {
-				return errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || errors.Is(err, syscall.ECONNRESET) || c.sess.IsClosed()
-			})
-		}()
 	}
+}
+
+// servedLane is the serving end of a lane: Shutdown wakes its goroutine
+// from any other; Close is for that goroutine.
+type servedLane interface {
+	Shutdown()
+	Close() error
+}
+
+// serveLane welcomes a lane on w and serves its calls on codec in a
+// goroutine of its own, its thread on the client's CPU when follow; false
+// if the connection has ended (the lane is closed).
+func (c *connState) serveLane(ctx context.Context, wg *sync.WaitGroup, l servedLane, w io.Writer, codec *wire.Codec, follow bool) bool {
+	c.lanesMu.Lock()
+	if c.ended {
+		c.lanesMu.Unlock()
+		l.Close()
+		return false
+	}
+	c.lanes[l] = struct{}{}
+	c.lanesMu.Unlock()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		var f *wire.CPUFollower
+		if follow {
+			f = wire.NewCPUFollower() // holds this goroutine's thread
+			defer f.Release()
+		}
+		defer func() {
+			c.lanesMu.Lock()
+			delete(c.lanes, l)
+			c.lanesMu.Unlock()
+			l.Close()
+		}()
+		if err := wire.WriteMsg(w, &wire.Welcome{Version: wire.ProtocolVersion, Broker: c.cfg.Version}); err != nil {
+			return
+		}
+		c.serveCalls(ctx, codec, f, func(err error) bool {
+			return errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || c.sess.IsClosed()
+		})
+	}()
+	return true
 }
 
 // shutdownLanes wakes every lane's goroutine, blocked in a read, so it
@@ -226,9 +226,6 @@ func (c *connState) shutdownLanes() {
 	c.ended = true
 	for l := range c.lanes {
 		l.Shutdown()
-	}
-	for l := range c.tlsLanes {
-		l.Close()
 	}
 }
 

@@ -11,7 +11,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -68,9 +67,19 @@ type Server struct {
 // laneTarget is where a lane with a given key goes: the connection that
 // got the key in its Welcome.
 type laneTarget struct {
-	ident     acl.Identity // the connection's identity (a lane's must match)
+	ident acl.Identity // the connection's identity (a lane's must match)
+	key   []byte
+	laneHandlers
+}
+
+// laneHandlers take a connection's lanes. A unix lane's socket goes to
+// attach (its Hello checked); a TLS lane, its preface read, to handTLS,
+// which hands its socket to the worker that serves the connection, or,
+// where the broker serves it, through the broker's TLS to attachTLS.
+type laneHandlers struct {
 	attach    func(f *os.File) error
-	attachTLS func(net.Conn) error
+	attachTLS func(*wire.TLSLane) error
+	handTLS   func(f *os.File) error
 }
 
 // newLaneKey makes a connection's lane key.
@@ -84,52 +93,45 @@ func newLaneKey() []byte {
 
 // offerLanes registers a connection's lanes: a key, unless the connection
 // cannot have lanes, and a function to forget it. A unix connection's
-// lanes come as sockets for attach (their uid must be the connection's); a
-// TLS connection's, when attachTLS is given, as TLS connections whose
-// certificate names the same identity.
-func (s *Server) offerLanes(conn net.Conn, ident acl.Identity, attach func(f *os.File) error, attachTLS func(net.Conn) error) (key []byte, forget func()) {
-	t := &laneTarget{ident: ident, attach: attach, attachTLS: attachTLS}
+// lanes must come from its uid; a TLS connection's, with a certificate
+// that names the same identity.
+func (s *Server) offerLanes(conn net.Conn, ident acl.Identity, h laneHandlers) (key []byte, forget func()) {
 	_, isTLS := conn.(*tls.Conn)
-	if s.NoLanes || (!ident.Unix && !(isTLS && attachTLS != nil)) {
+	if s.NoLanes || (!ident.Unix && !(isTLS && (h.attachTLS != nil || h.handTLS != nil))) {
 		return nil, func() {}
 	}
 	key = newLaneKey()
+	t := &laneTarget{ident: ident, key: key, laneHandlers: h}
+	id := laneIDKey(wire.LaneID(key))
 	s.lanes.Store(string(key), t)
-	return key, func() { s.lanes.Delete(string(key)) }
+	if isTLS {
+		s.lanes.Store(id, t)
+	}
+	return key, func() {
+		s.lanes.Delete(string(key))
+		s.lanes.Delete(id)
+	}
 }
 
-// joinLane attaches a lane to the connection its key names. A lane of
-// another user or certificate, or with a key nobody holds, is refused.
+// joinLane attaches a unix lane to the connection its key names. A lane
+// of another user, or with a key nobody holds, is refused.
 func (s *Server) joinLane(conn net.Conn, hello *wire.Hello, ident acl.Identity, log zerolog.Logger) {
-	attached := false
-	defer func() {
-		if !attached {
-			conn.Close()
-		}
-	}()
+	defer conn.Close()
 	refuse := func(why string) {
 		log.Warn().Str("remote", conn.RemoteAddr().String()).Msg("lane refused: " + why)
 		wire.WriteMsg(conn, &wire.Welcome{Version: wire.ProtocolVersion, Error: "lane refused: " + why})
 	}
 	v, ok := s.lanes.Load(string(hello.Lane))
-	if !ok {
+	switch {
+	case !ok:
 		refuse("no connection has this key")
+		return
+	case !ident.Unix:
+		refuse("a TLS lane begins with a lane preface")
 		return
 	}
 	t := v.(*laneTarget)
-	if _, isTLS := conn.(*tls.Conn); isTLS {
-		if t.attachTLS == nil || ident.Serial != t.ident.Serial || !slices.Equal(ident.CertNames, t.ident.CertNames) {
-			refuse(fmt.Sprintf("%s is not the connection's certificate", ident))
-			return
-		}
-		if err := t.attachTLS(conn); err != nil {
-			refuse(err.Error())
-			return
-		}
-		attached = true
-		return
-	}
-	if !ident.Unix || !t.ident.Unix || ident.UID != t.ident.UID {
+	if !t.ident.Unix || ident.UID != t.ident.UID {
 		refuse(fmt.Sprintf("peer uid %d is not the connection's (%d)", ident.UID, t.ident.UID))
 		return
 	}
@@ -276,6 +278,16 @@ func (s *Server) admit(conn net.Conn, isTLS bool) {
 	conn.SetDeadline(time.Now().Add(s.HandshakeTimeout))
 	var ident acl.Identity
 	if isTLS {
+		id, isLane, err := lanePreface(conn)
+		if err != nil {
+			log.Warn().Str("remote", conn.RemoteAddr().String()).Err(err).Msg("client refused: no TLS handshake")
+			conn.Close()
+			return
+		}
+		if isLane {
+			s.joinTLSLane(conn, id, log)
+			return
+		}
 		tc, tid, err := tlsIdentity(conn, s.tlsConfig.Load())
 		if err != nil {
 			log.Warn().Str("remote", conn.RemoteAddr().String()).Err(err).Msg("client refused: TLS handshake failed")
@@ -395,10 +407,16 @@ func (s *Server) startWorker(id uint64, conn net.Conn, ident acl.Identity, log z
 	// can be before spawnWorker returns here.
 	var ctrl *workerCtrl
 	spawned := make(chan struct{})
-	key, forget := s.offerLanes(conn, ident, func(lf *os.File) error {
-		<-spawned
-		return ctrl.lane(int(lf.Fd()))
-	}, nil) // a TLS connection's lanes would need a relay each: none
+	key, forget := s.offerLanes(conn, ident, laneHandlers{
+		attach: func(lf *os.File) error {
+			<-spawned
+			return ctrl.lane(int(lf.Fd()))
+		},
+		handTLS: func(lf *os.File) error {
+			<-spawned
+			return ctrl.tlsLane(int(lf.Fd()))
+		},
+	})
 	cmd, out, ctrl, done, err := spawnWorker(f, args, nil, key)
 	close(spawned)
 	if err != nil {
@@ -430,7 +448,7 @@ func (s *Server) startWorker(id uint64, conn net.Conn, ident acl.Identity, log z
 // worker (SIGHUP) for the next call of the connections they serve.
 func (s *Server) ReloadQuick(cfg *config.Config) error {
 	if cfg.TLS != nil {
-		tc, err := serverTLS(cfg.TLS)
+		tc, err := ServerTLS(cfg.TLS)
 		if err != nil {
 			return err
 		}

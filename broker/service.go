@@ -204,7 +204,7 @@ func (s *Server) Reload(cfg *config.Config) error {
 	var tc *tls.Config
 	if cfg.TLS != nil {
 		var err error
-		if tc, err = serverTLS(cfg.TLS); err != nil {
+		if tc, err = ServerTLS(cfg.TLS); err != nil {
 			return err
 		}
 	}
@@ -232,26 +232,29 @@ func (s *Server) Reload(cfg *config.Config) error {
 // serveRouted serves one connection in config mode.
 func (s *Server) serveRouted(id uint64, conn net.Conn, ident acl.Identity, log zerolog.Logger) {
 	lanes := make(chan int, 16)
-	tlsLanes := make(chan net.Conn, 16)
-	key, forget := s.offerLanes(conn, ident, func(f *os.File) error {
-		fd, err := syscall.Dup(int(f.Fd()))
-		if err != nil {
-			return err
-		}
-		select {
-		case lanes <- fd:
-			return nil
-		case <-time.After(5 * time.Second):
-			syscall.Close(fd)
-			return fmt.Errorf("connection not taking lanes")
-		}
-	}, func(c net.Conn) error {
-		select {
-		case tlsLanes <- c:
-			return nil
-		case <-time.After(5 * time.Second):
-			return fmt.Errorf("connection not taking lanes")
-		}
+	tlsLanes := make(chan *wire.TLSLane, 16)
+	key, forget := s.offerLanes(conn, ident, laneHandlers{
+		attach: func(f *os.File) error {
+			fd, err := syscall.Dup(int(f.Fd()))
+			if err != nil {
+				return err
+			}
+			select {
+			case lanes <- fd:
+				return nil
+			case <-time.After(5 * time.Second):
+				syscall.Close(fd)
+				return fmt.Errorf("connection not taking lanes")
+			}
+		},
+		attachTLS: func(l *wire.TLSLane) error {
+			select {
+			case tlsLanes <- l:
+				return nil
+			case <-time.After(5 * time.Second):
+				return fmt.Errorf("connection not taking lanes")
+			}
+		},
 	})
 	defer func() {
 		forget()

@@ -1,7 +1,6 @@
 package wire
 
 import (
-	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -49,30 +48,64 @@ func ClientTLS(caFile, certFile, keyFile, serverName string) (*tls.Config, error
 // dialTLS connects to a tls:// endpoint and runs the TLS handshake, both
 // before deadline.
 func dialTLS(ep Endpoint, cfg ClientConfig, deadline time.Time) (net.Conn, error) {
+	tc, err := clientTLS(ep, cfg)
+	if err != nil {
+		return nil, err
+	}
+	nc, err := (&net.Dialer{Deadline: deadline}).Dial("tcp", ep.Address)
+	if err != nil {
+		return nil, err // no TCP connection
+	}
+	nc.SetDeadline(deadline)
+	conn, err := handshakeTLS(ep, tls.Client(nc, tc))
+	if err != nil {
+		return nil, err
+	}
+	nc.SetDeadline(time.Time{})
+	return conn, nil
+}
+
+// clientTLS is cfg's TLS configuration for ep: TLS 1.3 at least, and the
+// endpoint's host as the name the broker's certificate must carry unless
+// the config names one.
+func clientTLS(ep Endpoint, cfg ClientConfig) (*tls.Config, error) {
 	if cfg.TLS == nil {
 		return nil, fmt.Errorf("%s: tls:// needs [tls] ca, cert and key in the client config", ep)
 	}
 	tc := cfg.TLS.Clone()
 	tc.MinVersion = max(tc.MinVersion, tls.VersionTLS13)
-	// tls.Dialer takes the server name from the address when tc has none.
-	d := tls.Dialer{NetDialer: &net.Dialer{Deadline: deadline}, Config: tc}
-	conn, err := d.Dial("tcp", ep.Address)
-	var op *net.OpError
+	if tc.ServerName == "" {
+		host, _, err := net.SplitHostPort(ep.Address)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %v", ep, err)
+		}
+		tc.ServerName = host
+	}
+	return tc, nil
+}
+
+// handshakeTLS runs a client's TLS handshake, bounded by the deadline of
+// the connection beneath, and says what a failure means; it closes conn
+// when the handshake fails.
+func handshakeTLS(ep Endpoint, conn *tls.Conn) (*tls.Conn, error) {
+	err := conn.Handshake()
+	var ne net.Error
 	switch {
 	case err == nil:
 		return conn, nil
-	case errors.As(err, &op) && op.Op == "dial":
-		return nil, err // no TCP connection
 	case errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET):
 		// What a plaintext gop11 listener does with a ClientHello.
-		return nil, fmt.Errorf("tls handshake with %s: the peer closed the connection (is it a tls:// listener?): %w", ep.Address, err)
-	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded):
-		return nil, fmt.Errorf("tls handshake with %s: no answer within the dial timeout: %w", ep.Address, err)
+		err = fmt.Errorf("tls handshake with %s: the peer closed the connection (is it a tls:// listener?): %w", ep.Address, err)
+	case errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, syscall.EAGAIN) || errors.As(err, &ne) && ne.Timeout():
+		err = fmt.Errorf("tls handshake with %s: no answer within the dial timeout: %w", ep.Address, err)
+	default:
+		if r := refusal(err, false); r != nil {
+			err = r
+		}
+		err = fmt.Errorf("tls handshake with %s: %w", ep.Address, err)
 	}
-	if r := refusal(err, false); r != nil {
-		err = r
-	}
-	return nil, fmt.Errorf("tls handshake with %s: %w", ep.Address, err)
+	conn.NetConn().Close()
+	return nil, err
 }
 
 // refusal returns err, from the handshake with the broker, as ErrRefused

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -93,10 +94,50 @@ func workerMain(args []string) int {
 		log.Error().Err(err).Msg("worker started without its control socket")
 		return 2
 	}
+	// Quick mode's config: the policies, and [tls] for the connection's
+	// TLS lanes, which come here for their handshake (broker/tlslane.go).
+	var ident acl.Identity
+	var tlsCfg *tls.Config
+	if *cfgPath != "" {
+		if err := json.Unmarshal([]byte(*identity), &ident); err != nil {
+			log.Error().Err(err).Msg("--identity: client refused")
+			return 2
+		}
+		cfg, err := config.ParseOptions{Quick: true}.Load(*cfgPath)
+		if err == nil && cfg.TLS != nil {
+			tlsCfg, err = broker.ServerTLS(cfg.TLS)
+		}
+		if err != nil {
+			log.Error().Err(err).Msg("cannot read the config: client refused")
+			wire.WriteMsg(conn, &wire.Welcome{Version: wire.ProtocolVersion, Error: "broker config: " + err.Error()})
+			return 1
+		}
+	}
 	lanes := make(chan int, 16)
+	tlsLanes := make(chan *wire.TLSLane, 16)
 	go func() {
-		for fd := range ctrlLanes {
-			lanes <- fd
+		for l := range ctrlLanes {
+			if !l.TLS {
+				lanes <- l.FD
+				continue
+			}
+			go func() {
+				raw, err := wire.NewLaneConn(l.FD)
+				if err == nil && tlsCfg == nil {
+					raw.Close()
+					err = errors.New("no [tls] in the config")
+				}
+				if err != nil {
+					log.Warn().Err(err).Msg("TLS lane refused")
+					return
+				}
+				tl, err := broker.AcceptTLSLane(raw, tlsCfg, ident, laneKey, 10*time.Second)
+				if err != nil {
+					log.Warn().Err(err).Msg("TLS lane refused")
+					return
+				}
+				tlsLanes <- tl
+			}()
 		}
 		log.Warn().Msg("broker gone: worker exits")
 		os.Exit(1)
@@ -118,13 +159,13 @@ func workerMain(args []string) int {
 	defer stop()
 	var be wire.Backend = mod
 	if *cfgPath != "" {
-		if be, err = guarded(mod, *cfgPath, *identity, log); err != nil {
+		if be, err = guarded(mod, *cfgPath, ident, log); err != nil {
 			log.Error().Err(err).Msg("cannot apply the policies: client refused")
 			mod.Close()
 			return 1
 		}
 	}
-	err = broker.ServeConn(context.Background(), conn, broker.ServeConfig{Backend: be, Log: log, Stop: ctx.Done(), Grace: *grace, Lanes: lanes, Version: Version})
+	err = broker.ServeConn(context.Background(), conn, broker.ServeConfig{Backend: be, Log: log, Stop: ctx.Done(), Grace: *grace, Lanes: lanes, TLSLanes: tlsLanes, Version: Version})
 	if err != nil {
 		log.Warn().Err(err).Msg("connection ended")
 	}
@@ -135,13 +176,9 @@ func workerMain(args []string) int {
 }
 
 // guarded puts quick mode's access control in front of mod: the policies
-// of the config file at path, for the client identity (JSON) the broker
+// of the config file at path, for the client identity the broker
 // established; SIGHUP reloads them (the broker sends it on its own reload).
-func guarded(mod wire.Backend, path, identity string, log zerolog.Logger) (wire.Backend, error) {
-	var id acl.Identity
-	if err := json.Unmarshal([]byte(identity), &id); err != nil {
-		return nil, fmt.Errorf("--identity: %v", err)
-	}
+func guarded(mod wire.Backend, path string, id acl.Identity, log zerolog.Logger) (wire.Backend, error) {
 	load := func() (*acl.Set, error) {
 		cfg, err := config.ParseOptions{Quick: true}.Load(path)
 		if err != nil {

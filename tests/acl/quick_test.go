@@ -82,6 +82,9 @@ operations = ["sign", "find", "read"]
 	if out, stderr, code := run(t, tlsConf(stranger), "pkcs11-tool", "--module", harness.Module(), "-L"); code == 0 || !strings.Contains(out+stderr, "CKR_DEVICE_ERROR") {
 		t.Errorf("a certificate no [[client]] names must be refused:\n%s%s", out, stderr)
 	}
+	// The worker runs its connection's TLS lanes itself.
+	checkTLSLanes(t, addr, ca, dev, stranger)
+	b.waitLog(`"message":"TLS lane refused"`, 5*time.Second)
 
 	// SIGHUP: the open connection's next call follows the new policy.
 	c, err := wire.Dial(wire.Endpoint{Network: "unix", Address: b.sock}, wire.ClientConfig{})

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -104,39 +105,14 @@ login = "broker"
 		})
 	}
 
-	// Calls go on lanes over TLS too (one TLS connection per concurrent
-	// caller, joined by the Welcome's key), and a lane must present the
-	// connection's own certificate.
-	goodTLS, err := wire.ClientTLS(ca.CertPath, good.CertPath, good.KeyPath, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	lanes, err := wire.Dial(wire.Endpoint{Network: "tls", Address: addr}, wire.ClientConfig{TLS: goodTLS})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lanes.Close()
-	if err := lanes.Call(wire.CallGetInfo, &wire.GetInfoRequest{}, &wire.GetInfoResponse{}); err != nil || !lanes.UsesLanes() || len(lanes.Welcome.Lane) == 0 {
-		t.Errorf("a call over TLS: %v, lanes used: %v", err, lanes.UsesLanes())
-	}
-	otherTLS, _ := wire.ClientTLS(ca.CertPath, nameless.CertPath, nameless.KeyPath, "")
-	otherTLS.ServerName = "127.0.0.1"
-	stolen, err := tls.Dial("tcp", addr, otherTLS)
-	if err != nil {
-		t.Fatal(err)
-	}
-	wire.WriteMsg(stolen, &wire.Hello{Magic: wire.Magic, Version: wire.ProtocolVersion, Lane: lanes.Welcome.Lane})
-	if _, err := wire.ReadWelcome(stolen); err == nil || !strings.Contains(err.Error(), "is not the connection's certificate") {
-		t.Errorf("a lane with another certificate and the connection's key: %v, want it refused", err)
-	}
-	stolen.Close()
+	checkTLSLanes(t, addr, ca, good, nameless)
 
 	// Below libgop11.so: a TLS client without a certificate, and a
 	// plaintext client, are refused before any call; neither hangs.
 	pool, _ := wire.ClientTLS(ca.CertPath, good.CertPath, good.KeyPath, "")
 	noCert := &tls.Config{MinVersion: tls.VersionTLS13, RootCAs: pool.RootCAs}
 	ep, _ := wire.ParseEndpoint("tls://" + addr)
-	_, err = wire.Dial(ep, wire.ClientConfig{DialTimeout: 3 * time.Second, TLS: noCert})
+	_, err := wire.Dial(ep, wire.ClientConfig{DialTimeout: 3 * time.Second, TLS: noCert})
 	if !errors.Is(err, wire.ErrRefused) || !strings.Contains(err.Error(), "certificate required") {
 		t.Errorf("no client certificate: %v, want ErrRefused (certificate required)", err)
 	}
@@ -264,5 +240,38 @@ func TestPolicyReload(t *testing.T) {
 				t.Errorf("C_VerifyInit on a key the policy now hides: %v, want CKR_OBJECT_HANDLE_INVALID", err)
 			}
 		})
+	}
+}
+
+// checkTLSLanes: calls over tls://addr go on lanes (one TLS connection
+// per concurrent caller, joined by a preface naming the connection), and
+// a lane with another certificate is refused even with the connection's
+// own lane key.
+func checkTLSLanes(t *testing.T, addr string, ca *harness.CA, good, other *harness.Cert) {
+	t.Helper()
+	goodTLS, err := wire.ClientTLS(ca.CertPath, good.CertPath, good.KeyPath, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lanes, err := wire.Dial(wire.Endpoint{Network: "tls", Address: addr}, wire.ClientConfig{TLS: goodTLS})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lanes.Close()
+	if err := lanes.Call(wire.CallGetInfo, &wire.GetInfoRequest{}, &wire.GetInfoResponse{}); err != nil || !lanes.UsesLanes() || len(lanes.Welcome.Lane) == 0 {
+		t.Errorf("a call over TLS: %v, lanes used: %v", err, lanes.UsesLanes())
+	}
+	otherTLS, _ := wire.ClientTLS(ca.CertPath, other.CertPath, other.KeyPath, "")
+	otherTLS.ServerName = "127.0.0.1"
+	raw, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw.Write(append([]byte(wire.LanePreface), wire.LaneID(lanes.Welcome.Lane)...))
+	stolen := tls.Client(raw, otherTLS)
+	defer stolen.Close()
+	wire.WriteMsg(stolen, &wire.Hello{Magic: wire.Magic, Version: wire.ProtocolVersion, Lane: lanes.Welcome.Lane})
+	if _, err := wire.ReadWelcome(stolen); err == nil || !strings.Contains(err.Error(), "is not the connection's certificate") {
+		t.Errorf("a lane with another certificate and the connection's key: %v, want it refused", err)
 	}
 }

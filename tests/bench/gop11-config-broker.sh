@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Starts gop11-broker in config mode for the bench: one SoftHSM2 module
 # (SOFTHSM2_CONF from the environment) with the given isolation, the token
-# "bench" on virtual slot 1.
+# "bench" on virtual slot 1; or, with ISOLATION "quick", in quick mode
+# (--module) with a config file for what follows.
 #
-#   gop11-config-broker.sh SOCKET ISOLATION [tls|policy]
+#   gop11-config-broker.sh SOCKET ISOLATION|quick [tls|policy]
 #
 # tls:    also a tls://127.0.0.1 listener with mutual TLS, on a free port
 #         outside the kernel's ephemeral range, opened before the unix
@@ -105,6 +106,13 @@ operations = [\"sign\", \"verify\", \"digest\", \"encrypt\", \"decrypt\", \"find
 	exit 2
 	;;
 esac
+
+if [[ $isolation == quick ]]; then
+	# Quick mode (--module): a worker per connection, [tls] and the
+	# policies from the config file.
+	printf 'listen = [%s]\nlog_level = "%s"\n%s\n' "$listen" "${BENCH_BROKER_LOG_LEVEL:-warn}" "$extra" >"$cfg"
+	exec "$root/build/gop11-broker" --module /usr/lib/softhsm/libsofthsm2.so --config "$cfg"
+fi
 
 cat >"$cfg" <<TOML
 listen = [$listen]

@@ -31,6 +31,7 @@ TITLES = {
 SWEEP_OP = "ecdsa_sign_procs"  # p11bench --procs rows: N processes x 1 thread
 INPROC, WORKER = "gop11-inproc", "gop11-worker"
 TLS, POLICY = "gop11-tls", "gop11-policy"  # the access-control rows (issue 14)
+TLS_CFG = "gop11-tls-cfg"  # TLS to a config-mode broker (its router hop to the worker)
 AB_OP = "ecdsa_sign_ab"  # run.sh's alternating gop11-worker / gop11-policy samples
 MIB = 1024.0
 
@@ -125,7 +126,7 @@ def print_table(cells, targets, meta):
     THREADS = sorted({k[2] for k in cells if k[3] == 1 and k[1] in OPS}) or [1, 2, 4, 8]
     svc = [t for t in targets if t != "floor"]
     # the access-control rows get their ratios in print_access
-    gops = [t for t in svc if t.startswith("gop11") and t not in (TLS, POLICY)]
+    gops = [t for t in svc if t.startswith("gop11") and t not in (TLS, TLS_CFG, POLICY)]
     has_floor = "floor" in targets
     head = f"{'op':<11}{'thr':>4} |"
     for t in svc:
@@ -181,7 +182,8 @@ def print_access(cells, targets, quick):
     """gop11-tls and gop11-policy per op: ops/s and throughput ratios to
     quick mode, to direct, and to each one's own baseline (p11-kit over its
     unix socket for TLS, gop11-worker for the policy)."""
-    rows = [(t, base) for t, base in ((TLS, "p11kit"), (POLICY, WORKER)) if t in targets]
+    rows = [(t, base) for t, base in ((TLS, "p11kit"), (TLS_CFG, "p11kit"), (POLICY, WORKER))
+            if t in targets]
     if not rows:
         return
     print()

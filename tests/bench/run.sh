@@ -12,7 +12,8 @@
 # BENCH_MAX_OPS, BENCH_HOLD (held connections), BENCH_SESSIONS,
 # BENCH_SWEEP_DURATION (s per process-sweep cell; full default >= 0.7),
 # BENCH_PROCS ("1,2,4,..."), BENCH_THREADS ("1,2,4,8"),
-# BENCH_TARGETS ("direct p11kit" to run a subset), BENCH_BUDGET (s for the
+# BENCH_TARGETS ("direct p11kit" to run a subset), BENCH_OPS ("ecdsa_sign
+# getinfo": a subset of the operations), BENCH_BUDGET (s for the
 # rounds; default 420, quick 40), BENCH_AB_PAIRS (gop11-worker / gop11-policy
 # samples per round; default 8, quick 2),
 # BENCH_PRIMARY (the gop11 row the targets are checked on; default gop11).
@@ -39,7 +40,7 @@ else
 fi
 SESSIONS=${BENCH_SESSIONS:-10000}
 PROCS=${BENCH_PROCS:-$PROCS_DEFAULT}
-OPS=(getinfo random32 getattr2 find ecdsa_sign rsa_sign digest_1m aes_gcm_1k open_close)
+read -ra OPS <<<"${BENCH_OPS:-getinfo random32 getattr2 find ecdsa_sign rsa_sign digest_1m aes_gcm_1k open_close}"
 THREADS=(1 2 4 8)
 PIN=1234 SO_PIN=5678 TOKEN=bench
 
@@ -66,7 +67,8 @@ TARGET_LINES=(
 	"gop11-yamux|build/libgop11.so build/gop11-broker|build/libgop11.so|GOP11_BROKER=unix://@SOCK@|build/gop11-broker --listen unix://@SOCK@ --module $SOFTHSM --log-level warn --no-lanes"
 	"gop11-worker|build/libgop11.so build/gop11-broker|build/libgop11.so|GOP11_BROKER=unix://@SOCK@|tests/bench/gop11-config-broker.sh @SOCK@ process"
 	"gop11-inproc|build/libgop11.so build/gop11-broker|build/libgop11.so|GOP11_BROKER=unix://@SOCK@|tests/bench/gop11-config-broker.sh @SOCK@ inprocess"
-	"gop11-tls|build/libgop11.so build/gop11-broker|build/libgop11.so|GOP11_CONFIG=@SOCK@.client.toml|tests/bench/gop11-config-broker.sh @SOCK@ process tls|threads=1,4 procs=1,8,64"
+	"gop11-tls|build/libgop11.so build/gop11-broker|build/libgop11.so|GOP11_CONFIG=@SOCK@.client.toml|tests/bench/gop11-config-broker.sh @SOCK@ quick tls|threads=1,4 procs=1,8,64"
+	"gop11-tls-cfg|build/libgop11.so build/gop11-broker|build/libgop11.so|GOP11_CONFIG=@SOCK@.client.toml|tests/bench/gop11-config-broker.sh @SOCK@ process tls|threads=1,4 procs=1 rss=idle"
 	"gop11-policy|build/libgop11.so build/gop11-broker|build/libgop11.so|GOP11_BROKER=unix://@SOCK@|tests/bench/gop11-config-broker.sh @SOCK@ process policy|threads=1,4 procs=1,8,64 rss=idle"
 	"floor|build/bench/floor|floor||build/bench/floor server @SOCK@"
 )
