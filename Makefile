@@ -11,7 +11,7 @@ VERSION   := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 GOFILES   := $(shell find wire module broker cmd -name '*.go' 2>/dev/null) go.mod go.sum
 MODFILES  := $(wildcard module/*.c module/*.h) module/exports.map $(wildcard include/*.h)
 # Packages that must build and test without cgo.
-PUREPKGS  := ./wire/... ./module/client/... ./broker ./broker/acl ./broker/config ./broker/p11uri
+PUREPKGS  := ./wire/... ./module/client/... ./broker ./broker/acl ./broker/config ./broker/p11uri ./broker/shared
 FUZZTIME  ?= 4s
 
 export GOFLAGS := -buildvcs=false

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gop11/gop11/broker/config"
+	"github.com/gop11/gop11/broker/shared"
 	"github.com/gop11/gop11/wire"
 	"github.com/rs/zerolog"
 )
@@ -24,10 +25,14 @@ type InProcess func(m *config.Module, log zerolog.Logger) (wire.Backend, func() 
 
 // module is one configured vendor module, shared by every connection.
 type module struct {
-	idx    int // position in the config, +1 in handles
-	cfg    config.Module
-	shared wire.Backend // isolation "inprocess": one instance for everyone
-	close  func() error
+	idx   int // position in the config, +1 in handles
+	cfg   config.Module
+	close func() error
+	// Isolation "shared" and "inprocess": one instance for every
+	// connection, each with its own virtual application (shared.App); sw
+	// is the worker that runs it ("shared"; nil: in the broker).
+	inst *shared.Instance
+	sw   *sharedWorker
 
 	mu      sync.Mutex
 	crashes int       // consecutive worker deaths
@@ -62,7 +67,8 @@ func (m *module) died(lived time.Duration) {
 }
 
 // member is one module as one connection sees it: a worker process of its
-// own (isolation "process") or the shared in-process instance.
+// own (isolation "process"), or its virtual application on the module's
+// shared instance (in the shared worker, via, or in the broker).
 type member struct {
 	mod     *module
 	gen     uint16 // bumped on every restart: old handles name nothing
@@ -73,14 +79,44 @@ type member struct {
 	dead    atomic.Bool
 	why     atomic.Value // string: why it died
 	exited  chan struct{}
+	app     *shared.App
+	via     *member // the shared worker, when app runs in one
 }
 
-// startMember starts a worker for mod over a socketpair and waits for its
-// Welcome (the module initialized).
-func (s *Server) startMember(mod *module, gen uint16, connID uint64, log zerolog.Logger) (*member, error) {
-	if mod.shared != nil {
-		return &member{mod: mod, gen: gen, backend: mapped(mod.shared), started: time.Now()}, nil
+// proc is the member whose worker process runs m's calls, or m.
+func (m *member) proc() *member {
+	if m.via != nil {
+		return m.via
 	}
+	return m
+}
+
+// isDead: the worker that ran m's calls is gone, and m's handles with it.
+func (m *member) isDead() bool { return m.proc().dead.Load() }
+
+// startMember gives a connection (who: its identity) a member for mod:
+// its virtual application on the module's shared instance, or a worker
+// of its own.
+func (s *Server) startMember(mod *module, gen uint16, connID uint64, who string, log zerolog.Logger) (*member, error) {
+	if mod.inst == nil {
+		return s.spawnMember(mod, gen, connID, log)
+	}
+	m := &member{mod: mod, gen: gen, started: time.Now()}
+	if mod.sw != nil {
+		via, err := mod.sw.get()
+		if err != nil {
+			return nil, err
+		}
+		m.via = via
+	}
+	m.app = mod.inst.App(who, log)
+	m.backend = mapped(wire.BackendFunc(m.app.Call))
+	return m, nil
+}
+
+// spawnMember starts a worker for mod over a socketpair and waits for its
+// Welcome (the module initialized).
+func (s *Server) spawnMember(mod *module, gen uint16, connID uint64, log zerolog.Logger) (*member, error) {
 	if d := mod.backoff(); d > 0 {
 		log.Info().Str("module", mod.cfg.Name).Dur("wait", d).Msg("worker restart backoff")
 		time.Sleep(d)
@@ -142,8 +178,15 @@ func (m *member) kill(why string) {
 }
 
 // stop closes the connection to the worker, which closes the sessions,
-// finalizes the module and exits; stop waits for that (5 s at most).
+// finalizes the module and exits; stop waits for that (5 s at most). A
+// virtual application closes its sessions on the shared instance.
 func (m *member) stop() {
+	if m.app != nil {
+		if !m.isDead() {
+			m.app.Close(context.Background())
+		}
+		return
+	}
 	if m.client == nil {
 		return
 	}
@@ -158,17 +201,80 @@ func (m *member) stop() {
 // invoke makes one call with the module's call timeout: a worker that
 // overruns it is killed and the call answers CKR_DEVICE_ERROR.
 func (m *member) invoke(ctx context.Context, d *wire.CallDesc, req wire.Message) (wire.Message, error) {
-	if m.cmd != nil && d.ID != wire.CallWaitForSlotEvent && m.mod.cfg.CallTimeout > 0 {
+	p := m.proc()
+	if p.cmd != nil && d.ID != wire.CallWaitForSlotEvent && m.mod.cfg.CallTimeout > 0 {
 		t := time.AfterFunc(m.mod.cfg.CallTimeout, func() {
-			m.kill(fmt.Sprintf("hung: %s ran over the call timeout of %v", d.Name, m.mod.cfg.CallTimeout))
+			p.kill(fmt.Sprintf("hung: %s ran over the call timeout of %v", d.Name, m.mod.cfg.CallTimeout))
 		})
 		defer t.Stop()
 	}
 	resp, err := d.Invoke(ctx, m.backend, req)
-	if err != nil && m.cmd != nil && (m.dead.Load() || m.client.Lost()) && !isRV(err) {
+	if err != nil && p.cmd != nil && (p.dead.Load() || p.client.Lost()) && !isRV(err) {
 		return nil, errMemberDied
 	}
 	return resp, err
+}
+
+// sharedWorker runs a module's shared instance (isolation "shared"): one
+// worker process for every connection, started with the broker (its
+// probe) and again at the first call after it died.
+type sharedWorker struct {
+	srv *Server
+	mod *module
+	log zerolog.Logger
+
+	mu     sync.Mutex
+	cur    *member
+	gen    uint16
+	closed bool
+}
+
+// get returns the running worker, starting one if there is none. A new
+// worker is a new module instance: every virtual application's sessions
+// and logins on the old one are gone.
+func (w *sharedWorker) get() (*member, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return nil, wire.CKR_DEVICE_ERROR
+	}
+	if w.cur != nil && !w.cur.dead.Load() {
+		return w.cur, nil
+	}
+	if w.cur != nil {
+		w.mod.inst.Reset()
+	}
+	w.gen++
+	m, err := w.srv.spawnMember(w.mod, w.gen, 0, w.log)
+	if err != nil {
+		w.log.Error().Err(err).Msg("cannot start the shared worker")
+		return nil, wire.CKR_DEVICE_ERROR
+	}
+	w.cur = m
+	return m, nil
+}
+
+// call runs a call of the shared instance on its worker.
+func (w *sharedWorker) call(ctx context.Context, id wire.CallID, req wire.Message) (wire.Message, error) {
+	w.mu.Lock()
+	m := w.cur
+	w.mu.Unlock()
+	if m == nil || m.dead.Load() {
+		return nil, errMemberDied
+	}
+	return wire.Lookup(id).Invoke(ctx, m.backend, req)
+}
+
+// stop ends the worker: it closes its sessions and finalizes the module.
+func (w *sharedWorker) stop() error {
+	w.mu.Lock()
+	m := w.cur
+	w.closed = true
+	w.mu.Unlock()
+	if m != nil {
+		m.stop()
+	}
+	return nil
 }
 
 var errMemberDied = fmt.Errorf("worker died")

@@ -34,6 +34,7 @@ type router struct {
 	srv  *Server
 	log  zerolog.Logger
 	conn uint64 // the connection's number, given to its workers for their logs
+	who  string // the connection's identity (acl.Identity.Key)
 
 	mu      sync.Mutex
 	members map[int]*member // by module index
@@ -43,8 +44,8 @@ type router struct {
 	seen    *snapshot
 }
 
-func newRouter(s *Server, conn uint64, log zerolog.Logger) *router {
-	return &router{srv: s, log: log, conn: conn, members: map[int]*member{}, gens: map[int]uint16{}, notify: make(chan struct{}, 1), seen: s.snap.Load()}
+func newRouter(s *Server, conn uint64, who string, log zerolog.Logger) *router {
+	return &router{srv: s, log: log, conn: conn, who: who, members: map[int]*member{}, gens: map[int]uint16{}, notify: make(chan struct{}, 1), seen: s.snap.Load()}
 }
 
 // brokerInfo is what C_GetInfo says in config mode: the library is
@@ -139,16 +140,16 @@ func (r *router) member(snap *snapshot, idx int, gen uint16, byHandle bool) (*me
 	defer r.mu.Unlock()
 	m := r.members[idx]
 	if byHandle {
-		if m == nil || m.gen != gen || m.dead.Load() {
+		if m == nil || m.gen != gen || m.isDead() {
 			return nil, wire.CKR_SESSION_HANDLE_INVALID
 		}
 		return m, nil
 	}
-	if m != nil && !m.dead.Load() {
+	if m != nil && !m.isDead() {
 		return m, nil
 	}
 	r.gens[idx]++
-	m, err := r.srv.startMember(snap.modules[idx], r.gens[idx], r.conn, r.log)
+	m, err := r.srv.startMember(snap.modules[idx], r.gens[idx], r.conn, r.who, r.log)
 	if err != nil {
 		r.log.Error().Err(err).Msg("cannot start a worker")
 		return nil, wire.CKR_DEVICE_ERROR

@@ -15,6 +15,7 @@ import (
 
 	"github.com/gop11/gop11/broker/acl"
 	"github.com/gop11/gop11/broker/config"
+	"github.com/gop11/gop11/broker/shared"
 	"github.com/gop11/gop11/wire"
 	"github.com/rs/zerolog"
 )
@@ -98,15 +99,22 @@ func (s *Server) build(cfg *config.Config) (*snapshot, error) {
 		if mod == nil {
 			mod = &module{idx: s.nextModule, cfg: mc}
 			s.nextModule++
-			if mc.Isolation == config.IsolationInProcess {
+			log := s.Log.With().Str("module", mc.Name).Logger()
+			switch mc.Isolation {
+			case config.IsolationInProcess:
 				if s.OpenInProcess == nil {
 					return nil, fmt.Errorf("module %s: in-process isolation is not available in this build", mc.Name)
 				}
-				be, closer, err := s.OpenInProcess(&mod.cfg, s.Log.With().Str("module", mc.Name).Logger())
+				be, closer, err := s.OpenInProcess(&mod.cfg, log)
 				if err != nil {
 					return nil, fmt.Errorf("module %s: %w", mc.Name, err)
 				}
-				mod.shared, mod.close = be, closer
+				mod.inst = shared.New(shared.Config{Next: be, Log: log, MaxPINFailures: mc.MaxPINFailures})
+				mod.close = closer
+			case config.IsolationShared:
+				mod.sw = &sharedWorker{srv: s, mod: mod, log: log}
+				mod.inst = shared.New(shared.Config{Next: wire.BackendFunc(mod.sw.call), Log: log, MaxPINFailures: mc.MaxPINFailures})
+				mod.close = mod.sw.stop
 			}
 		}
 		next.modules[mod.idx] = mod
@@ -166,7 +174,7 @@ func (p probedSlot) matches(tc config.Token) bool {
 
 // probe lists a module's tokens through a short-lived member.
 func (s *Server) probe(mod *module) ([]probedSlot, error) {
-	m, err := s.startMember(mod, 0, 0, s.Log.With().Str("probe", mod.cfg.Name).Logger())
+	m, err := s.startMember(mod, 0, 0, "broker", s.Log.With().Str("probe", mod.cfg.Name).Logger())
 	if err != nil {
 		return nil, err
 	}
@@ -275,7 +283,7 @@ func (s *Server) serveRouted(id uint64, conn net.Conn, ident acl.Identity, log z
 		conn.Close()
 		return
 	}
-	r := newRouter(s, id, log)
+	r := newRouter(s, id, ident.Key(), log)
 	s.routers.Store(r, true)
 	defer s.routers.Delete(r)
 	log.Info().Msg("client connected")

@@ -183,3 +183,25 @@ func (a *Attribute) decode(d *msgpack.Decoder, depth int) error {
 // MaxItems bounds every decoded array (attributes, handles, mechanisms),
 // so a hostile frame cannot make a peer allocate without limit.
 const MaxItems = 1 << 16
+
+// Templates are the attribute templates a request gives the module for
+// objects it makes or changes (not C_FindObjectsInit's, which searches).
+func Templates(req Message) [][]Attribute {
+	switch q := req.(type) {
+	case *CreateObjectRequest:
+		return [][]Attribute{q.Template}
+	case *CopyObjectRequest:
+		return [][]Attribute{q.Template}
+	case *SetAttributeValueRequest:
+		return [][]Attribute{q.Template}
+	case *GenerateKeyRequest:
+		return [][]Attribute{q.Template}
+	case *GenerateKeyPairRequest:
+		return [][]Attribute{q.PublicKeyTemplate, q.PrivateKeyTemplate}
+	case *UnwrapKeyRequest:
+		return [][]Attribute{q.Template}
+	case *DeriveKeyRequest:
+		return [][]Attribute{q.Template}
+	}
+	return nil
+}

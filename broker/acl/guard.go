@@ -200,27 +200,6 @@ func mechanism(req wire.Message) (uint64, bool) {
 	return 0, false
 }
 
-// templates returns the attribute templates a request carries.
-func templates(req wire.Message) [][]wire.Attribute {
-	switch q := req.(type) {
-	case *wire.CreateObjectRequest:
-		return [][]wire.Attribute{q.Template}
-	case *wire.CopyObjectRequest:
-		return [][]wire.Attribute{q.Template}
-	case *wire.SetAttributeValueRequest:
-		return [][]wire.Attribute{q.Template}
-	case *wire.GenerateKeyRequest:
-		return [][]wire.Attribute{q.Template}
-	case *wire.GenerateKeyPairRequest:
-		return [][]wire.Attribute{q.PublicKeyTemplate, q.PrivateKeyTemplate}
-	case *wire.UnwrapKeyRequest:
-		return [][]wire.Attribute{q.Template}
-	case *wire.DeriveKeyRequest:
-		return [][]wire.Attribute{q.Template}
-	}
-	return nil
-}
-
 // denial is a refused call, logged once where it is returned.
 type denial struct {
 	rule string
@@ -480,7 +459,7 @@ func (g *Guard) extraction(ctx context.Context, req wire.Message, slot, sess uin
 	// and C_Decrypt would undo its wraps.
 	_, set := req.(*wire.SetAttributeValueRequest)
 	_, cp := req.(*wire.CopyObjectRequest)
-	for _, t := range templates(req) {
+	for _, t := range wire.Templates(req) {
 		for _, a := range t {
 			if a.Kind != wire.AttrBool {
 				continue

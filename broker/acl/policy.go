@@ -33,6 +33,18 @@ type Identity struct {
 	Remote    string   // the peer's address, for logs
 }
 
+// Key names who the identity is, for counting (wrong PINs): its uid, or
+// its certificate's serial; never a pid or an address.
+func (id Identity) Key() string {
+	if id.Unix {
+		return fmt.Sprintf("uid=%d", id.UID)
+	}
+	if id.Serial != "" {
+		return "cert serial=" + id.Serial
+	}
+	return "anonymous"
+}
+
 // String names the identity in logs.
 func (id Identity) String() string {
 	if id.Unix {

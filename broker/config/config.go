@@ -71,9 +71,14 @@ const (
 
 // Isolation values of a [[module]].
 const (
-	IsolationProcess   = "process"   // the module runs in a worker process
-	IsolationInProcess = "inprocess" // the module is loaded into the broker
+	IsolationProcess   = "process"   // a worker process per connection
+	IsolationShared    = "shared"    // one worker process serves every connection
+	IsolationInProcess = "inprocess" // the module is loaded into the broker, shared
 )
+
+// DefaultMaxPINFailures: wrong PINs in a row before a shared module locks
+// an identity out.
+const DefaultMaxPINFailures = 10
 
 // Config is the broker's configuration.
 type Config struct {
@@ -92,13 +97,16 @@ type Config struct {
 
 // Module is one [[module]]: a vendor PKCS #11 library.
 type Module struct {
-	Name        string
-	Path        string // absolute path of the .so
-	Isolation   string // IsolationProcess or IsolationInProcess
-	Serialize   bool   // forward one call at a time
-	CallTimeout time.Duration
-	Env         map[string]string // environment of the module's process; nil if none
-	Line        int               // line of its [[module]] header
+	Name      string
+	Path      string // absolute path of the .so
+	Isolation string // IsolationProcess, IsolationShared or IsolationInProcess
+	Serialize bool   // forward one call at a time
+	// MaxPINFailures: a shared module (shared, inprocess) locks an
+	// identity out after this many wrong PINs in a row; 0: never.
+	MaxPINFailures int
+	CallTimeout    time.Duration
+	Env            map[string]string // environment of the module's process; nil if none
+	Line           int               // line of its [[module]] header
 }
 
 // Token is one [[token]]: a token of a module that clients see as Slot.
@@ -174,6 +182,7 @@ type rawModule struct {
 	Serialize   *bool             `toml:"serialize"`
 	CallTimeout *string           `toml:"call_timeout"`
 	Env         map[string]string `toml:"env"`
+	MaxPINFail  *int64            `toml:"max_pin_failures"`
 }
 
 type rawToken struct {
@@ -420,7 +429,7 @@ func (p *parser) build(raw *rawConfig, o ParseOptions) (*Config, error) {
 func (p *parser) module(i int, rm rawModule, o ParseOptions) (Module, error) {
 	k := func(s string) string { return fmt.Sprintf("module[%d].%s", i, s) }
 	m := Module{
-		Isolation:   DefaultIsolation,
+		Isolation: DefaultIsolation, MaxPINFailures: DefaultMaxPINFailures,
 		CallTimeout: DefaultCallTimeout,
 		Line:        p.idx.lineOf(fmt.Sprintf("module[%d]", i)),
 	}
@@ -455,11 +464,17 @@ func (p *parser) module(i int, rm rawModule, o ParseOptions) (Module, error) {
 	}
 	if rm.Isolation != nil {
 		switch *rm.Isolation {
-		case IsolationProcess, IsolationInProcess:
+		case IsolationProcess, IsolationShared, IsolationInProcess:
 			m.Isolation = *rm.Isolation
 		default:
-			return m, p.errorf(k("isolation"), "%q: want %q or %q", *rm.Isolation, IsolationProcess, IsolationInProcess)
+			return m, p.errorf(k("isolation"), "%q: want %q, %q or %q", *rm.Isolation, IsolationProcess, IsolationShared, IsolationInProcess)
 		}
+	}
+	if rm.MaxPINFail != nil {
+		if *rm.MaxPINFail < 0 || *rm.MaxPINFail > 1<<20 {
+			return m, p.errorf(k("max_pin_failures"), "%d: want 0 (never) to %d", *rm.MaxPINFail, 1<<20)
+		}
+		m.MaxPINFailures = int(*rm.MaxPINFail)
 	}
 	if rm.Serialize != nil {
 		m.Serialize = *rm.Serialize

@@ -305,7 +305,9 @@ name = "soft"
 path = "LIB/x.so"
 `, `broker.toml:4: module[0].path: LIB/x.so: not a directory`},
 	{"isolation", head + "isolation = \"thread\"\n",
-		`broker.toml:5: module[0].isolation: "thread": want "process" or "inprocess"`},
+		`broker.toml:5: module[0].isolation: "thread": want "process", "shared" or "inprocess"`},
+	{"max_pin_failures negative", head + "max_pin_failures = -1\n",
+		`broker.toml:5: module[0].max_pin_failures: -1: want 0 (never) to 1048576`},
 	{"call_timeout without unit", head + "call_timeout = \"30\"\n",
 		`broker.toml:5: module[0].call_timeout: "30": want a duration such as "30s" or "1m30s"`},
 	{"call_timeout zero", head + "call_timeout = \"0s\"\n",
@@ -432,7 +434,7 @@ func TestMinimal(t *testing.T) {
 		SocketMode: 0o600,
 		LogLevel:   "info",
 		LogFormat:  "json",
-		Modules: []Module{{Name: "soft", Path: lib, Isolation: "process",
+		Modules: []Module{{Name: "soft", Path: lib, Isolation: "process", MaxPINFailures: 10,
 			CallTimeout: 30 * time.Second, Line: 2}},
 	}
 	if !reflect.DeepEqual(c, want) {
@@ -493,9 +495,9 @@ slot = 2147483647
 		LogLevel:   "debug",
 		LogFormat:  "console",
 		Modules: []Module{
-			{Name: "softhsm", Path: lib, Isolation: "inprocess", Serialize: true, CallTimeout: 90 * time.Second,
+			{Name: "softhsm", Path: lib, Isolation: "inprocess", MaxPINFailures: 10, Serialize: true, CallTimeout: 90 * time.Second,
 				Env: map[string]string{"SOFTHSM2_CONF": "/etc/softhsm/softhsm2.conf"}, Line: 8},
-			{Name: "tpm_2.0-x", Path: lib, Isolation: "process", CallTimeout: 30 * time.Second,
+			{Name: "tpm_2.0-x", Path: lib, Isolation: "process", MaxPINFailures: 10, CallTimeout: 30 * time.Second,
 				Env: map[string]string{}, Line: 17},
 		},
 		Tokens: []Token{

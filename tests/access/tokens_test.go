@@ -36,9 +36,10 @@ func loggedIn(slot uint, pin string, more ...step) []step {
 	}, more...)
 }
 
-// inBoth runs f as parallel subtests, one for each isolation.
+// inBoth runs f as parallel subtests, one for each isolation (process,
+// shared, inprocess).
 func inBoth(t *testing.T, f func(t *testing.T, isolation string)) {
-	for _, iso := range []string{"process", "inprocess"} {
+	for _, iso := range []string{"process", "shared", "inprocess"} {
 		t.Run(iso, func(t *testing.T) {
 			t.Parallel()
 			f(t, iso)

@@ -44,7 +44,7 @@ login = "broker"
 	ks := cfg.Amplia.KeyStores["HsmCA"]
 	dir := t.TempDir()
 	file := func(name string) string { return filepath.Join(dir, name) }
-	env := []string{"GOP11_BROKER=unix://" + b.sock, "P11FLOW_PIN=" + ks.Pin, "LD_LIBRARY_PATH=" + filepath.Dir(harness.Module()), "GOP11_LOG=" + file("module.log")}
+	env := []string{"GOP11_BROKER=unix://" + b.Sock, "P11FLOW_PIN=" + ks.Pin, "LD_LIBRARY_PATH=" + filepath.Dir(harness.Module()), "GOP11_LOG=" + file("module.log")}
 	tbs := file("tbs")
 	writeFile(t, tbs, "to-be-signed certificate of an Amplia CA\n")
 	var all logs
@@ -80,9 +80,9 @@ login = "broker"
 		}
 	}
 	// The broker made the logins, with its PIN: every C_Login answered OK.
-	if n := strings.Count(b.log(), `"call":"C_Login","rv":"CKR_OK"`); n < 2 {
+	if n := strings.Count(b.Log(), `"call":"C_Login","rv":"CKR_OK"`); n < 2 {
 		t.Errorf("%d successful C_Login calls logged, want one per process at least", n)
 	}
-	all.add(b.log(), readFile(file("module.log")))
+	all.add(b.Log(), readFile(file("module.log")))
 	noPIN(t, "the logs and outputs of the run", all.buf.String())
 }

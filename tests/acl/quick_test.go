@@ -54,7 +54,7 @@ operations = ["sign", "find", "read"]
 		}
 		return out
 	}
-	unix := []string{"GOP11_BROKER=unix://" + b.sock}
+	unix := []string{"GOP11_BROKER=unix://" + b.Sock}
 	if out := tool(unix, "--login", "--pin", userPIN, "-O"); !strings.Contains(out, "ca-key") || strings.Contains(out, "dev-key") {
 		t.Errorf("root over the unix socket should see ca-key only:\n%s", out)
 	}
@@ -75,8 +75,8 @@ operations = ["sign", "find", "read"]
 	if out, stderr, code := run(t, tlsConf(dev), "pkcs11-tool", "--module", harness.Module(), "--token-label", "shared", "--generate-random", "8"); code == 0 {
 		t.Errorf("dev may not make random numbers:\n%s%s", out, stderr)
 	}
-	b.waitLog(`"call":"C_GenerateRandom"`, 5*time.Second)
-	if !strings.Contains(b.log(), `"rule":"operations: random","rv":"CKR_ACTION_PROHIBITED"`) {
+	b.WaitLog(`"call":"C_GenerateRandom"`, 5*time.Second)
+	if !strings.Contains(b.Log(), `"rule":"operations: random","rv":"CKR_ACTION_PROHIBITED"`) {
 		t.Error("the worker's denial is not in the broker's log")
 	}
 	if out, stderr, code := run(t, tlsConf(stranger), "pkcs11-tool", "--module", harness.Module(), "-L"); code == 0 || !strings.Contains(out+stderr, "CKR_DEVICE_ERROR") {
@@ -84,10 +84,10 @@ operations = ["sign", "find", "read"]
 	}
 	// The worker runs its connection's TLS lanes itself.
 	checkTLSLanes(t, addr, ca, dev, stranger)
-	b.waitLog(`"message":"TLS lane refused"`, 5*time.Second)
+	b.WaitLog(`"message":"TLS lane refused"`, 5*time.Second)
 
 	// SIGHUP: the open connection's next call follows the new policy.
-	c, err := wire.Dial(wire.Endpoint{Network: "unix", Address: b.sock}, wire.ClientConfig{})
+	c, err := wire.Dial(wire.Endpoint{Network: "unix", Address: b.Sock}, wire.ClientConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,10 +110,10 @@ operations = ["sign", "find", "read"]
 	if err := read(); err != nil {
 		t.Fatalf("reading ca-key before the reload: %v", err)
 	}
-	n := strings.Count(b.log(), "policies reloaded")
-	b.reload(cfg("label:nothing-*"))
+	n := strings.Count(b.Log(), "policies reloaded")
+	b.Reload(cfg("label:nothing-*"))
 	deadline := time.Now().Add(5 * time.Second)
-	for strings.Count(b.log(), "policies reloaded") == n && time.Now().Before(deadline) {
+	for strings.Count(b.Log(), "policies reloaded") == n && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	if err := read(); !errors.Is(err, wire.CKR_OBJECT_HANDLE_INVALID) {

@@ -8,13 +8,10 @@ import (
 	"bytes"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/gop11/gop11/tests/harness"
 )
@@ -82,119 +79,20 @@ func copyFile(t *testing.T, from, to string) {
 	}
 }
 
-// broker is a config-mode gop11-broker.
-type broker struct {
-	t               *testing.T
-	cfg, sock, logf string
-	cmd             *exec.Cmd
-	done            chan struct{}
-}
+// broker is a gop11-broker started with a config file.
+type broker = harness.ConfigBroker
 
-// startBroker writes cfg (%SOCK% replaced by a socket in a directory
-// everyone may enter) and starts the broker; it returns once the broker
-// serves.
+// startBroker starts a config-mode broker with cfg (harness.StartConfigBroker).
 func startBroker(t *testing.T, cfg string) *broker {
 	t.Helper()
-	return launch(t, cfg, nil)
+	return harness.StartConfigBroker(t, cfg, nil)
 }
 
 // startQuick starts a quick-mode broker (--module SoftHSM2 for tok) with
 // cfg as its --config.
 func startQuick(t *testing.T, tok *harness.Token, cfg string) *broker {
 	t.Helper()
-	return launch(t, cfg, tok.Env(), "--module", softhsm)
-}
-
-func launch(t *testing.T, cfg string, env []string, args ...string) *broker {
-	t.Helper()
-	harness.RequireBuild(t)
-	sockDir, err := os.MkdirTemp("", "gop11-acl-sock-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.Chmod(sockDir, 0o755)
-	t.Cleanup(func() { os.RemoveAll(sockDir) })
-	dir := t.TempDir()
-	b := &broker{t: t, cfg: filepath.Join(dir, "broker.toml"), sock: filepath.Join(sockDir, "b.sock"), logf: filepath.Join(dir, "broker.log"), done: make(chan struct{})}
-	b.write(cfg)
-	logFile, err := os.Create(b.logf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b.cmd = exec.Command(harness.BrokerBin(), append([]string{"--config", b.cfg, "--log-level", "debug"}, args...)...)
-	b.cmd.Env = append(os.Environ(), env...)
-	b.cmd.Stdout, b.cmd.Stderr = logFile, logFile
-	if err := b.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	logFile.Close()
-	go func() { b.cmd.Wait(); close(b.done) }()
-	t.Cleanup(func() {
-		b.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-b.done:
-		case <-time.After(10 * time.Second):
-			b.cmd.Process.Kill()
-			<-b.done
-		}
-		if t.Failed() {
-			t.Logf("broker log:\n%s", tail(b.log(), 40))
-		}
-	})
-	b.waitLog(`"message":"serving"`, 20*time.Second)
-	return b
-}
-
-func (b *broker) write(cfg string) {
-	if err := os.WriteFile(b.cfg, []byte(strings.ReplaceAll(cfg, "%SOCK%", b.sock)), 0o600); err != nil {
-		b.t.Fatal(err)
-	}
-}
-
-func (b *broker) log() string {
-	data, _ := os.ReadFile(b.logf)
-	return string(data)
-}
-
-// waitLog waits until the log holds s, or fails the test.
-func (b *broker) waitLog(s string, max time.Duration) {
-	b.t.Helper()
-	deadline := time.Now().Add(max)
-	for !strings.Contains(b.log(), s) {
-		select {
-		case <-b.done:
-			b.t.Fatalf("broker exited while waiting for %q:\n%s", s, tail(b.log(), 30))
-		default:
-		}
-		if time.Now().After(deadline) {
-			b.t.Fatalf("no %q in the broker log after %v:\n%s", s, max, tail(b.log(), 30))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// reload rewrites the config and sends SIGHUP; it returns once the broker
-// has loaded it.
-func (b *broker) reload(cfg string) {
-	b.t.Helper()
-	n := strings.Count(b.log(), "configuration loaded")
-	b.write(cfg)
-	b.cmd.Process.Signal(syscall.SIGHUP)
-	deadline := time.Now().Add(10 * time.Second)
-	for strings.Count(b.log(), "configuration loaded") == n {
-		if time.Now().After(deadline) {
-			b.t.Fatalf("reload not done:\n%s", tail(b.log(), 20))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-func tail(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
+	return harness.StartConfigBroker(t, cfg, tok.Env(), "--module", softhsm)
 }
 
 // run runs argv with env and returns stdout, stderr and the exit code.

@@ -101,7 +101,7 @@ login = "broker"
 			if log := readFile(logPath); !strings.Contains(log, tc.clientWhy) || strings.Count(log, `"level":"error"`) != 1 {
 				t.Errorf("client log should have one error line with %q:\n%s", tc.clientWhy, log)
 			}
-			b.waitLog(tc.brokerWhy, 5*time.Second)
+			b.WaitLog(tc.brokerWhy, 5*time.Second)
 		})
 	}
 
@@ -116,22 +116,22 @@ login = "broker"
 	if !errors.Is(err, wire.ErrRefused) || !strings.Contains(err.Error(), "certificate required") {
 		t.Errorf("no client certificate: %v, want ErrRefused (certificate required)", err)
 	}
-	b.waitLog("client didn't provide a certificate", 5*time.Second)
+	b.WaitLog("client didn't provide a certificate", 5*time.Second)
 	start := time.Now()
 	_, err = wire.Dial(wire.Endpoint{Network: "tcp", Address: addr}, wire.ClientConfig{DialTimeout: 3 * time.Second})
 	if err == nil || time.Since(start) > 5*time.Second {
 		t.Errorf("a plaintext client on the TLS port: %v after %v", err, time.Since(start))
 	}
-	b.waitLog("first record does not look like a TLS handshake", 5*time.Second)
-	if n := strings.Count(b.log(), "client refused: TLS handshake failed"); n < 5 {
+	b.WaitLog("first record does not look like a TLS handshake", 5*time.Second)
+	if n := strings.Count(b.Log(), "client refused: TLS handshake failed"); n < 5 {
 		t.Errorf("%d TLS refusals logged, want 5 (expired, another CA, revoked, no certificate, plaintext)", n)
 	}
-	for _, line := range strings.Split(b.log(), "\n") {
+	for _, line := range strings.Split(b.Log(), "\n") {
 		if strings.Contains(line, "TLS handshake failed") && !strings.Contains(line, `"remote":"127.0.0.1:`) {
 			t.Errorf("refusal without the peer: %s", line)
 		}
 	}
-	noPIN(t, "the broker log", b.log())
+	noPIN(t, "the broker log", b.Log())
 }
 
 // TestPlaintextTCPRefused: tcp:// off loopback, or without insecure_tcp,
@@ -168,7 +168,7 @@ func TestPlaintextTCPRefused(t *testing.T) {
 // TestPolicyReload: SIGHUP applies a changed policy to the next call of a
 // connection that is already open, in both isolations.
 func TestPolicyReload(t *testing.T) {
-	for _, isolation := range []string{"process", "inprocess"} {
+	for _, isolation := range []string{"process", "shared", "inprocess"} {
 		t.Run(isolation, func(t *testing.T) {
 			tok := tokenWithKeys(t)
 			base := `listen = ["unix://%SOCK%"]` + "\n" + moduleAndTokens(tok, isolation, pinFile(t))
@@ -176,7 +176,7 @@ func TestPolicyReload(t *testing.T) {
 				return fmt.Sprintf("\n[[client]]\nname = \"root\"\nuids = [%d]\nslots = %s\nmechanisms = %s\nobjects = [\"label:ca-*\"]\n", os.Geteuid(), slots, mechs)
 			}
 			b := startBroker(t, base+policy("[1, 2]", `["CKM_ECDSA"]`))
-			c, err := wire.Dial(wire.Endpoint{Network: "unix", Address: b.sock}, wire.ClientConfig{})
+			c, err := wire.Dial(wire.Endpoint{Network: "unix", Address: b.Sock}, wire.ClientConfig{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -220,7 +220,7 @@ func TestPolicyReload(t *testing.T) {
 			}
 			c.Call(wire.CallVerifyFinal, &wire.VerifyFinalRequest{Session: s1.Session, Signature: make([]byte, 64)}, &wire.VerifyFinalResponse{})
 
-			b.reload(base + policy("[1]", `["CKM_RSA_PKCS"]`))
+			b.Reload(base + policy("[1]", `["CKM_RSA_PKCS"]`))
 			if got := slots(); got != "[1] <nil>" {
 				t.Errorf("after the reload: slots %s, want [1]", got)
 			}
@@ -231,11 +231,11 @@ func TestPolicyReload(t *testing.T) {
 			if err := verifyInit(); !errors.Is(err, wire.CKR_MECHANISM_INVALID) {
 				t.Errorf("C_VerifyInit with a mechanism the policy no longer lists: %v, want CKR_MECHANISM_INVALID", err)
 			}
-			if !strings.Contains(b.log(), `"call":"C_VerifyInit","slot":1,"rule":"mechanisms: CKM_ECDSA","rv":"CKR_MECHANISM_INVALID"`) {
+			if !strings.Contains(b.Log(), `"call":"C_VerifyInit","slot":1,"rule":"mechanisms: CKM_ECDSA","rv":"CKR_MECHANISM_INVALID"`) {
 				t.Error("the denial after the reload is not logged")
 			}
 			// The objects filter changes too: a relabelled filter hides ca-key.
-			b.reload(base + strings.Replace(policy("[1]", `["CKM_ECDSA"]`), "label:ca-*", "label:nothing-*", 1))
+			b.Reload(base + strings.Replace(policy("[1]", `["CKM_ECDSA"]`), "label:ca-*", "label:nothing-*", 1))
 			if err := verifyInit(); !errors.Is(err, wire.CKR_OBJECT_HANDLE_INVALID) {
 				t.Errorf("C_VerifyInit on a key the policy now hides: %v, want CKR_OBJECT_HANDLE_INVALID", err)
 			}

@@ -52,7 +52,7 @@ socket_mode = "0666"
 ` + moduleAndTokens(tok, "process", pinFile(t)) + twoPolicies(caUID, devUID)
 	b := startBroker(t, cfg)
 	env := func(who string) []string {
-		return []string{"GOP11_BROKER=unix://" + b.sock, "GOP11_LOG=" + filepath.Join(sh.dir, who+".log"), "GOP11_ACL_MODULE=" + sh.module}
+		return []string{"GOP11_BROKER=unix://" + b.Sock, "GOP11_LOG=" + filepath.Join(sh.dir, who+".log"), "GOP11_ACL_MODULE=" + sh.module}
 	}
 
 	// The device service first, holding its connection open.
@@ -183,7 +183,7 @@ socket_mode = "0666"
 	if log := readFile(filepath.Join(sh.dir, "nobody.log")); !strings.Contains(log, "refused this client") || !strings.Contains(log, "no [[client]]") {
 		t.Errorf("nobody's module log does not say it was refused:\n%s", log)
 	}
-	log := b.log()
+	log := b.Log()
 	if !strings.Contains(log, `"message":"client refused: no [[client]] matches its identity"`) || !strings.Contains(log, "uid=65534") {
 		t.Error("the broker log does not name the refused client")
 	}

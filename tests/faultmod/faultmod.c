@@ -11,6 +11,8 @@
  *   "gop11-crash"  abort()                        SIGABRT
  *   "gop11-segv"   a store through a NULL pointer  SIGSEGV
  *   "gop11-hang"   pause() forever                 until killed
+ *   "gop11-forget" signs, then logs the token out: a token that forgot
+ *                  its login (a reset), as far as the caller can tell
  *
  * Any other data goes to the target's C_Sign.  Before crashing the module
  * sets RLIMIT_CORE to 0, so that a test never leaves a core file behind.
@@ -131,6 +133,13 @@ static CK_RV fault_Sign(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData,
 	}
 	if (target->C_Sign == NULL)
 		return CKR_FUNCTION_NOT_SUPPORTED;
+	if (has_prefix(pData, ulDataLen, "gop11-forget")) {
+		CK_RV rv = target->C_Sign(hSession, pData, ulDataLen, pSignature, pulSignatureLen);
+
+		if (rv == CKR_OK && pSignature != NULL && target->C_Logout != NULL)
+			target->C_Logout(hSession);
+		return rv;
+	}
 	return target->C_Sign(hSession, pData, ulDataLen, pSignature, pulSignatureLen);
 }
 

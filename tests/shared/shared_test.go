@@ -1,0 +1,325 @@
+// Package shared tests shared module instances (isolation "shared" and
+// "inprocess"): one SoftHSM2 instance serves every connection, and each
+// connection still sees what an application that loaded SoftHSM2 alone
+// would see. The same checks run against isolation "process" (a module
+// instance per connection, the vendor's own semantics) where both must
+// agree.
+package shared
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gop11/gop11/tests/harness"
+	"github.com/gop11/gop11/wire"
+)
+
+const (
+	userPIN = "Qx7-shared-pin-4711"
+	soPIN   = "Qx7-shared-so-0815"
+	softhsm = "/usr/lib/softhsm/libsofthsm2.so"
+	slot    = 1
+)
+
+// setup makes a token with an EC key pair (a private key and a public
+// one) and starts a config-mode broker serving it with isolation iso.
+func setup(t *testing.T, iso, extra string) (*harness.Token, *harness.ConfigBroker) {
+	t.Helper()
+	harness.Require(t, "pkcs11-tool")
+	tok := harness.NewToken(t, "shared", userPIN, soPIN)
+	if _, stderr, code := harness.Run(t, tok.Env(), "pkcs11-tool", "--module", softhsm, "--token-label", "shared", "--login", "--pin", userPIN,
+		"--keypairgen", "--key-type", "EC:prime256v1", "--label", "signer", "--id", "01"); code != 0 {
+		t.Fatalf("keypairgen: %s", stderr)
+	}
+	cfg := fmt.Sprintf(`listen = ["unix://%%SOCK%%"]
+[[module]]
+name = "softhsm"
+path = %q
+isolation = %q
+%s
+[module.env]
+SOFTHSM2_CONF = %q
+
+[[token]]
+module = "softhsm"
+uri = "pkcs11:token=shared"
+slot = %d
+`, softhsm, iso, extra, tok.Conf, slot)
+	return tok, harness.StartConfigBroker(t, cfg, nil)
+}
+
+// app is one connection to the broker: one PKCS #11 application.
+type app struct {
+	t *testing.T
+	c *wire.Client
+}
+
+func connect(t *testing.T, b *harness.ConfigBroker) *app {
+	t.Helper()
+	c, err := wire.Dial(wire.Endpoint{Network: "unix", Address: b.Sock}, wire.ClientConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return &app{t: t, c: c}
+}
+
+func (a *app) open(rw bool) uint64 {
+	a.t.Helper()
+	flags := uint64(wire.CKF_SERIAL_SESSION)
+	if rw {
+		flags |= wire.CKF_RW_SESSION
+	}
+	var r wire.OpenSessionResponse
+	if err := a.c.Call(wire.CallOpenSession, &wire.OpenSessionRequest{SlotID: slot, Flags: flags}, &r); err != nil {
+		a.t.Fatalf("C_OpenSession: %v", err)
+	}
+	return r.Session
+}
+
+func (a *app) login(s uint64, pin string) error {
+	return a.c.Call(wire.CallLogin, &wire.LoginRequest{Session: s, UserType: wire.CKU_USER, Pin: wire.PIN(pin)}, &wire.LoginResponse{})
+}
+
+func (a *app) logout(s uint64) error {
+	return a.c.Call(wire.CallLogout, &wire.LogoutRequest{Session: s}, &wire.LogoutResponse{})
+}
+
+func (a *app) state(s uint64) (uint64, error) {
+	var r wire.GetSessionInfoResponse
+	err := a.c.Call(wire.CallGetSessionInfo, &wire.GetSessionInfoRequest{Session: s}, &r)
+	return r.Info.State, err
+}
+
+// find returns the objects whose attributes match tmpl.
+func (a *app) find(s uint64, tmpl ...wire.Attribute) []uint64 {
+	a.t.Helper()
+	if err := a.c.Call(wire.CallFindObjectsInit, &wire.FindObjectsInitRequest{Session: s, Template: append([]wire.Attribute{}, tmpl...)}, &wire.FindObjectsInitResponse{}); err != nil {
+		a.t.Fatalf("C_FindObjectsInit: %v", err)
+	}
+	var all []uint64
+	for {
+		var r wire.FindObjectsResponse
+		if err := a.c.Call(wire.CallFindObjects, &wire.FindObjectsRequest{Session: s, MaxObjectCount: 2}, &r); err != nil {
+			a.t.Fatalf("C_FindObjects: %v", err)
+		}
+		if len(r.Objects) == 0 {
+			break
+		}
+		all = append(all, r.Objects...)
+	}
+	a.c.Call(wire.CallFindObjectsFinal, &wire.FindObjectsFinalRequest{Session: s}, &wire.FindObjectsFinalResponse{})
+	return all
+}
+
+func (a *app) sign(s, key uint64) error {
+	if err := a.c.Call(wire.CallSignInit, &wire.SignInitRequest{Session: s, Mechanism: wire.Mechanism{Type: wire.CKM_ECDSA}, Key: key}, &wire.SignInitResponse{}); err != nil {
+		return err
+	}
+	return a.c.Call(wire.CallSign, &wire.SignRequest{Session: s, Data: make([]byte, 32)}, &wire.SignResponse{})
+}
+
+func (a *app) createData(s uint64, label string, token, private bool) (uint64, error) {
+	var r wire.CreateObjectResponse
+	err := a.c.Call(wire.CallCreateObject, &wire.CreateObjectRequest{Session: s, Template: []wire.Attribute{
+		{Type: wire.CKA_CLASS, Kind: wire.AttrULong, ULong: wire.CKO_DATA},
+		{Type: wire.CKA_TOKEN, Kind: wire.AttrBool, Bool: token},
+		{Type: wire.CKA_PRIVATE, Kind: wire.AttrBool, Bool: private},
+		{Type: wire.CKA_LABEL, Kind: wire.AttrBytes, Bytes: []byte(label)},
+	}}, &r)
+	return r.Object, err
+}
+
+func label(l string) wire.Attribute {
+	return wire.Attribute{Type: wire.CKA_LABEL, Kind: wire.AttrBytes, Bytes: []byte(l)}
+}
+
+var privateKeys = wire.Attribute{Type: wire.CKA_CLASS, Kind: wire.AttrULong, ULong: wire.CKO_PRIVATE_KEY}
+
+func want(t *testing.T, what string, err, rv error) {
+	t.Helper()
+	if rv == nil && err != nil || rv != nil && !errors.Is(err, rv) {
+		t.Errorf("%s: %v, want %v", what, err, rv)
+	}
+}
+
+// TestTwoApplications: two connections on one token, one logged in and
+// one not, each sees exactly what it would see with SoftHSM2 loaded alone,
+// whatever the isolation.
+func TestTwoApplications(t *testing.T) {
+	for _, iso := range []string{"process", "shared", "inprocess"} {
+		t.Run(iso, func(t *testing.T) {
+			_, b := setup(t, iso, "")
+			a, o := connect(t, b), connect(t, b)
+			as, os := a.open(false), o.open(true)
+			want(t, "A logs in", a.login(as, userPIN), nil)
+			if st, err := a.state(as); err != nil || st != wire.CKS_RO_USER_FUNCTIONS {
+				t.Errorf("A's session state %d (%v), want CKS_RO_USER_FUNCTIONS", st, err)
+			}
+			if st, err := o.state(os); err != nil || st != wire.CKS_RW_PUBLIC_SESSION {
+				t.Errorf("B's session state %d (%v), want CKS_RW_PUBLIC_SESSION: A's login is not B's", st, err)
+			}
+			keys := a.find(as, privateKeys)
+			if len(keys) != 1 {
+				t.Fatalf("A finds %d private keys, want 1", len(keys))
+			}
+			if n := len(o.find(os, privateKeys)); n != 0 {
+				t.Errorf("B, not logged in, finds %d private keys, want none", n)
+			}
+			if n := len(o.find(os)); n != 1 {
+				t.Errorf("B, not logged in, finds %d objects, want the public key alone", n)
+			}
+			_, err := o.createData(os, "b-private", false, true)
+			want(t, "B creates a private object without a login", err, wire.CKR_USER_NOT_LOGGED_IN)
+			want(t, "B logs in with a wrong PIN", o.login(os, "wrong-pin"), wire.CKR_PIN_INCORRECT)
+			want(t, "A signs", a.sign(as, keys[0]), nil)
+
+			// Session objects belong to the application that made them.
+			_, err = a.createData(as, "a-session", false, false)
+			want(t, "A creates a session object", err, nil)
+			if n := len(a.find(as, label("a-session"))); n != 1 {
+				t.Errorf("A finds its session object %d times, want 1", n)
+			}
+			if n := len(o.find(os, label("a-session"))); n != 0 {
+				t.Errorf("B finds A's session object %d times, want 0", n)
+			}
+
+			// B's login and logout are B's.
+			want(t, "B logs in", o.login(os, userPIN), nil)
+			if n := len(o.find(os, privateKeys)); n != 1 {
+				t.Errorf("B, logged in, finds %d private keys, want 1", n)
+			}
+			want(t, "B logs out", o.logout(os), nil)
+			want(t, "B logs out again (SoftHSM2: CKR_OK)", o.logout(os), nil)
+			want(t, "A signs after B's logout", a.sign(as, keys[0]), nil)
+			want(t, "A logs in again", a.login(as, userPIN), wire.CKR_USER_ALREADY_LOGGED_IN)
+
+			// C_CloseAllSessions ends B's sessions, not A's.
+			want(t, "B closes all its sessions", o.c.Call(wire.CallCloseAllSessions, &wire.CloseAllSessionsRequest{SlotID: slot}, &wire.CloseAllSessionsResponse{}), nil)
+			want(t, "A signs after B's C_CloseAllSessions", a.sign(as, keys[0]), nil)
+			_, err = o.state(os)
+			want(t, "B's closed session", err, wire.CKR_SESSION_HANDLE_INVALID)
+
+			// A's last session closing ends A's login.
+			want(t, "A closes its session", a.c.Call(wire.CallCloseSession, &wire.CloseSessionRequest{Session: as}, &wire.CloseSessionResponse{}), nil)
+			as = a.open(false)
+			if st, err := a.state(as); err != nil || st != wire.CKS_RO_PUBLIC_SESSION {
+				t.Errorf("A's new session state %d (%v), want CKS_RO_PUBLIC_SESSION", st, err)
+			}
+		})
+	}
+}
+
+// TestSharedOnly: what only a shared instance does, with the codes the
+// issue names: wrong PINs lock an identity out, and PIN changes need the
+// token to themselves; an application that goes away leaves nothing open.
+func TestSharedOnly(t *testing.T) {
+	for _, iso := range []string{"shared", "inprocess"} {
+		t.Run(iso, func(t *testing.T) {
+			_, b := setup(t, iso, "max_pin_failures = 3")
+			a, o := connect(t, b), connect(t, b)
+			as, os := a.open(true), o.open(true)
+			want(t, "A logs in", a.login(as, userPIN), nil)
+			set := func(c *app, s uint64) error {
+				return c.c.Call(wire.CallSetPIN, &wire.SetPINRequest{Session: s, OldPin: wire.PIN(userPIN), NewPin: wire.PIN(userPIN)}, &wire.SetPINResponse{})
+			}
+			want(t, "B's C_SetPIN while A has sessions", set(o, os), wire.CKR_SESSION_EXISTS)
+			a.c.Close() // A goes away: its sessions and its login end at once
+			deadline := time.Now().Add(5 * time.Second)
+			for err := set(o, os); errors.Is(err, wire.CKR_SESSION_EXISTS) && time.Now().Before(deadline); err = set(o, os) {
+				time.Sleep(20 * time.Millisecond)
+			}
+			want(t, "B's C_SetPIN once A is gone", set(o, os), nil)
+			if st, err := o.state(os); err != nil || st != wire.CKS_RW_PUBLIC_SESSION {
+				t.Errorf("B's state %d (%v) after A left: A's login must not stay", st, err)
+			}
+
+			c := connect(t, b)
+			cs := c.open(false)
+			want(t, "C logs in", c.login(cs, userPIN), nil)
+			// The token is logged in: B's wrong PINs never reach it.
+			for i := 0; i < 3; i++ {
+				want(t, "B's wrong PIN", o.login(os, "wrong-pin"), wire.CKR_PIN_INCORRECT)
+			}
+			want(t, "B's right PIN after 3 wrong ones", o.login(os, userPIN), wire.CKR_PIN_LOCKED)
+			if !strings.Contains(b.Log(), "identity locked out") {
+				t.Error("the lockout is not in the broker's log")
+			}
+			if strings.Contains(b.Log(), userPIN) || strings.Contains(b.Log(), "wrong-pin") {
+				t.Error("a PIN reached the broker's log")
+			}
+			var ti wire.GetTokenInfoResponse
+			if err := c.c.Call(wire.CallGetTokenInfo, &wire.GetTokenInfoRequest{SlotID: slot}, &ti); err != nil || ti.Info.Flags&wire.CKF_USER_PIN_COUNT_LOW != 0 {
+				t.Errorf("token info %v, flags %#x: the token must not have seen the wrong PINs", err, ti.Info.Flags)
+			}
+		})
+	}
+}
+
+// TestSharedWorkerCrash: the shared worker is killed; its clients' calls
+// fail (never hang), the worker comes back, and new sessions work. Every
+// connection shares the one worker.
+func TestSharedWorkerCrash(t *testing.T) {
+	_, b := setup(t, "shared", "")
+	a, o := connect(t, b), connect(t, b)
+	as := a.open(false)
+	want(t, "A logs in", a.login(as, userPIN), nil)
+	o.open(false)
+	pids := regexp.MustCompile(`"worker":(\d+)[^\n]*"message":"worker started"`).FindAllStringSubmatch(b.Log(), -1)
+	if len(pids) != 1 {
+		t.Fatalf("%d workers started for two connections, want the one shared worker", len(pids))
+	}
+	pid, _ := strconv.Atoi(pids[0][1])
+	syscall.Kill(pid, syscall.SIGKILL)
+	b.WaitLog(fmt.Sprintf(`"why":"crashed: killed","worker":%d`, pid), 5*time.Second)
+	_, err := a.state(as)
+	if err == nil {
+		t.Fatal("a session of the killed worker still answers")
+	}
+	s := a.open(false)
+	if st, err := a.state(s); err != nil || st != wire.CKS_RO_PUBLIC_SESSION {
+		t.Errorf("a new session after the restart: state %d (%v), want CKS_RO_PUBLIC_SESSION", st, err)
+	}
+	want(t, "A logs in on the new worker", a.login(s, userPIN), nil)
+}
+
+// TestPkcs11Tool: a real client signs through a shared instance while
+// another application holds the token's login.
+func TestPkcs11Tool(t *testing.T) {
+	tok, b := setup(t, "shared", "")
+	a := connect(t, b)
+	as := a.open(false)
+	want(t, "A logs in", a.login(as, userPIN), nil)
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in")
+	os.WriteFile(in, []byte("0123456789abcdef0123456789abcdef"), 0o600) // a SHA-256's length
+	env := []string{"GOP11_BROKER=unix://" + b.Sock}
+	out, stderr, code := harness.Run(t, env, "pkcs11-tool", "--module", harness.Module(), "--token-label", "shared", "-O")
+	if code != 0 || strings.Contains(out, "Private Key") {
+		t.Errorf("pkcs11-tool -O without a login must not list the private key (exit %d):\n%s%s", code, out, stderr)
+	}
+	_, stderr, code = harness.Run(t, env, "pkcs11-tool", "--module", harness.Module(), "--token-label", "shared", "--login", "--pin", "wrong-pin", "-O")
+	if code == 0 || !strings.Contains(stderr, "CKR_PIN_INCORRECT") {
+		t.Errorf("pkcs11-tool with a wrong PIN: exit %d\n%s", code, stderr)
+	}
+	sig := filepath.Join(dir, "sig")
+	_, stderr, code = harness.Run(t, env, "pkcs11-tool", "--module", harness.Module(), "--token-label", "shared", "--login", "--pin", userPIN,
+		"--sign", "-m", "ECDSA", "--id", "01", "-i", in, "-o", sig)
+	if code != 0 {
+		t.Fatalf("pkcs11-tool --sign: exit %d\n%s", code, stderr)
+	}
+	_, stderr, code = harness.Run(t, tok.Env(), "pkcs11-tool", "--module", softhsm, "--token-label", "shared",
+		"--verify", "-m", "ECDSA", "--id", "01", "-i", in, "--signature-file", sig)
+	if code != 0 {
+		t.Errorf("the signature does not verify on SoftHSM2 directly: %s", stderr)
+	}
+	want(t, "A's login after pkcs11-tool came and went", a.sign(as, a.find(as, privateKeys)[0]), nil)
+}
