@@ -11,6 +11,7 @@
 package diff
 
 import (
+	"fmt"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -40,35 +41,75 @@ var proxiedCalls = []string{
 	"C_FindObjects", "C_GetMechanismList",
 }
 
+// TestTranscript compares SoftHSM2 loaded directly with gop11 in quick
+// mode and with a config-mode broker whose module is shared by every
+// connection (isolation "shared" and "inprocess": a virtual application
+// per connection must not change what the application sees).
 func TestTranscript(t *testing.T) {
 	harness.Require(t, "gcc")
 	harness.Require(t, harness.SoftHSM)
 	harness.RequireBuild(t)
 	bin := buildP11diff(t)
-
 	direct := harness.NewToken(t, label, pin, soPIN)
-	proxied := harness.NewToken(t, label, pin, soPIN)
-	broker := harness.StartBroker(t, proxied)
-
 	want := transcript(t, "direct", bin, direct.Env(), harness.SoftHSM, direct.Slot)
-	got := transcript(t, "proxy", bin, broker.ClientEnv(), harness.Module(), proxied.Slot)
-	t.Logf("transcript: %d lines direct, %d through the proxy", lineCount(want), lineCount(got))
+	checkLoose(t, "direct", want)
 
-	for _, side := range []struct{ name, out string }{{"direct", want}, {"proxy", got}} {
-		loose := looseLines(side.out)
-		if len(loose) == 0 {
-			t.Errorf("%s: no %q line: the loose comparison would compare nothing", side.name, looseMarker)
-		}
-		for _, l := range loose {
-			t.Logf("%s: %s", side.name, l)
-		}
+	t.Run("quick", func(t *testing.T) {
+		proxied := harness.NewToken(t, label, pin, soPIN)
+		broker := harness.StartBroker(t, proxied)
+		got := transcript(t, "proxy", bin, broker.ClientEnv(), harness.Module(), proxied.Slot)
+		compare(t, want, got, broker.Calls())
+	})
+	for _, iso := range []string{"shared", "inprocess"} {
+		t.Run(iso, func(t *testing.T) {
+			proxied := harness.NewToken(t, label, pin, soPIN)
+			broker := harness.StartConfigBroker(t, fmt.Sprintf(`listen = ["unix://%%SOCK%%"]
+[[module]]
+name = "softhsm"
+path = %q
+isolation = %q
+[module.env]
+SOFTHSM2_CONF = %q
+
+[[token]]
+module = "softhsm"
+uri = "pkcs11:token=%s"
+slot = %s
+`, harness.SoftHSM, iso, proxied.Conf, label, proxied.Slot), nil)
+			got := transcript(t, "proxy", bin, []string{"GOP11_BROKER=unix://" + broker.Sock}, harness.Module(), proxied.Slot)
+			// A config serves the tokens it names: SoftHSM2's empty
+			// slot is not one.
+			compare(t, slotCount.ReplaceAllString(want, "${1}len=N"), slotCount.ReplaceAllString(got, "${1}len=N"), broker.Calls())
+		})
 	}
+}
+
+// slotCount is the slot count in C_GetSlotList's lines.
+var slotCount = regexp.MustCompile(`(?m)^(a\.slots\.\S+ C_GetSlotList rv=\S+ )len=\d+`)
+
+// checkLoose: a transcript has lines compared loosely, or the loose
+// comparison would compare nothing.
+func checkLoose(t *testing.T, name, out string) {
+	t.Helper()
+	loose := looseLines(out)
+	if len(loose) == 0 {
+		t.Errorf("%s: no %q line: the loose comparison would compare nothing", name, looseMarker)
+	}
+	for _, l := range loose {
+		t.Logf("%s: %s", name, l)
+	}
+}
+
+// compare fails the test unless got is want, and unless the broker's log
+// shows the calls that make the transcript.
+func compare(t *testing.T, want, got string, calls map[string]int) {
+	t.Helper()
+	t.Logf("transcript: %d lines direct, %d through the proxy", lineCount(want), lineCount(got))
+	checkLoose(t, "proxy", got)
 	if w, g := loosen(want), loosen(got); w != g {
 		t.Errorf("the proxy's transcript differs from SoftHSM2's (- direct, + proxy):\n%s",
 			changesOnly(harness.Diff(w, g)))
 	}
-
-	calls := broker.Calls()
 	for _, c := range proxiedCalls {
 		if calls[c] == 0 {
 			t.Errorf("broker log has no %s: the proxy was not in the path (calls seen: %v)", c, calls)

@@ -131,9 +131,12 @@ type LogEntry map[string]any
 
 // Entries returns the broker log's JSON lines, skipping any line that is
 // not a JSON object (a Go panic trace, for one).
-func (b *Broker) Entries() []LogEntry {
+func (b *Broker) Entries() []LogEntry { return logEntries(b.Log()) }
+
+// logEntries are the JSON lines of a broker log.
+func logEntries(log string) []LogEntry {
 	var out []LogEntry
-	sc := bufio.NewScanner(bytes.NewReader([]byte(b.Log())))
+	sc := bufio.NewScanner(bytes.NewReader([]byte(log)))
 	sc.Buffer(make([]byte, 0, 64*1024), 16*1024*1024)
 	for sc.Scan() {
 		line := bytes.TrimSpace(sc.Bytes())
@@ -152,9 +155,11 @@ func (b *Broker) Entries() []LogEntry {
 // level the broker logs one line per forwarded PKCS #11 call, such as
 // {"call":"C_Sign","rv":"CKR_OK",...}. Calls()["C_Sign"] > 0 therefore
 // shows that a client's C_Sign went through this broker.
-func (b *Broker) Calls() map[string]int {
+func (b *Broker) Calls() map[string]int { return callCounts(b.Entries()) }
+
+func callCounts(entries []LogEntry) map[string]int {
 	n := map[string]int{}
-	for _, e := range b.Entries() {
+	for _, e := range entries {
 		if c, ok := e["call"].(string); ok {
 			n[c]++
 		}

@@ -81,6 +81,9 @@ func (b *ConfigBroker) Log() string {
 	return string(data)
 }
 
+// Calls counts the log's lines by their "call" field (see Broker.Calls).
+func (b *ConfigBroker) Calls() map[string]int { return callCounts(logEntries(b.Log())) }
+
 // PID is the broker's process ID.
 func (b *ConfigBroker) PID() int { return b.cmd.Process.Pid }
 
