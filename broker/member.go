@@ -81,6 +81,7 @@ type member struct {
 	exited  chan struct{}
 	app     *shared.App
 	via     *member // the shared worker, when app runs in one
+	log     zerolog.Logger
 }
 
 // proc is the member whose worker process runs m's calls, or m.
@@ -101,7 +102,7 @@ func (s *Server) startMember(mod *module, gen uint16, connID uint64, who string,
 	if mod.inst == nil {
 		return s.spawnMember(mod, gen, connID, log)
 	}
-	m := &member{mod: mod, gen: gen, started: time.Now()}
+	m := &member{mod: mod, gen: gen, started: time.Now(), log: log}
 	if mod.sw != nil {
 		via, err := mod.sw.get()
 		if err != nil {
@@ -185,6 +186,8 @@ func (m *member) stop() {
 		if !m.isDead() {
 			m.app.Close(context.Background())
 		}
+		v, r, apps := m.mod.inst.Counts()
+		m.log.Info().Str("module", m.mod.cfg.Name).Int("virtual_sessions", v).Int("real_sessions", r).Int("connections", apps).Msg("shared module: a connection left")
 		return
 	}
 	if m.client == nil {

@@ -109,11 +109,13 @@ func (s *Server) build(cfg *config.Config) (*snapshot, error) {
 				if err != nil {
 					return nil, fmt.Errorf("module %s: %w", mc.Name, err)
 				}
-				mod.inst = shared.New(shared.Config{Next: be, Log: log, MaxPINFailures: mc.MaxPINFailures})
+				mod.inst = shared.New(shared.Config{Next: be, Log: log, MaxPINFailures: mc.MaxPINFailures,
+					MaxRealSessions: mc.MaxRealSessions, Wait: mc.CallTimeout})
 				mod.close = closer
 			case config.IsolationShared:
 				mod.sw = &sharedWorker{srv: s, mod: mod, log: log}
-				mod.inst = shared.New(shared.Config{Next: wire.BackendFunc(mod.sw.call), Log: log, MaxPINFailures: mc.MaxPINFailures})
+				mod.inst = shared.New(shared.Config{Next: wire.BackendFunc(mod.sw.call), Log: log, MaxPINFailures: mc.MaxPINFailures,
+					MaxRealSessions: mc.MaxRealSessions, Wait: mc.CallTimeout})
 				mod.close = mod.sw.stop
 			}
 		}

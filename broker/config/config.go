@@ -104,9 +104,12 @@ type Module struct {
 	// MaxPINFailures: a shared module (shared, inprocess) locks an
 	// identity out after this many wrong PINs in a row; 0: never.
 	MaxPINFailures int
-	CallTimeout    time.Duration
-	Env            map[string]string // environment of the module's process; nil if none
-	Line           int               // line of its [[module]] header
+	// MaxRealSessions: a shared module keeps at most this many sessions
+	// of its own open, whatever its clients open; 0: no limit.
+	MaxRealSessions int
+	CallTimeout     time.Duration
+	Env             map[string]string // environment of the module's process; nil if none
+	Line            int               // line of its [[module]] header
 }
 
 // Token is one [[token]]: a token of a module that clients see as Slot.
@@ -183,6 +186,7 @@ type rawModule struct {
 	CallTimeout *string           `toml:"call_timeout"`
 	Env         map[string]string `toml:"env"`
 	MaxPINFail  *int64            `toml:"max_pin_failures"`
+	MaxReal     *int64            `toml:"max_real_sessions"`
 }
 
 type rawToken struct {
@@ -475,6 +479,15 @@ func (p *parser) module(i int, rm rawModule, o ParseOptions) (Module, error) {
 			return m, p.errorf(k("max_pin_failures"), "%d: want 0 (never) to %d", *rm.MaxPINFail, 1<<20)
 		}
 		m.MaxPINFailures = int(*rm.MaxPINFail)
+	}
+	if rm.MaxReal != nil {
+		if *rm.MaxReal < 0 || *rm.MaxReal > 1<<20 {
+			return m, p.errorf(k("max_real_sessions"), "%d: want 0 (no limit) to %d", *rm.MaxReal, 1<<20)
+		}
+		if m.Isolation == IsolationProcess && *rm.MaxReal > 0 {
+			return m, p.errorf(k("max_real_sessions"), "needs isolation \"shared\" or \"inprocess\": with \"process\" each client has a module instance of its own")
+		}
+		m.MaxRealSessions = int(*rm.MaxReal)
 	}
 	if rm.Serialize != nil {
 		m.Serialize = *rm.Serialize

@@ -308,6 +308,8 @@ path = "LIB/x.so"
 		`broker.toml:5: module[0].isolation: "thread": want "process", "shared" or "inprocess"`},
 	{"max_pin_failures negative", head + "max_pin_failures = -1\n",
 		`broker.toml:5: module[0].max_pin_failures: -1: want 0 (never) to 1048576`},
+	{"max_real_sessions with a worker per client", head + "max_real_sessions = 16\n",
+		`broker.toml:5: module[0].max_real_sessions: needs isolation "shared" or "inprocess": with "process" each client has a module instance of its own`},
 	{"call_timeout without unit", head + "call_timeout = \"30\"\n",
 		`broker.toml:5: module[0].call_timeout: "30": want a duration such as "30s" or "1m30s"`},
 	{"call_timeout zero", head + "call_timeout = \"0s\"\n",

@@ -19,6 +19,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"sync"
+	"time"
 
 	"github.com/gop11/gop11/wire"
 	"github.com/rs/zerolog"
@@ -29,6 +30,7 @@ import (
 // module's own.
 type Instance struct {
 	next        wire.Backend
+	pool        *Pool // nil: a real session per virtual one
 	log         zerolog.Logger
 	maxFailures int
 	macKey      [32]byte
@@ -67,6 +69,10 @@ type Config struct {
 	// MaxPINFailures locks an identity out (CKR_PIN_LOCKED) after this
 	// many wrong PINs in a row; 0: never.
 	MaxPINFailures int
+	// MaxRealSessions, when above 0, pools the module's sessions (Pool):
+	// a call waits up to Wait for one to come free.
+	MaxRealSessions int
+	Wait            time.Duration
 }
 
 // New returns the shared state of one module instance.
@@ -74,6 +80,10 @@ func New(cfg Config) *Instance {
 	in := &Instance{next: cfg.Next, log: cfg.Log, maxFailures: cfg.MaxPINFailures,
 		tokens: map[uint64]*token{}, apps: map[*App]struct{}{}, owners: map[uint64]owner{},
 		private: map[uint64]bool{}, failures: map[string]int{}, sessions: map[uint64]*App{}}
+	if cfg.MaxRealSessions > 0 {
+		in.pool = NewPool(cfg.Next, cfg.MaxRealSessions, cfg.Wait, cfg.Log)
+		in.next = wire.BackendFunc(in.pool.Call)
+	}
 	if _, err := rand.Read(in.macKey[:]); err != nil {
 		panic(err) // crypto/rand does not fail on Linux
 	}
@@ -106,6 +116,9 @@ func (in *Instance) Reset() {
 	clear(in.owners)
 	clear(in.private)
 	clear(in.sessions)
+	if in.pool != nil {
+		in.pool.reset()
+	}
 	for a := range in.apps {
 		a.mu.Lock()
 		clear(a.sessions)
@@ -114,11 +127,16 @@ func (in *Instance) Reset() {
 	}
 }
 
-// Counts are the real sessions and the connections holding them.
-func (in *Instance) Counts() (sessions, apps int) {
+// Counts are the sessions the connections have open, the real sessions
+// of the module that carry them, and the connections.
+func (in *Instance) Counts() (virtual, real, apps int) {
 	in.mu.Lock()
-	defer in.mu.Unlock()
-	return len(in.sessions), len(in.apps)
+	virtual, real, apps = len(in.sessions), len(in.sessions), len(in.apps)
+	in.mu.Unlock()
+	if in.pool != nil {
+		real, _, _ = in.pool.Counts()
+	}
+	return virtual, real, apps
 }
 
 // loginState is an App's login on one token.

@@ -70,7 +70,7 @@ login = "broker"
 	if err := signer.Call(wire.CallSignInit, &wire.SignInitRequest{Session: s, Mechanism: wire.Mechanism{Type: wire.CKM_ECDSA}, Key: found.Objects[0]}, &wire.SignInitResponse{}); err != nil {
 		t.Fatal(err)
 	}
-	if err := signer.Call(wire.CallSign, &wire.SignRequest{Session: s, Data: []byte("gop11-forget: 32 bytes of a hash")}, &wire.SignResponse{}); err != nil {
+	if err := signer.Call(wire.CallSign, &wire.SignRequest{Session: s, Data: []byte(harness.FaultForget + ": 32 bytes of a hash")}, &wire.SignResponse{}); err != nil {
 		t.Fatalf("C_Sign: %v", err)
 	}
 	if err := genPrivate(); err != nil {

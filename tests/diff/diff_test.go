@@ -11,9 +11,9 @@
 package diff
 
 import (
-	"fmt"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -63,19 +63,10 @@ func TestTranscript(t *testing.T) {
 	for _, iso := range []string{"shared", "inprocess"} {
 		t.Run(iso, func(t *testing.T) {
 			proxied := harness.NewToken(t, label, pin, soPIN)
-			broker := harness.StartConfigBroker(t, fmt.Sprintf(`listen = ["unix://%%SOCK%%"]
-[[module]]
-name = "softhsm"
-path = %q
-isolation = %q
-[module.env]
-SOFTHSM2_CONF = %q
-
-[[token]]
-module = "softhsm"
-uri = "pkcs11:token=%s"
-slot = %s
-`, harness.SoftHSM, iso, proxied.Conf, label, proxied.Slot), nil)
+			slot, _ := strconv.ParseUint(proxied.Slot, 10, 64)
+			broker := harness.StartConfigBroker(t, `listen = ["unix://%SOCK%"]`+
+				harness.ModuleTOML("softhsm", harness.SoftHSM, iso, "", map[string]string{"SOFTHSM2_CONF": proxied.Conf})+
+				harness.TokenTOML("softhsm", "pkcs11:token="+label, slot), nil)
 			got := transcript(t, "proxy", bin, []string{"GOP11_BROKER=unix://" + broker.Sock}, harness.Module(), proxied.Slot)
 			// A config serves the tokens it names: SoftHSM2's empty
 			// slot is not one.

@@ -14,7 +14,11 @@
  *   "gop11-forget" signs, then logs the token out: a token that forgot
  *                  its login (a reset), as far as the caller can tell
  *
- * Any other data goes to the target's C_Sign.  Before crashing the module
+ * Any other data goes to the target's C_Sign.
+ *
+ * FAULTMOD_MAX_SESSIONS=N makes it an HSM that caps sessions: with N
+ * sessions open (counted across slots), C_OpenSession answers
+ * CKR_SESSION_COUNT.  Before crashing the module
  * sets RLIMIT_CORE to 0, so that a test never leaves a core file behind.
  *
  * C_GetFunctionList returns this module's own CK_FUNCTION_LIST: a copy of
@@ -46,6 +50,14 @@ static CK_FUNCTION_LIST_PTR target;	/* the target's own list */
 static CK_FUNCTION_LIST list;		/* ours: the target's, three entries replaced */
 
 static CK_RV fault_Initialize(CK_VOID_PTR pInitArgs);
+static CK_RV fault_OpenSession(CK_SLOT_ID slot, CK_FLAGS flags, CK_VOID_PTR app,
+			       CK_NOTIFY notify, CK_SESSION_HANDLE_PTR ph);
+static CK_RV fault_CloseSession(CK_SESSION_HANDLE h);
+static CK_RV fault_CloseAllSessions(CK_SLOT_ID slot);
+
+static long max_sessions;		/* FAULTMOD_MAX_SESSIONS; 0: no cap */
+static long open_sessions;
+static pthread_mutex_t sessions_mu = PTHREAD_MUTEX_INITIALIZER;
 static CK_RV fault_Sign(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData,
 			CK_ULONG ulDataLen, CK_BYTE_PTR pSignature,
 			CK_ULONG_PTR pulSignatureLen);
@@ -80,6 +92,12 @@ static void load(void)
 	list.C_Initialize = fault_Initialize;
 	list.C_GetFunctionList = C_GetFunctionList;
 	list.C_Sign = fault_Sign;
+	if (getenv("FAULTMOD_MAX_SESSIONS") != NULL) {
+		max_sessions = atol(getenv("FAULTMOD_MAX_SESSIONS"));
+		list.C_OpenSession = fault_OpenSession;
+		list.C_CloseSession = fault_CloseSession;
+		list.C_CloseAllSessions = fault_CloseAllSessions;
+	}
 	load_rv = CKR_OK;
 }
 
@@ -94,6 +112,52 @@ static CK_RV fault_Initialize(CK_VOID_PTR pInitArgs)
 	if (target->C_Initialize == NULL)
 		return CKR_FUNCTION_NOT_SUPPORTED;
 	return target->C_Initialize(pInitArgs);
+}
+
+static CK_RV fault_OpenSession(CK_SLOT_ID slot, CK_FLAGS flags, CK_VOID_PTR app,
+			       CK_NOTIFY notify, CK_SESSION_HANDLE_PTR ph)
+{
+	CK_RV rv;
+
+	pthread_mutex_lock(&sessions_mu);
+	if (max_sessions > 0 && open_sessions >= max_sessions) {
+		pthread_mutex_unlock(&sessions_mu);
+		return CKR_SESSION_COUNT;
+	}
+	open_sessions++;	/* reserved: another thread may be opening too */
+	pthread_mutex_unlock(&sessions_mu);
+	rv = target->C_OpenSession(slot, flags, app, notify, ph);
+	pthread_mutex_lock(&sessions_mu);
+	if (rv != CKR_OK)
+		open_sessions--;
+	pthread_mutex_unlock(&sessions_mu);
+	return rv;
+}
+
+static CK_RV fault_CloseSession(CK_SESSION_HANDLE h)
+{
+	CK_RV rv = target->C_CloseSession(h);
+
+	if (rv == CKR_OK) {
+		pthread_mutex_lock(&sessions_mu);
+		open_sessions--;
+		pthread_mutex_unlock(&sessions_mu);
+	}
+	return rv;
+}
+
+/* C_CloseAllSessions: the count is of every slot; tests that cap
+ * sessions use one token. */
+static CK_RV fault_CloseAllSessions(CK_SLOT_ID slot)
+{
+	CK_RV rv = target->C_CloseAllSessions(slot);
+
+	if (rv == CKR_OK) {
+		pthread_mutex_lock(&sessions_mu);
+		open_sessions = 0;
+		pthread_mutex_unlock(&sessions_mu);
+	}
+	return rv;
 }
 
 static int has_prefix(CK_BYTE_PTR data, CK_ULONG len, const char *prefix)

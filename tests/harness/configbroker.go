@@ -1,9 +1,11 @@
 package harness
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"syscall"
 	"testing"
@@ -130,4 +132,25 @@ func Tail(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// ModuleTOML is a [[module]] table of a broker config: extra holds more
+// of its keys, one per line; env becomes its [module.env].
+func ModuleTOML(name, path, isolation, extra string, env map[string]string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "\n[[module]]\nname = %q\npath = %q\nisolation = %q\n%s\n[module.env]\n", name, path, isolation, extra)
+	keys := make([]string, 0, len(env))
+	for k := range env {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fmt.Fprintf(&b, "%s = %q\n", k, env[k])
+	}
+	return b.String()
+}
+
+// TokenTOML is a [[token]] table: module's token uri as virtual slot.
+func TokenTOML(module, uri string, slot uint64) string {
+	return fmt.Sprintf("\n[[token]]\nmodule = %q\nuri = %q\nslot = %d\n", module, uri, slot)
 }

@@ -19,7 +19,14 @@ const (
 	FaultCrash = "gop11-crash" // abort(): the process dies by SIGABRT
 	FaultSegv  = "gop11-segv"  // a store through NULL: SIGSEGV
 	FaultHang  = "gop11-hang"  // pause() forever: only a signal ends it
+	// FaultForget signs, then logs the token out: a token that forgot
+	// its login.
+	FaultForget = "gop11-forget"
 )
+
+// FaultMaxSessionsEnv caps the sessions the fault module lets be open at
+// once (CKR_SESSION_COUNT beyond), as HSMs do.
+const FaultMaxSessionsEnv = "FAULTMOD_MAX_SESSIONS"
 
 // FaultTargetEnv is the variable naming the module that FaultModule
 // forwards to; unset, it is SoftHSM.

@@ -33,27 +33,22 @@ const (
 // one) and starts a config-mode broker serving it with isolation iso.
 func setup(t *testing.T, iso, extra string) (*harness.Token, *harness.ConfigBroker) {
 	t.Helper()
+	tok := newToken(t)
+	cfg := `listen = ["unix://%SOCK%"]` + harness.ModuleTOML("softhsm", softhsm, iso, extra, map[string]string{"SOFTHSM2_CONF": tok.Conf}) +
+		harness.TokenTOML("softhsm", "pkcs11:token=shared", slot)
+	return tok, harness.StartConfigBroker(t, cfg, nil)
+}
+
+// newToken makes the token "shared" with an EC key pair "signer".
+func newToken(t *testing.T) *harness.Token {
+	t.Helper()
 	harness.Require(t, "pkcs11-tool")
 	tok := harness.NewToken(t, "shared", userPIN, soPIN)
 	if _, stderr, code := harness.Run(t, tok.Env(), "pkcs11-tool", "--module", softhsm, "--token-label", "shared", "--login", "--pin", userPIN,
 		"--keypairgen", "--key-type", "EC:prime256v1", "--label", "signer", "--id", "01"); code != 0 {
 		t.Fatalf("keypairgen: %s", stderr)
 	}
-	cfg := fmt.Sprintf(`listen = ["unix://%%SOCK%%"]
-[[module]]
-name = "softhsm"
-path = %q
-isolation = %q
-%s
-[module.env]
-SOFTHSM2_CONF = %q
-
-[[token]]
-module = "softhsm"
-uri = "pkcs11:token=shared"
-slot = %d
-`, softhsm, iso, extra, tok.Conf, slot)
-	return tok, harness.StartConfigBroker(t, cfg, nil)
+	return tok
 }
 
 // app is one connection to the broker: one PKCS #11 application.
@@ -159,27 +154,27 @@ func TestTwoApplications(t *testing.T) {
 		t.Run(iso, func(t *testing.T) {
 			_, b := setup(t, iso, "")
 			a, o := connect(t, b), connect(t, b)
-			as, os := a.open(false), o.open(true)
+			as, bs := a.open(false), o.open(true)
 			want(t, "A logs in", a.login(as, userPIN), nil)
 			if st, err := a.state(as); err != nil || st != wire.CKS_RO_USER_FUNCTIONS {
 				t.Errorf("A's session state %d (%v), want CKS_RO_USER_FUNCTIONS", st, err)
 			}
-			if st, err := o.state(os); err != nil || st != wire.CKS_RW_PUBLIC_SESSION {
+			if st, err := o.state(bs); err != nil || st != wire.CKS_RW_PUBLIC_SESSION {
 				t.Errorf("B's session state %d (%v), want CKS_RW_PUBLIC_SESSION: A's login is not B's", st, err)
 			}
 			keys := a.find(as, privateKeys)
 			if len(keys) != 1 {
 				t.Fatalf("A finds %d private keys, want 1", len(keys))
 			}
-			if n := len(o.find(os, privateKeys)); n != 0 {
+			if n := len(o.find(bs, privateKeys)); n != 0 {
 				t.Errorf("B, not logged in, finds %d private keys, want none", n)
 			}
-			if n := len(o.find(os)); n != 1 {
+			if n := len(o.find(bs)); n != 1 {
 				t.Errorf("B, not logged in, finds %d objects, want the public key alone", n)
 			}
-			_, err := o.createData(os, "b-private", false, true)
+			_, err := o.createData(bs, "b-private", false, true)
 			want(t, "B creates a private object without a login", err, wire.CKR_USER_NOT_LOGGED_IN)
-			want(t, "B logs in with a wrong PIN", o.login(os, "wrong-pin"), wire.CKR_PIN_INCORRECT)
+			want(t, "B logs in with a wrong PIN", o.login(bs, "wrong-pin"), wire.CKR_PIN_INCORRECT)
 			want(t, "A signs", a.sign(as, keys[0]), nil)
 
 			// Session objects belong to the application that made them.
@@ -188,24 +183,24 @@ func TestTwoApplications(t *testing.T) {
 			if n := len(a.find(as, label("a-session"))); n != 1 {
 				t.Errorf("A finds its session object %d times, want 1", n)
 			}
-			if n := len(o.find(os, label("a-session"))); n != 0 {
+			if n := len(o.find(bs, label("a-session"))); n != 0 {
 				t.Errorf("B finds A's session object %d times, want 0", n)
 			}
 
 			// B's login and logout are B's.
-			want(t, "B logs in", o.login(os, userPIN), nil)
-			if n := len(o.find(os, privateKeys)); n != 1 {
+			want(t, "B logs in", o.login(bs, userPIN), nil)
+			if n := len(o.find(bs, privateKeys)); n != 1 {
 				t.Errorf("B, logged in, finds %d private keys, want 1", n)
 			}
-			want(t, "B logs out", o.logout(os), nil)
-			want(t, "B logs out again (SoftHSM2: CKR_OK)", o.logout(os), nil)
+			want(t, "B logs out", o.logout(bs), nil)
+			want(t, "B logs out again (SoftHSM2: CKR_OK)", o.logout(bs), nil)
 			want(t, "A signs after B's logout", a.sign(as, keys[0]), nil)
 			want(t, "A logs in again", a.login(as, userPIN), wire.CKR_USER_ALREADY_LOGGED_IN)
 
 			// C_CloseAllSessions ends B's sessions, not A's.
 			want(t, "B closes all its sessions", o.c.Call(wire.CallCloseAllSessions, &wire.CloseAllSessionsRequest{SlotID: slot}, &wire.CloseAllSessionsResponse{}), nil)
 			want(t, "A signs after B's C_CloseAllSessions", a.sign(as, keys[0]), nil)
-			_, err = o.state(os)
+			_, err = o.state(bs)
 			want(t, "B's closed session", err, wire.CKR_SESSION_HANDLE_INVALID)
 
 			// A's last session closing ends A's login.
@@ -226,19 +221,19 @@ func TestSharedOnly(t *testing.T) {
 		t.Run(iso, func(t *testing.T) {
 			_, b := setup(t, iso, "max_pin_failures = 3")
 			a, o := connect(t, b), connect(t, b)
-			as, os := a.open(true), o.open(true)
+			as, bs := a.open(true), o.open(true)
 			want(t, "A logs in", a.login(as, userPIN), nil)
 			set := func(c *app, s uint64) error {
 				return c.c.Call(wire.CallSetPIN, &wire.SetPINRequest{Session: s, OldPin: wire.PIN(userPIN), NewPin: wire.PIN(userPIN)}, &wire.SetPINResponse{})
 			}
-			want(t, "B's C_SetPIN while A has sessions", set(o, os), wire.CKR_SESSION_EXISTS)
+			want(t, "B's C_SetPIN while A has sessions", set(o, bs), wire.CKR_SESSION_EXISTS)
 			a.c.Close() // A goes away: its sessions and its login end at once
 			deadline := time.Now().Add(5 * time.Second)
-			for err := set(o, os); errors.Is(err, wire.CKR_SESSION_EXISTS) && time.Now().Before(deadline); err = set(o, os) {
+			for err := set(o, bs); errors.Is(err, wire.CKR_SESSION_EXISTS) && time.Now().Before(deadline); err = set(o, bs) {
 				time.Sleep(20 * time.Millisecond)
 			}
-			want(t, "B's C_SetPIN once A is gone", set(o, os), nil)
-			if st, err := o.state(os); err != nil || st != wire.CKS_RW_PUBLIC_SESSION {
+			want(t, "B's C_SetPIN once A is gone", set(o, bs), nil)
+			if st, err := o.state(bs); err != nil || st != wire.CKS_RW_PUBLIC_SESSION {
 				t.Errorf("B's state %d (%v) after A left: A's login must not stay", st, err)
 			}
 
@@ -247,9 +242,9 @@ func TestSharedOnly(t *testing.T) {
 			want(t, "C logs in", c.login(cs, userPIN), nil)
 			// The token is logged in: B's wrong PINs never reach it.
 			for i := 0; i < 3; i++ {
-				want(t, "B's wrong PIN", o.login(os, "wrong-pin"), wire.CKR_PIN_INCORRECT)
+				want(t, "B's wrong PIN", o.login(bs, "wrong-pin"), wire.CKR_PIN_INCORRECT)
 			}
-			want(t, "B's right PIN after 3 wrong ones", o.login(os, userPIN), wire.CKR_PIN_LOCKED)
+			want(t, "B's right PIN after 3 wrong ones", o.login(bs, userPIN), wire.CKR_PIN_LOCKED)
 			if !strings.Contains(b.Log(), "identity locked out") {
 				t.Error("the lockout is not in the broker's log")
 			}
@@ -322,4 +317,80 @@ func TestPkcs11Tool(t *testing.T) {
 		t.Errorf("the signature does not verify on SoftHSM2 directly: %s", stderr)
 	}
 	want(t, "A's login after pkcs11-tool came and went", a.sign(as, a.find(as, privateKeys)[0]), nil)
+}
+
+// TestSessionPool: a module that allows 16 sessions (the fault module's
+// cap, as an HSM partition's) serves 200 client sessions signing at once
+// with no error, with max_real_sessions = 16. A session that made a
+// session object keeps its real session through it all. Without the
+// pool, the 17th session fails: the cap is real.
+func TestSessionPool(t *testing.T) {
+	for _, iso := range []string{"shared", "inprocess"} {
+		t.Run(iso, func(t *testing.T) { sessionPool(t, iso) })
+	}
+}
+
+func sessionPool(t *testing.T, iso string) {
+	fault := harness.FaultModule(t)
+	start := func(extra string) *harness.ConfigBroker {
+		tok := newToken(t)
+		return harness.StartConfigBroker(t, `listen = ["unix://%SOCK%"]`+
+			harness.ModuleTOML("capped", fault, iso, extra, map[string]string{"SOFTHSM2_CONF": tok.Conf, harness.FaultMaxSessionsEnv: "16"})+
+			harness.TokenTOML("capped", "pkcs11:token=shared", slot), nil)
+	}
+
+	// Without the pool: the module's cap shows.
+	b := start("")
+	c := connect(t, b)
+	var err error
+	for i := 0; i < 17 && err == nil; i++ {
+		var r wire.OpenSessionResponse
+		err = c.c.Call(wire.CallOpenSession, &wire.OpenSessionRequest{SlotID: slot, Flags: wire.CKF_SERIAL_SESSION}, &r)
+	}
+	want(t, "the 17th session without a pool", err, wire.CKR_SESSION_COUNT)
+
+	b = start("max_real_sessions = 16")
+	owner := connect(t, b)
+	ks := owner.open(true)
+	want(t, "login", owner.login(ks, userPIN), nil)
+	_, err = owner.createData(ks, "kept", false, false)
+	want(t, "a session object", err, nil)
+	key := owner.find(ks, privateKeys)
+	if len(key) != 1 {
+		t.Fatalf("private keys: %v", key)
+	}
+
+	const conns, perConn, rounds = 4, 50, 3
+	errs := make(chan error, conns*perConn)
+	for i := 0; i < conns; i++ {
+		a := connect(t, b)
+		s0 := a.open(false)
+		want(t, "login", a.login(s0, userPIN), nil)
+		k := a.find(s0, privateKeys)[0]
+		for j := 0; j < perConn; j++ {
+			s := a.open(false)
+			go func() {
+				var err error
+				for r := 0; r < rounds && err == nil; r++ {
+					err = a.sign(s, k)
+				}
+				errs <- err
+			}()
+		}
+	}
+	failed := 0
+	for i := 0; i < conns*perConn; i++ {
+		if err := <-errs; err != nil {
+			if failed++; failed <= 3 {
+				t.Errorf("a signer: %v", err)
+			}
+		}
+	}
+	if failed > 0 {
+		t.Errorf("%d of %d signers failed", failed, conns*perConn)
+	}
+	if n := len(owner.find(ks, label("kept"))); n != 1 {
+		t.Errorf("the session object is found %d times after the signers, want 1: its real session must be kept", n)
+	}
+	want(t, "the owner signs", owner.sign(ks, key[0]), nil)
 }
