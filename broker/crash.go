@@ -141,18 +141,28 @@ type CtrlLane struct {
 	TLS bool // a TLS lane, its preface read: AcceptTLSLane
 }
 
+// ctrlSocket takes over a worker's control socket (f).
+func ctrlSocket(f *os.File) (*net.UnixConn, error) {
+	c, err := net.FileConn(f)
+	f.Close()
+	if err != nil {
+		return nil, err
+	}
+	uc, ok := c.(*net.UnixConn)
+	if !ok {
+		c.Close()
+		return nil, fmt.Errorf("control socket is a %T", c)
+	}
+	return uc, nil
+}
+
 // ReadCtrl is the worker's side: it returns the lane key (the first
 // message) and a channel of the lanes that follow. The channel closes when
 // the broker is gone (EOF).
 func ReadCtrl(f *os.File) (key []byte, lanes <-chan CtrlLane, err error) {
-	c, err := net.FileConn(f)
-	f.Close()
+	uc, err := ctrlSocket(f)
 	if err != nil {
 		return nil, nil, err
-	}
-	uc, ok := c.(*net.UnixConn)
-	if !ok {
-		return nil, nil, fmt.Errorf("control socket is a %T", c)
 	}
 	buf := make([]byte, 64)
 	oob := make([]byte, syscall.CmsgSpace(4*4))

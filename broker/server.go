@@ -42,6 +42,7 @@ type Server struct {
 	HandshakeTimeout time.Duration
 	MaxClients       int  // connections served at once; more are refused (0: no limit)
 	NoLanes          bool // offer no lanes: every call on yamux (for comparisons)
+	Shared           bool // quick mode: one worker serves every connection (--isolation shared)
 	InsecureTCP      bool // quick mode: allow plaintext tcp:// on loopback
 
 	wg         sync.WaitGroup
@@ -57,6 +58,7 @@ type Server struct {
 	grace      time.Duration
 	nextModule int
 	lanes      sync.Map // string(key) → *laneTarget
+	shared     sharedQuick
 	tlsConfig  atomic.Pointer[tls.Config]
 	acl        atomic.Pointer[acl.Set] // the policies in force; empty: none
 	// objectChanges counts label, ID and handle changes made through any
@@ -337,7 +339,11 @@ func (s *Server) admit(conn net.Conn, isTLS bool) {
 		s.clients.Add(-1)
 		return
 	}
-	relayed, err := s.startWorker(id, conn, ident, log)
+	start := s.startWorker
+	if s.Shared {
+		start = s.startShared
+	}
+	relayed, err := start(id, conn, ident, log)
 	if err != nil {
 		s.clients.Add(-1)
 		log.Error().Err(err).Msg("cannot start a worker")
@@ -385,15 +391,21 @@ func relay(conn net.Conn) (*os.File, error) {
 	return theirs, nil
 }
 
-// startWorker hands conn to a new worker. relayed: the broker keeps conn
-// and copies it to the worker (TLS), so the caller must not close it.
-func (s *Server) startWorker(id uint64, conn net.Conn, ident acl.Identity, log zerolog.Logger) (relayed bool, err error) {
-	var f *os.File
+// handOver is conn as a worker gets it: its socket, or, for a TLS
+// connection, whose state is the broker's, a relay to it (relayed).
+func handOver(conn net.Conn) (f *os.File, relayed bool, err error) {
 	if _, relayed = conn.(*tls.Conn); relayed {
 		f, err = relay(conn)
 	} else {
 		f, err = connFile(conn)
 	}
+	return f, relayed, err
+}
+
+// startWorker hands conn to a new worker. relayed: the broker keeps conn
+// and copies it to the worker (TLS), so the caller must not close it.
+func (s *Server) startWorker(id uint64, conn net.Conn, ident acl.Identity, log zerolog.Logger) (relayed bool, err error) {
+	f, relayed, err := handOver(conn)
 	if err != nil {
 		return false, err
 	}

@@ -78,6 +78,7 @@ func brokerMain(args []string) int {
 	maxClients := fs.Int("max-clients", 4096, "connections served at once (each has a worker process); more are refused")
 	noLanes := fs.Bool("no-lanes", false, "carry every call on the yamux connection, offering clients no lanes (slower; for comparisons)")
 	spin := fs.Duration("lane-spin", wire.DefaultLaneSpin, "how long a lane polls for the client's next request before it sleeps (0: never; see wire/PROTOCOL.md)")
+	isolation := fs.String("isolation", config.IsolationProcess, `quick mode: "process", a worker per connection, or "shared", one worker for every connection, each a virtual application`)
 	insecureTCP := fs.Bool("insecure-tcp", false, "allow plaintext tcp:// listeners on loopback addresses (quick mode; config: insecure_tcp)")
 	version := fs.Bool("version", false, "print the version and exit")
 	lf.register(fs)
@@ -150,6 +151,14 @@ func brokerMain(args []string) int {
 			return 2
 		}
 	}
+	switch {
+	case *isolation != config.IsolationProcess && *isolation != config.IsolationShared:
+		fmt.Fprintf(os.Stderr, "gop11-broker: --isolation %q: want %q or %q\n", *isolation, config.IsolationProcess, config.IsolationShared)
+		return 2
+	case set["isolation"] && *module == "":
+		fmt.Fprintln(os.Stderr, "gop11-broker: --isolation is for quick mode (--module); a config file sets isolation per [[module]]")
+		return 2
+	}
 	var perm uint32
 	if _, err := fmt.Sscanf(*mode, "%o", &perm); err != nil || perm > 0o777 {
 		fmt.Fprintf(os.Stderr, "gop11-broker: --socket-mode %q: want an octal mode such as 0660\n", *mode)
@@ -164,7 +173,7 @@ func brokerMain(args []string) int {
 	defer stop()
 	srv := &broker.Server{Listen: listen, Module: *module, SocketMode: os.FileMode(perm), Log: log,
 		WorkerArgs: append(lf.args(), "--grace", grace.String(), "--lane-spin", spin.String()), Version: Version, OpenInProcess: openInProcess,
-		MaxClients: *maxClients, NoLanes: *noLanes, InsecureTCP: *insecureTCP}
+		MaxClients: *maxClients, NoLanes: *noLanes, InsecureTCP: *insecureTCP, Shared: *isolation == config.IsolationShared}
 	if *module == "" {
 		srv.Config = cfg
 	} else {

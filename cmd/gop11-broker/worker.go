@@ -40,6 +40,7 @@ func workerMain(args []string) int {
 	spin := fs.Duration("lane-spin", wire.DefaultLaneSpin, "how long a lane polls before it sleeps")
 	cfgPath := fs.String("config", "", "quick mode's config file: the [[client]] policies to enforce")
 	identity := fs.String("identity", "", "the client's identity (JSON), for the policies")
+	sharedMode := fs.Bool("shared", false, "serve every connection the broker hands over, from one module instance (quick mode --isolation shared)")
 	lf.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -83,6 +84,9 @@ func workerMain(args []string) int {
 				f.Close()
 			}()
 		}
+	}
+	if *sharedMode {
+		return serveShared(*module, *cfgPath, *serialize, *grace, log)
 	}
 	conn, err := net.FileConn(os.NewFile(3, "client"))
 	if err != nil {
@@ -179,6 +183,16 @@ func workerMain(args []string) int {
 // of the config file at path, for the client identity the broker
 // established; SIGHUP reloads them (the broker sends it on its own reload).
 func guarded(mod wire.Backend, path string, id acl.Identity, log zerolog.Logger) (wire.Backend, error) {
+	policies, err := watchPolicies(path, log)
+	if err != nil {
+		return nil, err
+	}
+	return guard(mod, policies, id, log), nil
+}
+
+// watchPolicies reads the [[client]] policies of quick mode's config
+// file, and again at every SIGHUP.
+func watchPolicies(path string, log zerolog.Logger) (func() *acl.Set, error) {
 	load := func() (*acl.Set, error) {
 		cfg, err := config.ParseOptions{Quick: true}.Load(path)
 		if err != nil {
@@ -205,9 +219,14 @@ func guarded(mod wire.Backend, path string, id acl.Identity, log zerolog.Logger)
 			log.Info().Int("clients", len(set.Policies)).Msg("policies reloaded")
 		}
 	}()
-	g := acl.NewGuard(acl.GuardConfig{Identity: id, Policies: current.Load, Next: mod, Log: log,
+	return current.Load, nil
+}
+
+// guard is one connection's access control in quick mode.
+func guard(next wire.Backend, policies func() *acl.Set, id acl.Identity, log zerolog.Logger) wire.Backend {
+	g := acl.NewGuard(acl.GuardConfig{Identity: id, Policies: policies, Next: next, Log: log,
 		Pins: func(uint64) (wire.PIN, error) { return nil, errors.New("quick mode holds no PINs") }})
-	return wire.BackendFunc(g.Call), nil
+	return wire.BackendFunc(g.Call)
 }
 
 // openInProcess loads a module into the broker itself (isolation

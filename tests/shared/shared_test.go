@@ -29,14 +29,32 @@ const (
 	slot    = 1
 )
 
+// server is a broker in front of the token "shared", whatever its mode.
+type server struct {
+	sock string
+	slot uint64 // the token's slot as the broker shows it
+	log  func() string
+}
+
+// quickShared is quick mode with --isolation shared, beside the config
+// file's isolations.
+const quickShared = "quick-shared"
+
 // setup makes a token with an EC key pair (a private key and a public
-// one) and starts a config-mode broker serving it with isolation iso.
-func setup(t *testing.T, iso, extra string) (*harness.Token, *harness.ConfigBroker) {
+// one) and starts a broker serving it: config mode with isolation iso
+// (extra: more [[module]] keys), or quick mode with --isolation shared.
+func setup(t *testing.T, iso, extra string) (*harness.Token, *server) {
 	t.Helper()
 	tok := newToken(t)
+	if iso == quickShared {
+		b := harness.StartBroker(t, tok, "--isolation", "shared")
+		n, _ := strconv.ParseUint(tok.Slot, 10, 64)
+		return tok, &server{sock: b.Socket, slot: n, log: b.Log}
+	}
 	cfg := `listen = ["unix://%SOCK%"]` + harness.ModuleTOML("softhsm", softhsm, iso, extra, map[string]string{"SOFTHSM2_CONF": tok.Conf}) +
 		harness.TokenTOML("softhsm", "pkcs11:token=shared", slot)
-	return tok, harness.StartConfigBroker(t, cfg, nil)
+	b := harness.StartConfigBroker(t, cfg, nil)
+	return tok, &server{sock: b.Sock, slot: slot, log: b.Log}
 }
 
 // newToken makes the token "shared" with an EC key pair "signer".
@@ -53,18 +71,19 @@ func newToken(t *testing.T) *harness.Token {
 
 // app is one connection to the broker: one PKCS #11 application.
 type app struct {
-	t *testing.T
-	c *wire.Client
+	t    *testing.T
+	c    *wire.Client
+	slot uint64
 }
 
-func connect(t *testing.T, b *harness.ConfigBroker) *app {
+func connect(t *testing.T, b *server) *app {
 	t.Helper()
-	c, err := wire.Dial(wire.Endpoint{Network: "unix", Address: b.Sock}, wire.ClientConfig{})
+	c, err := wire.Dial(wire.Endpoint{Network: "unix", Address: b.sock}, wire.ClientConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	return &app{t: t, c: c}
+	return &app{t: t, c: c, slot: b.slot}
 }
 
 func (a *app) open(rw bool) uint64 {
@@ -74,7 +93,7 @@ func (a *app) open(rw bool) uint64 {
 		flags |= wire.CKF_RW_SESSION
 	}
 	var r wire.OpenSessionResponse
-	if err := a.c.Call(wire.CallOpenSession, &wire.OpenSessionRequest{SlotID: slot, Flags: flags}, &r); err != nil {
+	if err := a.c.Call(wire.CallOpenSession, &wire.OpenSessionRequest{SlotID: a.slot, Flags: flags}, &r); err != nil {
 		a.t.Fatalf("C_OpenSession: %v", err)
 	}
 	return r.Session
@@ -150,7 +169,7 @@ func want(t *testing.T, what string, err, rv error) {
 // one not, each sees exactly what it would see with SoftHSM2 loaded alone,
 // whatever the isolation.
 func TestTwoApplications(t *testing.T) {
-	for _, iso := range []string{"process", "shared", "inprocess"} {
+	for _, iso := range []string{"process", "shared", "inprocess", quickShared} {
 		t.Run(iso, func(t *testing.T) {
 			_, b := setup(t, iso, "")
 			a, o := connect(t, b), connect(t, b)
@@ -198,7 +217,7 @@ func TestTwoApplications(t *testing.T) {
 			want(t, "A logs in again", a.login(as, userPIN), wire.CKR_USER_ALREADY_LOGGED_IN)
 
 			// C_CloseAllSessions ends B's sessions, not A's.
-			want(t, "B closes all its sessions", o.c.Call(wire.CallCloseAllSessions, &wire.CloseAllSessionsRequest{SlotID: slot}, &wire.CloseAllSessionsResponse{}), nil)
+			want(t, "B closes all its sessions", o.c.Call(wire.CallCloseAllSessions, &wire.CloseAllSessionsRequest{SlotID: o.slot}, &wire.CloseAllSessionsResponse{}), nil)
 			want(t, "A signs after B's C_CloseAllSessions", a.sign(as, keys[0]), nil)
 			_, err = o.state(bs)
 			want(t, "B's closed session", err, wire.CKR_SESSION_HANDLE_INVALID)
@@ -217,9 +236,13 @@ func TestTwoApplications(t *testing.T) {
 // issue names: wrong PINs lock an identity out, and PIN changes need the
 // token to themselves; an application that goes away leaves nothing open.
 func TestSharedOnly(t *testing.T) {
-	for _, iso := range []string{"shared", "inprocess"} {
+	for _, iso := range []string{"shared", "inprocess", quickShared} {
 		t.Run(iso, func(t *testing.T) {
-			_, b := setup(t, iso, "max_pin_failures = 3")
+			limit := 3 // quick mode: config.DefaultMaxPINFailures
+			if iso == quickShared {
+				limit = 10
+			}
+			_, b := setup(t, iso, fmt.Sprintf("max_pin_failures = %d", limit))
 			a, o := connect(t, b), connect(t, b)
 			as, bs := a.open(true), o.open(true)
 			want(t, "A logs in", a.login(as, userPIN), nil)
@@ -241,18 +264,18 @@ func TestSharedOnly(t *testing.T) {
 			cs := c.open(false)
 			want(t, "C logs in", c.login(cs, userPIN), nil)
 			// The token is logged in: B's wrong PINs never reach it.
-			for i := 0; i < 3; i++ {
+			for i := 0; i < limit; i++ {
 				want(t, "B's wrong PIN", o.login(bs, "wrong-pin"), wire.CKR_PIN_INCORRECT)
 			}
-			want(t, "B's right PIN after 3 wrong ones", o.login(bs, userPIN), wire.CKR_PIN_LOCKED)
-			if !strings.Contains(b.Log(), "identity locked out") {
+			want(t, "B's right PIN after too many wrong ones", o.login(bs, userPIN), wire.CKR_PIN_LOCKED)
+			if !strings.Contains(b.log(), "identity locked out") {
 				t.Error("the lockout is not in the broker's log")
 			}
-			if strings.Contains(b.Log(), userPIN) || strings.Contains(b.Log(), "wrong-pin") {
+			if strings.Contains(b.log(), userPIN) || strings.Contains(b.log(), "wrong-pin") {
 				t.Error("a PIN reached the broker's log")
 			}
 			var ti wire.GetTokenInfoResponse
-			if err := c.c.Call(wire.CallGetTokenInfo, &wire.GetTokenInfoRequest{SlotID: slot}, &ti); err != nil || ti.Info.Flags&wire.CKF_USER_PIN_COUNT_LOW != 0 {
+			if err := c.c.Call(wire.CallGetTokenInfo, &wire.GetTokenInfoRequest{SlotID: c.slot}, &ti); err != nil || ti.Info.Flags&wire.CKF_USER_PIN_COUNT_LOW != 0 {
 				t.Errorf("token info %v, flags %#x: the token must not have seen the wrong PINs", err, ti.Info.Flags)
 			}
 		})
@@ -261,42 +284,67 @@ func TestSharedOnly(t *testing.T) {
 
 // TestSharedWorkerCrash: the shared worker is killed; its clients' calls
 // fail (never hang), the worker comes back, and new sessions work. Every
-// connection shares the one worker.
+// connection shares the one worker. In config mode the broker holds the
+// connections and they stay; in quick mode the worker held them, and a
+// client connects again.
 func TestSharedWorkerCrash(t *testing.T) {
-	_, b := setup(t, "shared", "")
-	a, o := connect(t, b), connect(t, b)
-	as := a.open(false)
-	want(t, "A logs in", a.login(as, userPIN), nil)
-	o.open(false)
-	pids := regexp.MustCompile(`"worker":(\d+)[^\n]*"message":"worker started"`).FindAllStringSubmatch(b.Log(), -1)
-	if len(pids) != 1 {
-		t.Fatalf("%d workers started for two connections, want the one shared worker", len(pids))
+	for _, iso := range []string{"shared", quickShared} {
+		t.Run(iso, func(t *testing.T) {
+			_, b := setup(t, iso, "")
+			a, o := connect(t, b), connect(t, b)
+			as := a.open(false)
+			want(t, "A logs in", a.login(as, userPIN), nil)
+			o.open(false)
+			pids := regexp.MustCompile(`"worker":(\d+)[^\n]*"message":"(shared )?worker started"`).FindAllStringSubmatch(b.log(), -1)
+			if len(pids) != 1 {
+				t.Fatalf("%d workers started for two connections, want the one shared worker", len(pids))
+			}
+			pid, _ := strconv.Atoi(pids[0][1])
+			syscall.Kill(pid, syscall.SIGKILL)
+			waitLog(t, b, fmt.Sprintf(`"why":"crashed: killed","worker":%d`, pid))
+			_, err := a.state(as)
+			if err == nil {
+				t.Fatal("a session of the killed worker still answers")
+			}
+			if iso == quickShared {
+				a = connect(t, b)
+			}
+			s := a.open(false)
+			if st, err := a.state(s); err != nil || st != wire.CKS_RO_PUBLIC_SESSION {
+				t.Errorf("a new session after the restart: state %d (%v), want CKS_RO_PUBLIC_SESSION", st, err)
+			}
+			want(t, "A logs in on the new worker", a.login(s, userPIN), nil)
+		})
 	}
-	pid, _ := strconv.Atoi(pids[0][1])
-	syscall.Kill(pid, syscall.SIGKILL)
-	b.WaitLog(fmt.Sprintf(`"why":"crashed: killed","worker":%d`, pid), 5*time.Second)
-	_, err := a.state(as)
-	if err == nil {
-		t.Fatal("a session of the killed worker still answers")
+}
+
+// waitLog waits up to 5 s for s in the broker's log.
+func waitLog(t *testing.T, b *server, s string) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(b.log(), s); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %q in the broker's log:\n%s", s, harness.Tail(b.log(), 20))
+		}
 	}
-	s := a.open(false)
-	if st, err := a.state(s); err != nil || st != wire.CKS_RO_PUBLIC_SESSION {
-		t.Errorf("a new session after the restart: state %d (%v), want CKS_RO_PUBLIC_SESSION", st, err)
-	}
-	want(t, "A logs in on the new worker", a.login(s, userPIN), nil)
 }
 
 // TestPkcs11Tool: a real client signs through a shared instance while
 // another application holds the token's login.
 func TestPkcs11Tool(t *testing.T) {
-	tok, b := setup(t, "shared", "")
+	for _, iso := range []string{"shared", quickShared} {
+		t.Run(iso, func(t *testing.T) { pkcs11Tool(t, iso) })
+	}
+}
+
+func pkcs11Tool(t *testing.T, iso string) {
+	tok, b := setup(t, iso, "")
 	a := connect(t, b)
 	as := a.open(false)
 	want(t, "A logs in", a.login(as, userPIN), nil)
 	dir := t.TempDir()
 	in := filepath.Join(dir, "in")
 	os.WriteFile(in, []byte("0123456789abcdef0123456789abcdef"), 0o600) // a SHA-256's length
-	env := []string{"GOP11_BROKER=unix://" + b.Sock}
+	env := []string{"GOP11_BROKER=unix://" + b.sock}
 	out, stderr, code := harness.Run(t, env, "pkcs11-tool", "--module", harness.Module(), "--token-label", "shared", "-O")
 	if code != 0 || strings.Contains(out, "Private Key") {
 		t.Errorf("pkcs11-tool -O without a login must not list the private key (exit %d):\n%s%s", code, out, stderr)
@@ -332,11 +380,12 @@ func TestSessionPool(t *testing.T) {
 
 func sessionPool(t *testing.T, iso string) {
 	fault := harness.FaultModule(t)
-	start := func(extra string) *harness.ConfigBroker {
+	start := func(extra string) *server {
 		tok := newToken(t)
-		return harness.StartConfigBroker(t, `listen = ["unix://%SOCK%"]`+
+		b := harness.StartConfigBroker(t, `listen = ["unix://%SOCK%"]`+
 			harness.ModuleTOML("capped", fault, iso, extra, map[string]string{"SOFTHSM2_CONF": tok.Conf, harness.FaultMaxSessionsEnv: "16"})+
 			harness.TokenTOML("capped", "pkcs11:token=shared", slot), nil)
+		return &server{sock: b.Sock, slot: slot, log: b.Log}
 	}
 
 	// Without the pool: the module's cap shows.
@@ -345,7 +394,7 @@ func sessionPool(t *testing.T, iso string) {
 	var err error
 	for i := 0; i < 17 && err == nil; i++ {
 		var r wire.OpenSessionResponse
-		err = c.c.Call(wire.CallOpenSession, &wire.OpenSessionRequest{SlotID: slot, Flags: wire.CKF_SERIAL_SESSION}, &r)
+		err = c.c.Call(wire.CallOpenSession, &wire.OpenSessionRequest{SlotID: c.slot, Flags: wire.CKF_SERIAL_SESSION}, &r)
 	}
 	want(t, "the 17th session without a pool", err, wire.CKR_SESSION_COUNT)
 

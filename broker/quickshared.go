@@ -1,0 +1,211 @@
+package broker
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"net"
+	"os"
+	"sync"
+	"syscall"
+
+	"github.com/gop11/gop11/broker/acl"
+	"github.com/rs/zerolog"
+)
+
+// Quick mode with --isolation shared: one worker process runs the module
+// for every connection. The broker hands it each connection and each
+// connection's lanes, as it would to a worker of the connection's own, so
+// calls take no extra hop; the worker keeps a virtual application per
+// connection (broker/shared) and says on its control socket when a
+// connection has ended.
+
+// SharedConn is what the broker tells the shared worker of a connection
+// it hands over (the socket rides along).
+type SharedConn struct {
+	ID       uint64
+	Identity acl.Identity
+	LaneKey  []byte
+}
+
+// Control messages of the shared worker, beyond a worker's: a connection
+// (JSON SharedConn), and from the worker a connection's end. Lane
+// messages name their connection: the type, then its ID (8 bytes).
+const (
+	ctrlConn = 'C'
+	ctrlEnd  = 'E'
+)
+
+// sharedQuick is the broker's side of the shared worker.
+type sharedQuick struct {
+	mu      sync.Mutex
+	ctrl    *workerCtrl
+	alive   bool
+	forgets map[uint64]func() // lane keys to forget when a connection ends
+}
+
+// startShared hands conn to the shared worker, starting it if it is not
+// running. relayed: as startWorker's.
+func (s *Server) startShared(id uint64, conn net.Conn, ident acl.Identity, log zerolog.Logger) (relayed bool, err error) {
+	ctrl, err := s.sharedWorker(log)
+	if err != nil {
+		return false, err
+	}
+	f, relayed, err := handOver(conn)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	send := func(kind byte, lf *os.File) error {
+		return ctrl.send(binary.BigEndian.AppendUint64([]byte{kind}, id), int(lf.Fd()))
+	}
+	key, forget := s.offerLanes(conn, ident, laneHandlers{
+		attach:  func(lf *os.File) error { return send(ctrlLane, lf) },
+		handTLS: func(lf *os.File) error { return send(ctrlTLSLane, lf) },
+	})
+	msg, _ := json.Marshal(SharedConn{ID: id, Identity: ident, LaneKey: key})
+	q := &s.shared
+	q.mu.Lock()
+	q.forgets[id] = forget
+	q.mu.Unlock()
+	if err := ctrl.send(append([]byte{ctrlConn}, msg...), int(f.Fd())); err != nil {
+		q.ended(id)
+		return relayed, err
+	}
+	log.Info().Msg("client connected: handed to the shared worker")
+	return relayed, nil
+}
+
+// ended forgets a connection the shared worker has finished with.
+func (q *sharedQuick) ended(id uint64) (known bool) {
+	q.mu.Lock()
+	forget, ok := q.forgets[id]
+	delete(q.forgets, id)
+	q.mu.Unlock()
+	if ok {
+		forget()
+	}
+	return ok
+}
+
+// sharedWorker returns the running shared worker's control socket,
+// starting the worker first if there is none.
+func (s *Server) sharedWorker(log zerolog.Logger) (*workerCtrl, error) {
+	q := &s.shared
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.alive {
+		return q.ctrl, nil
+	}
+	if q.forgets == nil {
+		q.forgets = map[uint64]func(){}
+	}
+	args := append([]string{"--module", s.Module, "--shared"}, s.WorkerArgs...)
+	if s.QuickConfig != nil {
+		args = append(args, "--config", s.QuickConfig.Path)
+	}
+	cmd, out, ctrl, done, err := spawnWorker(nil, args, nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	pid := cmd.Process.Pid
+	log.Info().Int("worker", pid).Msg("shared worker started")
+	q.ctrl, q.alive = ctrl, true
+	s.mu.Lock()
+	s.workers[pid] = cmd
+	s.mu.Unlock()
+	go func() { // the worker's word that a connection ended
+		buf := make([]byte, 64)
+		for {
+			n, _, _, _, err := ctrl.c.ReadMsgUnix(buf, nil)
+			if err != nil || n == 0 {
+				return
+			}
+			if buf[0] == ctrlEnd && n == 9 && q.ended(binary.BigEndian.Uint64(buf[1:9])) {
+				s.clients.Add(-1)
+			}
+		}
+	}()
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		cmd.Wait()
+		q.mu.Lock()
+		q.alive = false
+		lost := q.forgets
+		q.forgets = map[uint64]func(){}
+		q.mu.Unlock()
+		for _, forget := range lost { // its connections went with it
+			forget()
+			s.clients.Add(-1)
+		}
+		done()
+		s.mu.Lock()
+		delete(s.workers, pid)
+		s.mu.Unlock()
+		logExit(log, cmd, out, nil, func() {})
+	}()
+	return ctrl, nil
+}
+
+// CtrlMsg is a message to the shared worker: a connection (Conn, its
+// socket in FD) or a lane of connection ID (FD; TLS: its preface read).
+type CtrlMsg struct {
+	Conn *SharedConn
+	ID   uint64
+	FD   int
+	TLS  bool
+}
+
+// ReadSharedCtrl is the shared worker's side of its control socket: the
+// messages that come, until the broker is gone (the channel closes). A
+// malformed message is dropped, its socket closed. The returned function
+// tells the broker a connection has ended.
+func ReadSharedCtrl(f *os.File) (<-chan CtrlMsg, func(id uint64), error) {
+	uc, err := ctrlSocket(f)
+	if err != nil {
+		return nil, nil, err
+	}
+	ch := make(chan CtrlMsg, 64)
+	go func() {
+		defer close(ch)
+		buf := make([]byte, 64<<10)
+		oob := make([]byte, syscall.CmsgSpace(4*4))
+		for {
+			n, oobn, _, _, err := uc.ReadMsgUnix(buf, oob)
+			if err != nil || n == 0 {
+				return
+			}
+			fds := parseRights(oob[:oobn])
+			m, ok := parseShared(buf[:n])
+			if !ok || len(fds) != 1 {
+				for _, fd := range fds {
+					syscall.Close(fd)
+				}
+				continue
+			}
+			m.FD = fds[0]
+			ch <- m
+		}
+	}()
+	end := func(id uint64) {
+		uc.WriteMsgUnix(binary.BigEndian.AppendUint64([]byte{ctrlEnd}, id), nil, nil)
+	}
+	return ch, end, nil
+}
+
+func parseShared(msg []byte) (CtrlMsg, bool) {
+	switch msg[0] {
+	case ctrlConn:
+		var sc SharedConn
+		if json.Unmarshal(msg[1:], &sc) != nil {
+			return CtrlMsg{}, false
+		}
+		return CtrlMsg{Conn: &sc, ID: sc.ID}, true
+	case ctrlLane, ctrlTLSLane:
+		if len(msg) != 9 {
+			return CtrlMsg{}, false
+		}
+		return CtrlMsg{ID: binary.BigEndian.Uint64(msg[1:]), TLS: msg[0] == ctrlTLSLane}, true
+	}
+	return CtrlMsg{}, false
+}
