@@ -581,8 +581,8 @@ slot = 30
 }
 
 // isolation = "inprocess": the module is loaded in the broker and shared.
-// Each connection still has its own handles; login state is shared, as
-// the README says (login is not virtualized).
+// Each connection still has its own handles, and its own login state
+// (broker/shared; tests/shared covers the rest).
 func TestInProcessModule(t *testing.T) {
 	tok := harness.NewToken(t, "inproc", "1234", "123456")
 	b := startBroker(t, fmt.Sprintf(`
@@ -617,8 +617,8 @@ slot = 4
 	if err := other.Call(wire.CallGetSessionInfo, &wire.GetSessionInfoRequest{Session: so.Session}, &info); err != nil {
 		t.Fatal(err)
 	}
-	if info.Info.State != wire.CKS_RO_USER_FUNCTIONS {
-		t.Errorf("with a shared in-process module the other client's session is in state %d; the documented behaviour is a shared login (CKS_RO_USER_FUNCTIONS)", info.Info.State)
+	if info.Info.State != wire.CKS_RO_PUBLIC_SESSION {
+		t.Errorf("with a shared in-process module the other client's session is in state %d, want CKS_RO_PUBLIC_SESSION: A's login is A's", info.Info.State)
 	}
 	if strings.Contains(b.Log(), `"message":"worker started"`) {
 		t.Error("an in-process module started a worker")
