@@ -55,12 +55,14 @@ vet:
 
 # Pure packages without cgo, then everything with the race detector
 # (integration suites start real brokers in front of real SoftHSM2 tokens
-# and drive them with pkcs11-tool, p11tool, openssl, pkcs11-dump and Go).
+# and drive them with pkcs11-tool, p11tool, openssl, pkcs11-dump and Go),
+# then the client tools' suite again through a shared module instance.
 unit:
 	CGO_ENABLED=0 $(GO) test -count=1 $(PUREPKGS)
 
 race: build
 	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 15m ./...
+	GOP11_E2E_ISOLATION=shared CGO_ENABLED=1 $(GO) test -race -count=1 ./tests/e2e/
 
 # Every decoder has a fuzz target (package:target); make test runs each briefly.
 FUZZ_TARGETS := wire:FuzzRequest wire:FuzzResponse wire:FuzzHello wire:FuzzAttribute wire:FuzzMechanism \

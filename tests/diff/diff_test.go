@@ -42,9 +42,10 @@ var proxiedCalls = []string{
 }
 
 // TestTranscript compares SoftHSM2 loaded directly with gop11 in quick
-// mode and with a config-mode broker whose module is shared by every
-// connection (isolation "shared" and "inprocess": a virtual application
-// per connection must not change what the application sees).
+// mode (a worker per connection, or one shared by all) and with a
+// config-mode broker whose module is shared by every connection
+// (isolation "shared" and "inprocess"): a virtual application per
+// connection must not change what the application sees.
 func TestTranscript(t *testing.T) {
 	harness.Require(t, "gcc")
 	harness.Require(t, harness.SoftHSM)
@@ -54,12 +55,14 @@ func TestTranscript(t *testing.T) {
 	want := transcript(t, "direct", bin, direct.Env(), harness.SoftHSM, direct.Slot)
 	checkLoose(t, "direct", want)
 
-	t.Run("quick", func(t *testing.T) {
-		proxied := harness.NewToken(t, label, pin, soPIN)
-		broker := harness.StartBroker(t, proxied)
-		got := transcript(t, "proxy", bin, broker.ClientEnv(), harness.Module(), proxied.Slot)
-		compare(t, want, got, broker.Calls())
-	})
+	for name, args := range map[string][]string{"quick": nil, "quick-shared": {"--isolation", "shared"}} {
+		t.Run(name, func(t *testing.T) {
+			proxied := harness.NewToken(t, label, pin, soPIN)
+			broker := harness.StartBroker(t, proxied, args...)
+			got := transcript(t, "proxy", bin, broker.ClientEnv(), harness.Module(), proxied.Slot)
+			compare(t, want, got, broker.Calls())
+		})
+	}
 	for _, iso := range []string{"shared", "inprocess"} {
 		t.Run(iso, func(t *testing.T) {
 			proxied := harness.NewToken(t, label, pin, soPIN)

@@ -96,7 +96,11 @@ func newToolsPairPINs(t *testing.T, label, pin, soPIN string, setup func(t *test
 	}
 	twin := tok.Clone(t)
 	p.proxy = &toolsTarget{name: "proxy", tok: twin, dir: t.TempDir()}
-	b := harness.StartBroker(t, twin)
+	var args []string
+	if iso := os.Getenv("GOP11_E2E_ISOLATION"); iso != "" {
+		args = []string{"--isolation", iso} // make test runs the suite again with "shared"
+	}
+	b := harness.StartBroker(t, twin, args...)
 	p.proxy.module, p.proxy.env, p.proxy.broker = harness.Module(), b.ClientEnv(), b
 	return p
 }
