@@ -12,7 +12,7 @@ BENCH_CC     ?= gcc
 BENCH_CFLAGS ?= -O2 -Wall -Werror -pthread
 # Our own header once it exists; before that the system's p11-kit one.
 BENCH_P11INC := $(if $(wildcard include/pkcs11.h),-Iinclude,-I/usr/include/p11-kit-1/p11-kit)
-BENCH_BINS   := build/bench/p11bench build/bench/floor
+BENCH_BINS   := build/bench/p11bench build/bench/floor build/bench/holdconns
 
 build/bench/p11bench: tests/bench/p11bench.c tests/bench/bench_common.h $(wildcard include/pkcs11*.h)
 	@mkdir -p $(@D)
@@ -21,6 +21,10 @@ build/bench/p11bench: tests/bench/p11bench.c tests/bench/bench_common.h $(wildca
 build/bench/floor: tests/bench/floor.c tests/bench/bench_common.h
 	@mkdir -p $(@D)
 	$(BENCH_CC) $(BENCH_CFLAGS) -o $@ $<
+
+build/bench/holdconns: $(wildcard tests/bench/holdconns/*.go wire/*.go)
+	@mkdir -p $(@D)
+	CGO_ENABLED=0 go build -o $@ ./tests/bench/holdconns
 
 .PHONY: bench bench-quick bench-bins
 bench-bins: $(BENCH_BINS)

@@ -131,4 +131,8 @@ module = "softhsm"
 uri = "pkcs11:token=${BENCH_TOKEN:-bench}"
 slot = 1
 TOML
-exec "$root/build/gop11-broker" --config "$cfg"
+# A shared module's connections cost no process each: hold_conns opens
+# 10,000 of them.
+max=4096
+[[ $isolation == shared || $isolation == inprocess ]] && max=12000
+exec "$root/build/gop11-broker" --config "$cfg" --max-clients "$max"

@@ -173,6 +173,7 @@ static struct {
 	int hold_procs;
 	int sessions;
 	pid_t rss_pid;
+	const char *held;	/* --held "SCENARIO N OK ERRORS FIRST": another program holds the clients */
 	int header;
 	FILE *out;
 } opt;
@@ -1331,6 +1332,8 @@ static void usage(void)
 		"  --hold-procs N       N processes each holding C_Initialize + one session\n"
 		"  --sessions N         one process holding N sessions, then C_GetInfo + C_Sign\n"
 		"  --rss-pid PID        report RSS of PID + descendants (alone: idle)\n"
+		"  --held \"S N OK E F\"   with --rss-pid: the row of scenario S, whose N clients\n"
+		"                       another program holds (OK answered, E errors, F the first)\n"
 		"  --ec-label L --rsa-label L --aes-label L   key labels (bench-ec, ...)\n"
 		"  --out FILE           append rows to FILE (default stdout)\n"
 		"  --header             print the CSV header first\n");
@@ -1344,7 +1347,7 @@ int main(int argc, char **argv)
 		{ "pin", 1, 0, 'p' }, { "ops", 1, 0, 'o' }, { "threads", 1, 0, 't' },
 		{ "duration", 1, 0, 'd' }, { "max-ops", 1, 0, 'n' }, { "timeout", 1, 0, 'W' },
 		{ "procs", 1, 0, 'P' }, { "hold-procs", 1, 0, 'H' }, { "sessions", 1, 0, 'S' },
-		{ "rss-pid", 1, 0, 'R' }, { "ec-label", 1, 0, 'E' }, { "rsa-label", 1, 0, 'A' },
+		{ "rss-pid", 1, 0, 'R' }, { "held", 1, 0, 'K' }, { "ec-label", 1, 0, 'E' }, { "rsa-label", 1, 0, 'A' },
 		{ "aes-label", 1, 0, 'G' }, { "out", 1, 0, 'O' }, { "header", 0, 0, 'h' },
 		{ "help", 0, 0, '?' }, { 0, 0, 0, 0 },
 	};
@@ -1373,6 +1376,7 @@ int main(int argc, char **argv)
 		case 'H': opt.hold_procs = atoi(optarg); break;
 		case 'S': opt.sessions = atoi(optarg); break;
 		case 'R': opt.rss_pid = (pid_t)atoi(optarg); break;
+		case 'K': opt.held = optarg; break;
 		case 'E': opt.ec_label = optarg; break;
 		case 'A': opt.rsa_label = optarg; break;
 		case 'G': opt.aes_label = optarg; break;
@@ -1440,6 +1444,14 @@ int main(int argc, char **argv)
 	} else if (opt.nprocs > 0) {
 		for (int i = 0; i < opt.nprocs; i++)
 			run_procs(opt.procs[i]);
+	} else if (!opt.module && opt.held) {
+		char scenario[64], first[128];
+		int n;
+		unsigned long long ok, errors;
+
+		if (sscanf(opt.held, "%63s %d %llu %llu %127s", scenario, &n, &ok, &errors, first) != 5)
+			usage();
+		print_rss(scenario, n, ok, errors, strcmp(first, "-") ? first : "", -1);
 	} else if (!opt.module) {
 		print_rss("idle", 0, 0, 0, "", -1);
 	} else {

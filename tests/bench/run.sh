@@ -10,6 +10,8 @@
 #
 # Environment knobs (all optional): BENCH_ROUNDS, BENCH_DURATION (s per cell),
 # BENCH_MAX_OPS, BENCH_HOLD (held connections), BENCH_SESSIONS,
+# BENCH_HOLD_CONNS (connections from one process, for targets with
+# conns=yes; default 10000, quick 1000),
 # BENCH_SWEEP_DURATION (s per process-sweep cell; full default >= 0.7),
 # BENCH_PROCS ("1,2,4,..."), BENCH_THREADS ("1,2,4,8"),
 # BENCH_TARGETS ("direct p11kit" to run a subset), BENCH_OPS ("ecdsa_sign
@@ -39,6 +41,7 @@ else
 	HOLD=${BENCH_HOLD:-1000} MODE=full PROCS_DEFAULT=1,2,4,8,16,32,64 AB_PAIRS=${BENCH_AB_PAIRS:-8}
 fi
 SESSIONS=${BENCH_SESSIONS:-10000}
+HOLD_CONNS=${BENCH_HOLD_CONNS:-$((QUICK ? 1000 : 10000))}
 PROCS=${BENCH_PROCS:-$PROCS_DEFAULT}
 read -ra OPS <<<"${BENCH_OPS:-getinfo random32 getattr2 find ecdsa_sign rsa_sign digest_1m aes_gcm_1k open_close}"
 THREADS=(1 2 4 8)
@@ -59,16 +62,17 @@ log() { printf '%s [bench] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 # module "floor" runs the floor client instead of p11bench.  Cells keeps a
 # target to some of the campaign's: threads=1,4 and procs=1,8,64 (of those
 # the campaign runs), rss=idle (no held connections or sessions); such a
-# target does not count in the per-cell time.
+# target does not count in the per-cell time. conns=yes adds the
+# hold_conns scenario (BENCH_HOLD_CONNS connections from one process).
 TARGET_LINES=(
 	"direct||$SOFTHSM|SOFTHSM2_CONF=@CONF@|"
 	"p11kit||$P11KIT_CLIENT|P11_KIT_SERVER_ADDRESS=unix:path=@SOCK@|p11-kit server -f --provider $SOFTHSM -n @SOCK@ pkcs11:token=$TOKEN"
 	"gop11|build/libgop11.so build/gop11-broker|build/libgop11.so|GOP11_BROKER=unix://@SOCK@|build/gop11-broker --listen unix://@SOCK@ --module $SOFTHSM --log-level warn"
-	"gop11-qshared|build/libgop11.so build/gop11-broker|build/libgop11.so|GOP11_BROKER=unix://@SOCK@|build/gop11-broker --listen unix://@SOCK@ --module $SOFTHSM --log-level warn --isolation shared"
+	"gop11-qshared|build/libgop11.so build/gop11-broker|build/libgop11.so|GOP11_BROKER=unix://@SOCK@|build/gop11-broker --listen unix://@SOCK@ --module $SOFTHSM --log-level warn --isolation shared --max-clients 12000|conns=yes"
 	"gop11-yamux|build/libgop11.so build/gop11-broker|build/libgop11.so|GOP11_BROKER=unix://@SOCK@|build/gop11-broker --listen unix://@SOCK@ --module $SOFTHSM --log-level warn --no-lanes"
 	"gop11-worker|build/libgop11.so build/gop11-broker|build/libgop11.so|GOP11_BROKER=unix://@SOCK@|tests/bench/gop11-config-broker.sh @SOCK@ process"
 	"gop11-inproc|build/libgop11.so build/gop11-broker|build/libgop11.so|GOP11_BROKER=unix://@SOCK@|tests/bench/gop11-config-broker.sh @SOCK@ inprocess"
-	"gop11-shared|build/libgop11.so build/gop11-broker|build/libgop11.so|GOP11_BROKER=unix://@SOCK@|tests/bench/gop11-config-broker.sh @SOCK@ shared"
+	"gop11-shared|build/libgop11.so build/gop11-broker|build/libgop11.so|GOP11_BROKER=unix://@SOCK@|tests/bench/gop11-config-broker.sh @SOCK@ shared|conns=yes"
 	"gop11-tls|build/libgop11.so build/gop11-broker|build/libgop11.so|GOP11_CONFIG=@SOCK@.client.toml|tests/bench/gop11-config-broker.sh @SOCK@ quick tls|threads=1,4 procs=1,8,64"
 	"gop11-tls-cfg|build/libgop11.so build/gop11-broker|build/libgop11.so|GOP11_CONFIG=@SOCK@.client.toml|tests/bench/gop11-config-broker.sh @SOCK@ process tls|threads=1,4 procs=1 rss=idle"
 	"gop11-policy|build/libgop11.so build/gop11-broker|build/libgop11.so|GOP11_BROKER=unix://@SOCK@|tests/bench/gop11-config-broker.sh @SOCK@ process policy|threads=1,4 procs=1,8,64 rss=idle"
@@ -89,8 +93,9 @@ install_deps() {
 	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
 }
 install_deps
-make -s -f tests/bench/bench.mk build/bench/p11bench build/bench/floor
+make -s -f tests/bench/bench.mk build/bench/p11bench build/bench/floor build/bench/holdconns
 P11BENCH=$ROOT/build/bench/p11bench
+HOLDCONNS=$ROOT/build/bench/holdconns
 FLOOR=$ROOT/build/bench/floor
 
 # ---- temp dir, cleanup -------------------------------------------------------
@@ -221,7 +226,7 @@ runs() {
 }
 n_mod=0
 for name in "${ACTIVE[@]}"; do
-	[[ ${T_MODULE[$name]} == floor || -n ${T_CELLS[$name]} ]] || n_mod=$((n_mod + 1))
+	[[ ${T_MODULE[$name]} == floor || -n ${T_CELLS[$name]//conns=yes/} ]] || n_mod=$((n_mod + 1))
 done
 if [[ $DURATION == auto ]]; then
 	# Full campaign budget: about 85 s per round for each target with a
@@ -375,6 +380,21 @@ for name in "${ACTIVE[@]}"; do
 	bench "$name" --hold-procs "$HOLD" --rss-pid "${SERVER_PID[$name]}" >>"$OUT/rss.csv"
 	sleep 0.5 # let per-connection server processes go away
 	bench "$name" --sessions "$SESSIONS" --rss-pid "${SERVER_PID[$name]}" >>"$OUT/rss.csv"
+	if [[ ${T_CELLS[$name]} == *conns=yes* ]]; then
+		# Many connections from one process (holdconns), each with a
+		# session: the shared modules' scale.
+		log "$name: RSS with $HOLD_CONNS connections from one process"
+		coproc HC { "$HOLDCONNS" --socket "$TMP/$name.sock" --n "$HOLD_CONNS"; }
+		held=
+		read -r -t 600 word held <&"${HC[0]}" || true
+		if [[ -n $held ]]; then
+			"$P11BENCH" --target "$name" --rss-pid "${SERVER_PID[$name]}" --held "hold_conns $held" >>"$OUT/rss.csv"
+		else
+			log "WARNING: $name: holdconns said nothing"
+		fi
+		eval "exec ${HC[1]}>&-"
+		wait "$HC_PID" || true
+	fi
 	kill -0 "${SERVER_PID[$name]}" 2>/dev/null || log "WARNING: $name server died (log: $OUT/logs/$name.log)"
 done
 
