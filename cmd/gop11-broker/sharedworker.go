@@ -91,6 +91,8 @@ func serveShared(module, cfgPath string, serialize bool, grace time.Duration, lo
 			clog.Warn().Err(err).Msg("connection ended")
 		}
 		app.Close(context.Background())
+		v, r, apps := inst.Counts()
+		clog.Info().Int("virtual_sessions", v).Int("real_sessions", r).Int("connections", apps).Msg("client gone")
 	}
 	lane := func(m broker.CtrlMsg) {
 		mu.Lock()

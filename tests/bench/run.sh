@@ -396,6 +396,10 @@ for name in "${ACTIVE[@]}"; do
 		wait "$HC_PID" || true
 	fi
 	kill -0 "${SERVER_PID[$name]}" 2>/dev/null || log "WARNING: $name server died (log: $OUT/logs/$name.log)"
+	# Done with it: its threads and memory must not weigh on the next
+	# target's 1,000 processes (the host has 32,768 thread IDs).
+	stop_server "${SERVER_PID[$name]}"
+	unset "SERVER_PID[$name]"
 done
 
 # ---- report ------------------------------------------------------------------
