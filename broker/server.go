@@ -180,6 +180,14 @@ func (s *Server) Run(ctx context.Context, grace time.Duration) error {
 		tlsOn = append(tlsOn, isTLS)
 		s.Log.Info().Str("listen", e).Str("module", s.Module).Bool("config", s.Config != nil).Msg("serving")
 	}
+	if s.Shared {
+		// Started with the broker, so the first client does not wait for
+		// the module to initialize; a failure is logged, and the next
+		// client tries again.
+		if _, err := s.sharedWorker(s.Log); err != nil {
+			s.Log.Error().Err(err).Msg("cannot start the shared worker")
+		}
+	}
 	for i, l := range s.listeners {
 		s.wg.Add(1)
 		go s.accept(l, tlsOn[i])
