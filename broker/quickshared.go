@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net"
 	"os"
+	"strconv"
 	"sync"
 	"syscall"
 
@@ -99,7 +100,8 @@ func (s *Server) sharedWorker(log zerolog.Logger) (*workerCtrl, error) {
 	if q.forgets == nil {
 		q.forgets = map[uint64]func(){}
 	}
-	args := append([]string{"--module", s.Module, "--shared"}, s.WorkerArgs...)
+	args := append([]string{"--module", s.Module, "--shared", "--max-lanes", strconv.Itoa(s.MaxLanes),
+		"--max-lanes-total", strconv.Itoa(s.MaxLanesTotal)}, s.WorkerArgs...)
 	if s.QuickConfig != nil {
 		args = append(args, "--config", s.QuickConfig.Path)
 	}

@@ -43,7 +43,12 @@ type ServeConfig struct {
 	// TLSLanes brings a tls:// connection's lanes: TLS connections whose
 	// Hello is done, served the same way.
 	TLSLanes <-chan *wire.TLSLane
-	Version  string // the broker build, in a lane's Welcome
+	// MaxLanes bounds the connection's lanes, and MaxLanesTotal the lanes
+	// of every connection this process serves (0: no bound). A lane holds
+	// an OS thread; a lane over a bound is refused with its reason, and
+	// the client's calls beyond its lanes go over yamux.
+	MaxLanes, MaxLanesTotal int
+	Version                 string // the broker build, in a lane's Welcome
 }
 
 // ServeConn serves one client connection whose handshake is done, until
@@ -125,6 +130,8 @@ type connState struct {
 	lanesMu sync.Mutex
 	lanes   map[servedLane]struct{}
 	ended   bool // no more lanes: the connection is over
+	// laneRefused: a lane was refused (logged once per connection).
+	laneRefused bool
 }
 
 // acceptLanes serves each lane that arrives until the connection ends.
@@ -175,6 +182,9 @@ func (c *connState) acceptTLSLanes(ctx context.Context, wg *sync.WaitGroup) {
 	}
 }
 
+// lanesServed counts the lanes this process serves, every connection's.
+var lanesServed atomic.Int64
+
 // servedLane is the serving end of a lane: Shutdown wakes its goroutine
 // from any other; Close is for that goroutine.
 type servedLane interface {
@@ -192,11 +202,31 @@ func (c *connState) serveLane(ctx context.Context, wg *sync.WaitGroup, l servedL
 		l.Close()
 		return false
 	}
+	var why string
+	switch {
+	case c.cfg.MaxLanes > 0 && len(c.lanes) >= c.cfg.MaxLanes:
+		why = fmt.Sprintf("the connection has %d lanes, the limit (--max-lanes)", len(c.lanes))
+	case c.cfg.MaxLanesTotal > 0 && lanesServed.Load() >= int64(c.cfg.MaxLanesTotal):
+		why = fmt.Sprintf("the broker serves %d lanes, the limit (--max-lanes-total)", lanesServed.Load())
+	}
+	if why != "" {
+		logIt := !c.laneRefused
+		c.laneRefused = true
+		c.lanesMu.Unlock()
+		if logIt {
+			c.cfg.Log.Warn().Msg("lane refused: " + why + "; the client's further calls go over its connection")
+		}
+		wire.WriteMsg(w, &wire.Welcome{Version: wire.ProtocolVersion, Error: "lane refused: " + why})
+		l.Close()
+		return true
+	}
 	c.lanes[l] = struct{}{}
+	lanesServed.Add(1)
 	c.lanesMu.Unlock()
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
+		defer lanesServed.Add(-1)
 		var f *wire.CPUFollower
 		if follow {
 			f = wire.NewCPUFollower() // holds this goroutine's thread

@@ -43,7 +43,10 @@ type Server struct {
 	MaxClients       int  // connections served at once; more are refused (0: no limit)
 	NoLanes          bool // offer no lanes: every call on yamux (for comparisons)
 	Shared           bool // quick mode: one worker serves every connection (--isolation shared)
-	InsecureTCP      bool // quick mode: allow plaintext tcp:// on loopback
+	// MaxLanes bounds each client connection's lanes, MaxLanesTotal the
+	// lanes a serving process (the broker, the shared worker) serves.
+	MaxLanes, MaxLanesTotal int
+	InsecureTCP             bool // quick mode: allow plaintext tcp:// on loopback
 
 	wg         sync.WaitGroup
 	mu         sync.Mutex
@@ -418,7 +421,7 @@ func (s *Server) startWorker(id uint64, conn net.Conn, ident acl.Identity, log z
 		return false, err
 	}
 	defer f.Close()
-	args := append([]string{"--module", s.Module, "--conn", strconv.FormatUint(id, 10)}, s.WorkerArgs...)
+	args := append([]string{"--module", s.Module, "--conn", strconv.FormatUint(id, 10), "--max-lanes", strconv.Itoa(s.MaxLanes)}, s.WorkerArgs...)
 	if s.QuickConfig != nil {
 		who, _ := json.Marshal(ident)
 		args = append(args, "--config", s.QuickConfig.Path, "--identity", string(who))

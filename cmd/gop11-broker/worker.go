@@ -40,6 +40,8 @@ func workerMain(args []string) int {
 	spin := fs.Duration("lane-spin", wire.DefaultLaneSpin, "how long a lane polls before it sleeps")
 	cfgPath := fs.String("config", "", "quick mode's config file: the [[client]] policies to enforce")
 	identity := fs.String("identity", "", "the client's identity (JSON), for the policies")
+	maxLanes := fs.Int("max-lanes", 0, "lanes one client connection may open; 0: no limit")
+	maxLanesTotal := fs.Int("max-lanes-total", 0, "lanes this worker serves at once; 0: no limit")
 	sharedMode := fs.Bool("shared", false, "serve every connection the broker hands over, from one module instance (quick mode --isolation shared)")
 	lf.register(fs)
 	if err := fs.Parse(args); err != nil {
@@ -86,7 +88,7 @@ func workerMain(args []string) int {
 		}
 	}
 	if *sharedMode {
-		return serveShared(*module, *cfgPath, *serialize, *grace, log)
+		return serveShared(*module, *cfgPath, *serialize, *grace, *maxLanes, *maxLanesTotal, log)
 	}
 	conn, err := net.FileConn(os.NewFile(3, "client"))
 	if err != nil {
@@ -169,7 +171,7 @@ func workerMain(args []string) int {
 			return 1
 		}
 	}
-	err = broker.ServeConn(context.Background(), conn, broker.ServeConfig{Backend: be, Log: log, Stop: ctx.Done(), Grace: *grace, Lanes: lanes, TLSLanes: tlsLanes, Version: Version})
+	err = broker.ServeConn(context.Background(), conn, broker.ServeConfig{Backend: be, Log: log, Stop: ctx.Done(), Grace: *grace, Lanes: lanes, TLSLanes: tlsLanes, Version: Version, MaxLanes: *maxLanes, MaxLanesTotal: *maxLanesTotal})
 	if err != nil {
 		log.Warn().Err(err).Msg("connection ended")
 	}
