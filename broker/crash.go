@@ -296,5 +296,8 @@ func logExit(log zerolog.Logger, cmd *exec.Cmd, out *workerOutput, killed any, d
 		died()
 		ev = ev.Str("why", why)
 	}
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		ev = ev.Int64("max_rss_kib", ru.Maxrss) // its peak, for whoever asks what a client cost
+	}
 	ev.Int("worker", cmd.Process.Pid).Msg("worker exited")
 }

@@ -355,6 +355,11 @@ func (c *connState) call(ctx context.Context, d *wire.CallDesc, req wire.Message
 			e.Str("call", d.Name).Str("rv", rv.String()).Dur("took", time.Since(start)).Msg("call")
 		}
 	}()
+	if q, ok := req.(*wire.FindObjectsRequest); ok && q.MaxObjectCount > wire.MaxItems {
+		// An answer may hold fewer handles than asked for; one that held
+		// more than a frame may decode would drop the connection.
+		q.MaxObjectCount = wire.MaxItems
+	}
 	resp, err := c.h.invoke(ctx, d, c.cfg.Backend, req)
 	rv = toRV(err)
 	if rv != wire.CKR_OK {

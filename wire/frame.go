@@ -180,9 +180,10 @@ type frameReader struct {
 	b       []byte
 	i       int
 	inPlace bool // a byte string of refMin or more may point into b
+	items   int  // array elements the frame may still decode (MaxItems)
 }
 
-func (r *frameReader) reset(b []byte) { r.b, r.i = b, 0 }
+func (r *frameReader) reset(b []byte) { r.b, r.i, r.items = b, 0, MaxItems }
 
 // Len is what is left to read.
 func (r *frameReader) Len() int { return len(r.b) - r.i }
