@@ -202,6 +202,19 @@ func (s *Server) Run(ctx context.Context, grace time.Duration) error {
 	return nil
 }
 
+// fileKind names what a file is, for an error message.
+func fileKind(m os.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "directory"
+	case m&os.ModeSymlink != 0:
+		return "symbolic link"
+	case m.IsRegular():
+		return "regular file"
+	}
+	return "special file"
+}
+
 // listen opens one endpoint. tls:// listens on TCP; admit runs the TLS
 // handshake, so a slow peer does not hold up the accept loop.
 func (s *Server) listen(endpoint string) (l net.Listener, isTLS bool, err error) {
@@ -212,12 +225,18 @@ func (s *Server) listen(endpoint string) (l net.Listener, isTLS bool, err error)
 	switch ep.Network {
 	case "unix":
 		// A socket file left by a broker that died is removed; one that
-		// answers belongs to a running broker and is not.
-		if c, err := net.DialTimeout("unix", ep.Address, time.Second); err == nil {
-			c.Close()
-			return nil, false, fmt.Errorf("listen %s: another broker is serving there", endpoint)
+		// answers belongs to a running broker, and anything that is not
+		// a socket is someone's file: both stay, and the broker stops.
+		if fi, err := os.Lstat(ep.Address); err == nil {
+			if fi.Mode()&os.ModeSocket == 0 {
+				return nil, false, fmt.Errorf("listen %s: %s is a %s, not a socket: remove it or choose another path", endpoint, ep.Address, fileKind(fi.Mode()))
+			}
+			if c, err := net.DialTimeout("unix", ep.Address, time.Second); err == nil {
+				c.Close()
+				return nil, false, fmt.Errorf("listen %s: another broker is serving there", endpoint)
+			}
+			os.Remove(ep.Address)
 		}
-		os.Remove(ep.Address)
 	case "tcp":
 		insecure := s.InsecureTCP || (s.Config != nil && s.Config.InsecureTCP) || (s.QuickConfig != nil && s.QuickConfig.InsecureTCP)
 		if err := config.CheckPlainTCP(ep.Address, insecure); err != nil {
