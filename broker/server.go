@@ -46,24 +46,30 @@ type Server struct {
 	// MaxLanes bounds each client connection's lanes, MaxLanesTotal the
 	// lanes a serving process (the broker, the shared worker) serves.
 	MaxLanes, MaxLanesTotal int
-	InsecureTCP             bool // quick mode: allow plaintext tcp:// on loopback
+	// MaxHandshakes bounds the connections whose handshake is under way,
+	// MaxHandshakesPerPeer those of one peer (uid, or TCP address); 0: no bound.
+	MaxHandshakes, MaxHandshakesPerPeer int
+	InsecureTCP                         bool // quick mode: allow plaintext tcp:// on loopback
 
-	wg         sync.WaitGroup
-	mu         sync.Mutex
-	listeners  []net.Listener
-	workers    map[int]*exec.Cmd
-	nextID     atomic.Uint64
-	clients    atomic.Int64
-	ctx        context.Context
-	snap       atomic.Pointer[snapshot]
-	routers    sync.Map // *router → true
-	reloadMu   sync.Mutex
-	grace      time.Duration
-	nextModule int
-	lanes      sync.Map // string(key) → *laneTarget
-	shared     sharedQuick
-	tlsConfig  atomic.Pointer[tls.Config]
-	acl        atomic.Pointer[acl.Set] // the policies in force; empty: none
+	wg           sync.WaitGroup
+	mu           sync.Mutex
+	listeners    []net.Listener
+	workers      map[int]*exec.Cmd
+	nextID       atomic.Uint64
+	clients      atomic.Int64
+	ctx          context.Context
+	snap         atomic.Pointer[snapshot]
+	routers      sync.Map // *router → true
+	reloadMu     sync.Mutex
+	grace        time.Duration
+	nextModule   int
+	lanes        sync.Map // string(key) → *laneTarget
+	pending      pendingHandshakes
+	refusedLog   quietLog
+	handshakeLog quietLog
+	shared       sharedQuick
+	tlsConfig    atomic.Pointer[tls.Config]
+	acl          atomic.Pointer[acl.Set] // the policies in force; empty: none
 	// objectChanges counts label, ID and handle changes made through any
 	// connection, so every guard rereads what its objects filter uses.
 	objectChanges atomic.Uint64
@@ -160,6 +166,8 @@ func (s *Server) Run(ctx context.Context, grace time.Duration) error {
 	}
 	s.workers = map[int]*exec.Cmd{}
 	s.ctx, s.grace = ctx, grace
+	s.pending.maxTotal, s.pending.maxPeer = s.MaxHandshakes, s.MaxHandshakesPerPeer
+	s.refusedLog.burst, s.handshakeLog.burst = 10, 10
 	s.acl.Store(&acl.Set{})
 	switch {
 	case s.Config != nil:
@@ -290,10 +298,19 @@ func (s *Server) accept(l net.Listener, isTLS bool) {
 			time.Sleep(50 * time.Millisecond)
 			continue
 		}
+		peer := peerKey(conn)
+		if !s.pending.enter(peer) {
+			conn.Close()
+			if s.refusedLog.allow(s.Log, "connections refused before their handshake") {
+				s.Log.Warn().Str("peer", peer).Int("max_handshakes", s.pending.maxTotal).Int("max_handshakes_per_peer", s.pending.maxPeer).
+					Msg("connection refused: too many handshakes under way")
+			}
+			continue
+		}
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			s.admit(conn, isTLS)
+			s.admit(conn, isTLS, s.pending.leave(peer))
 		}()
 	}
 }
@@ -304,7 +321,8 @@ func (s *Server) accept(l net.Listener, isTLS bool) {
 // Who the client is is known before any PKCS #11 call: a TLS peer by its
 // verified certificate, a unix peer by SO_PEERCRED. With [[client]]
 // policies, a connection that matches none is refused here.
-func (s *Server) admit(conn net.Conn, isTLS bool) {
+func (s *Server) admit(conn net.Conn, isTLS bool, handshaken func()) {
+	defer handshaken()
 	id := s.nextID.Add(1)
 	log := s.Log.With().Uint64("conn", id).Logger()
 	conn.SetDeadline(time.Now().Add(s.HandshakeTimeout))
@@ -331,8 +349,11 @@ func (s *Server) admit(conn net.Conn, isTLS bool) {
 		ident = unixIdentity(conn)
 	}
 	hello, err := wire.ReadHello(conn)
+	handshaken()
 	if err != nil {
-		log.Warn().Err(err).Str("remote", conn.RemoteAddr().String()).Msg("handshake failed: connection dropped")
+		if s.handshakeLog.allow(s.Log, "failed handshakes") {
+			log.Warn().Err(err).Str("remote", conn.RemoteAddr().String()).Msg("handshake failed: connection dropped")
+		}
 		if hello != nil {
 			wire.WriteMsg(conn, &wire.Welcome{Version: wire.ProtocolVersion, Error: err.Error()})
 		}

@@ -78,6 +78,8 @@ func brokerMain(args []string) int {
 	maxClients := fs.Int("max-clients", 4096, "connections served at once (each has a worker process); more are refused")
 	maxLanes := fs.Int("max-lanes", 64, "lanes one client connection may open (each holds a thread where it is served); 0: no limit")
 	maxLanesTotal := fs.Int("max-lanes-total", 2048, "lanes the broker, or quick mode's shared worker, serves at once; 0: no limit")
+	maxHandshakes := fs.Int("max-handshakes", 4096, "connections whose handshake is under way, in all; more are closed at once; 0: no limit")
+	maxHandshakesPeer := fs.Int("max-handshakes-per-peer", 256, "connections whose handshake is under way, per peer (uid, or TCP address); 0: no limit")
 	noLanes := fs.Bool("no-lanes", false, "carry every call on the yamux connection, offering clients no lanes (slower; for comparisons)")
 	spin := fs.Duration("lane-spin", wire.DefaultLaneSpin, "how long a lane polls for the client's next request before it sleeps (0: never; see wire/PROTOCOL.md)")
 	isolation := fs.String("isolation", config.IsolationProcess, `quick mode: "process", a worker per connection, or "shared", one worker for every connection, each a virtual application`)
@@ -176,7 +178,7 @@ func brokerMain(args []string) int {
 	srv := &broker.Server{Listen: listen, Module: *module, SocketMode: os.FileMode(perm), Log: log,
 		WorkerArgs: append(lf.args(), "--grace", grace.String(), "--lane-spin", spin.String()), Version: Version, OpenInProcess: openInProcess,
 		MaxClients: *maxClients, NoLanes: *noLanes, InsecureTCP: *insecureTCP, Shared: *isolation == config.IsolationShared,
-		MaxLanes: *maxLanes, MaxLanesTotal: *maxLanesTotal}
+		MaxLanes: *maxLanes, MaxLanesTotal: *maxLanesTotal, MaxHandshakes: *maxHandshakes, MaxHandshakesPerPeer: *maxHandshakesPeer}
 	if *module == "" {
 		srv.Config = cfg
 	} else {
