@@ -22,8 +22,9 @@ import (
 // rather than outlive it), and the broker's stderr as its log on fd 5. Its
 // own stderr is read for crash reports. laneKey (empty: no lanes) is the
 // first control message; lanes follow on the same socket (ctrl.lane). Call
-// done once the process has been waited for.
-func spawnWorker(conn *os.File, args []string, env []string, laneKey []byte) (cmd *exec.Cmd, out *workerOutput, ctrl *workerCtrl, done func(), err error) {
+// done once the process has been waited for. as, when set, is the user
+// the worker runs as (--worker-user).
+func spawnWorker(conn *os.File, args []string, env []string, laneKey []byte, as *syscall.Credential) (cmd *exec.Cmd, out *workerOutput, ctrl *workerCtrl, done func(), err error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, nil, nil, nil, err
@@ -53,7 +54,7 @@ func spawnWorker(conn *os.File, args []string, env []string, laneKey []byte) (cm
 	cmd.ExtraFiles = []*os.File{conn, theirs, os.Stderr}
 	cmd.Stdout, cmd.Stderr = out.w, out.w
 	cmd.Env = env
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true, Credential: as}
 	err = onSpawnThread(cmd.Start)
 	out.w.Close()
 	if err != nil {

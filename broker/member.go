@@ -141,7 +141,7 @@ func (s *Server) spawnMember(mod *module, gen uint16, connID uint64, log zerolog
 	for k, v := range mod.cfg.Env {
 		env = append(env, k+"="+v)
 	}
-	cmd, out, ctrl, done, err := spawnWorker(theirs, args, env, newLaneKey())
+	cmd, out, ctrl, done, err := spawnWorker(theirs, args, env, newLaneKey(), s.WorkerUser)
 	if err != nil {
 		conn.Close()
 		return nil, err

@@ -105,7 +105,7 @@ func (s *Server) sharedWorker(log zerolog.Logger) (*workerCtrl, error) {
 	if s.QuickConfig != nil {
 		args = append(args, "--config", s.QuickConfig.Path)
 	}
-	cmd, out, ctrl, done, err := spawnWorker(nil, args, nil, nil)
+	cmd, out, ctrl, done, err := spawnWorker(nil, args, nil, nil, s.WorkerUser)
 	if err != nil {
 		return nil, err
 	}

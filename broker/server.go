@@ -46,6 +46,9 @@ type Server struct {
 	// MaxLanes bounds each client connection's lanes, MaxLanesTotal the
 	// lanes a serving process (the broker, the shared worker) serves.
 	MaxLanes, MaxLanesTotal int
+	// WorkerUser, when set, is who workers run as (the broker started as
+	// root): a vendor module's bug then has that user's rights, not root's.
+	WorkerUser *syscall.Credential
 	// MaxHandshakes bounds the connections whose handshake is under way,
 	// MaxHandshakesPerPeer those of one peer (uid, or TCP address); 0: no bound.
 	MaxHandshakes, MaxHandshakesPerPeer int
@@ -480,7 +483,7 @@ func (s *Server) startWorker(id uint64, conn net.Conn, ident acl.Identity, log z
 			return ctrl.tlsLane(int(lf.Fd()))
 		},
 	})
-	cmd, out, ctrl, done, err := spawnWorker(f, args, nil, key)
+	cmd, out, ctrl, done, err := spawnWorker(f, args, nil, key, s.WorkerUser)
 	close(spawned)
 	if err != nil {
 		forget() // a relay ends by itself: f closes below

@@ -15,6 +15,8 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"os/user"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -80,6 +82,7 @@ func brokerMain(args []string) int {
 	maxLanesTotal := fs.Int("max-lanes-total", 2048, "lanes the broker, or quick mode's shared worker, serves at once; 0: no limit")
 	maxHandshakes := fs.Int("max-handshakes", 4096, "connections whose handshake is under way, in all; more are closed at once; 0: no limit")
 	maxHandshakesPeer := fs.Int("max-handshakes-per-peer", 256, "connections whose handshake is under way, per peer (uid, or TCP address); 0: no limit")
+	workerUser := fs.String("worker-user", "", "run workers as this user (the broker must be root): vendor modules then have its rights; its token stores must be its own")
 	noLanes := fs.Bool("no-lanes", false, "carry every call on the yamux connection, offering clients no lanes (slower; for comparisons)")
 	spin := fs.Duration("lane-spin", wire.DefaultLaneSpin, "how long a lane polls for the client's next request before it sleeps (0: never; see wire/PROTOCOL.md)")
 	isolation := fs.String("isolation", config.IsolationProcess, `quick mode: "process", a worker per connection, or "shared", one worker for every connection, each a virtual application`)
@@ -163,6 +166,14 @@ func brokerMain(args []string) int {
 		fmt.Fprintln(os.Stderr, "gop11-broker: --isolation is for quick mode (--module); a config file sets isolation per [[module]]")
 		return 2
 	}
+	var as *syscall.Credential
+	if *workerUser != "" {
+		var err error
+		if as, err = credentialOf(*workerUser); err != nil {
+			fmt.Fprintln(os.Stderr, "gop11-broker: --worker-user:", err)
+			return 2
+		}
+	}
 	var perm uint32
 	if _, err := fmt.Sscanf(*mode, "%o", &perm); err != nil || perm > 0o777 {
 		fmt.Fprintf(os.Stderr, "gop11-broker: --socket-mode %q: want an octal mode such as 0660\n", *mode)
@@ -178,7 +189,7 @@ func brokerMain(args []string) int {
 	srv := &broker.Server{Listen: listen, Module: *module, SocketMode: os.FileMode(perm), Log: log,
 		WorkerArgs: append(lf.args(), "--grace", grace.String(), "--lane-spin", spin.String()), Version: Version, OpenInProcess: openInProcess,
 		MaxClients: *maxClients, NoLanes: *noLanes, InsecureTCP: *insecureTCP, Shared: *isolation == config.IsolationShared,
-		MaxLanes: *maxLanes, MaxLanesTotal: *maxLanesTotal, MaxHandshakes: *maxHandshakes, MaxHandshakesPerPeer: *maxHandshakesPeer}
+		MaxLanes: *maxLanes, MaxLanesTotal: *maxLanesTotal, MaxHandshakes: *maxHandshakes, MaxHandshakesPerPeer: *maxHandshakesPeer, WorkerUser: as}
 	if *module == "" {
 		srv.Config = cfg
 	} else {
@@ -214,4 +225,29 @@ func reloadOnHUP(srv *broker.Server, path string, quick bool, log zerolog.Logger
 			log.Error().Err(err).Msg("reload failed, keeping the running config")
 		}
 	}
+}
+
+// credentialOf is the uid, gid and groups of user name, for workers to run
+// as; only root may start processes as another user.
+func credentialOf(name string) (*syscall.Credential, error) {
+	u, err := user.Lookup(name)
+	if err != nil {
+		return nil, err
+	}
+	if os.Geteuid() != 0 {
+		return nil, fmt.Errorf("%s: the broker is not root, so its workers cannot run as another user", name)
+	}
+	uid, _ := strconv.ParseUint(u.Uid, 10, 32)
+	gid, _ := strconv.ParseUint(u.Gid, 10, 32)
+	c := &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
+	ids, err := u.GroupIds()
+	if err != nil {
+		return nil, err
+	}
+	for _, g := range ids {
+		if n, err := strconv.ParseUint(g, 10, 32); err == nil {
+			c.Groups = append(c.Groups, uint32(n))
+		}
+	}
+	return c, nil
 }

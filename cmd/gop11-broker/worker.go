@@ -21,6 +21,7 @@ import (
 	"github.com/gop11/gop11/broker/config"
 	"github.com/gop11/gop11/wire"
 	"github.com/rs/zerolog"
+	"golang.org/x/sys/unix"
 )
 
 // workerMain runs one client's worker: fd 3 is the client's connection
@@ -48,6 +49,9 @@ func workerMain(args []string) int {
 		return 2
 	}
 	wire.SetLaneSpin(*spin)
+	// Neither the worker nor what the vendor module starts may gain
+	// privileges (setuid programs, file capabilities).
+	unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
 	logOut := os.NewFile(5, "log")
 	if _, err := logOut.Stat(); err != nil {
 		logOut = os.Stderr
