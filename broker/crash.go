@@ -14,6 +14,7 @@ import (
 	"syscall"
 
 	"github.com/rs/zerolog"
+	"golang.org/x/sys/unix"
 )
 
 // spawnWorker starts `gop11-broker worker ARGS` with conn (the client's
@@ -273,10 +274,48 @@ func (o *workerOutput) reason() (string, []string) {
 	return o.why, o.report
 }
 
-// logExit says how a worker ended: killed by us (why), crashed (the
+// exitState is how a worker's process ended.
+type exitState struct {
+	ws syscall.WaitStatus
+	ru syscall.Rusage
+}
+
+// waitWorker waits for cmd's process to end and reaps it, in the network
+// poller on a pidfd: a worker being waited for costs no thread. With
+// cmd.Wait each held one blocked in waitid, and thousands of broker
+// threads stayed after the clients had left (the runtime keeps threads
+// it made). Without pidfds it falls back to cmd.Wait.
+func waitWorker(cmd *exec.Cmd) exitState {
+	var e exitState
+	pid := cmd.Process.Pid
+	if fd, err := unix.PidfdOpen(pid, unix.PIDFD_NONBLOCK); err == nil {
+		f := os.NewFile(uintptr(fd), "pidfd")
+		defer f.Close()
+		if rc, err := f.SyscallConn(); err == nil {
+			reaped := false
+			rc.Read(func(uintptr) bool { // false: wait until the pidfd is readable (the process ended)
+				n, err := syscall.Wait4(pid, &e.ws, syscall.WNOHANG, &e.ru)
+				reaped = n == pid || (err != nil && err != syscall.EINTR)
+				return reaped
+			})
+			if reaped {
+				cmd.Process.Release()
+				return e
+			}
+		}
+	}
+	cmd.Wait()
+	e.ws, _ = cmd.ProcessState.Sys().(syscall.WaitStatus)
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		e.ru = *ru
+	}
+	return e
+}
+
+// logExit says how worker pid ended: killed by us (why), crashed (the
 // module's signal), or exited. died is called for anything but a clean exit.
-func logExit(log zerolog.Logger, cmd *exec.Cmd, out *workerOutput, killed any, died func()) {
-	ws, _ := cmd.ProcessState.Sys().(syscall.WaitStatus)
+func logExit(log zerolog.Logger, pid int, e exitState, out *workerOutput, killed any, died func()) {
+	ws := e.ws
 	crash, report := out.reason()
 	why, _ := killed.(string)
 	ev := log.Info()
@@ -297,8 +336,6 @@ func logExit(log zerolog.Logger, cmd *exec.Cmd, out *workerOutput, killed any, d
 		died()
 		ev = ev.Str("why", why)
 	}
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		ev = ev.Int64("max_rss_kib", ru.Maxrss) // its peak, for whoever asks what a client cost
-	}
-	ev.Int("worker", cmd.Process.Pid).Msg("worker exited")
+	// Its peak memory, for whoever asks what a client cost.
+	ev.Int64("max_rss_kib", e.ru.Maxrss).Int("worker", pid).Msg("worker exited")
 }

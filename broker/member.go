@@ -148,13 +148,14 @@ func (s *Server) spawnMember(mod *module, gen uint16, connID uint64, log zerolog
 	}
 	exited := make(chan struct{})
 	m := &member{mod: mod, gen: gen, cmd: cmd, started: time.Now(), exited: exited}
+	pid := cmd.Process.Pid
 	go func() {
-		cmd.Wait()
+		e := waitWorker(cmd)
 		done()
 		conn.Close()
 		m.dead.Store(true)
 		close(exited)
-		logExit(log.With().Str("module", mod.cfg.Name).Logger(), cmd, out, m.why.Load(), func() { mod.died(time.Since(m.started)) })
+		logExit(log.With().Str("module", mod.cfg.Name).Logger(), pid, e, out, m.why.Load(), func() { mod.died(time.Since(m.started)) })
 	}()
 	c, err := wire.NewClient(conn, wire.Endpoint{Network: "worker", Address: mod.cfg.Name},
 		wire.ClientConfig{DialTimeout: 60 * time.Second, Log: zerologWriter{log}, Lanes: ctrl.newLane, NoLanes: s.NoLanes}, false)
@@ -165,7 +166,7 @@ func (s *Server) spawnMember(mod *module, gen uint16, connID uint64, log zerolog
 	}
 	m.client = c
 	m.backend = wire.Remote(c)
-	log.Info().Str("module", mod.cfg.Name).Int("worker", cmd.Process.Pid).Bool("lanes", c.UsesLanes()).Msg("worker started")
+	log.Info().Str("module", mod.cfg.Name).Int("worker", pid).Bool("lanes", c.UsesLanes()).Msg("worker started")
 	return m, nil
 }
 

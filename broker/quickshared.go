@@ -130,7 +130,7 @@ func (s *Server) sharedWorker(log zerolog.Logger) (*workerCtrl, error) {
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		cmd.Wait()
+		e := waitWorker(cmd)
 		q.mu.Lock()
 		q.alive = false
 		lost := q.forgets
@@ -144,7 +144,7 @@ func (s *Server) sharedWorker(log zerolog.Logger) (*workerCtrl, error) {
 		s.mu.Lock()
 		delete(s.workers, pid)
 		s.mu.Unlock()
-		logExit(log, cmd, out, nil, func() {})
+		logExit(log, pid, e, out, nil, func() {})
 	}()
 	return ctrl, nil
 }

@@ -497,14 +497,14 @@ func (s *Server) startWorker(id uint64, conn net.Conn, ident acl.Identity, log z
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		cmd.Wait()
+		e := waitWorker(cmd)
 		forget()
 		done()
 		s.mu.Lock()
 		delete(s.workers, pid)
 		s.mu.Unlock()
 		s.clients.Add(-1)
-		logExit(log, cmd, out, nil, func() {})
+		logExit(log, pid, e, out, nil, func() {})
 	}()
 	return relayed, nil
 }

@@ -113,7 +113,7 @@ func (s *Server) build(cfg *config.Config) (*snapshot, error) {
 					MaxRealSessions: mc.MaxRealSessions, Wait: mc.CallTimeout})
 				mod.close = closer
 			case config.IsolationShared:
-				mod.sw = &sharedWorker{srv: s, mod: mod, log: log}
+				mod.sw = &sharedWorker{srv: s, mod: mod, log: s.Log} // spawnMember names the module
 				mod.inst = shared.New(shared.Config{Next: wire.BackendFunc(mod.sw.call), Log: log, MaxPINFailures: mc.MaxPINFailures,
 					MaxRealSessions: mc.MaxRealSessions, Wait: mc.CallTimeout})
 				mod.close = mod.sw.stop

@@ -64,17 +64,22 @@ func lanePreface(conn net.Conn) (id []byte, ok bool, err error) {
 // AcceptTLSLane runs the serving side of a TLS lane on raw, its preface
 // read: the TLS handshake, then the lane's Hello, within timeout. The
 // lane must present a certificate that names want (the connection's
-// identity) and the connection's lane key. The Welcome is the caller's.
-func AcceptTLSLane(raw *wire.LaneConn, cfg *tls.Config, want acl.Identity, key []byte, timeout time.Duration) (*wire.TLSLane, error) {
+// identity) and the connection's lane key. A refusal is logged here,
+// before the lane hears it (its client may end the connection, and the
+// worker with it, as soon as it does). The Welcome is the caller's.
+func AcceptTLSLane(raw *wire.LaneConn, cfg *tls.Config, want acl.Identity, key []byte, timeout time.Duration, log zerolog.Logger) (*wire.TLSLane, error) {
 	raw.SetTimeout(timeout)
 	local, remote := raw.Addrs()
+	where := fmt.Sprint(remote)
 	tc, ident, err := tlsIdentity(wire.NewNetLane(raw, local, remote), cfg)
 	if err != nil {
 		raw.Close()
+		log.Warn().Err(err).Str("remote", where).Msg("TLS lane refused")
 		return nil, err
 	}
 	l := &wire.TLSLane{Conn: tc, Raw: raw}
 	refuse := func(why string) (*wire.TLSLane, error) {
+		log.Warn().Str("remote", where).Str("why", why).Msg("TLS lane refused")
 		wire.WriteMsg(tc, &wire.Welcome{Version: wire.ProtocolVersion, Error: "lane refused: " + why})
 		l.Close()
 		return nil, errors.New(why)
@@ -120,9 +125,8 @@ func (s *Server) joinTLSLane(conn net.Conn, id []byte, log zerolog.Logger) {
 		log.Warn().Err(err).Msg("lane refused")
 		return
 	}
-	l, err := AcceptTLSLane(raw, s.tlsConfig.Load(), t.ident, t.key, s.HandshakeTimeout)
+	l, err := AcceptTLSLane(raw, s.tlsConfig.Load(), t.ident, t.key, s.HandshakeTimeout, log)
 	if err != nil {
-		log.Warn().Err(err).Str("remote", conn.RemoteAddr().String()).Msg("lane refused")
 		return
 	}
 	if err := t.attachTLS(l); err != nil {

@@ -116,9 +116,8 @@ func serveShared(module, cfgPath string, serialize bool, grace time.Duration, ma
 				log.Warn().Err(err).Bool("tls_config", tlsCfg != nil).Msg("TLS lane refused")
 				return
 			}
-			tl, err := broker.AcceptTLSLane(raw, tlsCfg, c.ident, c.key, 10*time.Second)
+			tl, err := broker.AcceptTLSLane(raw, tlsCfg, c.ident, c.key, 10*time.Second, log)
 			if err != nil {
-				log.Warn().Err(err).Msg("TLS lane refused")
 				return
 			}
 			c.tlsLanes <- tl

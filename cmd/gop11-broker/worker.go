@@ -141,9 +141,8 @@ func workerMain(args []string) int {
 					log.Warn().Err(err).Msg("TLS lane refused")
 					return
 				}
-				tl, err := broker.AcceptTLSLane(raw, tlsCfg, ident, laneKey, 10*time.Second)
+				tl, err := broker.AcceptTLSLane(raw, tlsCfg, ident, laneKey, 10*time.Second, log)
 				if err != nil {
-					log.Warn().Err(err).Msg("TLS lane refused")
 					return
 				}
 				tlsLanes <- tl

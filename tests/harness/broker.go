@@ -180,6 +180,13 @@ func (b *Broker) Results(call string) map[string]int {
 	return n
 }
 
+// PID is the broker's process ID.
+func (b *Broker) PID() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.cmd.Process.Pid
+}
+
 // Restart stops the broker (SIGTERM, as in cleanup) and starts it again on
 // the same socket, appending to the same log.
 func (b *Broker) Restart() {
