@@ -182,6 +182,30 @@ func (c *connState) acceptTLSLanes(ctx context.Context, wg *sync.WaitGroup) {
 	}
 }
 
+// returnMemorySoon gives the memory of dropped large buffers back to the
+// system a second after the first drop (the ones in that second join it):
+// an idle process might not collect for two minutes, and its RSS would
+// keep every large request it ever served.
+func returnMemorySoon() {
+	memReturn.mu.Lock()
+	defer memReturn.mu.Unlock()
+	if memReturn.pending {
+		return
+	}
+	memReturn.pending = true
+	time.AfterFunc(time.Second, func() {
+		memReturn.mu.Lock()
+		memReturn.pending = false
+		memReturn.mu.Unlock()
+		debug.FreeOSMemory()
+	})
+}
+
+var memReturn struct {
+	mu      sync.Mutex
+	pending bool
+}
+
 // lanesServed counts the lanes this process serves, every connection's.
 var lanesServed atomic.Int64
 
@@ -334,6 +358,10 @@ func (c *connState) serveCalls(ctx context.Context, codec *wire.Codec, follow *w
 		rv, resp := c.call(ctx, d, req)
 		err = codec.WriteResponse(rv, resp)
 		c.inflight.Add(-1)
+		if codec.ReleaseLarge() {
+			reuse[id] = nil // its byte strings may point into the buffer
+			returnMemorySoon()
+		}
 		if err != nil {
 			if !c.sess.IsClosed() {
 				c.cfg.Log.Warn().Err(err).Str("call", d.Name).Msg("cannot answer: connection broken")

@@ -388,6 +388,7 @@ func (c *Client) exchange(codec *Codec, id CallID, req, resp Message) error {
 		return fmt.Errorf("%w: %v", ErrConnLost, err)
 	}
 	err := codec.ReadResponse(resp)
+	codec.ReleaseLarge() // a reply is decoded into copies
 	var rv RV
 	switch {
 	case err == nil, errors.As(err, &rv):
