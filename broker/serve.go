@@ -43,6 +43,11 @@ type ServeConfig struct {
 	// TLSLanes brings a tls:// connection's lanes: TLS connections whose
 	// Hello is done, served the same way.
 	TLSLanes <-chan *wire.TLSLane
+	// CallTimeout, when set, bounds each call but C_WaitForSlotEvent;
+	// OnHang is then called with the call's name when one runs over (a
+	// quick-mode worker logs it and exits, ending its client's calls).
+	CallTimeout time.Duration
+	OnHang      func(call string)
 	// MaxLanes bounds the connection's lanes, and MaxLanesTotal the lanes
 	// of every connection this process serves (0: no bound). A lane holds
 	// an OS thread; a lane over a bound is refused with its reason, and
@@ -383,6 +388,10 @@ func (c *connState) call(ctx context.Context, d *wire.CallDesc, req wire.Message
 			e.Str("call", d.Name).Str("rv", rv.String()).Dur("took", time.Since(start)).Msg("call")
 		}
 	}()
+	if c.cfg.CallTimeout > 0 && c.cfg.OnHang != nil && d.ID != wire.CallWaitForSlotEvent {
+		t := time.AfterFunc(c.cfg.CallTimeout, func() { c.cfg.OnHang(d.Name) })
+		defer t.Stop()
+	}
 	if q, ok := req.(*wire.FindObjectsRequest); ok && q.MaxObjectCount > wire.MaxItems {
 		// An answer may hold fewer handles than asked for; one that held
 		// more than a frame may decode would drop the connection.

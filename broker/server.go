@@ -46,6 +46,9 @@ type Server struct {
 	// MaxLanes bounds each client connection's lanes, MaxLanesTotal the
 	// lanes a serving process (the broker, the shared worker) serves.
 	MaxLanes, MaxLanesTotal int
+	// CallTimeout (quick mode): a worker's call running longer ends the
+	// worker, and so does a worker stopped for longer; 0: none.
+	CallTimeout time.Duration
 	// WorkerUser, when set, is who workers run as (the broker started as
 	// root): a vendor module's bug then has that user's rights, not root's.
 	WorkerUser *syscall.Credential
@@ -193,6 +196,9 @@ func (s *Server) Run(ctx context.Context, grace time.Duration) error {
 		s.listeners = append(s.listeners, l)
 		tlsOn = append(tlsOn, isTLS)
 		s.Log.Info().Str("listen", e).Str("module", s.Module).Bool("config", s.Config != nil).Msg("serving")
+	}
+	if s.Module != "" && s.CallTimeout > 0 {
+		go s.watchStopped(s.CallTimeout)
 	}
 	if s.Shared {
 		// Started with the broker, so the first client does not wait for
@@ -464,7 +470,8 @@ func (s *Server) startWorker(id uint64, conn net.Conn, ident acl.Identity, log z
 		return false, err
 	}
 	defer f.Close()
-	args := append([]string{"--module", s.Module, "--conn", strconv.FormatUint(id, 10), "--max-lanes", strconv.Itoa(s.MaxLanes)}, s.WorkerArgs...)
+	args := append([]string{"--module", s.Module, "--conn", strconv.FormatUint(id, 10), "--max-lanes", strconv.Itoa(s.MaxLanes),
+		"--call-timeout", s.CallTimeout.String()}, s.WorkerArgs...)
 	if s.QuickConfig != nil {
 		who, _ := json.Marshal(ident)
 		args = append(args, "--config", s.QuickConfig.Path, "--identity", string(who))

@@ -82,6 +82,7 @@ func brokerMain(args []string) int {
 	maxLanesTotal := fs.Int("max-lanes-total", 2048, "lanes the broker, or quick mode's shared worker, serves at once; 0: no limit")
 	maxHandshakes := fs.Int("max-handshakes", 4096, "connections whose handshake is under way, in all; more are closed at once; 0: no limit")
 	maxHandshakesPeer := fs.Int("max-handshakes-per-peer", 256, "connections whose handshake is under way, per peer (uid, or TCP address); 0: no limit")
+	callTimeout := fs.Duration("call-timeout", config.DefaultCallTimeout, "quick mode: a call running longer (but C_WaitForSlotEvent), or a worker stopped longer, ends that worker and its client's calls fail; 0: none (config mode: call_timeout per [[module]])")
 	workerUser := fs.String("worker-user", "", "run workers as this user (the broker must be root): vendor modules then have its rights; its token stores must be its own")
 	noLanes := fs.Bool("no-lanes", false, "carry every call on the yamux connection, offering clients no lanes (slower; for comparisons)")
 	spin := fs.Duration("lane-spin", wire.DefaultLaneSpin, "how long a lane polls for the client's next request before it sleeps (0: never; see wire/PROTOCOL.md)")
@@ -189,7 +190,7 @@ func brokerMain(args []string) int {
 	srv := &broker.Server{Listen: listen, Module: *module, SocketMode: os.FileMode(perm), Log: log,
 		WorkerArgs: append(lf.args(), "--grace", grace.String(), "--lane-spin", spin.String()), Version: Version, OpenInProcess: openInProcess,
 		MaxClients: *maxClients, NoLanes: *noLanes, InsecureTCP: *insecureTCP, Shared: *isolation == config.IsolationShared,
-		MaxLanes: *maxLanes, MaxLanesTotal: *maxLanesTotal, MaxHandshakes: *maxHandshakes, MaxHandshakesPerPeer: *maxHandshakesPeer, WorkerUser: as}
+		MaxLanes: *maxLanes, MaxLanesTotal: *maxLanesTotal, MaxHandshakes: *maxHandshakes, MaxHandshakesPerPeer: *maxHandshakesPeer, WorkerUser: as, CallTimeout: *callTimeout}
 	if *module == "" {
 		srv.Config = cfg
 	} else {

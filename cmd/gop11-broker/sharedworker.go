@@ -23,7 +23,7 @@ import (
 // one instance of the module serves every connection the broker hands
 // over (fd 4 brings them, and their lanes), each connection a virtual
 // application of its own (broker/shared) behind its access policy.
-func serveShared(module, cfgPath string, serialize bool, grace time.Duration, maxLanes, maxLanesTotal int, log zerolog.Logger) int {
+func serveShared(module, cfgPath string, serialize bool, grace time.Duration, maxLanes, maxLanesTotal int, callTimeout time.Duration, log zerolog.Logger) int {
 	msgs, ended, err := broker.ReadSharedCtrl(os.NewFile(4, "broker"))
 	if err != nil {
 		log.Error().Err(err).Msg("shared worker started without its control socket")
@@ -87,7 +87,7 @@ func serveShared(module, cfgPath string, serialize bool, grace time.Duration, ma
 		app := inst.App(c.ident.Key(), clog)
 		err = broker.ServeConn(context.Background(), nc, broker.ServeConfig{Backend: guard(wire.BackendFunc(app.Call), policies, c.ident, clog),
 			Log: clog, Stop: ctx.Done(), Grace: grace, Lanes: c.lanes, TLSLanes: c.tlsLanes, Version: Version,
-			MaxLanes: maxLanes, MaxLanesTotal: maxLanesTotal})
+			MaxLanes: maxLanes, MaxLanesTotal: maxLanesTotal, CallTimeout: callTimeout, OnHang: hung(callTimeout, log)})
 		if err != nil {
 			clog.Warn().Err(err).Msg("connection ended")
 		}

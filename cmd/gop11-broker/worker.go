@@ -41,6 +41,7 @@ func workerMain(args []string) int {
 	spin := fs.Duration("lane-spin", wire.DefaultLaneSpin, "how long a lane polls before it sleeps")
 	cfgPath := fs.String("config", "", "quick mode's config file: the [[client]] policies to enforce")
 	identity := fs.String("identity", "", "the client's identity (JSON), for the policies")
+	callTimeout := fs.Duration("call-timeout", 0, "a call running longer ends the worker (its client's calls fail); 0: none")
 	maxLanes := fs.Int("max-lanes", 0, "lanes one client connection may open; 0: no limit")
 	maxLanesTotal := fs.Int("max-lanes-total", 0, "lanes this worker serves at once; 0: no limit")
 	sharedMode := fs.Bool("shared", false, "serve every connection the broker hands over, from one module instance (quick mode --isolation shared)")
@@ -92,7 +93,7 @@ func workerMain(args []string) int {
 		}
 	}
 	if *sharedMode {
-		return serveShared(*module, *cfgPath, *serialize, *grace, *maxLanes, *maxLanesTotal, log)
+		return serveShared(*module, *cfgPath, *serialize, *grace, *maxLanes, *maxLanesTotal, *callTimeout, log)
 	}
 	conn, err := net.FileConn(os.NewFile(3, "client"))
 	if err != nil {
@@ -174,7 +175,8 @@ func workerMain(args []string) int {
 			return 1
 		}
 	}
-	err = broker.ServeConn(context.Background(), conn, broker.ServeConfig{Backend: be, Log: log, Stop: ctx.Done(), Grace: *grace, Lanes: lanes, TLSLanes: tlsLanes, Version: Version, MaxLanes: *maxLanes, MaxLanesTotal: *maxLanesTotal})
+	err = broker.ServeConn(context.Background(), conn, broker.ServeConfig{Backend: be, Log: log, Stop: ctx.Done(), Grace: *grace, Lanes: lanes, TLSLanes: tlsLanes, Version: Version, MaxLanes: *maxLanes, MaxLanesTotal: *maxLanesTotal,
+		CallTimeout: *callTimeout, OnHang: hung(*callTimeout, log)})
 	if err != nil {
 		log.Warn().Err(err).Msg("connection ended")
 	}
@@ -182,6 +184,16 @@ func workerMain(args []string) int {
 		log.Warn().Err(err).Msg("C_Finalize")
 	}
 	return 0
+}
+
+// hung is what a quick-mode worker does when a call runs over timeout:
+// the vendor module is stuck, and only the process ending frees its
+// client (whose calls then fail with CKR_DEVICE_ERROR) and what it held.
+func hung(timeout time.Duration, log zerolog.Logger) func(string) {
+	return func(call string) {
+		log.Error().Str("call", call).Dur("call_timeout", timeout).Msg("hung: the call ran over the call timeout; the worker exits")
+		os.Exit(3)
+	}
 }
 
 // guarded puts quick mode's access control in front of mod: the policies

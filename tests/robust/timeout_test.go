@@ -1,0 +1,94 @@
+package robust
+
+import (
+	"errors"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gop11/gop11/tests/harness"
+	"github.com/gop11/gop11/wire"
+)
+
+// TestQuickCallTimeout: in quick mode a vendor call that hangs, and a
+// worker that is stopped, each end that worker once --call-timeout has
+// passed: the client's call fails (never waits for ever), the log says
+// which, and the next connection is served.
+func TestQuickCallTimeout(t *testing.T) {
+	harness.Require(t, "pkcs11-tool")
+	tok := harness.NewToken(t, "robust", "1234", "123456")
+	if _, stderr, code := harness.Run(t, tok.Env(), "pkcs11-tool", "--module", harness.SoftHSM, "--token-label", "robust", "--login", "--pin", "1234",
+		"--keypairgen", "--key-type", "EC:prime256v1", "--label", "k", "--id", "01"); code != 0 {
+		t.Fatalf("keypairgen: %s", stderr)
+	}
+	b := harness.StartBroker(t, tok, "--module", harness.FaultModule(t), "--call-timeout", "2s")
+	ep := wire.Endpoint{Network: "unix", Address: b.Socket}
+	// login opens a session on a fresh connection and logs in; it
+	// returns the session and the private key.
+	login := func() (*wire.Client, uint64, uint64) {
+		c, err := wire.Dial(ep, wire.ClientConfig{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		var slots wire.GetSlotListResponse
+		c.Call(wire.CallGetSlotList, &wire.GetSlotListRequest{TokenPresent: true}, &slots)
+		var s wire.OpenSessionResponse
+		if err := c.Call(wire.CallOpenSession, &wire.OpenSessionRequest{SlotID: slots.SlotList[0], Flags: wire.CKF_SERIAL_SESSION}, &s); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Call(wire.CallLogin, &wire.LoginRequest{Session: s.Session, UserType: wire.CKU_USER, Pin: wire.PIN("1234")}, &wire.LoginResponse{}); err != nil {
+			t.Fatal(err)
+		}
+		var found wire.FindObjectsResponse
+		c.Call(wire.CallFindObjectsInit, &wire.FindObjectsInitRequest{Session: s.Session, Template: []wire.Attribute{{Type: wire.CKA_CLASS, Kind: wire.AttrULong, ULong: wire.CKO_PRIVATE_KEY}}}, &wire.FindObjectsInitResponse{})
+		c.Call(wire.CallFindObjects, &wire.FindObjectsRequest{Session: s.Session, MaxObjectCount: 1}, &found)
+		c.Call(wire.CallFindObjectsFinal, &wire.FindObjectsFinalRequest{Session: s.Session}, &wire.FindObjectsFinalResponse{})
+		if len(found.Objects) != 1 {
+			t.Fatal("no private key")
+		}
+		return c, s.Session, found.Objects[0]
+	}
+	sign := func(c *wire.Client, s, k uint64, data string) error {
+		if err := c.Call(wire.CallSignInit, &wire.SignInitRequest{Session: s, Mechanism: wire.Mechanism{Type: wire.CKM_ECDSA}, Key: k}, &wire.SignInitResponse{}); err != nil {
+			return err
+		}
+		return c.Call(wire.CallSign, &wire.SignRequest{Session: s, Data: []byte(data)}, &wire.SignResponse{})
+	}
+	fails := func(what string, f func() error) {
+		t.Helper()
+		start := time.Now()
+		err := f()
+		d := time.Since(start)
+		var rv wire.RV
+		if err == nil || errors.As(err, &rv) || d > 10*time.Second {
+			t.Errorf("%s: %v after %v, want the connection lost after the 2 s call timeout", what, err, d)
+		}
+	}
+
+	// A vendor call that never returns.
+	c, s, k := login()
+	fails("a hung C_Sign", func() error { return sign(c, s, k, harness.FaultHang+" 32 bytes of data to be signed") })
+	if !regexp.MustCompile(`"call":"C_Sign"[^\n]*hung: the call ran over the call timeout`).MatchString(readLog(b.LogPath)) {
+		t.Errorf("the log does not say the call hung:\n%s", harness.Tail(readLog(b.LogPath), 10))
+	}
+
+	// A worker stopped (SIGSTOP) while its client waits.
+	c, s, k = login()
+	m := regexp.MustCompile(`"worker":(\d+)[^\n]*worker started`).FindAllStringSubmatch(readLog(b.LogPath), -1)
+	pid, _ := strconv.Atoi(m[len(m)-1][1])
+	syscall.Kill(pid, syscall.SIGSTOP)
+	fails("a call to a stopped worker", func() error { return sign(c, s, k, "0123456789abcdef0123456789abcdef") })
+	if !strings.Contains(readLog(b.LogPath), "worker stopped for longer than the call timeout") {
+		t.Errorf("the log does not say the worker was stopped:\n%s", harness.Tail(readLog(b.LogPath), 10))
+	}
+
+	// Everyone else goes on.
+	c, s, k = login()
+	if err := sign(c, s, k, "0123456789abcdef0123456789abcdef"); err != nil {
+		t.Errorf("a new client after both: %v", err)
+	}
+}
