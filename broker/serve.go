@@ -367,6 +367,9 @@ func (c *connState) serveCalls(ctx context.Context, codec *wire.Codec, follow *w
 			reuse[id] = nil // its byte strings may point into the buffer
 			returnMemorySoon()
 		}
+		if wire.ScrubPINs(req) {
+			codec.Scrub()
+		}
 		if err != nil {
 			if !c.sess.IsClosed() {
 				c.cfg.Log.Warn().Err(err).Str("call", d.Name).Msg("cannot answer: connection broken")

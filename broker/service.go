@@ -321,5 +321,5 @@ func (s *Server) heldPin(slot uint64) (wire.PIN, error) {
 		}
 		hp.pin = pin
 	}
-	return hp.pin, nil
+	return append(wire.PIN(nil), hp.pin...), nil // a copy: the call's is scrubbed after it
 }

@@ -389,6 +389,9 @@ func (c *Client) exchange(codec *Codec, id CallID, req, resp Message) error {
 	}
 	err := codec.ReadResponse(resp)
 	codec.ReleaseLarge() // a reply is decoded into copies
+	if ScrubPINs(req) {
+		codec.Scrub()
+	}
 	var rv RV
 	switch {
 	case err == nil, errors.As(err, &rv):

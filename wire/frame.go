@@ -265,6 +265,16 @@ func decodeByteString(d *msgpack.Decoder, v reflect.Value) error {
 	return nil
 }
 
+// Scrub zeroes the codec's buffers, input and output, and its reader's
+// if it has one of its own (a lane's): after a call that carried a PIN.
+func (c *Codec) Scrub() {
+	clear(c.in[:cap(c.in)])
+	clear(c.out.b[:cap(c.out.b)])
+	if s, ok := c.rw.(interface{ scrub() }); ok {
+		s.scrub()
+	}
+}
+
 // keepFrame is the largest input buffer a codec keeps between frames.
 // One 16 MiB request used to leave its buffer on the lane for good: 40
 // idle lanes that had each carried one held 678 MB.

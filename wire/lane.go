@@ -419,13 +419,32 @@ func (l *LaneConn) Close() error {
 // Codec returns a codec on the lane that reads a message of up to 64 KiB
 // with one system call.
 func (l *LaneConn) Codec(max int) *Codec {
-	c := NewCodec(struct {
-		io.Reader
-		io.Writer
-	}{bufio.NewReaderSize(l, laneBuf), l}, max)
+	c := NewCodec(&laneRW{r: bufio.NewReaderSize(l, laneBuf), l: l}, max)
 	c.writev = l.writev
 	return c
 }
+
+// laneRW is a lane as its codec reads and writes it: reads buffered.
+type laneRW struct {
+	r *bufio.Reader
+	l *LaneConn
+}
+
+func (rw *laneRW) Read(p []byte) (int, error)  { return rw.r.Read(p) }
+func (rw *laneRW) Write(p []byte) (int, error) { return rw.l.Write(p) }
+
+// scrub overwrites the read buffer (Codec.Scrub): bufio keeps what it read
+// until later reads overwrite it. Nothing is buffered between calls.
+func (rw *laneRW) scrub() {
+	rw.r.Reset(zeros{})
+	rw.r.Peek(laneBuf) // fills the whole buffer with zeros
+	rw.r.Reset(rw.l)
+}
+
+// zeros reads as endless zero bytes.
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) { clear(p); return len(p), nil }
 
 // writev writes pieces (none empty) in order with as few system calls as
 // the socket allows (one, unless a signal or a full buffer cuts a write

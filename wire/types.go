@@ -80,6 +80,28 @@ func (PIN) GoString() string { return "[redacted]" }
 // it. (Not MarshalText: msgpack would use that and send "[redacted]".)
 func (PIN) MarshalJSON() ([]byte, error) { return []byte(`"[redacted]"`), nil }
 
+// ScrubPINs zeroes the PINs a request carries (C_Login, C_InitPIN,
+// C_SetPIN, C_InitToken); true if it carried any. Whoever answers or
+// forwards such a call scrubs it, and the buffers it went through
+// (Codec.Scrub), once the call is over: freed memory is not cleared, and
+// a core dump of the broker held four copies of a client's PIN.
+func ScrubPINs(m Message) bool {
+	switch q := m.(type) {
+	case *LoginRequest:
+		clear(q.Pin)
+	case *InitPINRequest:
+		clear(q.Pin)
+	case *SetPINRequest:
+		clear(q.OldPin)
+		clear(q.NewPin)
+	case *InitTokenRequest:
+		clear(q.Pin)
+	default:
+		return false
+	}
+	return true
+}
+
 // AttrResult is one entry of a C_GetAttributeValue answer: the value, or
 // the per-attribute error (CKR_ATTRIBUTE_SENSITIVE, CKR_ATTRIBUTE_TYPE_INVALID)
 // that makes the module report CK_UNAVAILABLE_INFORMATION for it.

@@ -265,6 +265,10 @@ func (a *App) Call(ctx context.Context, id wire.CallID, req wire.Message) (wire.
 	if err := a.checkTemplates(req, s); err != nil {
 		return nil, err
 	}
+	var newPIN []byte
+	if q, ok := req.(*wire.SetPINRequest); ok {
+		newPIN = a.in.mac(q.NewPin) // before the call, as in loginCall
+	}
 	resp, err := d.Invoke(ctx, a.in.next, req)
 	if errors.Is(err, wire.CKR_USER_NOT_LOGGED_IN) && d.Session && a.state(s.slot) == user {
 		a.in.loginLost(s.slot)
@@ -281,7 +285,7 @@ func (a *App) Call(ctx context.Context, id wire.CallID, req wire.Message) (wire.
 		t := a.in.token(s.slot)
 		t.login.Lock()
 		if t.user {
-			t.pinMAC = a.in.mac(q.NewPin)
+			t.pinMAC = newPIN
 		}
 		t.login.Unlock()
 	}
@@ -473,11 +477,12 @@ func (a *App) loginCall(ctx context.Context, q *wire.LoginRequest, s session) (w
 			return nil, wire.CKR_PIN_INCORRECT
 		}
 	} else {
+		mac := a.in.mac(q.Pin) // before the call: whoever carries the PIN on zeroes it after
 		if _, err := a.in.next.Login(ctx, q); err != nil {
 			a.failed(err)
 			return nil, err
 		}
-		t.user, t.pinMAC = true, a.in.mac(q.Pin)
+		t.user, t.pinMAC = true, mac
 	}
 	a.in.mu.Lock()
 	t.users++
