@@ -101,7 +101,8 @@ func (s *Server) sharedWorker(log zerolog.Logger) (*workerCtrl, error) {
 		q.forgets = map[uint64]func(){}
 	}
 	args := append([]string{"--module", s.Module, "--shared", "--max-lanes", strconv.Itoa(s.MaxLanes),
-		"--max-lanes-total", strconv.Itoa(s.MaxLanesTotal), "--call-timeout", s.CallTimeout.String()}, s.WorkerArgs...)
+		"--max-lanes-total", strconv.Itoa(s.MaxLanesTotal), "--call-timeout", s.CallTimeout.String(),
+		"--max-pin-failures", strconv.Itoa(s.MaxPINFailures), "--max-real-sessions", strconv.Itoa(s.MaxRealSessions)}, s.WorkerArgs...)
 	if s.QuickConfig != nil {
 		args = append(args, "--config", s.QuickConfig.Path)
 	}

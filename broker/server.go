@@ -46,6 +46,9 @@ type Server struct {
 	// MaxLanes bounds each client connection's lanes, MaxLanesTotal the
 	// lanes a serving process (the broker, the shared worker) serves.
 	MaxLanes, MaxLanesTotal int
+	// MaxPINFailures and MaxRealSessions: quick mode's shared worker's
+	// (a config file sets them per [[module]]).
+	MaxPINFailures, MaxRealSessions int
 	// CallTimeout (quick mode): a worker's call running longer ends the
 	// worker, and so does a worker stopped for longer; 0: none.
 	CallTimeout time.Duration

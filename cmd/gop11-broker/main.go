@@ -82,6 +82,8 @@ func brokerMain(args []string) int {
 	maxLanesTotal := fs.Int("max-lanes-total", 2048, "lanes the broker, or quick mode's shared worker, serves at once; 0: no limit")
 	maxHandshakes := fs.Int("max-handshakes", 4096, "connections whose handshake is under way, in all; more are closed at once; 0: no limit")
 	maxHandshakesPeer := fs.Int("max-handshakes-per-peer", 256, "connections whose handshake is under way, per peer (uid, or TCP address); 0: no limit")
+	maxPINFailures := fs.Int("max-pin-failures", config.DefaultMaxPINFailures, "quick mode, --isolation shared: wrong PINs in a row before an identity's C_Login answers CKR_PIN_LOCKED; 0: never")
+	maxRealSessions := fs.Int("max-real-sessions", 0, "quick mode, --isolation shared: the most sessions the broker keeps open on the module, whatever its clients open; 0: no limit")
 	callTimeout := fs.Duration("call-timeout", config.DefaultCallTimeout, "quick mode: a call running longer (but C_WaitForSlotEvent), or a worker stopped longer, ends that worker and its client's calls fail; 0: none (config mode: call_timeout per [[module]])")
 	workerUser := fs.String("worker-user", "", "run workers as this user (the broker must be root): vendor modules then have its rights; its token stores must be its own")
 	noLanes := fs.Bool("no-lanes", false, "carry every call on the yamux connection, offering clients no lanes (slower; for comparisons)")
@@ -163,6 +165,9 @@ func brokerMain(args []string) int {
 	case *isolation != config.IsolationProcess && *isolation != config.IsolationShared:
 		fmt.Fprintf(os.Stderr, "gop11-broker: --isolation %q: want %q or %q\n", *isolation, config.IsolationProcess, config.IsolationShared)
 		return 2
+	case (set["max-pin-failures"] || set["max-real-sessions"]) && *isolation != config.IsolationShared:
+		fmt.Fprintln(os.Stderr, "gop11-broker: --max-pin-failures and --max-real-sessions are for --isolation shared (a config file sets them per [[module]])")
+		return 2
 	case set["isolation"] && *module == "":
 		fmt.Fprintln(os.Stderr, "gop11-broker: --isolation is for quick mode (--module); a config file sets isolation per [[module]]")
 		return 2
@@ -190,7 +195,8 @@ func brokerMain(args []string) int {
 	srv := &broker.Server{Listen: listen, Module: *module, SocketMode: os.FileMode(perm), Log: log,
 		WorkerArgs: append(lf.args(), "--grace", grace.String(), "--lane-spin", spin.String()), Version: Version, OpenInProcess: openInProcess,
 		MaxClients: *maxClients, NoLanes: *noLanes, InsecureTCP: *insecureTCP, Shared: *isolation == config.IsolationShared,
-		MaxLanes: *maxLanes, MaxLanesTotal: *maxLanesTotal, MaxHandshakes: *maxHandshakes, MaxHandshakesPerPeer: *maxHandshakesPeer, WorkerUser: as, CallTimeout: *callTimeout}
+		MaxLanes: *maxLanes, MaxLanesTotal: *maxLanesTotal, MaxHandshakes: *maxHandshakes, MaxHandshakesPerPeer: *maxHandshakesPeer, WorkerUser: as, CallTimeout: *callTimeout,
+		MaxPINFailures: *maxPINFailures, MaxRealSessions: *maxRealSessions}
 	if *module == "" {
 		srv.Config = cfg
 	} else {

@@ -23,7 +23,8 @@ import (
 // one instance of the module serves every connection the broker hands
 // over (fd 4 brings them, and their lanes), each connection a virtual
 // application of its own (broker/shared) behind its access policy.
-func serveShared(module, cfgPath string, serialize bool, grace time.Duration, maxLanes, maxLanesTotal int, callTimeout time.Duration, log zerolog.Logger) int {
+func serveShared(module, cfgPath string, serialize bool, grace time.Duration, maxLanes, maxLanesTotal int, callTimeout time.Duration,
+	limits shared.Config, log zerolog.Logger) int {
 	msgs, ended, err := broker.ReadSharedCtrl(os.NewFile(4, "broker"))
 	if err != nil {
 		log.Error().Err(err).Msg("shared worker started without its control socket")
@@ -49,7 +50,8 @@ func serveShared(module, cfgPath string, serialize bool, grace time.Duration, ma
 		log.Error().Err(err).Str("module", module).Msg("cannot load the module")
 		return 1
 	}
-	inst := shared.New(shared.Config{Next: mod, Log: log, MaxPINFailures: config.DefaultMaxPINFailures})
+	limits.Next, limits.Log = mod, log
+	inst := shared.New(limits)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 

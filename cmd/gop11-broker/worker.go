@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -19,6 +20,7 @@ import (
 	"github.com/gop11/gop11/broker/acl"
 	"github.com/gop11/gop11/broker/backend"
 	"github.com/gop11/gop11/broker/config"
+	"github.com/gop11/gop11/broker/shared"
 	"github.com/gop11/gop11/wire"
 	"github.com/rs/zerolog"
 	"golang.org/x/sys/unix"
@@ -44,6 +46,8 @@ func workerMain(args []string) int {
 	callTimeout := fs.Duration("call-timeout", 0, "a call running longer ends the worker (its client's calls fail); 0: none")
 	maxLanes := fs.Int("max-lanes", 0, "lanes one client connection may open; 0: no limit")
 	maxLanesTotal := fs.Int("max-lanes-total", 0, "lanes this worker serves at once; 0: no limit")
+	maxPINFailures := fs.Int("max-pin-failures", config.DefaultMaxPINFailures, "shared: wrong PINs in a row before an identity is locked out; 0: never")
+	maxRealSessions := fs.Int("max-real-sessions", 0, "shared: the most sessions kept open on the module; 0: no limit")
 	sharedMode := fs.Bool("shared", false, "serve every connection the broker hands over, from one module instance (quick mode --isolation shared)")
 	lf.register(fs)
 	if err := fs.Parse(args); err != nil {
@@ -93,7 +97,8 @@ func workerMain(args []string) int {
 		}
 	}
 	if *sharedMode {
-		return serveShared(*module, *cfgPath, *serialize, *grace, *maxLanes, *maxLanesTotal, *callTimeout, log)
+		return serveShared(*module, *cfgPath, *serialize, *grace, *maxLanes, *maxLanesTotal, *callTimeout,
+			shared.Config{MaxPINFailures: *maxPINFailures, MaxRealSessions: *maxRealSessions, Wait: cmp.Or(*callTimeout, config.DefaultCallTimeout)}, log)
 	}
 	conn, err := net.FileConn(os.NewFile(3, "client"))
 	if err != nil {

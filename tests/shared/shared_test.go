@@ -373,15 +373,29 @@ func pkcs11Tool(t *testing.T, iso string) {
 // session object keeps its real session through it all. Without the
 // pool, the 17th session fails: the cap is real.
 func TestSessionPool(t *testing.T) {
-	for _, iso := range []string{"shared", "inprocess"} {
+	for _, iso := range []string{"shared", "inprocess", quickShared} {
 		t.Run(iso, func(t *testing.T) { sessionPool(t, iso) })
 	}
 }
 
 func sessionPool(t *testing.T, iso string) {
 	fault := harness.FaultModule(t)
-	start := func(extra string) *server {
+	start := func(pooled bool) *server {
 		tok := newToken(t)
+		if iso == quickShared {
+			t.Setenv(harness.FaultMaxSessionsEnv, "16") // the broker's, and so its worker's
+			args := []string{"--module", fault, "--isolation", "shared"}
+			if pooled {
+				args = append(args, "--max-real-sessions", "16")
+			}
+			b := harness.StartBroker(t, tok, args...)
+			n, _ := strconv.ParseUint(tok.Slot, 10, 64)
+			return &server{sock: b.Socket, slot: n, log: b.Log}
+		}
+		extra := ""
+		if pooled {
+			extra = "max_real_sessions = 16"
+		}
 		b := harness.StartConfigBroker(t, `listen = ["unix://%SOCK%"]`+
 			harness.ModuleTOML("capped", fault, iso, extra, map[string]string{"SOFTHSM2_CONF": tok.Conf, harness.FaultMaxSessionsEnv: "16"})+
 			harness.TokenTOML("capped", "pkcs11:token=shared", slot), nil)
@@ -389,7 +403,7 @@ func sessionPool(t *testing.T, iso string) {
 	}
 
 	// Without the pool: the module's cap shows.
-	b := start("")
+	b := start(false)
 	c := connect(t, b)
 	var err error
 	for i := 0; i < 17 && err == nil; i++ {
@@ -398,7 +412,7 @@ func sessionPool(t *testing.T, iso string) {
 	}
 	want(t, "the 17th session without a pool", err, wire.CKR_SESSION_COUNT)
 
-	b = start("max_real_sessions = 16")
+	b = start(true)
 	owner := connect(t, b)
 	ks := owner.open(true)
 	want(t, "login", owner.login(ks, userPIN), nil)
