@@ -12,7 +12,10 @@ GOFILES   := $(shell find wire module broker cmd -name '*.go' 2>/dev/null) go.mo
 MODFILES  := $(wildcard module/*.c module/*.h) module/exports.map $(wildcard include/*.h)
 # Packages that must build and test without cgo.
 PUREPKGS  := ./wire/... ./module/client/... ./broker ./broker/acl ./broker/config ./broker/p11uri ./broker/shared
-FUZZTIME  ?= 4s
+# An execution count, not a duration: with a duration, Go 1.26's fuzz
+# coordinator can fail a target at the deadline with a bare "context
+# deadline exceeded" and no input (go.dev/issue/75804, fixed in 1.27).
+FUZZTIME  ?= 30000x
 
 export GOFLAGS := -buildvcs=false
 
@@ -75,7 +78,7 @@ fuzz:
 	done
 
 test: deps build check-generate vet unit race
-	$(MAKE) fuzz FUZZTIME=3s
+	$(MAKE) fuzz
 
 demo: deps build
 	bash tests/demo.sh
