@@ -174,31 +174,22 @@ func (m *Module) InitToken(_ context.Context, r *wire.InitTokenRequest) (*wire.I
 		// CK_TOKEN_INFO.label: 32 bytes, blank padded.
 		label := [32]byte(bytes.Repeat([]byte{' '}, 32))
 		copy(label[:], r.Label)
-		if len(r.Pin) == 0 { // nil is NULL; miekg would pass a pointer
-			return &wire.InitTokenResponse{}, m.c.initToken(r.SlotID, r.Pin, label)
-		}
-		// miekg pads the label with blanks again.
-		return &wire.InitTokenResponse{}, m.ctx.InitToken(uint(r.SlotID), string(r.Pin), string(bytes.TrimRight(label[:], " ")))
+		// Not miekg's (see Login).
+		return &wire.InitTokenResponse{}, m.c.initToken(r.SlotID, r.Pin, label)
 	})
 }
 
 // InitPIN is C_InitPIN.
 func (m *Module) InitPIN(_ context.Context, r *wire.InitPINRequest) (*wire.InitPINResponse, error) {
 	return do(m, "C_InitPIN", func() (*wire.InitPINResponse, error) {
-		if len(r.Pin) == 0 { // nil is NULL; miekg would pass a pointer
-			return &wire.InitPINResponse{}, m.c.initPIN(r.Session, r.Pin)
-		}
-		return &wire.InitPINResponse{}, m.ctx.InitPIN(sh(r.Session), string(r.Pin))
+		return &wire.InitPINResponse{}, m.c.initPIN(r.Session, r.Pin) // not miekg's (see Login)
 	})
 }
 
 // SetPIN is C_SetPIN.
 func (m *Module) SetPIN(_ context.Context, r *wire.SetPINRequest) (*wire.SetPINResponse, error) {
 	return do(m, "C_SetPIN", func() (*wire.SetPINResponse, error) {
-		if len(r.OldPin) == 0 || len(r.NewPin) == 0 { // nil is NULL
-			return &wire.SetPINResponse{}, m.c.setPIN(r.Session, r.OldPin, r.NewPin)
-		}
-		return &wire.SetPINResponse{}, m.ctx.SetPIN(sh(r.Session), string(r.OldPin), string(r.NewPin))
+		return &wire.SetPINResponse{}, m.c.setPIN(r.Session, r.OldPin, r.NewPin) // not miekg's (see Login)
 	})
 }
 
@@ -263,12 +254,10 @@ func (m *Module) SetOperationState(_ context.Context, r *wire.SetOperationStateR
 // Login is C_Login.
 func (m *Module) Login(_ context.Context, r *wire.LoginRequest) (*wire.LoginResponse, error) {
 	return do(m, "C_Login", func() (*wire.LoginResponse, error) {
-		if len(r.Pin) == 0 {
-			// miekg passes NULL for any empty PIN (its C Login wrapper):
-			// nil must be NULL, empty must not.
-			return &wire.LoginResponse{}, m.c.login(r.Session, r.UserType, r.Pin)
-		}
-		return &wire.LoginResponse{}, m.ctx.Login(sh(r.Session), uint(r.UserType), string(r.Pin))
+		// Not miekg's: it passes NULL for any empty PIN (nil must be NULL,
+		// empty must not), and takes the PIN as a string, a copy nobody
+		// can clear.
+		return &wire.LoginResponse{}, m.c.login(r.Session, r.UserType, r.Pin)
 	})
 }
 

@@ -173,10 +173,19 @@ func pinArg(a *arena, p wire.PIN) (C.CK_UTF8CHAR_PTR, C.CK_ULONG) {
 	return (C.CK_UTF8CHAR_PTR)(a.bytes(p)), C.CK_ULONG(len(p))
 }
 
+// wipe zeroes a PIN's C copy before the arena frees it: freed memory is
+// not cleared.
+func wipe(p C.CK_UTF8CHAR_PTR, n C.CK_ULONG) {
+	if p != nil && n > 0 {
+		clear(unsafe.Slice((*byte)(unsafe.Pointer(p)), int(n)))
+	}
+}
+
 func (c *cmod) login(s, userType uint64, pin wire.PIN) error {
 	var a arena
 	defer a.free()
 	p, n := pinArg(&a, pin)
+	defer wipe(p, n)
 	return rvErr(C.gop11_Login(c.fl, C.CK_SESSION_HANDLE(s), C.CK_USER_TYPE(userType), p, n))
 }
 
@@ -184,6 +193,7 @@ func (c *cmod) initPIN(s uint64, pin wire.PIN) error {
 	var a arena
 	defer a.free()
 	p, n := pinArg(&a, pin)
+	defer wipe(p, n)
 	return rvErr(C.gop11_InitPIN(c.fl, C.CK_SESSION_HANDLE(s), p, n))
 }
 
@@ -192,6 +202,8 @@ func (c *cmod) setPIN(s uint64, oldPin, newPin wire.PIN) error {
 	defer a.free()
 	op, on := pinArg(&a, oldPin)
 	np, nn := pinArg(&a, newPin)
+	defer wipe(op, on)
+	defer wipe(np, nn)
 	return rvErr(C.gop11_SetPIN(c.fl, C.CK_SESSION_HANDLE(s), op, on, np, nn))
 }
 
@@ -200,6 +212,7 @@ func (c *cmod) initToken(slot uint64, pin wire.PIN, label [32]byte) error {
 	var a arena
 	defer a.free()
 	p, n := pinArg(&a, pin)
+	defer wipe(p, n)
 	l := (C.CK_UTF8CHAR_PTR)(a.bytes(label[:]))
 	return rvErr(C.gop11_InitToken(c.fl, C.CK_SLOT_ID(slot), p, n, l))
 }
