@@ -143,29 +143,14 @@ func (h *handles) invoke(ctx context.Context, d *wire.CallDesc, b wire.Backend, 
 	return resp, nil
 }
 
-// mapped is b seen through its own handle map: a shared in-process module
-// whose handles are the vendor's own (some vendors use pointers) gets
+// mapped is b seen through its own handle map: a shared module instance,
+// whose handles are the vendor's own (some vendors use pointers), gets
 // small per-connection handles like a worker's, which the router needs.
-//
-// C_CloseAllSessions becomes a C_CloseSession of each of the connection's
-// sessions on the slot: the module's own would close every client's.
+// (b is the connection's shared.App, which keeps C_CloseAllSessions to
+// the connection's own sessions.)
 func mapped(b wire.Backend) wire.Backend {
 	h := newHandles()
 	return wire.BackendFunc(func(ctx context.Context, id wire.CallID, req wire.Message) (wire.Message, error) {
-		if q, ok := req.(*wire.CloseAllSessionsRequest); ok {
-			h.mu.Lock()
-			var mine []uint64
-			for v, s := range h.sessions {
-				if s.slot == q.SlotID {
-					mine = append(mine, v)
-				}
-			}
-			h.mu.Unlock()
-			for _, v := range mine {
-				h.invoke(ctx, wire.Lookup(wire.CallCloseSession), b, &wire.CloseSessionRequest{Session: v})
-			}
-			return &wire.CloseAllSessionsResponse{}, nil
-		}
 		return h.invoke(ctx, wire.Lookup(id), b, req)
 	})
 }

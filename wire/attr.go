@@ -215,18 +215,22 @@ func init() {
 	msgpack.Register([]uint64(nil), nil, decodeUint64s)
 }
 
+// listLen reads an array's length and takes it from the frame's budget;
+// -1: a nil array.
+func listLen(d *msgpack.Decoder, what string) (int, error) {
+	n, err := d.DecodeArrayLen()
+	if err != nil || n < 0 {
+		return n, err
+	}
+	return n, spend(d, n, what)
+}
+
 // decodeTemplate decodes a template ([]Attribute) within the frame's
 // budget, each attribute whole: a nil element is malformed.
 func decodeTemplate(d *msgpack.Decoder, v reflect.Value) error {
-	n, err := d.DecodeArrayLen()
-	if err != nil {
-		return err
-	}
-	if n < 0 {
+	n, err := listLen(d, "a template")
+	if err != nil || n < 0 {
 		v.Set(reflect.Zero(v.Type()))
-		return nil
-	}
-	if err := spend(d, n, "a template"); err != nil {
 		return err
 	}
 	t := make([]Attribute, n)
@@ -242,15 +246,9 @@ func decodeTemplate(d *msgpack.Decoder, v reflect.Value) error {
 // decodeUint64s decodes a list of handles, attribute types or mechanisms
 // within the frame's budget.
 func decodeUint64s(d *msgpack.Decoder, v reflect.Value) error {
-	n, err := d.DecodeArrayLen()
-	if err != nil {
-		return err
-	}
-	if n < 0 {
+	n, err := listLen(d, "a list")
+	if err != nil || n < 0 {
 		v.Set(reflect.Zero(v.Type()))
-		return nil
-	}
-	if err := spend(d, n, "a list"); err != nil {
 		return err
 	}
 	l := make([]uint64, n)
