@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
@@ -52,6 +53,9 @@ type Server struct {
 	// CallTimeout (quick mode): a worker's call running longer ends the
 	// worker, and so does a worker stopped for longer; 0: none.
 	CallTimeout time.Duration
+	// RunAs, when set, is who the broker becomes once its listeners are
+	// bound (it must start as root); its workers then run as that user.
+	RunAs *syscall.Credential
 	// WorkerUser, when set, is who workers run as (the broker started as
 	// root): a vendor module's bug then has that user's rights, not root's.
 	WorkerUser *syscall.Credential
@@ -178,27 +182,47 @@ func (s *Server) Run(ctx context.Context, grace time.Duration) error {
 	s.pending.maxTotal, s.pending.maxPeer = s.MaxHandshakes, s.MaxHandshakesPerPeer
 	s.refusedLog.burst, s.handshakeLog.burst = 10, 10
 	s.acl.Store(&acl.Set{})
+	var tlsOn []bool
+	if s.RunAs != nil {
+		// Root binds the listeners (a port below 1024, a socket in a
+		// directory of root's), then the broker becomes RunAs before it
+		// loads a module or reads a PIN.
+		cfg := cmp.Or(s.Config, s.QuickConfig)
+		if cfg != nil && cfg.TLS != nil {
+			tc, err := ServerTLS(cfg.TLS)
+			if err != nil {
+				return err
+			}
+			s.tlsConfig.Store(tc)
+		}
+		var err error
+		if tlsOn, err = s.listenAll(); err != nil {
+			return err
+		}
+		if err := becomeUser(s.RunAs); err != nil {
+			s.closeListeners()
+			return fmt.Errorf("--user: %w", err)
+		}
+		s.Log.Info().Uint32("uid", s.RunAs.Uid).Uint32("gid", s.RunAs.Gid).Msg("running as the configured user")
+	}
 	switch {
 	case s.Config != nil:
 		if err := s.Reload(s.Config); err != nil {
+			s.closeListeners()
 			return err
 		}
 		defer s.closeInProcess()
 	case s.QuickConfig != nil:
 		if err := s.ReloadQuick(s.QuickConfig); err != nil {
-			return err
-		}
-	}
-	var tlsOn []bool
-	for _, e := range s.Listen {
-		l, isTLS, err := s.listen(e)
-		if err != nil {
 			s.closeListeners()
 			return err
 		}
-		s.listeners = append(s.listeners, l)
-		tlsOn = append(tlsOn, isTLS)
-		s.Log.Info().Str("listen", e).Str("module", s.Module).Bool("config", s.Config != nil).Msg("serving")
+	}
+	if s.RunAs == nil {
+		var err error
+		if tlsOn, err = s.listenAll(); err != nil {
+			return err
+		}
 	}
 	if s.Module != "" && s.CallTimeout > 0 {
 		go s.watchStopped(s.CallTimeout)
@@ -233,6 +257,36 @@ func fileKind(m os.FileMode) string {
 		return "regular file"
 	}
 	return "special file"
+}
+
+// listenAll opens every endpoint; on a failure it closes those it opened.
+func (s *Server) listenAll() (tlsOn []bool, err error) {
+	for _, e := range s.Listen {
+		l, isTLS, err := s.listen(e)
+		if err != nil {
+			s.closeListeners()
+			return nil, err
+		}
+		s.listeners = append(s.listeners, l)
+		tlsOn = append(tlsOn, isTLS)
+		s.Log.Info().Str("listen", e).Str("module", s.Module).Bool("config", s.Config != nil).Msg("serving")
+	}
+	return tlsOn, nil
+}
+
+// becomeUser makes the process (every thread) run as c, for good.
+func becomeUser(c *syscall.Credential) error {
+	gs := make([]int, len(c.Groups))
+	for i, g := range c.Groups {
+		gs[i] = int(g)
+	}
+	if err := syscall.Setgroups(gs); err != nil {
+		return err
+	}
+	if err := syscall.Setgid(int(c.Gid)); err != nil {
+		return err
+	}
+	return syscall.Setuid(int(c.Uid))
 }
 
 // listen opens one endpoint. tls:// listens on TCP; admit runs the TLS

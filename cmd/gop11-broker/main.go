@@ -85,6 +85,7 @@ func brokerMain(args []string) int {
 	maxPINFailures := fs.Int("max-pin-failures", config.DefaultMaxPINFailures, "quick mode, --isolation shared: wrong PINs in a row before an identity's C_Login answers CKR_PIN_LOCKED; 0: never")
 	maxRealSessions := fs.Int("max-real-sessions", 0, "quick mode, --isolation shared: the most sessions the broker keeps open on the module, whatever its clients open; 0: no limit")
 	callTimeout := fs.Duration("call-timeout", config.DefaultCallTimeout, "quick mode: a call running longer (but C_WaitForSlotEvent), or a worker stopped longer, ends that worker and its client's calls fail; 0: none (config mode: call_timeout per [[module]])")
+	runAs := fs.String("user", "", "once its listeners are bound, the broker (started as root) becomes this user, and so do its workers; key and PIN files must be that user's")
 	workerUser := fs.String("worker-user", "", "run workers as this user (the broker must be root): vendor modules then have its rights; its token stores must be its own")
 	noLanes := fs.Bool("no-lanes", false, "carry every call on the yamux connection, offering clients no lanes (slower; for comparisons)")
 	spin := fs.Duration("lane-spin", wire.DefaultLaneSpin, "how long a lane polls for the client's next request before it sleeps (0: never; see wire/PROTOCOL.md)")
@@ -104,6 +105,19 @@ func brokerMain(args []string) int {
 	if *version {
 		fmt.Println("gop11-broker", Version)
 		return 0
+	}
+	var runCred *syscall.Credential
+	if *runAs != "" && *workerUser != "" {
+		fmt.Fprintln(os.Stderr, "gop11-broker: --worker-user is for a broker that stays root; with --user its workers run as that user")
+		return 2
+	}
+	if *runAs != "" {
+		var err error
+		if runCred, err = credentialOf(*runAs); err != nil {
+			fmt.Fprintln(os.Stderr, "gop11-broker: --user:", err)
+			return 2
+		}
+		config.BrokerUID = int(runCred.Uid) // key and PIN files are checked against it
 	}
 	if *check != "" {
 		cfg, err := config.ParseOptions{Quick: *module != ""}.Load(*check)
@@ -195,7 +209,7 @@ func brokerMain(args []string) int {
 	srv := &broker.Server{Listen: listen, Module: *module, SocketMode: os.FileMode(perm), Log: log,
 		WorkerArgs: append(lf.args(), "--grace", grace.String(), "--lane-spin", spin.String()), Version: Version, OpenInProcess: openInProcess,
 		MaxClients: *maxClients, NoLanes: *noLanes, InsecureTCP: *insecureTCP, Shared: *isolation == config.IsolationShared,
-		MaxLanes: *maxLanes, MaxLanesTotal: *maxLanesTotal, MaxHandshakes: *maxHandshakes, MaxHandshakesPerPeer: *maxHandshakesPeer, WorkerUser: as, CallTimeout: *callTimeout,
+		MaxLanes: *maxLanes, MaxLanesTotal: *maxLanesTotal, MaxHandshakes: *maxHandshakes, MaxHandshakesPerPeer: *maxHandshakesPeer, WorkerUser: as, RunAs: runCred, CallTimeout: *callTimeout,
 		MaxPINFailures: *maxPINFailures, MaxRealSessions: *maxRealSessions}
 	if *module == "" {
 		srv.Config = cfg

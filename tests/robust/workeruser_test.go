@@ -76,3 +76,80 @@ func TestWorkerUser(t *testing.T) {
 		})
 	}
 }
+
+// TestBrokerUser: with --user, a broker started as root binds its socket,
+// then runs as that user, and so do its workers, which use a token store
+// the user owns.
+func TestBrokerUser(t *testing.T) {
+	harness.RequireRoot(t, "tests/robust starts a broker that becomes another user")
+	u := harness.NewUser(t, "gop11-broker-u")
+	tok := harness.NewToken(t, "robust", "1234", "123456")
+	for d := tok.Dir; d != os.TempDir() && d != "/"; d = filepath.Dir(d) {
+		os.Chmod(d, 0o755)
+	}
+	filepath.Walk(tok.Dir, func(p string, _ os.FileInfo, _ error) error { return os.Lchown(p, u.UID, u.GID) })
+	// Config mode, with the token's PIN in a file the user owns (read
+	// after the broker became the user), and its login made by the broker.
+	pinFile := filepath.Join(tok.Dir, "pin")
+	os.WriteFile(pinFile, []byte("1234\n"), 0o600)
+	os.Chown(pinFile, u.UID, u.GID)
+	cb := harness.StartConfigBroker(t, `listen = ["unix://%SOCK%"]`+
+		harness.ModuleTOML("softhsm", harness.SoftHSM, "process", "", map[string]string{"SOFTHSM2_CONF": tok.Conf})+
+		harness.TokenTOML("softhsm", "pkcs11:token=robust", 1)+fmt.Sprintf(`pin = "file:%s"
+
+[[client]]
+name = "root"
+uids = [0]
+login = "broker"
+`, pinFile), nil, "--user", u.Name)
+	cc, err := wire.Dial(wire.Endpoint{Network: "unix", Address: cb.Sock}, wire.ClientConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	var cs wire.OpenSessionResponse
+	if err := cc.Call(wire.CallOpenSession, &wire.OpenSessionRequest{SlotID: 1, Flags: wire.CKF_SERIAL_SESSION}, &cs); err != nil {
+		t.Fatal(err)
+	}
+	if err := cc.Call(wire.CallLogin, &wire.LoginRequest{Session: cs.Session, UserType: wire.CKU_USER, Pin: wire.PIN("placeholder")}, &wire.LoginResponse{}); err != nil {
+		t.Errorf("C_Login with the PIN the broker reads as %s: %v", u.Name, err)
+	}
+	if status, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", cb.PID())); !strings.Contains(string(status), fmt.Sprintf("Uid:\t%d\t", u.UID)) {
+		t.Errorf("the config-mode broker does not run as %s", u.Name)
+	}
+
+	b := harness.StartBroker(t, tok, "--user", u.Name, "--socket-mode", "0666")
+	c, err := wire.Dial(wire.Endpoint{Network: "unix", Address: b.Socket}, wire.ClientConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var slots wire.GetSlotListResponse
+	if err := c.Call(wire.CallGetSlotList, &wire.GetSlotListRequest{TokenPresent: true}, &slots); err != nil || len(slots.SlotList) == 0 {
+		t.Fatalf("slots %v: %v", slots.SlotList, err)
+	}
+	var s wire.OpenSessionResponse
+	if err := c.Call(wire.CallOpenSession, &wire.OpenSessionRequest{SlotID: slots.SlotList[0], Flags: wire.CKF_SERIAL_SESSION}, &s); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Call(wire.CallLogin, &wire.LoginRequest{Session: s.Session, UserType: wire.CKU_USER, Pin: wire.PIN("1234")}, &wire.LoginResponse{}); err != nil {
+		t.Fatalf("C_Login: %v", err)
+	}
+	want := fmt.Sprintf("Uid:\t%d\t%d\t%d\t%d", u.UID, u.UID, u.UID, u.UID)
+	check := func(who string, pid int) {
+		status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+		if err != nil {
+			t.Fatalf("%s %d: %v", who, pid, err)
+		}
+		if !strings.Contains(string(status), want) {
+			t.Errorf("the %s (pid %d) does not run as %s (uid %d)", who, pid, u.Name, u.UID)
+		}
+	}
+	check("broker", b.PID())
+	m := regexp.MustCompile(`"worker":(\d+)[^\n]*worker started`).FindStringSubmatch(readLog(b.LogPath))
+	if m == nil {
+		t.Fatal("no worker started")
+	}
+	pid, _ := strconv.Atoi(m[1])
+	check("worker", pid)
+}
