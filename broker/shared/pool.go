@@ -31,7 +31,6 @@ type Pool struct {
 	idle     map[poolKey][]uint64 // real sessions free to borrow
 	virt     map[uint64]*vsession // by virtual handle
 	nextVirt uint64
-	peak     int
 }
 
 type poolKey struct {
@@ -62,11 +61,11 @@ func NewPool(next wire.Backend, max int, wait time.Duration, log zerolog.Logger)
 	return p
 }
 
-// Counts are the real sessions open, their peak, and the virtual ones.
-func (p *Pool) Counts() (real, peak, virtual int) {
+// Counts are the real sessions open and the virtual ones.
+func (p *Pool) Counts() (real, virtual int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.open, p.peak, len(p.virt)
+	return p.open, len(p.virt)
 }
 
 // Call is the Pool as a wire.Backend.
@@ -170,7 +169,6 @@ func (p *Pool) borrow(ctx context.Context, v *vsession) error {
 		}
 		if p.open < p.max {
 			p.open++
-			p.peak = max(p.peak, p.open)
 			p.mu.Unlock()
 			resp, err := p.next.OpenSession(ctx, &wire.OpenSessionRequest{SlotID: v.key.slot, Flags: v.flags | wire.CKF_SERIAL_SESSION})
 			if err != nil {

@@ -134,7 +134,7 @@ func (in *Instance) Counts() (virtual, real, apps int) {
 	virtual, real, apps = len(in.sessions), len(in.sessions), len(in.apps)
 	in.mu.Unlock()
 	if in.pool != nil {
-		real, _, _ = in.pool.Counts()
+		real, _ = in.pool.Counts()
 	}
 	return virtual, real, apps
 }
@@ -259,7 +259,7 @@ func (a *App) Call(ctx context.Context, id wire.CallID, req wire.Message) (wire.
 	case *wire.FindObjectsRequest:
 		return a.findObjects(ctx, q, s)
 	}
-	if err := a.checkObjects(ctx, id, req, s); err != nil {
+	if err := a.checkObjects(ctx, id, req, sess, s); err != nil {
 		return nil, err
 	}
 	if err := a.checkTemplates(req, s); err != nil {
@@ -584,11 +584,19 @@ func (a *App) loggedOut(ctx context.Context, slot uint64) error {
 	return nil
 }
 
-// hidden reports whether object o is, to this App on slot, no object: a
-// session object of another application, or a private object while the
-// App is not logged in (and the real token is, so the module would show
-// it).
-func (a *App) hidden(ctx context.Context, sess, slot, o uint64) (bool, error) {
+// hiding is why an object is, to an App, no object.
+type hiding int
+
+const (
+	visible      hiding = iota
+	othersObject        // a session object of another application
+	privateOnly         // private, and the App has not logged in (the token has)
+)
+
+// hidden says whether object o is, to this App on slot, no object, and
+// why. A private object is hidden only while the real token is logged in:
+// otherwise the module itself hides it.
+func (a *App) hidden(ctx context.Context, sess, slot, o uint64) (hiding, error) {
 	a.in.mu.Lock()
 	w, owned := a.in.owners[o]
 	t := a.in.tokens[slot]
@@ -596,22 +604,25 @@ func (a *App) hidden(ctx context.Context, sess, slot, o uint64) (bool, error) {
 	priv, known := a.in.private[o]
 	a.in.mu.Unlock()
 	if owned && w.app != a {
-		return true, nil
+		return othersObject, nil
 	}
 	if !tokenIn || a.state(slot) == user {
-		return false, nil
+		return visible, nil
 	}
 	if !known {
 		v, err := a.bools(ctx, sess, o, wire.CKA_PRIVATE)
 		if err != nil {
-			return false, err
+			return visible, err
 		}
 		priv = v[0]
 		a.in.mu.Lock()
 		a.in.private[o] = priv
 		a.in.mu.Unlock()
 	}
-	return priv, nil
+	if priv {
+		return privateOnly, nil
+	}
+	return visible, nil
 }
 
 // bools reads boolean attributes of o (false where it has none).
@@ -631,35 +642,25 @@ func (a *App) bools(ctx context.Context, sess, o uint64, types ...uint64) ([]boo
 	return out, nil
 }
 
-// checkObjects refuses a call on an object the App may not see.
-func (a *App) checkObjects(ctx context.Context, id wire.CallID, req wire.Message, s session) error {
+// checkObjects refuses a call, on session sess, on an object the App may
+// not see.
+func (a *App) checkObjects(ctx context.Context, id wire.CallID, req wire.Message, sess uint64, s session) error {
 	var objs []uint64
-	var sess uint64
 	req.Handles(func(k wire.HandleKind, h *uint64) {
-		switch k {
-		case wire.HSession:
-			sess = *h
-		case wire.HObject:
-			if *h != 0 {
-				objs = append(objs, *h)
-			}
+		if k == wire.HObject && *h != 0 {
+			objs = append(objs, *h)
 		}
 	})
 	for _, o := range objs {
-		hid, err := a.hidden(ctx, sess, s.slot, o)
-		if err != nil {
+		why, err := a.hidden(ctx, sess, s.slot, o)
+		switch {
+		case err != nil:
 			return err
-		}
-		if !hid {
-			continue
-		}
-		a.in.mu.Lock()
-		w, owned := a.in.owners[o]
-		a.in.mu.Unlock()
-		if manages[id] || (owned && w.app != a) {
+		case why == othersObject, why == privateOnly && manages[id]:
 			return wire.CKR_OBJECT_HANDLE_INVALID
+		case why == privateOnly:
+			return wire.CKR_USER_NOT_LOGGED_IN
 		}
-		return wire.CKR_USER_NOT_LOGGED_IN
 	}
 	return nil
 }
@@ -736,7 +737,7 @@ func (a *App) findObjects(ctx context.Context, q *wire.FindObjectsRequest, s ses
 			break
 		}
 		for _, o := range resp.Objects {
-			if hid, err := a.hidden(ctx, q.Session, s.slot, o); err == nil && !hid {
+			if why, err := a.hidden(ctx, q.Session, s.slot, o); err == nil && why == visible {
 				out.Objects = append(out.Objects, o)
 			}
 		}
