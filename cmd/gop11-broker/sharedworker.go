@@ -13,7 +13,6 @@ import (
 	"github.com/gop11/gop11/broker"
 	"github.com/gop11/gop11/broker/acl"
 	"github.com/gop11/gop11/broker/backend"
-	"github.com/gop11/gop11/broker/config"
 	"github.com/gop11/gop11/broker/shared"
 	"github.com/gop11/gop11/wire"
 	"github.com/rs/zerolog"
@@ -33,14 +32,7 @@ func serveShared(module, cfgPath string, serialize bool, grace time.Duration, ma
 	policies := func() *acl.Set { return &acl.Set{} }
 	var tlsCfg *tls.Config
 	if cfgPath != "" {
-		cfg, err := config.ParseOptions{Quick: true}.Load(cfgPath)
-		if err == nil && cfg.TLS != nil {
-			tlsCfg, err = broker.ServerTLS(cfg.TLS)
-		}
-		if err == nil {
-			policies, err = watchPolicies(cfgPath, log)
-		}
-		if err != nil {
+		if tlsCfg, policies, err = quickConfig(cfgPath, log); err != nil {
 			log.Error().Err(err).Msg("cannot read the config")
 			return 1
 		}
@@ -109,21 +101,7 @@ func serveShared(module, cfgPath string, serialize bool, grace time.Duration, ma
 			c.lanes <- m.FD
 			return
 		}
-		go func() {
-			raw, err := wire.NewLaneConn(m.FD)
-			if err != nil || tlsCfg == nil {
-				if raw != nil {
-					raw.Close()
-				}
-				log.Warn().Err(err).Bool("tls_config", tlsCfg != nil).Msg("TLS lane refused")
-				return
-			}
-			tl, err := broker.AcceptTLSLane(raw, tlsCfg, c.ident, c.key, 10*time.Second, log)
-			if err != nil {
-				return
-			}
-			c.tlsLanes <- tl
-		}()
+		go acceptTLSLane(m.FD, tlsCfg, c.ident, c.key, c.tlsLanes, log)
 	}
 	for {
 		select {

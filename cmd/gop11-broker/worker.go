@@ -114,16 +114,13 @@ func workerMain(args []string) int {
 	// TLS lanes, which come here for their handshake (broker/tlslane.go).
 	var ident acl.Identity
 	var tlsCfg *tls.Config
+	var policies func() *acl.Set
 	if *cfgPath != "" {
 		if err := json.Unmarshal([]byte(*identity), &ident); err != nil {
 			log.Error().Err(err).Msg("--identity: client refused")
 			return 2
 		}
-		cfg, err := config.ParseOptions{Quick: true}.Load(*cfgPath)
-		if err == nil && cfg.TLS != nil {
-			tlsCfg, err = broker.ServerTLS(cfg.TLS)
-		}
-		if err != nil {
+		if tlsCfg, policies, err = quickConfig(*cfgPath, log); err != nil {
 			log.Error().Err(err).Msg("cannot read the config: client refused")
 			wire.WriteMsg(conn, &wire.Welcome{Version: wire.ProtocolVersion, Error: "broker config: " + err.Error()})
 			return 1
@@ -137,22 +134,7 @@ func workerMain(args []string) int {
 				lanes <- l.FD
 				continue
 			}
-			go func() {
-				raw, err := wire.NewLaneConn(l.FD)
-				if err == nil && tlsCfg == nil {
-					raw.Close()
-					err = errors.New("no [tls] in the config")
-				}
-				if err != nil {
-					log.Warn().Err(err).Msg("TLS lane refused")
-					return
-				}
-				tl, err := broker.AcceptTLSLane(raw, tlsCfg, ident, laneKey, 10*time.Second, log)
-				if err != nil {
-					return
-				}
-				tlsLanes <- tl
-			}()
+			go acceptTLSLane(l.FD, tlsCfg, ident, laneKey, tlsLanes, log)
 		}
 		log.Warn().Msg("broker gone: worker exits")
 		os.Exit(1)
@@ -173,12 +155,8 @@ func workerMain(args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	var be wire.Backend = mod
-	if *cfgPath != "" {
-		if be, err = guarded(mod, *cfgPath, ident, log); err != nil {
-			log.Error().Err(err).Msg("cannot apply the policies: client refused")
-			mod.Close()
-			return 1
-		}
+	if policies != nil {
+		be = guard(mod, policies, ident, log)
 	}
 	err = broker.ServeConn(context.Background(), conn, broker.ServeConfig{Backend: be, Log: log, Stop: ctx.Done(), Grace: *grace, Lanes: lanes, TLSLanes: tlsLanes, Version: Version, MaxLanes: *maxLanes, MaxLanesTotal: *maxLanesTotal,
 		CallTimeout: *callTimeout, OnHang: hung(*callTimeout, log)})
@@ -201,47 +179,55 @@ func hung(timeout time.Duration, log zerolog.Logger) func(string) {
 	}
 }
 
-// guarded puts quick mode's access control in front of mod: the policies
-// of the config file at path, for the client identity the broker
-// established; SIGHUP reloads them (the broker sends it on its own reload).
-func guarded(mod wire.Backend, path string, id acl.Identity, log zerolog.Logger) (wire.Backend, error) {
-	policies, err := watchPolicies(path, log)
+// quickConfig reads quick mode's config file once: [tls], for the TLS
+// lanes the broker hands the worker for their handshake, and the
+// [[client]] policies, read again at every SIGHUP (the broker sends it on
+// its own reload).
+func quickConfig(path string, log zerolog.Logger) (*tls.Config, func() *acl.Set, error) {
+	cfg, err := config.ParseOptions{Quick: true}.Load(path)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return guard(mod, policies, id, log), nil
-}
-
-// watchPolicies reads the [[client]] policies of quick mode's config
-// file, and again at every SIGHUP.
-func watchPolicies(path string, log zerolog.Logger) (func() *acl.Set, error) {
-	load := func() (*acl.Set, error) {
-		cfg, err := config.ParseOptions{Quick: true}.Load(path)
-		if err != nil {
-			return nil, err
+	var tc *tls.Config
+	if cfg.TLS != nil {
+		if tc, err = broker.ServerTLS(cfg.TLS); err != nil {
+			return nil, nil, err
 		}
-		return &acl.Set{Policies: cfg.Clients}, nil
-	}
-	set, err := load()
-	if err != nil {
-		return nil, err
 	}
 	var current atomic.Pointer[acl.Set]
-	current.Store(set)
+	current.Store(&acl.Set{Policies: cfg.Clients})
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	go func() {
 		for range hup {
-			set, err := load()
+			cfg, err := config.ParseOptions{Quick: true}.Load(path)
 			if err != nil {
 				log.Error().Err(err).Msg("reload: invalid config, keeping the running policies")
 				continue
 			}
-			current.Store(set)
-			log.Info().Int("clients", len(set.Policies)).Msg("policies reloaded")
+			current.Store(&acl.Set{Policies: cfg.Clients})
+			log.Info().Int("clients", len(cfg.Clients)).Msg("policies reloaded")
 		}
 	}()
-	return current.Load, nil
+	return tc, current.Load, nil
+}
+
+// acceptTLSLane runs the TLS of a lane whose socket (fd, its preface read)
+// the broker handed over, for the connection of ident and its lane key,
+// and passes the lane on; a refusal is logged.
+func acceptTLSLane(fd int, cfg *tls.Config, ident acl.Identity, key []byte, lanes chan<- *wire.TLSLane, log zerolog.Logger) {
+	raw, err := wire.NewLaneConn(fd)
+	if err == nil && cfg == nil {
+		raw.Close()
+		err = errors.New("no [tls] in the config")
+	}
+	if err != nil {
+		log.Warn().Err(err).Msg("TLS lane refused")
+		return
+	}
+	if l, err := broker.AcceptTLSLane(raw, cfg, ident, key, 10*time.Second, log); err == nil {
+		lanes <- l
+	}
 }
 
 // guard is one connection's access control in quick mode.
