@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/rs/zerolog"
 	"golang.org/x/sys/unix"
@@ -338,4 +339,61 @@ func logExit(log zerolog.Logger, pid int, e exitState, out *workerOutput, killed
 	}
 	// Its peak memory, for whoever asks what a client cost.
 	ev.Int64("max_rss_kib", e.ru.Maxrss).Int("worker", pid).Msg("worker exited")
+}
+
+// watchStopped kills workers that stay stopped (SIGSTOP, a debugger that
+// went away) longer than timeout: a stopped worker cannot time out its
+// own calls, and its client would wait forever. Quick mode only; in config
+// mode the router times every call.
+func (s *Server) watchStopped(timeout time.Duration) {
+	stoppedSince := map[int]time.Time{}
+	tick := time.NewTicker(min(timeout/2, time.Second))
+	defer tick.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-tick.C:
+		}
+		s.mu.Lock()
+		pids := make([]int, 0, len(s.workers))
+		for pid := range s.workers {
+			pids = append(pids, pid)
+		}
+		s.mu.Unlock()
+		now := time.Now()
+		seen := map[int]bool{}
+		for _, pid := range pids {
+			if !processStopped(pid) {
+				continue
+			}
+			seen[pid] = true
+			since, ok := stoppedSince[pid]
+			if !ok {
+				stoppedSince[pid] = now
+				continue
+			}
+			if now.Sub(since) >= timeout {
+				s.Log.Error().Int("worker", pid).Dur("call_timeout", timeout).Msg("worker stopped for longer than the call timeout: killed, its client's calls fail")
+				syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+		for pid := range stoppedSince {
+			if !seen[pid] {
+				delete(stoppedSince, pid)
+			}
+		}
+	}
+}
+
+// processStopped reports whether pid is stopped (state T or t in /proc).
+func processStopped(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	// pid (comm) S ...: comm may hold spaces and parentheses; the state
+	// follows the last ')'.
+	i := bytes.LastIndexByte(b, ')')
+	return i >= 0 && i+2 < len(b) && (b[i+2] == 'T' || b[i+2] == 't')
 }
