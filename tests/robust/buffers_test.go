@@ -1,10 +1,6 @@
 package robust
 
 import (
-	"fmt"
-	"os"
-	"regexp"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -26,25 +22,18 @@ func TestIdleLanesAfterLargeFrames(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	var slots wire.GetSlotListResponse
-	if err := c.Call(wire.CallGetSlotList, &wire.GetSlotListRequest{TokenPresent: true}, &slots); err != nil {
-		t.Fatal(err)
-	}
 	data := make([]byte, size)
 	var wg sync.WaitGroup
 	start := make(chan struct{})
 	for i := 0; i < lanes; i++ {
-		var s wire.OpenSessionResponse
-		if err := c.Call(wire.CallOpenSession, &wire.OpenSessionRequest{SlotID: slots.SlotList[0], Flags: wire.CKF_SERIAL_SESSION}, &s); err != nil {
-			t.Fatal(err)
-		}
+		s := openSession(t, c, 0)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			<-start
-			err := c.Call(wire.CallDigestInit, &wire.DigestInitRequest{Session: s.Session, Mechanism: wire.Mechanism{Type: wire.CKM_SHA256}}, &wire.DigestInitResponse{})
+			err := c.Call(wire.CallDigestInit, &wire.DigestInitRequest{Session: s, Mechanism: wire.Mechanism{Type: wire.CKM_SHA256}}, &wire.DigestInitResponse{})
 			if err == nil {
-				err = c.Call(wire.CallDigest, &wire.DigestRequest{Session: s.Session, Data: data}, &wire.DigestResponse{})
+				err = c.Call(wire.CallDigest, &wire.DigestRequest{Session: s, Data: data}, &wire.DigestResponse{})
 			}
 			if err != nil {
 				t.Error(err)
@@ -53,30 +42,15 @@ func TestIdleLanesAfterLargeFrames(t *testing.T) {
 	}
 	close(start)
 	wg.Wait()
-	m := regexp.MustCompile(`"worker":(\d+)[^\n]*worker started`).FindStringSubmatch(readLog(b.LogPath))
-	if m == nil {
-		t.Fatal("no worker")
-	}
-	pid, _ := strconv.Atoi(m[1])
+	pid := nextWorker(t, func() string { return readLog(b.LogPath) }, 0)
 	var rss int64
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(200 * time.Millisecond) {
-		if rss = vmRSS(t, pid); rss < idleBound || time.Now().After(deadline) {
+		if rss = memory(t, pid, "VmRSS"); rss < idleBound || time.Now().After(deadline) {
 			break
 		}
 	}
-	t.Logf("worker %d: %d MiB resident, idle after %d lanes carried %d MiB each (peak %d MiB)", pid, rss>>20, lanes, size>>20, peakRSS(t, pid)>>20)
+	t.Logf("worker %d: %d MiB resident, idle after %d lanes carried %d MiB each (peak %d MiB)", pid, rss>>20, lanes, size>>20, memory(t, pid, "VmHWM")>>20)
 	if rss >= idleBound {
 		t.Errorf("the worker holds %d MiB with its lanes idle, want under %d MiB", rss>>20, idleBound>>20)
 	}
-}
-
-func vmRSS(t *testing.T, pid int) int64 {
-	t.Helper()
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := regexp.MustCompile(`VmRSS:\s+(\d+) kB`).FindSubmatch(data)
-	kb, _ := strconv.ParseInt(string(m[1]), 10, 64)
-	return kb << 10
 }

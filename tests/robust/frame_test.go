@@ -45,25 +45,17 @@ func nilTemplate(t *testing.T, mode string) {
 	tok := harness.NewToken(t, "robust", "1234", "123456")
 	var sock string
 	var logOf func() string
-	var pidOf func() int
+	var brokerPID int // config mode: the broker decodes the frames
 	switch mode {
 	case "config":
 		b := harness.StartConfigBroker(t, `listen = ["unix://%SOCK%"]`+
 			harness.ModuleTOML("softhsm", harness.SoftHSM, "process", "", map[string]string{"SOFTHSM2_CONF": tok.Conf})+
 			harness.TokenTOML("softhsm", "pkcs11:token=robust", 1), nil)
-		sock, logOf, pidOf = b.Sock, b.Log, b.PID
+		sock, logOf, brokerPID = b.Sock, b.Log, b.PID()
 	default:
 		b := harness.StartBroker(t, tok)
 		sock = b.Socket
-		logOf = func() string { data, _ := os.ReadFile(b.LogPath); return string(data) }
-		pidOf = func() int { // the attacker's worker: the last one started
-			m := regexp.MustCompile(`"worker":(\d+)[^\n]*worker started`).FindAllStringSubmatch(logOf(), -1)
-			if len(m) == 0 {
-				t.Fatal("no worker started")
-			}
-			n, _ := strconv.Atoi(m[len(m)-1][1])
-			return n
-		}
+		logOf = func() string { return readLog(b.LogPath) }
 	}
 	ep := wire.Endpoint{Network: "unix", Address: sock}
 	other, err := wire.Dial(ep, wire.ClientConfig{})
@@ -71,12 +63,19 @@ func nilTemplate(t *testing.T, mode string) {
 		t.Fatal(err)
 	}
 	defer other.Close()
+	var others int // quick mode: the other client's worker
+	if brokerPID == 0 {
+		others = nextWorker(t, logOf, 0)
+	}
 	attacker, err := wire.Dial(ep, wire.ClientConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer attacker.Close()
-	pid := pidOf()
+	pid := brokerPID
+	if pid == 0 {
+		pid = nextWorker(t, logOf, others) // the attacker's
+	}
 	fd, err := wire.DialUnixLane(sock, attacker.Welcome.Lane, "attacker", uint64(os.Getpid()))()
 	if err != nil {
 		t.Fatal(err)
@@ -100,7 +99,7 @@ func nilTemplate(t *testing.T, mode string) {
 	}
 	var hwm int64
 	if mode == "config" {
-		hwm = peakRSS(t, pid)
+		hwm = memory(t, pid, "VmHWM")
 	} else { // the worker exits with its one connection: the broker logs its peak
 		re := regexp.MustCompile(fmt.Sprintf(`"max_rss_kib":(\d+),"worker":%d,`, pid))
 		for deadline := time.Now().Add(10 * time.Second); re.FindStringSubmatch(logOf()) == nil; time.Sleep(20 * time.Millisecond) {
@@ -121,19 +120,4 @@ func nilTemplate(t *testing.T, mode string) {
 	if err := other.Call(wire.CallGetInfo, &wire.GetInfoRequest{}, &wire.GetInfoResponse{}); err != nil {
 		t.Errorf("another client after the attack: %v", err)
 	}
-}
-
-// peakRSS is VmHWM of pid, in bytes.
-func peakRSS(t *testing.T, pid int) int64 {
-	t.Helper()
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		t.Fatalf("pid %d: %v", pid, err)
-	}
-	m := regexp.MustCompile(`VmHWM:\s+(\d+) kB`).FindSubmatch(data)
-	if m == nil {
-		t.Fatalf("no VmHWM for pid %d", pid)
-	}
-	kb, _ := strconv.ParseInt(string(m[1]), 10, 64)
-	return kb << 10
 }

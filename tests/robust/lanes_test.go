@@ -49,7 +49,7 @@ func laneFlood(t *testing.T, mode string) {
 		b := harness.StartBroker(t, tok, args...)
 		// Not b.Log, which waits for the log to settle: the hasher keeps
 		// it busy.
-		sock, logOf = b.Socket, func() string { data, _ := os.ReadFile(b.LogPath); return string(data) }
+		sock, logOf = b.Socket, func() string { return readLog(b.LogPath) }
 	}
 	ep := wire.Endpoint{Network: "unix", Address: sock}
 	dial := func() *wire.Client {
@@ -63,14 +63,7 @@ func laneFlood(t *testing.T, mode string) {
 
 	// Beside the attack: a client hashing on one lane, all along.
 	hasher := dial()
-	var slots wire.GetSlotListResponse
-	if err := hasher.Call(wire.CallGetSlotList, &wire.GetSlotListRequest{TokenPresent: true}, &slots); err != nil || len(slots.SlotList) == 0 {
-		t.Fatalf("slots: %v %v", slots.SlotList, err)
-	}
-	var s wire.OpenSessionResponse
-	if err := hasher.Call(wire.CallOpenSession, &wire.OpenSessionRequest{SlotID: slots.SlotList[0], Flags: wire.CKF_SERIAL_SESSION}, &s); err != nil {
-		t.Fatal(err)
-	}
+	s := openSession(t, hasher, 0)
 	ctx, stop := context.WithCancel(context.Background())
 	var hashed, failed atomic.Int64
 	var firstErr atomic.Value
@@ -78,9 +71,9 @@ func laneFlood(t *testing.T, mode string) {
 	go func() {
 		defer close(done)
 		for ctx.Err() == nil {
-			err := hasher.Call(wire.CallDigestInit, &wire.DigestInitRequest{Session: s.Session, Mechanism: wire.Mechanism{Type: wire.CKM_SHA256}}, &wire.DigestInitResponse{})
+			err := hasher.Call(wire.CallDigestInit, &wire.DigestInitRequest{Session: s, Mechanism: wire.Mechanism{Type: wire.CKM_SHA256}}, &wire.DigestInitResponse{})
 			if err == nil {
-				err = hasher.Call(wire.CallDigest, &wire.DigestRequest{Session: s.Session, Data: []byte("beside the flood")}, &wire.DigestResponse{})
+				err = hasher.Call(wire.CallDigest, &wire.DigestRequest{Session: s, Data: []byte("beside the flood")}, &wire.DigestResponse{})
 			}
 			if err != nil {
 				failed.Add(1)

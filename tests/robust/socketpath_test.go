@@ -77,8 +77,3 @@ func TestSocketPath(t *testing.T) {
 		c.Close()
 	}
 }
-
-func readLog(path string) string {
-	data, _ := os.ReadFile(path)
-	return string(data)
-}

@@ -3,7 +3,6 @@ package robust
 import (
 	"errors"
 	"regexp"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -26,31 +25,24 @@ func TestQuickCallTimeout(t *testing.T) {
 	}
 	b := harness.StartBroker(t, tok, "--module", harness.FaultModule(t), "--call-timeout", "2s")
 	ep := wire.Endpoint{Network: "unix", Address: b.Socket}
-	// login opens a session on a fresh connection and logs in; it
+	// loggedIn opens a session on a fresh connection and logs in; it
 	// returns the session and the private key.
-	login := func() (*wire.Client, uint64, uint64) {
+	loggedIn := func() (*wire.Client, uint64, uint64) {
 		c, err := wire.Dial(ep, wire.ClientConfig{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { c.Close() })
-		var slots wire.GetSlotListResponse
-		c.Call(wire.CallGetSlotList, &wire.GetSlotListRequest{TokenPresent: true}, &slots)
-		var s wire.OpenSessionResponse
-		if err := c.Call(wire.CallOpenSession, &wire.OpenSessionRequest{SlotID: slots.SlotList[0], Flags: wire.CKF_SERIAL_SESSION}, &s); err != nil {
-			t.Fatal(err)
-		}
-		if err := c.Call(wire.CallLogin, &wire.LoginRequest{Session: s.Session, UserType: wire.CKU_USER, Pin: wire.PIN("1234")}, &wire.LoginResponse{}); err != nil {
-			t.Fatal(err)
-		}
+		s := openSession(t, c, 0)
+		login(t, c, s, "1234")
 		var found wire.FindObjectsResponse
-		c.Call(wire.CallFindObjectsInit, &wire.FindObjectsInitRequest{Session: s.Session, Template: []wire.Attribute{{Type: wire.CKA_CLASS, Kind: wire.AttrULong, ULong: wire.CKO_PRIVATE_KEY}}}, &wire.FindObjectsInitResponse{})
-		c.Call(wire.CallFindObjects, &wire.FindObjectsRequest{Session: s.Session, MaxObjectCount: 1}, &found)
-		c.Call(wire.CallFindObjectsFinal, &wire.FindObjectsFinalRequest{Session: s.Session}, &wire.FindObjectsFinalResponse{})
+		c.Call(wire.CallFindObjectsInit, &wire.FindObjectsInitRequest{Session: s, Template: []wire.Attribute{{Type: wire.CKA_CLASS, Kind: wire.AttrULong, ULong: wire.CKO_PRIVATE_KEY}}}, &wire.FindObjectsInitResponse{})
+		c.Call(wire.CallFindObjects, &wire.FindObjectsRequest{Session: s, MaxObjectCount: 1}, &found)
+		c.Call(wire.CallFindObjectsFinal, &wire.FindObjectsFinalRequest{Session: s}, &wire.FindObjectsFinalResponse{})
 		if len(found.Objects) != 1 {
 			t.Fatal("no private key")
 		}
-		return c, s.Session, found.Objects[0]
+		return c, s, found.Objects[0]
 	}
 	sign := func(c *wire.Client, s, k uint64, data string) error {
 		if err := c.Call(wire.CallSignInit, &wire.SignInitRequest{Session: s, Mechanism: wire.Mechanism{Type: wire.CKM_ECDSA}, Key: k}, &wire.SignInitResponse{}); err != nil {
@@ -70,16 +62,17 @@ func TestQuickCallTimeout(t *testing.T) {
 	}
 
 	// A vendor call that never returns.
-	c, s, k := login()
+	c, s, k := loggedIn()
 	fails("a hung C_Sign", func() error { return sign(c, s, k, harness.FaultHang+" 32 bytes of data to be signed") })
 	if !regexp.MustCompile(`"call":"C_Sign"[^\n]*hung: the call ran over the call timeout`).MatchString(readLog(b.LogPath)) {
 		t.Errorf("the log does not say the call hung:\n%s", harness.Tail(readLog(b.LogPath), 10))
 	}
 
-	// A worker stopped (SIGSTOP) while its client waits.
-	c, s, k = login()
-	m := regexp.MustCompile(`"worker":(\d+)[^\n]*worker started`).FindAllStringSubmatch(readLog(b.LogPath), -1)
-	pid, _ := strconv.Atoi(m[len(m)-1][1])
+	// A worker stopped (SIGSTOP) while its client waits. Its client may
+	// be served before the broker logs that it started it.
+	hungWorker := lastWorker(readLog(b.LogPath))
+	c, s, k = loggedIn()
+	pid := nextWorker(t, func() string { return readLog(b.LogPath) }, hungWorker)
 	syscall.Kill(pid, syscall.SIGSTOP)
 	fails("a call to a stopped worker", func() error { return sign(c, s, k, "0123456789abcdef0123456789abcdef") })
 	if !strings.Contains(readLog(b.LogPath), "worker stopped for longer than the call timeout") {
@@ -87,7 +80,7 @@ func TestQuickCallTimeout(t *testing.T) {
 	}
 
 	// Everyone else goes on.
-	c, s, k = login()
+	c, s, k = loggedIn()
 	if err := sign(c, s, k, "0123456789abcdef0123456789abcdef"); err != nil {
 		t.Errorf("a new client after both: %v", err)
 	}
