@@ -22,7 +22,7 @@ func TestAmpliaBrokerPIN(t *testing.T) {
 	}
 	tok := tokenWithKeys(t)
 	flow := harness.P11Flow(t)
-	b := startBroker(t, `listen = ["unix://%SOCK%"]`+"\n"+moduleAndTokens(tok, "process", pinFile(t))+fmt.Sprintf(`
+	b := startBroker(t, `listen = ["unix://%SOCK%"]`+"\n"+moduleAndTokens(tok, harness.SoftHSM, "process", pinFile(t))+fmt.Sprintf(`
 [[client]]
 name = "amplia"
 uids = [%d]

@@ -26,7 +26,7 @@ func TestBrokerLoginLost(t *testing.T) {
 
 func brokerLoginLost(t *testing.T, iso string) {
 	tok := tokenWithKeys(t)
-	cfg := strings.Replace(moduleAndTokens(tok, iso, pinFile(t)), fmt.Sprintf("path = %q", softhsm), fmt.Sprintf("path = %q", harness.FaultModule(t)), 1)
+	cfg := moduleAndTokens(tok, harness.FaultModule(t), iso, pinFile(t))
 	b := startBroker(t, `listen = ["unix://%SOCK%"]`+cfg+fmt.Sprintf(`
 [[client]]
 name = "signer"

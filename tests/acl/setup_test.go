@@ -92,7 +92,7 @@ func startBroker(t *testing.T, cfg string) *broker {
 // cfg as its --config.
 func startQuick(t *testing.T, tok *harness.Token, cfg string) *broker {
 	t.Helper()
-	return harness.StartConfigBroker(t, cfg, tok.Env(), "--module", softhsm)
+	return harness.StartConfigBroker(t, cfg, tok.Env(), "--module", harness.SoftHSM)
 }
 
 // run runs argv with env and returns stdout, stderr and the exit code.
@@ -109,7 +109,7 @@ func tokenWithKeys(t *testing.T) *harness.Token {
 	tok := harness.NewToken(t, "shared", userPIN, soPIN)
 	tok.AddToken(t, "other", userPIN, soPIN)
 	for _, k := range []struct{ label, id string }{{"ca-key", "01"}, {"dev-key", "02"}} {
-		_, stderr, code := run(t, tok.Env(), "pkcs11-tool", "--module", softhsm, "--token-label", "shared", "--login", "--pin", userPIN,
+		_, stderr, code := run(t, tok.Env(), "pkcs11-tool", "--module", harness.SoftHSM, "--token-label", "shared", "--login", "--pin", userPIN,
 			"--keypairgen", "--key-type", "EC:prime256v1", "--label", k.label, "--id", k.id)
 		if code != 0 {
 			t.Fatalf("keypairgen %s: %s", k.label, stderr)
@@ -118,30 +118,13 @@ func tokenWithKeys(t *testing.T) *harness.Token {
 	return tok
 }
 
-const softhsm = "/usr/lib/softhsm/libsofthsm2.so"
-
-// moduleAndTokens is the [[module]] and the two [[token]]s of a config,
-// the first with a broker-held PIN in pinFile.
-func moduleAndTokens(tok *harness.Token, isolation, pinFile string) string {
-	return fmt.Sprintf(`
-[[module]]
-name = "softhsm"
-path = %q
-isolation = %q
-[module.env]
-SOFTHSM2_CONF = %q
-
-[[token]]
-module = "softhsm"
-uri = "pkcs11:token=shared"
-slot = 1
-pin = "file:%s"
-
-[[token]]
-module = "softhsm"
-uri = "pkcs11:token=other"
-slot = 2
-`, softhsm, isolation, tok.Conf, pinFile)
+// moduleAndTokens is the [[module]] (path, SoftHSM2 or the fault module
+// before it) and the two [[token]]s of a config, the first with a
+// broker-held PIN in pinFile.
+func moduleAndTokens(tok *harness.Token, path, isolation, pinFile string) string {
+	return harness.ModuleTOML("softhsm", path, isolation, "", map[string]string{"SOFTHSM2_CONF": tok.Conf}) +
+		harness.TokenTOML("softhsm", "pkcs11:token=shared", 1) + fmt.Sprintf("pin = %q\n", "file:"+pinFile) +
+		harness.TokenTOML("softhsm", "pkcs11:token=other", 2)
 }
 
 // pinFile writes the broker-held PIN, mode 0600.

@@ -38,7 +38,7 @@ cert = %q
 key = %q
 client_ca = %q
 revoked_serials = ["1f:a0:03"]
-`, addr, server.CertPath, server.KeyPath, ca.CertPath) + moduleAndTokens(tok, "process", pinFile(t)) + `
+`, addr, server.CertPath, server.KeyPath, ca.CertPath) + moduleAndTokens(tok, harness.SoftHSM, "process", pinFile(t)) + `
 [[client]]
 name = "amplia"
 cert_names = ["amplia.example.org"]
@@ -145,7 +145,7 @@ func TestPlaintextTCPRefused(t *testing.T) {
 		{"tls://127.0.0.1:7011", "", "a tls:// listener needs a [tls] section"},
 	} {
 		p := filepath.Join(dir, "b.toml")
-		writeFile(t, p, fmt.Sprintf("listen = [%q]\n%s\n[[module]]\nname = \"s\"\npath = %q\n", tc.listen, tc.extra, softhsm))
+		writeFile(t, p, fmt.Sprintf("listen = [%q]\n%s\n[[module]]\nname = \"s\"\npath = %q\n", tc.listen, tc.extra, harness.SoftHSM))
 		out, stderr, code := run(t, nil, harness.BrokerBin(), "--check-config", p)
 		if code != 2 || !strings.Contains(stderr, "b.toml:1: listen[0]: "+tc.listen+": "+tc.want) {
 			t.Errorf("%s %s: exit %d, %s%s", tc.listen, tc.extra, code, out, stderr)
@@ -153,13 +153,13 @@ func TestPlaintextTCPRefused(t *testing.T) {
 	}
 	// Quick mode: tcp:// only with --insecure-tcp; its config holds no
 	// modules (the one module is --module).
-	_, stderr, code := run(t, nil, harness.BrokerBin(), "--listen", "tcp://127.0.0.1:1", "--module", softhsm)
+	_, stderr, code := run(t, nil, harness.BrokerBin(), "--listen", "tcp://127.0.0.1:1", "--module", harness.SoftHSM)
 	if code == 0 || !strings.Contains(stderr, "needs insecure_tcp") {
 		t.Errorf("quick mode tcp:// without --insecure-tcp: exit %d, %s", code, stderr)
 	}
 	p := filepath.Join(dir, "q.toml")
-	writeFile(t, p, fmt.Sprintf("listen = [\"unix://%s\"]\n[[module]]\nname = \"s\"\npath = %q\n", filepath.Join(dir, "s"), softhsm))
-	_, stderr, code = run(t, nil, harness.BrokerBin(), "--module", softhsm, "--config", p)
+	writeFile(t, p, fmt.Sprintf("listen = [\"unix://%s\"]\n[[module]]\nname = \"s\"\npath = %q\n", filepath.Join(dir, "s"), harness.SoftHSM))
+	_, stderr, code = run(t, nil, harness.BrokerBin(), "--module", harness.SoftHSM, "--config", p)
 	if code != 2 || !strings.Contains(stderr, "q.toml:2: module[0]: [[module]] is for config mode") {
 		t.Errorf("--module with a config holding [[module]]: exit %d, %s", code, stderr)
 	}
@@ -171,7 +171,7 @@ func TestPolicyReload(t *testing.T) {
 	for _, isolation := range []string{"process", "shared", "inprocess"} {
 		t.Run(isolation, func(t *testing.T) {
 			tok := tokenWithKeys(t)
-			base := `listen = ["unix://%SOCK%"]` + "\n" + moduleAndTokens(tok, isolation, pinFile(t))
+			base := `listen = ["unix://%SOCK%"]` + "\n" + moduleAndTokens(tok, harness.SoftHSM, isolation, pinFile(t))
 			policy := func(slots, mechs string) string {
 				return fmt.Sprintf("\n[[client]]\nname = \"root\"\nuids = [%d]\nslots = %s\nmechanisms = %s\nobjects = [\"label:ca-*\"]\n", os.Geteuid(), slots, mechs)
 			}

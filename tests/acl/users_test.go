@@ -49,7 +49,7 @@ func TestTwoUsers(t *testing.T) {
 	var all logs
 	cfg := `listen = ["unix://%SOCK%"]
 socket_mode = "0666"
-` + moduleAndTokens(tok, "process", pinFile(t)) + twoPolicies(caUID, devUID)
+` + moduleAndTokens(tok, harness.SoftHSM, "process", pinFile(t)) + twoPolicies(caUID, devUID)
 	b := startBroker(t, cfg)
 	env := func(who string) []string {
 		return []string{"GOP11_BROKER=unix://" + b.Sock, "GOP11_LOG=" + filepath.Join(sh.dir, who+".log"), "GOP11_ACL_MODULE=" + sh.module}
