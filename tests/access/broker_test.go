@@ -79,7 +79,7 @@ func (b *broker) stop() {
 		<-b.exited
 	}
 	if b.t.Failed() {
-		b.t.Logf("broker log %s (tail):\n%s", b.logf, tailLines(b.log(), 40))
+		b.t.Logf("broker log %s (tail):\n%s", b.logf, harness.Tail(b.log(), 40))
 	}
 }
 
@@ -160,11 +160,11 @@ func (b *broker) waitCount(msg string, keep func(entry) bool, n int, what string
 		}
 		select {
 		case <-b.exited:
-			b.t.Fatalf("broker exited while waiting for %d × %s:\n%s", n, what, tailLines(b.log(), 30))
+			b.t.Fatalf("broker exited while waiting for %d × %s:\n%s", n, what, harness.Tail(b.log(), 30))
 		case <-time.After(10 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			b.t.Fatalf("no %d × %s in the broker log within %v:\n%s", n, what, waitMax, tailLines(b.log(), 30))
+			b.t.Fatalf("no %d × %s in the broker log within %v:\n%s", n, what, waitMax, harness.Tail(b.log(), 30))
 		}
 	}
 }
@@ -196,30 +196,15 @@ func pinFile(t *testing.T) string {
 // softhsmModule is the [[module]] of a config: SoftHSM2 for tok, in the
 // given isolation.
 func softhsmModule(tok *harness.Token, isolation string) string {
-	return fmt.Sprintf(`
-[[module]]
-name = "softhsm"
-path = %q
-isolation = %q
-[module.env]
-SOFTHSM2_CONF = %q
-`, harness.SoftHSM, isolation, tok.Conf)
+	return harness.ModuleTOML("softhsm", harness.SoftHSM, isolation, "", map[string]string{"SOFTHSM2_CONF": tok.Conf})
 }
 
 // tokenTable is one [[token]]: label at slot, with a broker-held PIN when
 // pin is a file path.
 func tokenTable(label string, slot int, pin string) string {
-	s := fmt.Sprintf("\n[[token]]\nmodule = \"softhsm\"\nuri = \"pkcs11:token=%s\"\nslot = %d\n", label, slot)
+	s := harness.TokenTOML("softhsm", "pkcs11:token="+label, uint64(slot))
 	if pin != "" {
 		s += fmt.Sprintf("pin = \"file:%s\"\n", pin)
 	}
 	return s
-}
-
-func tailLines(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }

@@ -253,7 +253,7 @@ func (s *script) finish() report {
 func (s *script) errText() string {
 	select {
 	case <-s.exited:
-		return tailLines(s.stderr.String(), 30)
+		return harness.Tail(s.stderr.String(), 30)
 	case <-time.After(waitMax):
 		return "(the client has not exited)"
 	}
