@@ -389,8 +389,11 @@ func (c *connState) serveStream(ctx context.Context, st *yamux.Stream) {
 // threads).
 func (c *connState) serveCalls(ctx context.Context, codec *wire.Codec, follow *wire.CPUFollower, ended func(error) bool) {
 	var reuse [wire.NumCalls]wire.Message // see wire.Reusable
-	clock := c.clock()
-	defer c.unclock(clock)
+	var clock *callClock // only where calls are timed (watchCalls)
+	if c.cfg.CallTimeout > 0 && c.cfg.OnHang != nil {
+		clock = c.clock()
+		defer c.unclock(clock)
+	}
 	for {
 		id, err := codec.ReadRequestID()
 		if err != nil {
@@ -448,7 +451,7 @@ func (c *connState) call(ctx context.Context, d *wire.CallDesc, req wire.Message
 			e.Str("call", d.Name).Str("rv", rv.String()).Dur("took", time.Since(start)).Msg("call")
 		}
 	}()
-	if d.ID != wire.CallWaitForSlotEvent {
+	if clock != nil && d.ID != wire.CallWaitForSlotEvent {
 		clock.start.Store(start.UnixNano())
 		clock.call.Store(d)
 		defer clock.start.Store(0)
