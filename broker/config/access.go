@@ -298,8 +298,8 @@ func (p *parser) clients(raws []rawClient, c *Config, o ParseOptions) error {
 				if s < 0 {
 					return p.errorf(k("slots"), "%d: not a slot ID", s)
 				}
-				if !o.Quick && !slices.ContainsFunc(c.Tokens, func(t Token) bool { return int64(t.Slot) == s }) {
-					return p.errorf(k("slots"), "slot %d is not the slot of any [[token]]", s)
+				if !o.Quick && !c.servesSlot(uint64(s)) {
+					return p.errorf(k("slots"), "slot %d is not the slot of any [[token]] or [[group]]", s)
 				}
 				pol.Slots = append(pol.Slots, uint64(s))
 			}
@@ -345,8 +345,13 @@ func (p *parser) clients(raws []rawClient, c *Config, o ParseOptions) error {
 		}
 		if pol.Login == acl.LoginBroker {
 			for _, t := range c.Tokens {
-				if pol.SlotVisible(t.Slot) && t.Pin == nil {
+				if !t.NoSlot && pol.SlotVisible(t.Slot) && t.Pin == nil {
 					return p.errorf(k("login"), `"broker" needs a pin on every token the client sees: slot %d (line %d) has none`, t.Slot, t.Line)
+				}
+			}
+			for _, g := range c.Groups {
+				if pol.SlotVisible(g.Slot) && g.Pin == nil {
+					return p.errorf(k("login"), `"broker" needs a pin on every token the client sees: group %s's slot %d (line %d) has none`, g.Name, g.Slot, g.Line)
 				}
 			}
 		}

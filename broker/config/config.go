@@ -89,6 +89,7 @@ type Config struct {
 	LogFormat  string      // json or console
 	Modules    []Module
 	Tokens     []Token
+	Groups     []Group // [[group]]: tokens holding the same keys, one slot
 	// InsecureTCP allows tcp:// listeners (plaintext, loopback only).
 	InsecureTCP bool
 	TLS         *TLS          // the [tls] section; nil if absent
@@ -114,10 +115,12 @@ type Module struct {
 
 // Token is one [[token]]: a token of a module that clients see as Slot.
 type Token struct {
+	Name   string      // optional; a [[group]] names its members so
 	Module string      // a Module's Name
 	URI    *p11uri.URI // path attributes only
 	RawURI string      // as written in the file
-	Slot   uint64      // virtual slot ID
+	Slot   uint64      // virtual slot ID, unless NoSlot
+	NoSlot bool        // a group member only, not a slot of its own
 	Pin    *PinSource  // the broker-held PIN; nil if none
 	Line   int         // line of its [[token]] header
 }
@@ -173,6 +176,8 @@ type rawConfig struct {
 	LogFormat   *string     `toml:"log_format"`
 	Module      []rawModule `toml:"module"`
 	Token       []rawToken  `toml:"token"`
+	Group       []rawGroup  `toml:"group"`
+	Remote      []any       `toml:"remote"`
 	InsecureTCP *bool       `toml:"insecure_tcp"`
 	TLS         *rawTLS     `toml:"tls"`
 	Client      []rawClient `toml:"client"`
@@ -190,6 +195,7 @@ type rawModule struct {
 }
 
 type rawToken struct {
+	Name   *string `toml:"name"`
 	Module *string `toml:"module"`
 	URI    *string `toml:"uri"`
 	Slot   *int64  `toml:"slot"`
@@ -198,40 +204,49 @@ type rawToken struct {
 
 // What each key holds, for type errors; keys without their indexes.
 var want = map[string]string{
-	"listen":              "an array of strings",
-	"socket_mode":         `a string such as "0660"`,
-	"log_level":           "a string",
-	"log_format":          "a string",
-	"module":              "an array of tables, [[module]]",
-	"module.name":         "a string",
-	"module.path":         "a string",
-	"module.isolation":    "a string",
-	"module.serialize":    "a boolean",
-	"module.call_timeout": `a duration string such as "30s"`,
-	"module.env":          "a table of strings",
-	"token":               "an array of tables, [[token]]",
-	"token.module":        "a string",
-	"token.uri":           "a string",
-	"token.slot":          "an integer",
-	"token.pin":           `a string such as "file:/etc/gop11/pins/ca"`,
-	"insecure_tcp":        "a boolean",
-	"tls":                 "a table, [tls]",
-	"tls.cert":            "a string",
-	"tls.key":             "a string",
-	"tls.client_ca":       "a string",
-	"tls.revoked_serials": "an array of strings (hex serial numbers)",
-	"client":              "an array of tables, [[client]]",
-	"client.name":         "a string",
-	"client.uids":         "an array of integers",
-	"client.gids":         "an array of integers",
-	"client.cert_names":   "an array of strings",
-	"client.slots":        "an array of integers",
-	"client.objects":      "an array of strings",
-	"client.mechanisms":   "an array of strings",
-	"client.operations":   "an array of strings",
-	"client.login":        `"client" or "broker"`,
-	"client.read_only":    "a boolean",
-	"client.max_sessions": "an integer",
+	"listen":                "an array of strings",
+	"socket_mode":           `a string such as "0660"`,
+	"log_level":             "a string",
+	"log_format":            "a string",
+	"module":                "an array of tables, [[module]]",
+	"module.name":           "a string",
+	"module.path":           "a string",
+	"module.isolation":      "a string",
+	"module.serialize":      "a boolean",
+	"module.call_timeout":   `a duration string such as "30s"`,
+	"module.env":            "a table of strings",
+	"token":                 "an array of tables, [[token]]",
+	"token.name":            "a string",
+	"group":                 "an array of tables, [[group]]",
+	"group.name":            "a string",
+	"group.slot":            "an integer",
+	"group.members":         "an array of strings",
+	"group.new_keys":        `"refuse", "replicate" or "pin"`,
+	"group.replication_key": `a string such as "label:gop11-replication"`,
+	"group.replay_limit":    "an integer (bytes)",
+	"group.pin":             `a string such as "file:/etc/gop11/pins/ca"`,
+	"token.module":          "a string",
+	"token.uri":             "a string",
+	"token.slot":            "an integer",
+	"token.pin":             `a string such as "file:/etc/gop11/pins/ca"`,
+	"insecure_tcp":          "a boolean",
+	"tls":                   "a table, [tls]",
+	"tls.cert":              "a string",
+	"tls.key":               "a string",
+	"tls.client_ca":         "a string",
+	"tls.revoked_serials":   "an array of strings (hex serial numbers)",
+	"client":                "an array of tables, [[client]]",
+	"client.name":           "a string",
+	"client.uids":           "an array of integers",
+	"client.gids":           "an array of integers",
+	"client.cert_names":     "an array of strings",
+	"client.slots":          "an array of integers",
+	"client.objects":        "an array of strings",
+	"client.mechanisms":     "an array of strings",
+	"client.operations":     "an array of strings",
+	"client.login":          `"client" or "broker"`,
+	"client.read_only":      "a boolean",
+	"client.max_sessions":   "an integer",
 }
 
 // Parse parses data, read from path (used in messages), with options o.
@@ -399,7 +414,8 @@ func (p *parser) build(raw *rawConfig, o ParseOptions) (*Config, error) {
 		c.Modules = append(c.Modules, m)
 	}
 	// tokens
-	slots := map[uint64]int{}
+	slots := map[uint64]string{} // slot → the key that took it
+	tokenNames := map[string]int{}
 	for i, rt := range raw.Token {
 		t, err := p.token(i, rt, o)
 		if err != nil {
@@ -408,12 +424,21 @@ func (p *parser) build(raw *rawConfig, o ParseOptions) (*Config, error) {
 		if _, ok := names[t.Module]; !ok {
 			return nil, p.errorf(fmt.Sprintf("token[%d].module", i), "no [[module]] is named %q", t.Module)
 		}
-		if j, dup := slots[t.Slot]; dup {
-			first := fmt.Sprintf("token[%d].slot", j)
-			return nil, p.errorf(fmt.Sprintf("token[%d].slot", i), "slot %d is already used by token[%d] (line %d)", t.Slot, j, p.idx.lineOf(first))
+		if t.Name != "" {
+			if j, dup := tokenNames[t.Name]; dup {
+				return nil, p.errorf(fmt.Sprintf("token[%d].name", i), "duplicate name %q (first at line %d)", t.Name, p.idx.lineOf(fmt.Sprintf("token[%d].name", j)))
+			}
+			tokenNames[t.Name] = i
 		}
-		slots[t.Slot] = i
+		if !t.NoSlot {
+			if err := p.takeSlot(slots, t.Slot, fmt.Sprintf("token[%d].slot", i)); err != nil {
+				return nil, err
+			}
+		}
 		c.Tokens = append(c.Tokens, t)
+	}
+	if err := p.groups(raw, c, slots, tokenNames, o); err != nil {
+		return nil, err
 	}
 	if raw.InsecureTCP != nil {
 		c.InsecureTCP = *raw.InsecureTCP
@@ -547,13 +572,23 @@ func (p *parser) token(i int, rt rawToken, o ParseOptions) (Token, error) {
 		}
 	}
 	t.URI, t.RawURI = u, *rt.URI
-	if rt.Slot == nil {
-		return t, p.errorf(k("slot"), "required")
+	if rt.Name != nil {
+		if !nameRE.MatchString(*rt.Name) {
+			return t, p.errorf(k("name"), "%q: want letters, digits, '_', '.' or '-'", *rt.Name)
+		}
+		t.Name = *rt.Name
 	}
-	if *rt.Slot < 0 || *rt.Slot > MaxSlot {
-		return t, p.errorf(k("slot"), "%d: want 0 to %d", *rt.Slot, MaxSlot)
+	switch {
+	case rt.Slot != nil:
+		if *rt.Slot < 0 || *rt.Slot > MaxSlot {
+			return t, p.errorf(k("slot"), "%d: want 0 to %d", *rt.Slot, MaxSlot)
+		}
+		t.Slot = uint64(*rt.Slot)
+	case t.Name == "":
+		return t, p.errorf(k("slot"), "required (a token without a slot must have a name, for a [[group]])")
+	default:
+		t.NoSlot = true // checked to be a group member in groups()
 	}
-	t.Slot = uint64(*rt.Slot)
 	if rt.Pin != nil {
 		ps, err := parsePin(*rt.Pin, o)
 		if err != nil {

@@ -28,6 +28,17 @@ name = "soft"
 path = "LIB"
 `
 
+// groupTokens: two named tokens without slots, for [[group]] cases.
+const groupTokens = `[[token]]
+name = "a"
+module = "soft"
+uri = "pkcs11:token=x;serial=1"
+[[token]]
+name = "b"
+module = "soft"
+uri = "pkcs11:token=x;serial=2"
+`
+
 // Each bad config with its exact message. LIB stands for an existing
 // regular file, in the document and in the message.
 var badConfigs = []struct{ name, doc, want string }{
@@ -151,7 +162,7 @@ slot = 1
 name = "a"
 uids = [1]
 slots = [2]
-`, `broker.toml:12: client[0].slots: slot 2 is not the slot of any [[token]]`},
+`, `broker.toml:12: client[0].slots: slot 2 is not the slot of any [[token]] or [[group]]`},
 	{"client bad object", head + `[[client]]
 name = "a"
 uids = [1]
@@ -368,7 +379,48 @@ slot = 1
 	{"token slot missing", head + `[[token]]
 module = "soft"
 uri = "pkcs11:token=a"
-`, `broker.toml:5: token[0].slot: required`},
+`, `broker.toml:5: token[0].slot: required (a token without a slot must have a name, for a [[group]])`},
+	{"group member unknown", head + groupTokens + `[[group]]
+name = "g"
+slot = 9
+members = ["a", "c"]
+`, `broker.toml:16: group[0].members: "c": no [[token]] has that name`},
+	{"group member twice", head + groupTokens + `[[group]]
+name = "g"
+slot = 9
+members = ["a", "a"]
+`, `broker.toml:16: group[0].members: "a" is listed twice`},
+	{"group slot taken", head + groupTokens + `[[token]]
+module = "soft"
+uri = "pkcs11:token=c"
+slot = 9
+[[group]]
+name = "g"
+slot = 9
+members = ["a", "b"]
+`, `broker.toml:19: group[0].slot: slot 9 is already used by token[2] (line 16)`},
+	{"group replicate without key", head + groupTokens + `[[group]]
+name = "g"
+slot = 9
+members = ["a", "b"]
+new_keys = "replicate"
+`, `broker.toml:13: group[0].replication_key: required with new_keys = "replicate"`},
+	{"group new_keys bad", head + groupTokens + `[[group]]
+name = "g"
+slot = 9
+members = ["a", "b"]
+new_keys = "copy"
+`, `broker.toml:17: group[0].new_keys: "copy": want "refuse", "replicate" or "pin"`},
+	{"group name is a token's", head + groupTokens + `[[group]]
+name = "a"
+slot = 9
+members = ["a", "b"]
+`, `broker.toml:14: group[0].name: "a" is already the name of a [[token]]`},
+	{"unslotted token in no group", head + groupTokens, `broker.toml:5: token[0].slot: required: token "a" has no slot and no [[group]] lists it`},
+	{"remote not built", head + groupTokens + `[[remote]]
+name = "c"
+endpoint = "tls://127.0.0.1:7011"
+`, `broker.toml:13: remote[0]: [[remote]] members (a token served by another gop11 broker) are not supported yet: group local [[token]]s`},
 	{"token slot negative", head + `[[token]]
 module = "soft"
 uri = "pkcs11:token=a"
@@ -738,16 +790,29 @@ func FuzzParse(f *testing.F) {
 		}
 		slots := map[uint64]bool{}
 		for _, tk := range c.Tokens {
-			if c.Module(tk.Module) == nil || tk.URI == nil || tk.Slot > MaxSlot || slots[tk.Slot] {
+			if c.Module(tk.Module) == nil || tk.URI == nil || tk.Slot > MaxSlot || slots[tk.Slot] || (tk.NoSlot && tk.Name == "") {
 				t.Fatalf("accepted a bad token: %+v", tk)
 			}
 			if _, ok := tk.URI.PIN(); ok {
 				t.Fatalf("accepted a PIN: %+v", tk)
 			}
-			slots[tk.Slot] = true
+			if !tk.NoSlot {
+				slots[tk.Slot] = true
+			}
+		}
+		for _, g := range c.Groups {
+			if g.Slot > MaxSlot || slots[g.Slot] || len(g.Members) == 0 || (g.NewKeys == NewKeysReplicate && g.ReplicationKey == "") {
+				t.Fatalf("accepted a bad group: %+v", g)
+			}
+			for _, m := range g.Members {
+				if c.Token(m) == nil {
+					t.Fatalf("group %s: member %q is no token", g.Name, m)
+				}
+			}
+			slots[g.Slot] = true
 		}
 		for _, m := range c.Modules {
-			if m.CallTimeout <= 0 || (m.Isolation != IsolationProcess && m.Isolation != IsolationInProcess) {
+			if m.CallTimeout <= 0 || (m.Isolation != IsolationProcess && m.Isolation != IsolationShared && m.Isolation != IsolationInProcess) {
 				t.Fatalf("accepted a bad module: %+v", m)
 			}
 		}
