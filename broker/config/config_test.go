@@ -696,7 +696,7 @@ func TestExample(t *testing.T) {
 		t.Fatal(err)
 	}
 	etc := t.TempDir()
-	for name, mode := range map[string]os.FileMode{"broker.crt": 0o644, "broker.key": 0o600, "client-ca.crt": 0o644, "pins/web": 0o600} {
+	for name, mode := range map[string]os.FileMode{"broker.crt": 0o644, "broker.key": 0o600, "client-ca.crt": 0o644, "pins/web": 0o600, "pins/signers": 0o600} {
 		p := filepath.Join(etc, name)
 		os.MkdirAll(filepath.Dir(p), 0o700)
 		if err := os.WriteFile(p, []byte("x\n"), mode); err != nil {
