@@ -1,0 +1,156 @@
+package ha
+
+import (
+	"context"
+	"reflect"
+
+	"github.com/gop11/gop11/wire"
+)
+
+// opCall runs a call of an operation: init starts one, ends ends its
+// family's. A session's operations stay on one member; when it fails,
+// their calls so far are replayed on another member, then this one.
+func (c *Conn) opCall(ctx context.Context, s *session, d *wire.CallDesc, req wire.Message, init, ends bool) (wire.Message, error) {
+	if !init && s.op < 0 {
+		// No operation under way: the module answers for that.
+		resp, _, err := c.anywhere(ctx, s, d, req)
+		return resp, err
+	}
+	var kept wire.Message
+	if !ends && !s.overLimit {
+		kept = clone(req)
+	}
+	tried := make([]bool, len(c.links))
+	i := s.op
+	var last error
+	for {
+		if i < 0 || tried[i] {
+			if s.op >= 0 && s.overLimit {
+				c.log.Error().Str("call", d.Name).Int("replay_limit", c.g.cfg.ReplayLimit).
+					Msg("the member running this operation failed, and its input is past replay_limit: CKR_DEVICE_ERROR")
+				c.endOps(s)
+				return nil, wire.CKR_DEVICE_ERROR
+			}
+			if i = c.g.pick(c.allowedOp(s, req), tried); i < 0 {
+				c.endOps(s)
+				return nil, c.noMember(d, last)
+			}
+			if s.op >= 0 && s.op != i {
+				if err := c.replay(ctx, s, i); err != nil {
+					if c.retry(i, err) {
+						tried[i], last = true, err
+						continue
+					}
+					c.log.Error().Str("call", d.Name).Str("member", c.g.members[i].name).Err(err).
+						Msg("replaying the operation on another member failed: CKR_DEVICE_ERROR")
+					c.endOps(s)
+					return nil, wire.CKR_DEVICE_ERROR
+				}
+				c.log.Info().Str("call", d.Name).Str("from", c.g.members[s.op].name).Str("to", c.g.members[i].name).
+					Int("calls_replayed", len(s.kept)).Msg("operation moved to another group member")
+				s.op = i
+			}
+		}
+		resp, err := c.on(ctx, s, i, d.ID, req)
+		if c.retry(i, err) {
+			tried[i], last = true, err
+			continue
+		}
+		c.after(s, d, i, init, ends, kept, err)
+		return resp, err
+	}
+}
+
+// after records what an answered call did to the session's operations.
+func (c *Conn) after(s *session, d *wire.CallDesc, i int, init, ends bool, kept wire.Message, err error) {
+	switch {
+	case init:
+		if err == nil {
+			if s.ops == nil {
+				s.ops = map[string]bool{}
+			}
+			s.op, s.ops[d.Family] = i, true
+			c.keep(s, d.ID, kept, false)
+		}
+	case ends:
+		delete(s.ops, d.Family)
+	case err != nil: // an update that fails ends its operation
+		delete(s.ops, d.Family)
+	default:
+		c.keep(s, d.ID, kept, true)
+	}
+	if len(s.ops) == 0 {
+		c.endOps(s)
+	}
+}
+
+// keep adds a call to the session's replay list, while the input of its
+// updates stays within replay_limit.
+func (c *Conn) keep(s *session, id wire.CallID, req wire.Message, update bool) {
+	if req == nil || s.overLimit {
+		return
+	}
+	if update {
+		n := inputBytes(req)
+		if s.keptBytes+n > c.g.cfg.ReplayLimit {
+			c.log.Debug().Int("replay_limit", c.g.cfg.ReplayLimit).Msg("operation input past replay_limit: it can no longer move to another member")
+			c.dropKept(s)
+			s.overLimit = true
+			return
+		}
+		s.keptBytes += n
+	}
+	s.kept = append(s.kept, keptCall{id, req})
+}
+
+// replay runs the session's kept calls on member i.
+func (c *Conn) replay(ctx context.Context, s *session, i int) error {
+	for _, k := range s.kept {
+		if _, err := c.on(ctx, s, i, k.id, k.req); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// endOps forgets the session's operations and their kept calls.
+func (c *Conn) endOps(s *session) {
+	c.dropKept(s)
+	s.ops, s.op, s.overLimit = nil, -1, false
+}
+
+func (c *Conn) dropKept(s *session) {
+	for _, k := range s.kept {
+		zero(k.req)
+	}
+	s.kept, s.keptBytes = nil, 0
+}
+
+// allowedOp: the members that may hold every object of the session's
+// operations and of req.
+func (c *Conn) allowedOp(s *session, req wire.Message) func(int) bool {
+	fs := []func(int) bool{c.allowed(req)}
+	for _, k := range s.kept {
+		fs = append(fs, c.allowed(k.req))
+	}
+	return func(i int) bool {
+		for _, f := range fs {
+			if f != nil && !f(i) {
+				return false
+			}
+		}
+		return true
+	}
+}
+
+// inputBytes is the size of a request's byte-string arguments.
+func inputBytes(m wire.Message) int {
+	v := reflect.ValueOf(m).Elem()
+	n := 0
+	for i := 0; i < v.NumField(); i++ {
+		if f := v.Field(i); f.Kind() == reflect.Slice && f.Type().Elem().Kind() == reflect.Uint8 {
+			n += f.Len()
+		}
+	}
+	return n
+}
