@@ -6,6 +6,7 @@ import (
 	"sort"
 	"sync"
 
+	"github.com/gop11/gop11/broker/ha"
 	"github.com/gop11/gop11/wire"
 	"github.com/rs/zerolog"
 )
@@ -37,15 +38,16 @@ type router struct {
 	who  string // the connection's identity (acl.Identity.Key)
 
 	mu      sync.Mutex
-	members map[int]*member // by module index
-	gens    map[int]uint16  // last generation started, per module
-	events  []uint64        // virtual slots with an event not yet reported
+	members map[int]*member  // by module index
+	groups  map[int]*ha.Conn // by group index
+	gens    map[int]uint16   // last generation started, per module
+	events  []uint64         // virtual slots with an event not yet reported
 	notify  chan struct{}
 	seen    *snapshot
 }
 
 func newRouter(s *Server, conn uint64, who string, log zerolog.Logger) *router {
-	return &router{srv: s, log: log, conn: conn, who: who, members: map[int]*member{}, gens: map[int]uint16{}, notify: make(chan struct{}, 1), seen: s.snap.Load()}
+	return &router{srv: s, log: log, conn: conn, who: who, members: map[int]*member{}, groups: map[int]*ha.Conn{}, gens: map[int]uint16{}, notify: make(chan struct{}, 1), seen: s.snap.Load()}
 }
 
 // brokerInfo is what C_GetInfo says in config mode: the library is
@@ -70,12 +72,18 @@ func (r *router) call(ctx context.Context, id wire.CallID, req wire.Message) (wi
 	d := wire.Lookup(id)
 	target, gen := -1, uint16(0)
 	byHandle := false
+	var group *groupRoute
 	var bad wire.RV
 	// The session decides the member; objects of another member (or of an
 	// old generation) become CK_INVALID_HANDLE so the vendor answers them.
+	// A group's slot and session go to the group, which maps them itself.
 	req.Handles(func(k wire.HandleKind, p *uint64) {
 		switch k {
 		case wire.HSlot:
+			if group = snap.groupOf(*p); group != nil {
+				target = group.idx
+				return
+			}
 			route := snap.slots[*p]
 			if route == nil {
 				bad = wire.CKR_SLOT_ID_INVALID
@@ -84,6 +92,10 @@ func (r *router) call(ctx context.Context, id wire.CallID, req wire.Message) (wi
 			target, *p = route.mod.idx, route.real
 		case wire.HSession:
 			m, g, h := decode(*p)
+			if group = snap.groups[m]; group != nil && *p != 0 {
+				target, *p = m, h
+				return
+			}
 			if *p == 0 || snap.modules[m] == nil { // unknown, or its module was removed or replaced
 				bad = wire.CKR_SESSION_HANDLE_INVALID
 				return
@@ -106,6 +118,9 @@ func (r *router) call(ctx context.Context, id wire.CallID, req wire.Message) (wi
 	if target < 0 {
 		r.log.Error().Str("call", d.Name).Msg("call names no slot, session or object: not routable")
 		return nil, wire.CKR_FUNCTION_NOT_SUPPORTED
+	}
+	if group != nil {
+		return r.groupCall(ctx, snap, group, id, req)
 	}
 	m, err := r.member(snap, target, gen, byHandle)
 	if err != nil {
@@ -199,6 +214,16 @@ func (r *router) reloaded(next *snapshot) {
 			changed = append(changed, v)
 		}
 	}
+	for idx, g := range next.groups {
+		if prev.groups[idx] != g {
+			changed = append(changed, g.cfg.Slot)
+		}
+	}
+	for idx, g := range prev.groups {
+		if next.groups[idx] == nil {
+			changed = append(changed, g.cfg.Slot)
+		}
+	}
 	sort.Slice(changed, func(i, j int) bool { return changed[i] < changed[j] })
 	r.event(changed...)
 }
@@ -227,6 +252,13 @@ func (r *router) waitForSlotEvent(ctx context.Context, flags uint64) (wire.Messa
 // close stops every member, in parallel: their workers finalize their
 // modules and exit.
 func (r *router) close() {
+	r.mu.Lock()
+	gs := r.groups
+	r.groups = map[int]*ha.Conn{}
+	r.mu.Unlock()
+	for _, c := range gs {
+		c.Close(context.Background())
+	}
 	r.mu.Lock()
 	ms := r.members
 	r.members = map[int]*member{}

@@ -389,7 +389,7 @@ func (c *connState) serveStream(ctx context.Context, st *yamux.Stream) {
 // threads).
 func (c *connState) serveCalls(ctx context.Context, codec *wire.Codec, follow *wire.CPUFollower, ended func(error) bool) {
 	var reuse [wire.NumCalls]wire.Message // see wire.Reusable
-	var clock *callClock // only where calls are timed (watchCalls)
+	var clock *callClock                  // only where calls are timed (watchCalls)
 	if c.cfg.CallTimeout > 0 && c.cfg.OnHang != nil {
 		clock = c.clock()
 		defer c.unclock(clock)

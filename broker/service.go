@@ -38,13 +38,17 @@ type snapshot struct {
 	cfg     *config.Config
 	modules map[int]*module // by permanent index
 	slots   map[uint64]*route
+	groups  map[int]*groupRoute // by permanent index, as modules
 	pins    map[uint64]*heldPin // by virtual slot
 }
 
 func (s *snapshot) virtualSlots() []uint64 {
-	out := make([]uint64, 0, len(s.slots))
+	out := make([]uint64, 0, len(s.slots)+len(s.groups))
 	for v := range s.slots {
 		out = append(out, v)
+	}
+	for _, g := range s.groups {
+		out = append(out, g.cfg.Slot)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
 	return out
@@ -75,15 +79,23 @@ func (s *snapshot) slotsOf(mod int) []uint64 {
 // module probed once for its slots, and the configured tokens matched.
 func (s *Server) build(cfg *config.Config) (*snapshot, error) {
 	prev := s.snap.Load()
-	next := &snapshot{cfg: cfg, modules: map[int]*module{}, slots: map[uint64]*route{}, pins: map[uint64]*heldPin{}}
+	next := &snapshot{cfg: cfg, modules: map[int]*module{}, slots: map[uint64]*route{}, groups: map[int]*groupRoute{}, pins: map[uint64]*heldPin{}}
+	holdPin := func(slot uint64, src *config.PinSource) {
+		if src == nil {
+			return
+		}
+		next.pins[slot] = &heldPin{src: *src}
+		if prev != nil && prev.pins[slot] != nil && prev.pins[slot].src == *src {
+			next.pins[slot] = prev.pins[slot]
+		}
+	}
 	for _, tc := range cfg.Tokens {
-		if tc.Pin == nil {
-			continue
+		if !tc.NoSlot {
+			holdPin(tc.Slot, tc.Pin)
 		}
-		next.pins[tc.Slot] = &heldPin{src: *tc.Pin}
-		if prev != nil && prev.pins[tc.Slot] != nil && prev.pins[tc.Slot].src == *tc.Pin {
-			next.pins[tc.Slot] = prev.pins[tc.Slot]
-		}
+	}
+	for _, gc := range cfg.Groups {
+		holdPin(gc.Slot, gc.Pin)
 	}
 	byName := map[string]*module{}
 	for i := range cfg.Modules {
@@ -131,6 +143,7 @@ func (s *Server) build(cfg *config.Config) (*snapshot, error) {
 		}
 		probes[name] = ps
 	}
+	named := map[string]*route{}
 	for _, tc := range cfg.Tokens {
 		mod := byName[tc.Module]
 		var found []probedSlot
@@ -141,15 +154,23 @@ func (s *Server) build(cfg *config.Config) (*snapshot, error) {
 		}
 		switch {
 		case len(found) == 0:
-			s.Log.Warn().Str("token", tc.URI.String()).Str("module", tc.Module).Uint64("slot", tc.Slot).Msg("no token matches: slot not served")
+			s.Log.Warn().Str("token", tc.URI.String()).Str("module", tc.Module).Uint64("slot", tc.Slot).Str("name", tc.Name).Msg("no token matches: not served")
 			continue
 		case len(found) > 1:
 			s.Log.Warn().Str("token", tc.URI.String()).Int("matches", len(found)).Msg("several tokens match: serving the first")
 		}
-		next.slots[tc.Slot] = &route{virt: tc.Slot, mod: mod, real: found[0].id, uri: tc.URI.String()}
+		rt := &route{virt: tc.Slot, mod: mod, real: found[0].id, uri: tc.URI.String()}
+		if tc.Name != "" {
+			named[tc.Name] = rt
+		}
+		if tc.NoSlot {
+			continue
+		}
+		next.slots[tc.Slot] = rt
 		s.Log.Info().Str("token", strings.TrimSpace(found[0].token.Label)).Str("module", tc.Module).
 			Uint64("slot", tc.Slot).Uint64("real_slot", found[0].id).Msg("token served")
 	}
+	s.buildGroups(cfg, prev, next, named)
 	return next, nil
 }
 
@@ -228,7 +249,8 @@ func (s *Server) Reload(cfg *config.Config) error {
 	if !reflect.DeepEqual(cfg.Listen, s.Listen) {
 		s.Log.Warn().Strs("listen", cfg.Listen).Msg("listen addresses changed: they take effect at the next restart")
 	}
-	s.snap.Store(next)
+	prev := s.snap.Swap(next)
+	closeGroups(prev, next)
 	s.acl.Store(&acl.Set{Policies: cfg.Clients})
 	s.logAccess(cfg)
 	s.routers.Range(func(k, _ any) bool {
