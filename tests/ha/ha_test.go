@@ -1,0 +1,277 @@
+// Package ha tests [[group]]s: two SoftHSM2 tokens holding the same keys
+// (one token, its directory copied) behind one broker slot, driven by a
+// threaded C application and pkcs11-tool while a member's worker is
+// killed.
+package ha
+
+import (
+	"bufio"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gop11/gop11/tests/harness"
+)
+
+const (
+	userPIN   = "Qx7-group-pin-4711"
+	soPIN     = "Qx7-group-so-0815"
+	groupSlot = 10
+)
+
+// members makes the token "signer" with an EC and an RSA key pair, and
+// a copy of it: the two members of a group.
+func members(t *testing.T) (a, b *harness.Token) {
+	t.Helper()
+	harness.Require(t, "pkcs11-tool")
+	a = harness.NewToken(t, "signer", userPIN, soPIN)
+	for _, k := range [][]string{{"EC:prime256v1", "ec", "01"}, {"rsa:2048", "rsa", "02"}} {
+		_, stderr, code := harness.Run(t, a.Env(), "pkcs11-tool", "--module", harness.SoftHSM, "--token-label", "signer",
+			"--login", "--pin", userPIN, "--keypairgen", "--key-type", k[0], "--label", k[1], "--id", k[2])
+		if code != 0 {
+			t.Fatalf("pkcs11-tool --keypairgen %s: exit %d\n%s", k[0], code, stderr)
+		}
+	}
+	return a, a.Clone(t)
+}
+
+// groupConfig is a broker config serving a and b as the group "signers"
+// on slot 10; extra holds more [[group]] keys.
+func groupConfig(a, b *harness.Token, iso, extra string) string {
+	return `listen = ["unix://%SOCK%"]` +
+		harness.ModuleTOML("softhsm-a", harness.SoftHSM, iso, "", map[string]string{"SOFTHSM2_CONF": a.Conf}) +
+		harness.ModuleTOML("softhsm-b", harness.SoftHSM, iso, "", map[string]string{"SOFTHSM2_CONF": b.Conf}) + `
+[[token]]
+name = "a"
+module = "softhsm-a"
+uri = "pkcs11:token=signer"
+
+[[token]]
+name = "b"
+module = "softhsm-b"
+uri = "pkcs11:token=signer"
+
+[[group]]
+name = "signers"
+slot = 10
+members = ["a", "b"]
+` + extra
+}
+
+// signload builds tests/ha/cclient/signload.c.
+func signload(t *testing.T) string {
+	t.Helper()
+	harness.Require(t, "gcc")
+	bin := filepath.Join(t.TempDir(), "signload")
+	r := harness.RunCmd(t, harness.Command{Name: "gcc", Args: []string{"-std=c99", "-Wall", "-Wextra", "-Werror",
+		"-I", filepath.Join(harness.Root(), "include"), "-o", bin, filepath.Join("cclient", "signload.c"), "-ldl", "-lpthread"}})
+	if r.Code != 0 {
+		t.Fatalf("gcc signload.c: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
+	}
+	return bin
+}
+
+func clientEnv(b *harness.ConfigBroker) []string {
+	return []string{"GOP11_BROKER=unix://" + b.Sock, "SIGNLOAD_PIN=" + userPIN}
+}
+
+// workerOf is the pid of the last worker started for module in isolation
+// "shared", from the broker's log.
+func workerOf(t *testing.T, b *harness.ConfigBroker, module string) int {
+	t.Helper()
+	m := regexp.MustCompile(`"module":"`+module+`","worker":(\d+)[^\n]*"message":"worker started"`).FindAllStringSubmatch(b.Log(), -1)
+	if len(m) == 0 {
+		t.Fatalf("no worker of %s in the broker's log", module)
+	}
+	pid, _ := strconv.Atoi(m[len(m)-1][1])
+	return pid
+}
+
+// memberCalls reads the calls each member answered from the broker's
+// last "group: a connection left" line.
+func memberCalls(t *testing.T, b *harness.ConfigBroker) map[string]uint64 {
+	t.Helper()
+	var last string
+	for _, l := range strings.Split(b.Log(), "\n") {
+		if strings.Contains(l, `"message":"group: a connection left"`) {
+			last = l
+		}
+	}
+	var e struct {
+		Members []struct {
+			Name  string `json:"name"`
+			Calls uint64 `json:"calls"`
+		} `json:"members"`
+	}
+	if err := json.Unmarshal([]byte(last), &e); err != nil {
+		t.Fatalf("no group line with member calls in the broker's log (%v)", err)
+	}
+	out := map[string]uint64{}
+	for _, m := range e.Members {
+		out[m.Name] = m.Calls
+	}
+	return out
+}
+
+// TestFailover: four threads sign and verify with ECDSA and RSA for 10 s
+// through a two-member group while one member's worker is killed with
+// SIGKILL; not one call fails, and the member serves again afterwards.
+func TestFailover(t *testing.T) {
+	for _, iso := range []string{"shared", "process"} {
+		t.Run(iso, func(t *testing.T) { failover(t, iso) })
+	}
+}
+
+func failover(t *testing.T, iso string) {
+	a, bt := members(t)
+	b := harness.StartConfigBroker(t, groupConfig(a, bt, iso, ""), nil)
+	bin := signload(t)
+	cmd := exec.Command(bin, harness.Module(), strconv.Itoa(groupSlot), "sign", "10", "4")
+	cmd.Env = append(os.Environ(), clientEnv(b)...)
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * time.Second)
+	// In "process" isolation the client's own worker for softhsm-a is the
+	// last one started (probes come first).
+	pid := workerOf(t, b, "softhsm-a")
+	syscall.Kill(pid, syscall.SIGKILL)
+	b.WaitLog(`"member":"a","error":`, 5*time.Second)
+	b.WaitLog(`"message":"group member up: it takes calls again"`, 5*time.Second)
+	up := regexp.MustCompile(`"member":"a"[^\n]*"calls":(\d+)[^\n]*group member up`).FindStringSubmatch(b.Log())
+	err := cmd.Wait()
+	t.Logf("signload: %s; operations moved to member b: %d", strings.TrimSpace(out.String()),
+		strings.Count(b.Log(), `"message":"operation moved to another group member"`))
+	if err != nil {
+		t.Fatalf("signload through the group failed while member a was killed: %v\n%s", err, out.String())
+	}
+	m := regexp.MustCompile(`signed=(\d+) verified=(\d+) failed=0 `).FindStringSubmatch(out.String())
+	if m == nil || m[1] != m[2] || m[1] == "0" {
+		t.Fatalf("want every signature made and verified, no call failed: %s", out.String())
+	}
+	b.WaitLog(`"message":"group: a connection left"`, 5*time.Second)
+	calls := memberCalls(t, b)
+	atUp, _ := strconv.ParseUint(up[1], 10, 64)
+	if calls["b"] == 0 || calls["a"] <= atUp {
+		t.Errorf("calls per member %v (a had %d when it came back): want both serving after the failover", calls, atUp)
+	}
+}
+
+// TestReplayLimit: a multi-part digest within replay_limit moves to the
+// other member when its member dies, and gives the right digest; one past
+// the limit fails with CKR_DEVICE_ERROR, and the session digests again.
+func TestReplayLimit(t *testing.T) {
+	a, bt := members(t)
+	for _, tc := range []struct {
+		bytes int
+		want  string
+	}{
+		{32768, "update=0x0 final=0x0 again=0x0"},
+		{200000, "update=0x30 final=0x91 again=0x0"}, // CKR_DEVICE_ERROR, CKR_OPERATION_NOT_INITIALIZED
+	} {
+		t.Run(strconv.Itoa(tc.bytes), func(t *testing.T) {
+			b := harness.StartConfigBroker(t, groupConfig(a, bt, "shared", "replay_limit = 65536\n"), nil)
+			cmd := exec.Command(signload(t), harness.Module(), strconv.Itoa(groupSlot), "digest", strconv.Itoa(tc.bytes))
+			cmd.Env = append(os.Environ(), clientEnv(b)...)
+			cmd.Stderr = os.Stderr
+			in, _ := cmd.StdinPipe()
+			stdout, _ := cmd.StdoutPipe()
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			r := bufio.NewReader(stdout)
+			if l, _ := r.ReadString('\n'); l != "updated\n" {
+				t.Fatalf("signload: %q, want updated", l)
+			}
+			// One client, no load: the operation runs on a, the first member.
+			syscall.Kill(workerOf(t, b, "softhsm-a"), syscall.SIGKILL)
+			b.WaitLog(`"why":"crashed: killed"`, 5*time.Second)
+			io.WriteString(in, "go\n")
+			rest, _ := io.ReadAll(r)
+			cmd.Wait()
+			got := strings.TrimSpace(string(rest))
+			if !strings.HasPrefix(got, tc.want) {
+				t.Fatalf("after member a died: %s, want %s", got, tc.want)
+			}
+			if tc.bytes < 65536 {
+				sum := sha256.Sum256(make([]byte, tc.bytes+16))
+				if !strings.Contains(got, "digest="+hex.EncodeToString(sum[:])) {
+					t.Errorf("replayed digest: %s, want digest=%x", got, sum)
+				}
+			} else if !strings.Contains(b.Log(), "its input is past replay_limit") {
+				t.Errorf("no log line says why the digest failed:\n%s", harness.Tail(b.Log(), 20))
+			}
+		})
+	}
+}
+
+// TestTools: pkcs11-tool sees the group as one token with each key once,
+// signs through it, and new_keys decides what a key generated through
+// the group becomes.
+func TestTools(t *testing.T) {
+	a, bt := members(t)
+	for _, mode := range []string{"refuse", "pin"} {
+		t.Run(mode, func(t *testing.T) {
+			b := harness.StartConfigBroker(t, groupConfig(a, bt, "shared", fmt.Sprintf("new_keys = %q\n", mode)), nil)
+			env := clientEnv(b)
+			p11 := func(args ...string) (string, int) {
+				out, stderr, code := harness.Run(t, env, "pkcs11-tool", append([]string{"--module", harness.Module(), "--slot", strconv.Itoa(groupSlot)}, args...)...)
+				return out + stderr, code
+			}
+			out, code := p11("--login", "--pin", userPIN, "--list-objects", "--type", "privkey")
+			if code != 0 || strings.Count(out, "Private Key Object") != 2 {
+				t.Fatalf("pkcs11-tool -O through the group: exit %d, want the two private keys once each:\n%s", code, out)
+			}
+			// pkcs11-tool 0.23 picks the key to sign with by ID only (with
+			// --label it takes the first private key, SoftHSM2 direct too).
+			dir := t.TempDir()
+			data := filepath.Join(dir, "data")
+			os.WriteFile(data, []byte("0123456789abcdef0123456789abcdef"), 0o600)
+			if out, code := p11("--login", "--pin", userPIN, "--sign", "--mechanism", "ECDSA", "--id", "01",
+				"--input-file", data, "--output-file", filepath.Join(dir, "sig")); code != 0 {
+				t.Fatalf("pkcs11-tool --sign through the group: exit %d\n%s", code, out)
+			}
+			out, code = p11("--login", "--pin", userPIN, "--keypairgen", "--key-type", "EC:prime256v1", "--label", "new-"+mode)
+			onA := countOn(t, a, "new-"+mode)
+			onB := countOn(t, bt, "new-"+mode)
+			switch mode {
+			case "refuse":
+				if code == 0 || onA+onB != 0 {
+					t.Errorf("key generation with new_keys = refuse: exit %d, %d keys on a, %d on b; want a failure and none", code, onA, onB)
+				}
+				if !strings.Contains(b.Log(), `the group's new_keys is \"refuse\"`) {
+					t.Errorf("no log line says why key generation was refused")
+				}
+			case "pin":
+				if code != 0 || onA+onB != 2 || onA*onB != 0 {
+					t.Errorf("key generation with new_keys = pin: exit %d, %d objects on a, %d on b; want the pair on one member:\n%s", code, onA, onB, out)
+				}
+			}
+		})
+	}
+}
+
+// countOn counts the objects labelled label on tok, read with SoftHSM2
+// directly.
+func countOn(t *testing.T, tok *harness.Token, label string) int {
+	t.Helper()
+	out, stderr, code := harness.Run(t, tok.Env(), "pkcs11-tool", "--module", harness.SoftHSM, "--token-label", "signer",
+		"--login", "--pin", userPIN, "--list-objects")
+	if code != 0 {
+		t.Fatalf("pkcs11-tool -O on a member: exit %d\n%s", code, stderr)
+	}
+	return strings.Count(out, "label:      "+label+"\n")
+}
