@@ -89,7 +89,8 @@ type Config struct {
 	LogFormat  string      // json or console
 	Modules    []Module
 	Tokens     []Token
-	Groups     []Group // [[group]]: tokens holding the same keys, one slot
+	Groups     []Group  // [[group]]: tokens holding the same keys, one slot
+	Remotes    []Remote // [[remote]]: tokens of other brokers, group members
 	// InsecureTCP allows tcp:// listeners (plaintext, loopback only).
 	InsecureTCP bool
 	TLS         *TLS          // the [tls] section; nil if absent
@@ -177,7 +178,7 @@ type rawConfig struct {
 	Module      []rawModule `toml:"module"`
 	Token       []rawToken  `toml:"token"`
 	Group       []rawGroup  `toml:"group"`
-	Remote      []any       `toml:"remote"`
+	Remote      []rawRemote `toml:"remote"`
 	InsecureTCP *bool       `toml:"insecure_tcp"`
 	TLS         *rawTLS     `toml:"tls"`
 	Client      []rawClient `toml:"client"`
@@ -204,49 +205,58 @@ type rawToken struct {
 
 // What each key holds, for type errors; keys without their indexes.
 var want = map[string]string{
-	"listen":                "an array of strings",
-	"socket_mode":           `a string such as "0660"`,
-	"log_level":             "a string",
-	"log_format":            "a string",
-	"module":                "an array of tables, [[module]]",
-	"module.name":           "a string",
-	"module.path":           "a string",
-	"module.isolation":      "a string",
-	"module.serialize":      "a boolean",
-	"module.call_timeout":   `a duration string such as "30s"`,
-	"module.env":            "a table of strings",
-	"token":                 "an array of tables, [[token]]",
-	"token.name":            "a string",
-	"group":                 "an array of tables, [[group]]",
-	"group.name":            "a string",
-	"group.slot":            "an integer",
-	"group.members":         "an array of strings",
-	"group.new_keys":        `"refuse", "replicate" or "pin"`,
-	"group.replication_key": `a string such as "label:gop11-replication"`,
-	"group.replay_limit":    "an integer (bytes)",
-	"group.pin":             `a string such as "file:/etc/gop11/pins/ca"`,
-	"token.module":          "a string",
-	"token.uri":             "a string",
-	"token.slot":            "an integer",
-	"token.pin":             `a string such as "file:/etc/gop11/pins/ca"`,
-	"insecure_tcp":          "a boolean",
-	"tls":                   "a table, [tls]",
-	"tls.cert":              "a string",
-	"tls.key":               "a string",
-	"tls.client_ca":         "a string",
-	"tls.revoked_serials":   "an array of strings (hex serial numbers)",
-	"client":                "an array of tables, [[client]]",
-	"client.name":           "a string",
-	"client.uids":           "an array of integers",
-	"client.gids":           "an array of integers",
-	"client.cert_names":     "an array of strings",
-	"client.slots":          "an array of integers",
-	"client.objects":        "an array of strings",
-	"client.mechanisms":     "an array of strings",
-	"client.operations":     "an array of strings",
-	"client.login":          `"client" or "broker"`,
-	"client.read_only":      "a boolean",
-	"client.max_sessions":   "an integer",
+	"listen":                 "an array of strings",
+	"socket_mode":            `a string such as "0660"`,
+	"log_level":              "a string",
+	"log_format":             "a string",
+	"module":                 "an array of tables, [[module]]",
+	"module.name":            "a string",
+	"module.path":            "a string",
+	"module.isolation":       "a string",
+	"module.serialize":       "a boolean",
+	"module.call_timeout":    `a duration string such as "30s"`,
+	"module.env":             "a table of strings",
+	"token":                  "an array of tables, [[token]]",
+	"token.name":             "a string",
+	"group":                  "an array of tables, [[group]]",
+	"group.name":             "a string",
+	"group.slot":             "an integer",
+	"group.members":          "an array of strings",
+	"group.new_keys":         `"refuse", "replicate" or "pin"`,
+	"group.replication_key":  `a string such as "label:gop11-replication"`,
+	"group.replay_limit":     "an integer (bytes)",
+	"group.pin":              `a string such as "file:/etc/gop11/pins/ca"`,
+	"remote":                 "an array of tables, [[remote]]",
+	"remote.name":            "a string",
+	"remote.endpoint":        `a string such as "tls://broker-2.example.org:7011"`,
+	"remote.uri":             "a string",
+	"remote.tls":             "a table, [remote.tls]",
+	"remote.tls.ca":          "a string",
+	"remote.tls.cert":        "a string",
+	"remote.tls.key":         "a string",
+	"remote.tls.server_name": "a string",
+	"token.module":           "a string",
+	"token.uri":              "a string",
+	"token.slot":             "an integer",
+	"token.pin":              `a string such as "file:/etc/gop11/pins/ca"`,
+	"insecure_tcp":           "a boolean",
+	"tls":                    "a table, [tls]",
+	"tls.cert":               "a string",
+	"tls.key":                "a string",
+	"tls.client_ca":          "a string",
+	"tls.revoked_serials":    "an array of strings (hex serial numbers)",
+	"client":                 "an array of tables, [[client]]",
+	"client.name":            "a string",
+	"client.uids":            "an array of integers",
+	"client.gids":            "an array of integers",
+	"client.cert_names":      "an array of strings",
+	"client.slots":           "an array of integers",
+	"client.objects":         "an array of strings",
+	"client.mechanisms":      "an array of strings",
+	"client.operations":      "an array of strings",
+	"client.login":           `"client" or "broker"`,
+	"client.read_only":       "a boolean",
+	"client.max_sessions":    "an integer",
 }
 
 // Parse parses data, read from path (used in messages), with options o.
@@ -437,13 +447,16 @@ func (p *parser) build(raw *rawConfig, o ParseOptions) (*Config, error) {
 		}
 		c.Tokens = append(c.Tokens, t)
 	}
-	if err := p.groups(raw, c, slots, tokenNames, o); err != nil {
-		return nil, err
-	}
 	if raw.InsecureTCP != nil {
 		c.InsecureTCP = *raw.InsecureTCP
 	}
 	if err := p.tls(raw.TLS, c, o); err != nil {
+		return nil, err
+	}
+	if err := p.remotes(raw.Remote, c, tokenNames, o); err != nil {
+		return nil, err
+	}
+	if err := p.groups(raw, c, slots, tokenNames, o); err != nil {
 		return nil, err
 	}
 	if err := p.checkListeners(c); err != nil {
@@ -545,6 +558,27 @@ func (p *parser) module(i int, rm rawModule, o ParseOptions) (Module, error) {
 // Path attributes that select objects, not tokens.
 var objectAttrs = []string{"object", "type", "id"}
 
+// tokenURI parses a URI that selects a token, at key.
+func (p *parser) tokenURI(key, raw string) (*p11uri.URI, error) {
+	// Messages never quote the URI: it could hold a PIN.
+	u, err := p11uri.Parse(raw)
+	if err != nil {
+		return nil, p.errorf(key, "%v", err)
+	}
+	if _, ok := u.PIN(); ok {
+		return nil, p.errorf(key, "pin-value is not allowed: PINs do not go in this file")
+	}
+	if len(u.Query) > 0 {
+		return nil, p.errorf(key, "%s: query attributes are not allowed here, only path attributes", u)
+	}
+	for _, a := range objectAttrs {
+		if _, ok := u.Path[a]; ok {
+			return nil, p.errorf(key, "%s: attribute %q selects an object, not a token", u, a)
+		}
+	}
+	return u, nil
+}
+
 func (p *parser) token(i int, rt rawToken, o ParseOptions) (Token, error) {
 	k := func(s string) string { return fmt.Sprintf("token[%d].%s", i, s) }
 	t := Token{Line: p.idx.lineOf(fmt.Sprintf("token[%d]", i))}
@@ -555,21 +589,9 @@ func (p *parser) token(i int, rt rawToken, o ParseOptions) (Token, error) {
 	if rt.URI == nil {
 		return t, p.errorf(k("uri"), "required")
 	}
-	// Messages never quote the URI: it could hold a PIN.
-	u, err := p11uri.Parse(*rt.URI)
+	u, err := p.tokenURI(k("uri"), *rt.URI)
 	if err != nil {
-		return t, p.errorf(k("uri"), "%v", err)
-	}
-	if _, ok := u.PIN(); ok {
-		return t, p.errorf(k("uri"), "pin-value is not allowed: PINs do not go in this file")
-	}
-	if len(u.Query) > 0 {
-		return t, p.errorf(k("uri"), "%s: query attributes are not allowed here, only path attributes", u)
-	}
-	for _, a := range objectAttrs {
-		if _, ok := u.Path[a]; ok {
-			return t, p.errorf(k("uri"), "%s: attribute %q selects an object, not a token", u, a)
-		}
+		return t, err
 	}
 	t.URI, t.RawURI = u, *rt.URI
 	if rt.Name != nil {

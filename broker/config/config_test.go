@@ -384,7 +384,7 @@ uri = "pkcs11:token=a"
 name = "g"
 slot = 9
 members = ["a", "c"]
-`, `broker.toml:16: group[0].members: "c": no [[token]] has that name`},
+`, `broker.toml:16: group[0].members: "c": no [[token]] or [[remote]] has that name`},
 	{"group member twice", head + groupTokens + `[[group]]
 name = "g"
 slot = 9
@@ -417,10 +417,34 @@ slot = 9
 members = ["a", "b"]
 `, `broker.toml:14: group[0].name: "a" is already the name of a [[token]]`},
 	{"unslotted token in no group", head + groupTokens, `broker.toml:5: token[0].slot: required: token "a" has no slot and no [[group]] lists it`},
-	{"remote not built", head + groupTokens + `[[remote]]
+	{"remote without uri", head + groupTokens + `[[remote]]
 name = "c"
 endpoint = "tls://127.0.0.1:7011"
-`, `broker.toml:13: remote[0]: [[remote]] members (a token served by another gop11 broker) are not supported yet: group local [[token]]s`},
+`, `broker.toml:13: remote[0].uri: required`},
+	{"remote over plain tcp", head + groupTokens + `[[remote]]
+name = "c"
+endpoint = "tcp://127.0.0.1:7011"
+uri = "pkcs11:token=signer"
+`, `broker.toml:15: remote[0].endpoint: tcp://127.0.0.1:7011: want tls://host:port (mutual TLS) or unix:///path`},
+	{"tls remote without certificates", head + groupTokens + `[[remote]]
+name = "c"
+endpoint = "tls://127.0.0.1:7011"
+uri = "pkcs11:token=signer"
+`, `broker.toml:13: remote[0].tls.ca: required for a tls:// remote (or the broker's [tls] client_ca)`},
+	{"remote in no group", head + groupTokens + `[[remote]]
+name = "c"
+endpoint = "unix:///run/b2.sock"
+uri = "pkcs11:token=signer"
+[[group]]
+name = "g"
+slot = 9
+members = ["a", "b"]
+`, `broker.toml:14: remote[0].name: no [[group]] lists remote "c": a [[remote]] is only served as a group member`},
+	{"remote named as a token", head + groupTokens + `[[remote]]
+name = "a"
+endpoint = "unix:///run/b2.sock"
+uri = "pkcs11:token=signer"
+`, `broker.toml:14: remote[0].name: "a" is already the name of a [[token]]`},
 	{"token slot negative", head + `[[token]]
 module = "soft"
 uri = "pkcs11:token=a"
@@ -805,11 +829,16 @@ func FuzzParse(f *testing.F) {
 				t.Fatalf("accepted a bad group: %+v", g)
 			}
 			for _, m := range g.Members {
-				if c.Token(m) == nil {
-					t.Fatalf("group %s: member %q is no token", g.Name, m)
+				if c.Token(m) == nil && c.Remote(m) == nil {
+					t.Fatalf("group %s: member %q is no token and no remote", g.Name, m)
 				}
 			}
 			slots[g.Slot] = true
+		}
+		for _, r := range c.Remotes {
+			if r.URI == nil || (r.Endpoint.Network != "tls" && r.Endpoint.Network != "unix") || (r.Endpoint.Network == "tls") != (r.TLS != nil) {
+				t.Fatalf("accepted a bad remote: %+v", r)
+			}
 		}
 		for _, m := range c.Modules {
 			if m.CallTimeout <= 0 || (m.Isolation != IsolationProcess && m.Isolation != IsolationShared && m.Isolation != IsolationInProcess) {

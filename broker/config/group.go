@@ -75,9 +75,6 @@ func (c *Config) Token(name string) *Token {
 }
 
 func (p *parser) groups(raw *rawConfig, c *Config, slots map[uint64]string, tokens map[string]int, o ParseOptions) error {
-	if len(raw.Remote) > 0 {
-		return p.errorf("remote[0]", "[[remote]] members (a token served by another gop11 broker) are not supported yet: group local [[token]]s")
-	}
 	inGroup := map[string]bool{}
 	names := map[string]int{}
 	for i, rg := range raw.Group {
@@ -96,6 +93,9 @@ func (p *parser) groups(raw *rawConfig, c *Config, slots map[uint64]string, toke
 		if _, dup := tokens[g.Name]; dup {
 			return p.errorf(k("name"), "%q is already the name of a [[token]]", g.Name)
 		}
+		if c.Remote(g.Name) != nil {
+			return p.errorf(k("name"), "%q is already the name of a [[remote]]", g.Name)
+		}
 		names[g.Name] = i
 		if rg.Slot == nil {
 			return p.errorf(k("slot"), "required")
@@ -111,8 +111,8 @@ func (p *parser) groups(raw *rawConfig, c *Config, slots map[uint64]string, toke
 			return p.errorf(k("members"), "required: the names of one or more [[token]]s that hold the same keys")
 		}
 		for _, m := range *rg.Members {
-			if _, ok := tokens[m]; !ok {
-				return p.errorf(k("members"), "%q: no [[token]] has that name", m)
+			if _, ok := tokens[m]; !ok && c.Remote(m) == nil {
+				return p.errorf(k("members"), "%q: no [[token]] or [[remote]] has that name", m)
 			}
 			for _, seen := range g.Members {
 				if seen == m {
@@ -154,6 +154,11 @@ func (p *parser) groups(raw *rawConfig, c *Config, slots map[uint64]string, toke
 			g.Pin = ps
 		}
 		c.Groups = append(c.Groups, g)
+	}
+	for i, r := range c.Remotes {
+		if !inGroup[r.Name] {
+			return p.errorf(fmt.Sprintf("remote[%d].name", i), "no [[group]] lists remote %q: a [[remote]] is only served as a group member", r.Name)
+		}
 	}
 	for i, t := range c.Tokens {
 		if t.NoSlot && !inGroup[t.Name] {
