@@ -189,10 +189,7 @@ type probedSlot struct {
 }
 
 func (p probedSlot) matches(tc config.Token) bool {
-	t := strings.TrimRight
-	return tc.URI.MatchLibrary(t(p.lib.ManufacturerID, " "), t(p.lib.LibraryDescription, " "), p.lib.LibraryVersion.Major, p.lib.LibraryVersion.Minor) &&
-		tc.URI.MatchSlot(p.id, t(p.slot.SlotDescription, " "), t(p.slot.ManufacturerID, " ")) &&
-		tc.URI.MatchToken(t(p.token.Label, " "), t(p.token.ManufacturerID, " "), t(p.token.Model, " "), t(p.token.SerialNumber, " "))
+	return tc.URI.MatchSlotInfo(p.id, p.lib, p.slot, p.token)
 }
 
 // probe lists a module's tokens through a short-lived member.

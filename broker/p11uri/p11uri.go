@@ -17,6 +17,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/gop11/gop11/wire"
 )
 
 // Scheme is the URI scheme, without the colon.
@@ -411,3 +413,13 @@ func pathSafe(c byte) bool { return unreserved(c) || strings.IndexByte(":[]@!$'(
 
 // querySafe: pk11-qchar = unreserved / pk11-res-avail / "/" / "?" / "|".
 func querySafe(c byte) bool { return unreserved(c) || strings.IndexByte(":[]@!$'()*+,=/?|", c) >= 0 }
+
+// MatchSlotInfo reports whether slot, as the module's C_GetInfo,
+// C_GetSlotInfo and C_GetTokenInfo describe it, matches u's library, slot
+// and token attributes. PKCS #11 pads these strings with spaces.
+func (u *URI) MatchSlotInfo(slot uint64, lib wire.Info, si wire.SlotInfo, ti wire.TokenInfo) bool {
+	t := func(s string) string { return strings.TrimRight(s, " ") }
+	return u.MatchLibrary(t(lib.ManufacturerID), t(lib.LibraryDescription), lib.LibraryVersion.Major, lib.LibraryVersion.Minor) &&
+		u.MatchSlot(slot, t(si.SlotDescription), t(si.ManufacturerID)) &&
+		u.MatchToken(t(ti.Label), t(ti.ManufacturerID), t(ti.Model), t(ti.SerialNumber))
+}
