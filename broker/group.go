@@ -8,6 +8,7 @@ import (
 
 	"github.com/gop11/gop11/broker/config"
 	"github.com/gop11/gop11/broker/ha"
+	"github.com/gop11/gop11/broker/remote"
 	"github.com/gop11/gop11/wire"
 	"github.com/rs/zerolog"
 )
@@ -18,20 +19,39 @@ type groupRoute struct {
 	idx     int
 	cfg     config.Group
 	g       *ha.Group
-	members []*route // each member token's module and real slot
+	members []groupMember
+}
+
+// groupMember is a [[token]] of one of this broker's modules (local: its
+// module and real slot) or a [[remote]].
+type groupMember struct {
+	local  *route
+	remote *remote.Target
 }
 
 // sameGroup: a group whose settings and members did not change keeps its
 // state (and its handles) across a reload.
-func sameGroup(a *groupRoute, cfg config.Group, members []*route) bool {
+func sameGroup(a *groupRoute, cfg config.Group, members []groupMember) bool {
 	a1, b1 := a.cfg, cfg
 	a1.Line, b1.Line = 0, 0
 	if !reflect.DeepEqual(a1, b1) || len(a.members) != len(members) {
 		return false
 	}
 	for i, m := range members {
-		if a.members[i].mod != m.mod || a.members[i].real != m.real {
+		o := a.members[i]
+		switch {
+		case m.local != nil:
+			if o.local == nil || o.local.mod != m.local.mod || o.local.real != m.local.real {
+				return false
+			}
+		case o.remote == nil:
 			return false
+		default:
+			ra, rb := o.remote.Config(), m.remote.Config()
+			ra.Line, rb.Line = 0, 0
+			if !reflect.DeepEqual(ra, rb) {
+				return false
+			}
 		}
 	}
 	return true
@@ -41,11 +61,14 @@ func sameGroup(a *groupRoute, cfg config.Group, members []*route) bool {
 // that were found in their modules.
 func (s *Server) buildGroups(cfg *config.Config, prev, next *snapshot, named map[string]*route) {
 	for _, gc := range cfg.Groups {
-		var members []*route
+		var members []groupMember
 		var names []string
 		for _, n := range gc.Members {
 			if r := named[n]; r != nil {
-				members = append(members, r)
+				members = append(members, groupMember{local: r})
+				names = append(names, n)
+			} else if rc := cfg.Remote(n); rc != nil {
+				members = append(members, groupMember{remote: remote.New(*rc, s.Log)})
 				names = append(names, n)
 			} else {
 				s.Log.Warn().Str("group", gc.Name).Str("member", n).Msg("group member's token not found: the group is served without it")
@@ -69,7 +92,12 @@ func (s *Server) buildGroups(cfg *config.Config, prev, next *snapshot, named map
 			log := s.Log.With().Str("group", gc.Name).Logger()
 			gr.g = ha.New(ha.Config{Name: gc.Name, Slot: gc.Slot, Members: names, NewKeys: gc.NewKeys,
 				ReplayLimit: gc.ReplayLimit, Log: s.Log,
-				Check: func(ctx context.Context, i int) error { return s.checkMember(ctx, members[i], log) }})
+				Check: func(ctx context.Context, i int) error {
+					if t := members[i].remote; t != nil {
+						return t.Check(ctx)
+					}
+					return s.checkMember(ctx, members[i].local, log)
+				}})
 		}
 		next.groups[gr.idx] = gr
 		s.Log.Info().Str("group", gc.Name).Uint64("slot", gc.Slot).Strs("members", names).Str("new_keys", gc.NewKeys).Msg("group served")
@@ -113,6 +141,9 @@ func (l groupLink) Slot() uint64 { return l.at.real }
 func (l groupLink) Call(ctx context.Context, inc uint64, id wire.CallID, req wire.Message) (wire.Message, uint64, error) {
 	m, err := l.r.member(l.snap, l.at.mod.idx, uint16(inc), inc != 0)
 	if err != nil {
+		if inc != 0 {
+			return nil, 0, fmt.Errorf("%w: %s: worker %d is gone", ha.ErrStale, l.at.mod.cfg.Name, inc)
+		}
 		return nil, 0, fmt.Errorf("%w: %v", ha.ErrDown, err)
 	}
 	resp, err := m.invoke(ctx, wire.Lookup(id), req)
@@ -132,7 +163,13 @@ func (r *router) groupConn(snap *snapshot, gr *groupRoute) *ha.Conn {
 	}
 	links := make([]ha.Member, len(gr.members))
 	for i, m := range gr.members {
-		links[i] = groupLink{r: r, snap: snap, at: m}
+		if m.remote != nil {
+			l := m.remote.Link()
+			r.remotes = append(r.remotes, l)
+			links[i] = l
+		} else {
+			links[i] = groupLink{r: r, snap: snap, at: m.local}
+		}
 	}
 	c := gr.g.Conn(links, r.log)
 	r.groups[gr.idx] = c

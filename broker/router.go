@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/gop11/gop11/broker/ha"
+	"github.com/gop11/gop11/broker/remote"
 	"github.com/gop11/gop11/wire"
 	"github.com/rs/zerolog"
 )
@@ -40,6 +41,7 @@ type router struct {
 	mu      sync.Mutex
 	members map[int]*member  // by module index
 	groups  map[int]*ha.Conn // by group index
+	remotes []*remote.Link   // the groups' links to remote brokers
 	gens    map[int]uint16   // last generation started, per module
 	events  []uint64         // virtual slots with an event not yet reported
 	notify  chan struct{}
@@ -258,6 +260,13 @@ func (r *router) close() {
 	r.mu.Unlock()
 	for _, c := range gs {
 		c.Close(context.Background())
+	}
+	r.mu.Lock()
+	ls := r.remotes
+	r.remotes = nil
+	r.mu.Unlock()
+	for _, l := range ls {
+		l.Close()
 	}
 	r.mu.Lock()
 	ms := r.members

@@ -213,7 +213,7 @@ func (c *Conn) anywhere(ctx context.Context, s *session, d *wire.CallDesc, req w
 // retry reports whether a call that got err on member i goes to another
 // member, and takes i out of service if it failed.
 func (c *Conn) retry(i int, err error) bool {
-	if errors.Is(err, errSkip) {
+	if errors.Is(err, errSkip) || errors.Is(err, ErrStale) {
 		return true
 	}
 	if failed(err) {
@@ -270,6 +270,14 @@ func (c *Conn) call(ctx context.Context, i int, inc uint64, id wire.CallID, req 
 	resp, got, err := c.links[i].Call(ctx, inc, id, req)
 	m.busy.Add(-1)
 	m.calls.Add(1)
+	if errors.Is(err, ErrStale) {
+		c.mu.Lock()
+		stale := c.inc[i] == inc
+		c.mu.Unlock()
+		if stale {
+			c.adopt(i, 0) // every handle on i is opened again at its next use
+		}
+	}
 	return resp, got, err
 }
 

@@ -30,7 +30,8 @@ type Member interface {
 	// Call runs one call on the member's incarnation inc (a worker, a
 	// module instance), or on the current one, started if need be, when
 	// inc is 0; it returns the incarnation that ran it. Handles are the
-	// incarnation's own. ErrDown: the member, or incarnation inc, is gone.
+	// incarnation's own. ErrDown: the member is unreachable; ErrStale:
+	// incarnation inc is gone.
 	Call(ctx context.Context, inc uint64, id wire.CallID, req wire.Message) (wire.Message, uint64, error)
 	// Slot is the member's slot ID in its module.
 	Slot() uint64
@@ -38,6 +39,11 @@ type Member interface {
 
 // ErrDown is what a Member's Call returns when it cannot reach the member.
 var ErrDown = errors.New("group member is down")
+
+// ErrStale is what a Member's Call returns when incarnation inc is gone
+// (its worker or connection was replaced) though the member may be up:
+// the connection's handles on it are opened again, it is not marked down.
+var ErrStale = errors.New("group member restarted: handles of its previous incarnation are gone")
 
 // Config is a group's configuration.
 type Config struct {
@@ -175,9 +181,9 @@ func (g *Group) pick(allowed func(int) bool, tried []bool) int {
 	return best
 }
 
-// failed reports whether err means the member, not the call, failed: the
+// Failed reports whether err means the member, not the call, failed: the
 // call is then replayed on another member.
-func failed(err error) bool {
+func Failed(err error) bool {
 	if errors.Is(err, ErrDown) {
 		return true
 	}
@@ -190,3 +196,6 @@ func failed(err error) bool {
 	}
 	return false
 }
+
+// failed is Failed; TODO(rename): switch callers once the tests are in.
+func failed(err error) bool { return Failed(err) }
