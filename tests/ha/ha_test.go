@@ -136,8 +136,21 @@ func TestFailover(t *testing.T) {
 func failover(t *testing.T, iso string) {
 	a, bt := members(t)
 	b := harness.StartConfigBroker(t, groupConfig(a, bt, iso, ""), nil)
-	bin := signload(t)
-	cmd := exec.Command(bin, harness.Module(), strconv.Itoa(groupSlot), "sign", "10", "4")
+	underLoad(t, b, "a", "b", func() {
+		// In "process" isolation the client's own worker for softhsm-a is
+		// the last one started (probes come first).
+		syscall.Kill(workerOf(t, b, "softhsm-a"), syscall.SIGKILL)
+	})
+}
+
+// underLoad runs signload's four threads for 10 s through b's group and,
+// 3 s in, makes member lost fail with fault and waits for the group to
+// mark it down and, once it answers its health check, up again. Every
+// signature must be made and verified with no call failed, and both lost
+// and other must serve calls after lost came back.
+func underLoad(t *testing.T, b *harness.ConfigBroker, lost, other string, fault func()) {
+	t.Helper()
+	cmd := exec.Command(signload(t), harness.Module(), strconv.Itoa(groupSlot), "sign", "10", "4")
 	cmd.Env = append(os.Environ(), clientEnv(b)...)
 	var out strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -145,18 +158,15 @@ func failover(t *testing.T, iso string) {
 		t.Fatal(err)
 	}
 	time.Sleep(3 * time.Second)
-	// In "process" isolation the client's own worker for softhsm-a is the
-	// last one started (probes come first).
-	pid := workerOf(t, b, "softhsm-a")
-	syscall.Kill(pid, syscall.SIGKILL)
-	b.WaitLog(`"member":"a","error":`, 5*time.Second)
-	b.WaitLog(`"message":"group member up: it takes calls again"`, 5*time.Second)
-	up := regexp.MustCompile(`"member":"a"[^\n]*"calls":(\d+)[^\n]*group member up`).FindStringSubmatch(b.Log())
+	fault()
+	b.WaitLog(`"member":"`+lost+`","error":`, 5*time.Second)
+	b.WaitLog(`"member":"`+lost+`","failed_checks"`, 10*time.Second)
+	up := regexp.MustCompile(`"member":"` + lost + `"[^\n]*"calls":(\d+)[^\n]*group member up`).FindStringSubmatch(b.Log())
 	err := cmd.Wait()
-	t.Logf("signload: %s; operations moved to member b: %d", strings.TrimSpace(out.String()),
+	t.Logf("signload: %s; operations moved to another member: %d", strings.TrimSpace(out.String()),
 		strings.Count(b.Log(), `"message":"operation moved to another group member"`))
 	if err != nil {
-		t.Fatalf("signload through the group failed while member a was killed: %v\n%s", err, out.String())
+		t.Fatalf("signload through the group failed while member %s was lost: %v\n%s", lost, err, out.String())
 	}
 	m := regexp.MustCompile(`signed=(\d+) verified=(\d+) failed=0 `).FindStringSubmatch(out.String())
 	if m == nil || m[1] != m[2] || m[1] == "0" {
@@ -165,8 +175,9 @@ func failover(t *testing.T, iso string) {
 	b.WaitLog(`"message":"group: a connection left"`, 5*time.Second)
 	calls := memberCalls(t, b)
 	atUp, _ := strconv.ParseUint(up[1], 10, 64)
-	if calls["b"] == 0 || calls["a"] <= atUp {
-		t.Errorf("calls per member %v (a had %d when it came back): want both serving after the failover", calls, atUp)
+	if calls[other] == 0 || calls[lost] <= atUp {
+		t.Errorf("calls per member %v (%s had %d when it came back): want both serving after the failover\n%s",
+			calls, lost, atUp, grepLines(b.Log(), `"member":"`+lost+`"`))
 	}
 }
 
@@ -274,4 +285,78 @@ func countOn(t *testing.T, tok *harness.Token, label string) int {
 		t.Fatalf("pkcs11-tool -O on a member: exit %d\n%s", code, stderr)
 	}
 	return strings.Count(out, "label:      "+label+"\n")
+}
+
+// TestRemote: the group's second member is a [[remote]], the same token
+// served by a second broker over mutual TLS (certificates made here).
+// Four threads sign and verify for 10 s while the second broker is killed
+// with SIGKILL and then started again: not one call fails, and the remote
+// member takes calls again once it is back.
+func TestRemote(t *testing.T) {
+	a, bt := members(t)
+	ca := harness.NewCA(t, "gop11 ha CA")
+	server := ca.ServerCert()
+	client := ca.Issue("broker-1.example.org", harness.CertOptions{DNS: []string{"broker-1.example.org"}})
+	port := harness.FreePort(t)
+	remoteCfg := fmt.Sprintf(`listen = ["unix://%%SOCK%%", "tls://127.0.0.1:%d"]
+[tls]
+cert = %q
+key = %q
+client_ca = %q
+`, port, server.CertPath, server.KeyPath, ca.CertPath) +
+		harness.ModuleTOML("softhsm-b", harness.SoftHSM, "shared", "", map[string]string{"SOFTHSM2_CONF": bt.Conf}) + `
+[[token]]
+module = "softhsm-b"
+uri = "pkcs11:token=signer"
+slot = 4
+
+[[client]]
+name = "broker-1"
+cert_names = ["broker-1.example.org"]
+`
+	b2 := harness.StartConfigBroker(t, remoteCfg, nil)
+	b := harness.StartConfigBroker(t, `listen = ["unix://%SOCK%"]`+
+		harness.ModuleTOML("softhsm-a", harness.SoftHSM, "shared", "", map[string]string{"SOFTHSM2_CONF": a.Conf})+fmt.Sprintf(`
+[[token]]
+name = "a"
+module = "softhsm-a"
+uri = "pkcs11:token=signer"
+
+[[remote]]
+name = "c"
+endpoint = "tls://127.0.0.1:%d"
+uri = "pkcs11:token=signer"
+[remote.tls]
+ca = %q
+cert = %q
+key = %q
+
+[[group]]
+name = "signers"
+slot = 10
+members = ["a", "c"]
+`, port, ca.CertPath, client.CertPath, client.KeyPath), nil)
+
+	var b3 *harness.ConfigBroker
+	underLoad(t, b, "c", "a", func() {
+		if !strings.Contains(b2.Log(), `"identity":"cert=broker-1.example.org`) {
+			t.Errorf("the remote broker's log does not name broker-1's certificate:\n%s", harness.Tail(b2.Log(), 20))
+		}
+		b2.Signal(syscall.SIGKILL)
+		// The same broker again, on the same port: the member rejoins.
+		b3 = harness.StartConfigBroker(t, remoteCfg, nil)
+	})
+	if !strings.Contains(b3.Log(), `"call":"C_Sign"`) {
+		t.Errorf("the restarted remote broker served no C_Sign:\n%s", harness.Tail(b3.Log(), 8))
+	}
+}
+
+func grepLines(log, s string) string {
+	var out []string
+	for _, l := range strings.Split(log, "\n") {
+		if strings.Contains(l, s) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
