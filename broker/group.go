@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strings"
 
 	"github.com/gop11/gop11/broker/config"
 	"github.com/gop11/gop11/broker/ha"
@@ -91,7 +92,7 @@ func (s *Server) buildGroups(cfg *config.Config, prev, next *snapshot, named map
 			s.nextModule++
 			log := s.Log.With().Str("group", gc.Name).Logger()
 			gr.g = ha.New(ha.Config{Name: gc.Name, Slot: gc.Slot, Members: names, NewKeys: gc.NewKeys,
-				ReplayLimit: gc.ReplayLimit, Log: s.Log,
+				ReplayLimit: gc.ReplayLimit, ReplicationKey: strings.TrimPrefix(gc.ReplicationKey, "label:"), Log: s.Log,
 				Check: func(ctx context.Context, i int) error {
 					if t := members[i].remote; t != nil {
 						return t.Check(ctx)

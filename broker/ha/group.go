@@ -52,6 +52,9 @@ type Config struct {
 	Members     []string // names, in order of preference
 	NewKeys     string   // "refuse", "replicate" or "pin" (config.NewKeys*)
 	ReplayLimit int      // bytes of multi-part input kept per operation
+	// ReplicationKey is the label of the AES key, on every member, that
+	// new keys travel under (NewKeys "replicate").
+	ReplicationKey string
 	// Check tells whether member i answers again (C_GetTokenInfo through
 	// a fresh connection to it); a down member is checked every Interval.
 	Check    func(ctx context.Context, i int) error

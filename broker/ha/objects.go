@@ -290,14 +290,8 @@ func (c *Conn) allowed(req wire.Message) func(int) bool {
 // Session objects always stay on the member that made them.
 func (c *Conn) create(ctx context.Context, s *session, d *wire.CallDesc, req wire.Message) (wire.Message, error) {
 	token := c.makesTokenObject(req)
-	if token {
-		switch c.g.cfg.NewKeys {
-		case config.NewKeysPin:
-		case config.NewKeysReplicate:
-			return nil, c.unsupported(d, `new_keys = "replicate" is not built yet: make the key on each member, or use new_keys = "pin"`)
-		default:
-			return nil, c.unsupported(d, `the group's new_keys is "refuse": a token object made here would exist on one member only`)
-		}
+	if token && c.g.cfg.NewKeys != config.NewKeysPin && c.g.cfg.NewKeys != config.NewKeysReplicate {
+		return nil, c.unsupported(d, `the group's new_keys is "refuse": a token object made here would exist on one member only`)
 	}
 	resp, i, err := c.anywhere(ctx, s, d, req)
 	if err != nil {
@@ -320,13 +314,43 @@ func (c *Conn) create(ctx context.Context, s *session, d *wire.CallDesc, req wir
 			keys[n], keyed[n], _ = c.readKey(ctx, s, i, *p)
 		}
 	}
+	var copies [][]uint64 // per object, its handle on each member
+	if token && c.g.cfg.NewKeys == config.NewKeysReplicate {
+		real := make([]uint64, len(hs))
+		for n, p := range hs {
+			real[n] = *p
+		}
+		copies, err = c.replicate(ctx, s, i, d, req, real)
+		if err != nil {
+			c.log.Warn().Str("call", d.Name).Str("member", c.g.members[i].name).Msg("new token object not replicated: kept on the member that made it, as new_keys = \"pin\" would")
+		}
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for n, p := range hs {
-		*p = c.addObject(i, s.realInc[i], *p, keys[n], keyed[n], false, i, session)
+		if copies == nil {
+			*p = c.addObject(i, s.realInc[i], *p, keys[n], keyed[n], false, i, session)
+			continue
+		}
+		v := c.addObject(i, s.realInc[i], *p, keys[n], keyed[n], keyed[n], -1, 0)
+		o := c.objects[v]
+		for j, h := range copies[n] {
+			if h == 0 {
+				o.missing[j] = c.inc[j]
+			} else if j != i {
+				o.h[j], o.hInc[j] = h, s.realInc[j]
+				if c.inc[j] == s.realInc[j] {
+					c.rev[j][h] = v
+				}
+			}
+		}
+		*p = v
 	}
-	if token {
-		c.log.Info().Str("call", d.Name).Str("member", c.g.members[i].name).Msg(`new token object kept on one member (new_keys = "pin")`)
+	switch {
+	case copies != nil:
+		c.log.Info().Str("call", d.Name).Str("member", c.g.members[i].name).Msg("new token object made on every member that is up (new_keys = \"replicate\")")
+	case token:
+		c.log.Info().Str("call", d.Name).Str("member", c.g.members[i].name).Msg(`new token object kept on one member`)
 	}
 	return resp, nil
 }
