@@ -3,6 +3,7 @@ package ha
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 
@@ -174,6 +175,12 @@ func (c *Conn) slotCall(ctx context.Context, d *wire.CallDesc, req wire.Message)
 	}
 	// C_GetSlotInfo, C_GetTokenInfo, C_GetMechanismList, C_GetMechanismInfo
 	resp, _, err := c.anywhere(ctx, nil, d, req)
+	if ti, ok := resp.(*wire.GetTokenInfoResponse); ok {
+		// Applications find their token by serial number (Amplia's
+		// TokenSerialNumber), and the members' serials differ: the
+		// group's is its name, whichever member answers.
+		ti.Info.SerialNumber = fmt.Sprintf("%-16.16s", c.g.cfg.Name)
+	}
 	return resp, err
 }
 

@@ -250,6 +250,9 @@ func TestTools(t *testing.T) {
 				out, stderr, code := harness.Run(t, env, "pkcs11-tool", append([]string{"--module", harness.Module(), "--slot", strconv.Itoa(groupSlot)}, args...)...)
 				return out + stderr, code
 			}
+			if out, code := p11("--list-token-slots"); code != 0 || !regexp.MustCompile(`serial num\s*:\s*signers\n`).MatchString(out) {
+				t.Errorf("pkcs11-tool -L: exit %d, want the group's name as its serial number:\n%s", code, out)
+			}
 			out, code := p11("--login", "--pin", userPIN, "--list-objects", "--type", "privkey")
 			if code != 0 || strings.Count(out, "Private Key Object") != 2 {
 				t.Fatalf("pkcs11-tool -O through the group: exit %d, want the two private keys once each:\n%s", code, out)
