@@ -424,3 +424,59 @@ func TestReplicate(t *testing.T) {
 		t.Errorf("no log line says why the key was not replicated:\n%s", harness.Tail(b.Log(), 10))
 	}
 }
+
+// TestMemberFaults: member a's module crashes (SIGABRT) or hangs past its
+// call_timeout in the middle of a C_Sign (tests/faultmod, triggered by
+// the data); the group replays the operation on member b, and
+// pkcs11-tool gets a signature that verifies, with exit 0.
+func TestMemberFaults(t *testing.T) {
+	a, bt := members(t)
+	fault := harness.FaultModule(t)
+	for _, tc := range []struct{ name, iso, data string }{
+		{"crash shared", "shared", "gop11-crash"},
+		{"crash process", "process", "gop11-crash"},
+		{"hang shared", "shared", "gop11-hang"},
+		{"hang process", "process", "gop11-hang"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// Member a is the first listed: with one client and no load,
+			// calls go to it.
+			cfg := `listen = ["unix://%SOCK%"]` +
+				harness.ModuleTOML("faulty-a", fault, tc.iso, `call_timeout = "1s"`, map[string]string{"SOFTHSM2_CONF": a.Conf}) +
+				harness.ModuleTOML("softhsm-b", harness.SoftHSM, tc.iso, "", map[string]string{"SOFTHSM2_CONF": bt.Conf}) + `
+[[token]]
+name = "a"
+module = "faulty-a"
+uri = "pkcs11:token=signer"
+
+[[token]]
+name = "b"
+module = "softhsm-b"
+uri = "pkcs11:token=signer"
+
+[[group]]
+name = "signers"
+slot = 10
+members = ["a", "b"]
+`
+			b := harness.StartConfigBroker(t, cfg, nil)
+			dir := t.TempDir()
+			data, sig := filepath.Join(dir, "data"), filepath.Join(dir, "sig")
+			os.WriteFile(data, []byte(tc.data+"-0123456789abcdef"), 0o600)
+			p11 := func(args ...string) (string, int) {
+				out, stderr, code := harness.Run(t, clientEnv(b), "pkcs11-tool", append([]string{"--module", harness.Module(), "--slot", strconv.Itoa(groupSlot),
+					"--login", "--pin", userPIN, "--id", "01", "--mechanism", "ECDSA", "--input-file", data}, args...)...)
+				return out + stderr, code
+			}
+			if out, code := p11("--sign", "--output-file", sig); code != 0 {
+				t.Fatalf("pkcs11-tool --sign through the group while member a fails: exit %d\n%s\n%s", code, out, harness.Tail(b.Log(), 15))
+			}
+			if !strings.Contains(b.Log(), `"message":"operation moved to another group member"`) {
+				t.Errorf("the signature was not made on member b after a failed:\n%s", grepLines(b.Log(), `"group":"signers"`))
+			}
+			if out, code := p11("--verify", "--signature-file", sig); code != 0 {
+				t.Errorf("pkcs11-tool --verify through the group: exit %d\n%s", code, out)
+			}
+		})
+	}
+}
