@@ -170,7 +170,7 @@ func outFixed(v []byte, p C.CK_BYTE_PTR, n C.CK_ULONG) C.CK_RV {
 }
 
 func afterOpenSession(c *client.Client, req *wire.OpenSessionRequest, resp *wire.OpenSessionResponse) {
-	c.AddSession(resp.Session, req.SlotID)
+	resp.Session = c.AddSession(resp.Session, req.SlotID, req.Flags)
 }
 
 func afterCloseSession(c *client.Client, req *wire.CloseSessionRequest, _ *wire.CloseSessionResponse) {

@@ -26,24 +26,32 @@ func (r refused) Unwrap() error      { return r.error }
 // Client is the module's connection to its broker and the application's
 // sessions on it. One per C_Initialize.
 type Client struct {
-	cfg      Config
-	endpoint wire.Endpoint
-	log      io.Writer
+	cfg       Config
+	endpoints []wire.Endpoint // in order of preference
+	log       io.Writer
 
 	mu       sync.Mutex // serializes reconnecting, nothing else
 	conn     atomic.Pointer[wire.Client]
-	sessions sync.Map // uint64 → *Session
+	at       atomic.Int32 // the endpoint conn reaches
+	closed   atomic.Bool
+	sessions sync.Map  // uint64 → *Session
+	fo       *failover // with several endpoints; nil with one
 }
 
 // New prepares a client; Connect makes the first connection.
 func New(cfg Config, log io.Writer) *Client {
-	ep, _ := wire.ParseEndpoint(cfg.Broker) // checked by LoadConfig
-	wire.SetLaneSpin(cfg.LaneSpin)          // process-wide, like the config
-	return &Client{cfg: cfg, endpoint: ep, log: log}
+	eps, _ := cfg.Endpoints()      // checked by LoadConfig
+	wire.SetLaneSpin(cfg.LaneSpin) // process-wide, like the config
+	c := &Client{cfg: cfg, endpoints: eps, log: log}
+	if len(eps) > 1 {
+		c.fo = newFailover(log)
+	}
+	return c
 }
 
-// Endpoint is where the broker is expected.
-func (c *Client) Endpoint() string { return c.endpoint.String() }
+// Endpoint is where the broker is expected: the endpoint connected to,
+// or else the first.
+func (c *Client) Endpoint() string { return c.endpoints[c.at.Load()].String() }
 
 // Connect dials the broker (bounded by the dial timeout).
 func (c *Client) Connect() error {
@@ -52,7 +60,8 @@ func (c *Client) Connect() error {
 }
 
 // current returns a live connection, dialling a new one if the old one
-// was lost. Sessions of a lost connection stay lost.
+// was lost: the first endpoint, in the configured order, that answers.
+// Without failover, sessions of a lost connection stay lost.
 func (c *Client) current() (*wire.Client, error) {
 	if w := c.conn.Load(); w != nil && !w.Lost() {
 		return w, nil
@@ -62,43 +71,71 @@ func (c *Client) current() (*wire.Client, error) {
 	if w := c.conn.Load(); w != nil && !w.Lost() {
 		return w, nil
 	}
+	if c.closed.Load() {
+		return nil, wire.ErrConnLost
+	}
+	var first error
+	for i, ep := range c.endpoints {
+		w, err := c.dial(ep)
+		if err == nil {
+			c.at.Store(int32(i))
+			c.conn.Store(w)
+			return w, nil
+		}
+		if first == nil {
+			first = err
+		}
+		if c.fo != nil {
+			c.fo.log.Warn().Str("broker", ep.String()).Err(err).Msg("broker unreachable: trying the next")
+		}
+	}
+	return nil, first
+}
+
+func (c *Client) dial(ep wire.Endpoint) (*wire.Client, error) {
 	wc := wire.ClientConfig{
 		DialTimeout: c.cfg.DialTimeout,
 		Log:         c.log,
 		Program:     filepath.Base(os.Args[0]),
 	}
-	if c.endpoint.Network == "tls" {
+	if ep.Network == "tls" {
 		// Read at every dial: a certificate renewed on disk is used at
 		// the next connection.
 		t := c.cfg.TLS
 		tc, err := wire.ClientTLS(t.CA, t.Cert, t.Key, t.ServerName)
 		if err != nil {
-			return nil, fmt.Errorf("%w at %s: [tls] of %s: %v", ErrUnreachable, c.endpoint, c.cfg.File, err)
+			return nil, fmt.Errorf("%w at %s: [tls] of %s: %v", ErrUnreachable, ep, c.cfg.File, err)
 		}
 		wc.TLS = tc
 	}
-	w, err := wire.Dial(c.endpoint, wc)
+	w, err := wire.Dial(ep, wc)
 	switch {
 	case errors.Is(err, wire.ErrRefused):
 		return nil, refused{err}
 	case err != nil:
-		return nil, fmt.Errorf("%w at %s: %w", ErrUnreachable, c.endpoint, err)
+		return nil, fmt.Errorf("%w at %s: %w", ErrUnreachable, ep, err)
 	}
-	c.conn.Store(w)
 	return w, nil
 }
 
 // Close ends the connection; the broker frees the sessions.
 func (c *Client) Close() {
+	c.closed.Store(true)
 	if w := c.conn.Load(); w != nil {
 		w.Close()
 	}
 	c.sessions.Range(func(k, _ any) bool { c.sessions.Delete(k); return true })
+	if c.fo != nil {
+		c.fo.close()
+	}
 }
 
 // Call makes a call that is not bound to a session, reconnecting first if
 // the connection was lost.
 func (c *Client) Call(id wire.CallID, req, resp wire.Message) error {
+	if c.fo != nil {
+		return c.callAnywhere(id, req, resp)
+	}
 	w, err := c.current()
 	if err != nil {
 		return err
@@ -108,6 +145,9 @@ func (c *Client) Call(id wire.CallID, req, resp wire.Message) error {
 
 // CallOn makes a call on session s, on the connection s was opened on.
 func (c *Client) CallOn(s *Session, id wire.CallID, req, resp wire.Message) error {
+	if c.fo != nil {
+		return c.callRestoring(s, id, req, resp)
+	}
 	err := s.conn.Call(id, req, resp)
 	if errors.Is(err, wire.ErrConnLost) {
 		c.sessions.Delete(s.Handle)
@@ -116,31 +156,49 @@ func (c *Client) CallOn(s *Session, id wire.CallID, req, resp wire.Message) erro
 }
 
 // Session returns the live session h, or nil: unknown, closed, or opened
-// on a connection that has since been lost (the broker restarted).
+// on a connection that has since been lost (the broker restarted), unless
+// the client fails over and restores it.
 func (c *Client) Session(h uint64) *Session {
 	v, ok := c.sessions.Load(h)
 	if !ok {
 		return nil
 	}
 	s := v.(*Session)
-	if s.conn.Lost() {
+	if c.fo == nil && s.conn.Lost() {
 		c.sessions.Delete(h)
 		return nil
 	}
 	return s
 }
 
-// AddSession records a session the broker opened on the current connection.
-func (c *Client) AddSession(h, slot uint64) {
+// AddSession records a session the broker opened on the current
+// connection, and returns the handle the application gets for it: the
+// broker's, unless (after a failover) it is already taken.
+func (c *Client) AddSession(h, slot, flags uint64) uint64 {
 	w := c.conn.Load()
 	if w == nil {
-		return
+		return h
 	}
-	c.sessions.Store(h, &Session{Handle: h, Slot: slot, conn: w})
+	s := &Session{Handle: h, Slot: slot, conn: w, real: h, flags: flags}
+	if c.fo == nil {
+		c.sessions.Store(h, s)
+		return h
+	}
+	for {
+		if _, taken := c.sessions.LoadOrStore(s.Handle, s); !taken {
+			return s.Handle
+		}
+		s.Handle = newHandle()
+	}
 }
 
 // DropSession forgets session h.
-func (c *Client) DropSession(h uint64) { c.sessions.Delete(h) }
+func (c *Client) DropSession(h uint64) {
+	v, ok := c.sessions.LoadAndDelete(h)
+	if ok && c.fo != nil {
+		c.fo.sessionGone(c, v.(*Session).Slot)
+	}
+}
 
 // DropSlot forgets every session of slot (C_CloseAllSessions).
 func (c *Client) DropSlot(slot uint64) {
@@ -150,4 +208,7 @@ func (c *Client) DropSlot(slot uint64) {
 		}
 		return true
 	})
+	if c.fo != nil {
+		c.fo.sessionGone(c, slot)
+	}
 }

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -26,7 +27,10 @@ const DefaultEndpoint = "unix:///run/gop11/gop11.sock"
 // Config is what the module knows. Applications give a module nothing but
 // its path, so it comes from the environment or a file.
 type Config struct {
-	Broker      string        `toml:"broker"`       // unix:///path, tls://host:port or tcp://host:port
+	// Broker: unix:///path, tls://host:port or tcp://host:port; several,
+	// comma-separated, are tried in order, and the client fails over to
+	// the next when its broker is lost.
+	Broker      string        `toml:"broker"`
 	Log         string        `toml:"log"`          // the module's log file; GOP11_LOG wins
 	DialTimeout time.Duration `toml:"dial_timeout"` // connect + handshake, e.g. "5s"
 	// LaneSpin: how long a call polls for its answer before its thread
@@ -95,11 +99,11 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		}
 		cfg.LaneSpin = d
 	}
-	ep, err := wire.ParseEndpoint(cfg.Broker)
+	eps, err := cfg.Endpoints()
 	if err != nil {
 		return cfg, fmt.Errorf("%w: %s: %v", ErrConfig, cfg.Source, err)
 	}
-	if ep.Network == "tls" {
+	if slices.ContainsFunc(eps, func(ep wire.Endpoint) bool { return ep.Network == "tls" }) {
 		if missing := cfg.TLS.missing(); missing != "" {
 			where := "no config file was found"
 			if cfg.File != "" {
@@ -109,6 +113,19 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		}
 	}
 	return cfg, nil
+}
+
+// Endpoints parses Broker: one endpoint, or several separated by commas.
+func (c Config) Endpoints() ([]wire.Endpoint, error) {
+	var eps []wire.Endpoint
+	for _, b := range strings.Split(c.Broker, ",") {
+		ep, err := wire.ParseEndpoint(strings.TrimSpace(b))
+		if err != nil {
+			return nil, err
+		}
+		eps = append(eps, ep)
+	}
+	return eps, nil
 }
 
 // missing names the keys a tls:// broker needs that t lacks, "" if none.
@@ -137,7 +154,7 @@ func configPaths(getenv func(string) string) []string {
 // TOML library as the broker's config: go-toml/v2.)
 func readFile(path string) (Config, error) {
 	var raw struct {
-		Broker      string    `toml:"broker"`
+		Broker      any       `toml:"broker"` // a string, or an array of them
 		Log         string    `toml:"log"`
 		DialTimeout string    `toml:"dial_timeout"`
 		LaneSpin    string    `toml:"lane_spin"`
@@ -163,7 +180,24 @@ func readFile(path string) (Config, error) {
 		}
 		return Config{}, fmt.Errorf("%w: %s: %v", ErrConfig, path, err)
 	}
-	cfg := Config{Broker: raw.Broker, Log: raw.Log, TLS: raw.TLS, Source: path, File: path}
+	cfg := Config{Log: raw.Log, TLS: raw.TLS, Source: path, File: path}
+	switch b := raw.Broker.(type) {
+	case nil:
+	case string:
+		cfg.Broker = b
+	case []any:
+		var list []string
+		for _, e := range b {
+			s, ok := e.(string)
+			if !ok || s == "" || strings.Contains(s, ",") {
+				return Config{}, fmt.Errorf("%w: %s: broker: want a string or an array of endpoint strings", ErrConfig, path)
+			}
+			list = append(list, s)
+		}
+		cfg.Broker = strings.Join(list, ",")
+	default:
+		return Config{}, fmt.Errorf("%w: %s: broker: want a string or an array of endpoint strings", ErrConfig, path)
+	}
 	if raw.DialTimeout != "" {
 		d, err := time.ParseDuration(raw.DialTimeout)
 		if err != nil || d <= 0 {

@@ -144,3 +144,42 @@ func TestLaneSpinConfig(t *testing.T) {
 		})
 	}
 }
+
+// TestBrokerLists: several brokers, comma-separated in GOP11_BROKER or an
+// array in client.toml, are tried in that order; a bad entry names itself.
+func TestBrokerLists(t *testing.T) {
+	_, write := configWriter(t)
+	array := write("array.toml", "broker = [\"unix:///run/a.sock\", \"tls://b.example.org:7011\"]\n[tls]\nca = \"/c\"\ncert = \"/d\"\nkey = \"/e\"\n")
+	mixed := write("mixed.toml", "broker = [\"unix:///run/a.sock\", 7]\n")
+	for _, tc := range []struct {
+		name   string
+		env    map[string]string
+		want   []string
+		errHas string
+	}{
+		{"one", map[string]string{"GOP11_BROKER": "unix:///run/a.sock"}, []string{"unix:///run/a.sock"}, ""},
+		{"env list", map[string]string{"GOP11_BROKER": "unix:///run/a.sock, unix:///run/b.sock"}, []string{"unix:///run/a.sock", "unix:///run/b.sock"}, ""},
+		{"file array", map[string]string{"GOP11_CONFIG": array}, []string{"unix:///run/a.sock", "tls://b.example.org:7011"}, ""},
+		{"array of a number", map[string]string{"GOP11_CONFIG": mixed}, nil, "broker: want a string or an array of endpoint strings"},
+		{"bad second", map[string]string{"GOP11_BROKER": "unix:///run/a.sock,http://x"}, nil, "GOP11_BROKER"},
+		{"tls second without [tls]", map[string]string{"GOP11_BROKER": "unix:///run/a.sock,tls://b:7011"}, nil, "needs [tls] ca, cert and key"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, ok := loadCase(t, tc.env, tc.errHas)
+			if !ok {
+				return
+			}
+			eps, err := cfg.Endpoints()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, ep := range eps {
+				got = append(got, ep.String())
+			}
+			if strings.Join(got, " ") != strings.Join(tc.want, " ") {
+				t.Errorf("endpoints %v, want %v", got, tc.want)
+			}
+		})
+	}
+}

@@ -13,9 +13,12 @@ import (
 // buffer costs no second round trip, and the output stays until a big
 // enough buffer asks for it, as the spec's two-call convention requires.
 type Session struct {
-	Handle uint64
+	Handle uint64 // the application's
 	Slot   uint64
 	conn   *wire.Client
+	real   uint64 // the session's handle on conn: Handle, unless restored after a failover
+	flags  uint64
+	fs     foSession // what restores the session on another broker
 
 	mu    sync.Mutex
 	kept  map[wire.CallID]keptOutput
