@@ -480,3 +480,45 @@ members = ["a", "b"]
 		})
 	}
 }
+
+// TestBrokerFailover: two brokers, each in front of a copy of the token on
+// slot 1; the client lists both (GOP11_BROKER="unix://1,unix://2"). Four
+// threads sign and verify for 10 s while the first broker is killed with
+// SIGKILL 3 s in: the client restores its sessions, login and operations
+// on the second, and not one call fails.
+func TestBrokerFailover(t *testing.T) {
+	a, bt := members(t)
+	brokerFor := func(tok *harness.Token) *harness.ConfigBroker {
+		return harness.StartConfigBroker(t, `listen = ["unix://%SOCK%"]`+
+			harness.ModuleTOML("softhsm", harness.SoftHSM, "shared", "", map[string]string{"SOFTHSM2_CONF": tok.Conf})+
+			harness.TokenTOML("softhsm", "pkcs11:token=signer", 1), nil)
+	}
+	b1, b2 := brokerFor(a), brokerFor(bt)
+	modLog := filepath.Join(t.TempDir(), "module.log")
+	cmd := exec.Command(signload(t), harness.Module(), "1", "sign", "10", "4")
+	cmd.Env = append(os.Environ(), "GOP11_BROKER=unix://"+b1.Sock+",unix://"+b2.Sock, "SIGNLOAD_PIN="+userPIN, "GOP11_LOG="+modLog)
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * time.Second)
+	b1.Signal(syscall.SIGKILL)
+	err := cmd.Wait()
+	log, _ := os.ReadFile(modLog)
+	t.Logf("signload: %s; sessions restored on the second broker: %d", strings.TrimSpace(out.String()),
+		strings.Count(string(log), `"message":"session restored on this broker"`))
+	if err != nil {
+		t.Fatalf("signload failed while its broker was killed: %v\n%s\n%s", err, out.String(), harness.Tail(string(log), 10))
+	}
+	m := regexp.MustCompile(`signed=(\d+) verified=(\d+) failed=0 `).FindStringSubmatch(out.String())
+	if m == nil || m[1] != m[2] || m[1] == "0" {
+		t.Fatalf("want every signature made and verified, no call failed: %s\n%s", out.String(), harness.Tail(string(log), 10))
+	}
+	if !strings.Contains(b2.Log(), `"call":"C_Sign"`) {
+		t.Errorf("the second broker served no C_Sign")
+	}
+	if !strings.Contains(string(log), `"message":"broker lost: the call goes to the next broker, and sessions are restored there"`) {
+		t.Errorf("the module's log does not say the broker was lost:\n%s", harness.Tail(string(log), 10))
+	}
+}
