@@ -182,6 +182,9 @@ func underLoad(t *testing.T, b *harness.ConfigBroker, fault func()) {
 		t.Fatalf("want every signature made and verified, no call failed: %s", out.String())
 	}
 	b.WaitLog(`"message":"group: a connection left"`, 5*time.Second)
+	if strings.Contains(b.Log(), userPIN) {
+		t.Errorf("the PIN is in the broker's log")
+	}
 	for name, n := range memberCalls(t, b) {
 		if n == 0 {
 			t.Errorf("member %s took no calls", name)
@@ -517,6 +520,9 @@ func TestBrokerFailover(t *testing.T) {
 	}
 	if !strings.Contains(b2.Log(), `"call":"C_Sign"`) {
 		t.Errorf("the second broker served no C_Sign")
+	}
+	if strings.Contains(string(log), userPIN) || strings.Contains(b2.Log(), userPIN) {
+		t.Errorf("the PIN, kept by the module for the failover, is in a log")
 	}
 	if !strings.Contains(string(log), `"message":"broker lost: the call goes to the next broker, and sessions are restored there"`) {
 		t.Errorf("the module's log does not say the broker was lost:\n%s", harness.Tail(string(log), 10))
