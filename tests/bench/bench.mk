@@ -2,6 +2,7 @@
 #
 #   make bench         full campaign (3 rounds, 1,000 held connections), < 10 min
 #   make bench-quick   one short round (100 held connections), < 1 min
+#   make bench-failover  HA groups only (tests/bench/failover.sh), < 1 min
 #
 # Both depend on the main Makefile's `build` target (build/libgop11.so and
 # build/gop11-broker).  The drivers also build on their own:
@@ -12,9 +13,13 @@ BENCH_CC     ?= gcc
 BENCH_CFLAGS ?= -O2 -Wall -Werror -pthread
 # Our own header once it exists; before that the system's p11-kit one.
 BENCH_P11INC := $(if $(wildcard include/pkcs11.h),-Iinclude,-I/usr/include/p11-kit-1/p11-kit)
-BENCH_BINS   := build/bench/p11bench build/bench/floor build/bench/holdconns
+BENCH_BINS   := build/bench/p11bench build/bench/floor build/bench/holdconns build/bench/failover
 
 build/bench/p11bench: tests/bench/p11bench.c tests/bench/bench_common.h $(wildcard include/pkcs11*.h)
+	@mkdir -p $(@D)
+	$(BENCH_CC) $(BENCH_CFLAGS) $(BENCH_P11INC) -o $@ $< -ldl
+
+build/bench/failover: tests/bench/failover.c tests/bench/bench_common.h $(wildcard include/pkcs11*.h)
 	@mkdir -p $(@D)
 	$(BENCH_CC) $(BENCH_CFLAGS) $(BENCH_P11INC) -o $@ $< -ldl
 
@@ -26,11 +31,17 @@ build/bench/holdconns: $(wildcard tests/bench/holdconns/*.go wire/*.go)
 	@mkdir -p $(@D)
 	CGO_ENABLED=0 go build -o $@ ./tests/bench/holdconns
 
-.PHONY: bench bench-quick bench-bins
+.PHONY: bench bench-quick bench-bins bench-failover
 bench-bins: $(BENCH_BINS)
 
 bench: build $(BENCH_BINS)
 	tests/bench/run.sh
+	tests/bench/failover.sh
 
 bench-quick: build $(BENCH_BINS)
 	tests/bench/run.sh --quick
+	tests/bench/failover.sh --quick
+
+# Groups: throughput per member count and a member killed under load.
+bench-failover: build build/bench/failover
+	tests/bench/failover.sh

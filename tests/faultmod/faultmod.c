@@ -16,6 +16,10 @@
  *
  * Any other data goes to the target's C_Sign.
  *
+ * FAULTMOD_SIGN_DELAY_US=N makes every C_Sign that produces a signature
+ * (not a length query) sleep N microseconds first: a network HSM's
+ * latency, for the failover benchmark (tests/bench/failover.sh).
+ *
  * FAULTMOD_MAX_SESSIONS=N makes it an HSM that caps sessions: with N
  * sessions open (counted across slots), C_OpenSession answers
  * CKR_SESSION_COUNT.  Before crashing the module
@@ -37,6 +41,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -56,6 +61,7 @@ static CK_RV fault_CloseSession(CK_SESSION_HANDLE h);
 static CK_RV fault_CloseAllSessions(CK_SLOT_ID slot);
 
 static long max_sessions;		/* FAULTMOD_MAX_SESSIONS; 0: no cap */
+static long sign_delay_us;		/* FAULTMOD_SIGN_DELAY_US */
 static long open_sessions;
 static pthread_mutex_t sessions_mu = PTHREAD_MUTEX_INITIALIZER;
 static CK_RV fault_Sign(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData,
@@ -92,6 +98,8 @@ static void load(void)
 	list.C_Initialize = fault_Initialize;
 	list.C_GetFunctionList = C_GetFunctionList;
 	list.C_Sign = fault_Sign;
+	if (getenv("FAULTMOD_SIGN_DELAY_US") != NULL)
+		sign_delay_us = atol(getenv("FAULTMOD_SIGN_DELAY_US"));
 	if (getenv("FAULTMOD_MAX_SESSIONS") != NULL) {
 		max_sessions = atol(getenv("FAULTMOD_MAX_SESSIONS"));
 		list.C_OpenSession = fault_OpenSession;
@@ -203,6 +211,12 @@ static CK_RV fault_Sign(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData,
 		if (rv == CKR_OK && pSignature != NULL && target->C_Logout != NULL)
 			target->C_Logout(hSession);
 		return rv;
+	}
+	if (sign_delay_us > 0 && pSignature != NULL) {
+		struct timespec d = {sign_delay_us / 1000000, (sign_delay_us % 1000000) * 1000};
+
+		while (nanosleep(&d, &d) != 0)
+			;
 	}
 	return target->C_Sign(hSession, pData, ulDataLen, pSignature, pulSignatureLen);
 }
