@@ -223,7 +223,7 @@ func (c *Conn) retry(i int, err error) bool {
 	if errors.Is(err, errSkip) || errors.Is(err, ErrStale) {
 		return true
 	}
-	if failed(err) {
+	if Failed(err) {
 		c.g.markDown(i, err)
 		return true
 	}
@@ -336,7 +336,7 @@ func (c *Conn) loginOn(ctx context.Context, s *session, i int) error {
 	defer clear(pin)
 	_, _, err := c.call(ctx, i, inc, wire.CallLogin, &wire.LoginRequest{Session: s.real[i], UserType: u.userType, Pin: pin})
 	if err != nil && !errors.Is(err, wire.CKR_USER_ALREADY_LOGGED_IN) {
-		if failed(err) {
+		if Failed(err) {
 			return err
 		}
 		c.log.Error().Str("member", c.g.members[i].name).Err(err).Msg("the login that other members accepted failed on this member: it serves this connection no more calls")

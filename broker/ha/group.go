@@ -199,6 +199,3 @@ func Failed(err error) bool {
 	}
 	return false
 }
-
-// failed is Failed; TODO(rename): switch callers once the tests are in.
-func failed(err error) bool { return Failed(err) }

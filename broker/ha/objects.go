@@ -236,7 +236,7 @@ func (c *Conn) readKey(ctx context.Context, s *session, i int, h uint64) (objKey
 	resp, _, err := c.call(ctx, i, s.realInc[i], wire.CallGetAttributeValue, &wire.GetAttributeValueRequest{
 		Session: s.real[i], Object: h, Types: []uint64{wire.CKA_CLASS, wire.CKA_ID, wire.CKA_LABEL}})
 	if err != nil {
-		if failed(err) {
+		if Failed(err) {
 			return objKey{}, false, err
 		}
 		return objKey{}, false, nil // unreadable: the object stays on this member
@@ -413,7 +413,7 @@ func (c *Conn) everywhere(ctx context.Context, s *session, d *wire.CallDesc, req
 		if errors.Is(err, errSkip) {
 			continue
 		}
-		if failed(err) {
+		if Failed(err) {
 			c.g.markDown(i, err)
 			c.log.Warn().Str("call", d.Name).Str("member", m.name).Msg("group member failed: it misses this change")
 			continue

@@ -2,7 +2,6 @@ package ha
 
 import (
 	"context"
-	"reflect"
 
 	"github.com/gop11/gop11/wire"
 )
@@ -18,7 +17,7 @@ func (c *Conn) opCall(ctx context.Context, s *session, d *wire.CallDesc, req wir
 	}
 	var kept wire.Message
 	if !ends && !s.overLimit {
-		kept = clone(req)
+		kept = wire.Clone(req)
 	}
 	tried := make([]bool, len(c.links))
 	i := s.op
@@ -91,7 +90,7 @@ func (c *Conn) keep(s *session, id wire.CallID, req wire.Message, update bool) {
 		return
 	}
 	if update {
-		n := inputBytes(req)
+		n := wire.InputBytes(req)
 		if s.keptBytes+n > c.g.cfg.ReplayLimit {
 			c.log.Debug().Int("replay_limit", c.g.cfg.ReplayLimit).Msg("operation input past replay_limit: it can no longer move to another member")
 			c.dropKept(s)
@@ -141,16 +140,4 @@ func (c *Conn) allowedOp(s *session, req wire.Message) func(int) bool {
 		}
 		return true
 	}
-}
-
-// inputBytes is the size of a request's byte-string arguments.
-func inputBytes(m wire.Message) int {
-	v := reflect.ValueOf(m).Elem()
-	n := 0
-	for i := 0; i < v.NumField(); i++ {
-		if f := v.Field(i); f.Kind() == reflect.Slice && f.Type().Elem().Kind() == reflect.Uint8 {
-			n += f.Len()
-		}
-	}
-	return n
 }

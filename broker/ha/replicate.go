@@ -56,7 +56,7 @@ func (c *Conn) replicate(ctx context.Context, s *session, i int, d *wire.CallDes
 			continue
 		}
 		made, err := c.copyTo(ctx, s, i, j, d, req, hs)
-		if failed(err) || errors.Is(err, ErrStale) {
+		if Failed(err) || errors.Is(err, ErrStale) {
 			c.g.markDown(j, err)
 			c.log.Warn().Str("call", d.Name).Str("member", m.name).Msg("group member failed: it misses the new object, which is used on the other members only")
 			continue
@@ -136,7 +136,7 @@ func (c *Conn) copyKey(ctx context.Context, s *session, i, j int, h uint64) (uin
 		}
 		resp, _, err := c.call(ctx, i, s.realInc[i], wire.CallWrapKey, &wire.WrapKeyRequest{Session: s.real[i], Mechanism: wrapMech, WrappingKey: wk, Key: h})
 		if err != nil {
-			if failed(err) {
+			if Failed(err) {
 				return 0, err
 			}
 			c.log.Warn().Str("member", c.g.members[i].name).Err(err).
