@@ -141,3 +141,10 @@ func (c *Conn) allowedOp(s *session, req wire.Message) func(int) bool {
 		return true
 	}
 }
+
+// zero wipes the PIN a kept request holds (a C_Login in an operation).
+func zero(m wire.Message) {
+	if l, ok := m.(*wire.LoginRequest); ok {
+		clear(l.Pin)
+	}
+}
