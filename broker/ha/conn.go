@@ -210,6 +210,10 @@ func (c *Conn) anywhere(ctx context.Context, s *session, d *wire.CallDesc, req w
 			return nil, -1, c.noMember(d, last)
 		}
 		resp, err := c.on(ctx, s, i, d.ID, req)
+		if errors.Is(err, ErrStale) {
+			// The member restarted: the call opens its handles there again.
+			resp, err = c.on(ctx, s, i, d.ID, req)
+		}
 		if !c.retry(i, err) {
 			return resp, i, err
 		}

@@ -2,6 +2,7 @@ package ha
 
 import (
 	"context"
+	"errors"
 
 	"github.com/gop11/gop11/wire"
 )
@@ -22,6 +23,7 @@ func (c *Conn) opCall(ctx context.Context, s *session, d *wire.CallDesc, req wir
 	tried := make([]bool, len(c.links))
 	i := s.op
 	var last error
+	restarted := false
 	for {
 		if i < 0 || tried[i] {
 			if s.op >= 0 && s.overLimit {
@@ -51,6 +53,19 @@ func (c *Conn) opCall(ctx context.Context, s *session, d *wire.CallDesc, req wir
 			}
 		}
 		resp, err := c.on(ctx, s, i, d.ID, req)
+		if errors.Is(err, ErrStale) && !restarted && !(s.op == i && s.overLimit) {
+			// The member restarted: its handles are opened again, and the
+			// operation's calls so far replayed there, before this one.
+			restarted = true
+			var rerr error
+			if s.op == i {
+				rerr = c.replay(ctx, s, i)
+			}
+			if rerr == nil {
+				continue
+			}
+			err = rerr
+		}
 		if c.retry(i, err) {
 			tried[i], last = true, err
 			continue
