@@ -82,6 +82,12 @@ func inLabel(p C.CK_UTF8CHAR_PTR) ([]byte, C.CK_RV) {
 
 func inAttrs(p C.CK_ATTRIBUTE_PTR, n C.CK_ULONG) ([]wire.Attribute, C.CK_RV) {
 	if n == 0 {
+		// An empty template and a NULL one are not the same to every
+		// module (SoftHSM2's C_CopyObject accepts the first only): the
+		// wire keeps them apart, nil and empty.
+		if p != nil {
+			return []wire.Attribute{}, C.CKR_OK
+		}
 		return nil, C.CKR_OK
 	}
 	if p == nil {

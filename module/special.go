@@ -68,7 +68,16 @@ func call(c *client.Client, s *client.Session, id wire.CallID, req, resp wire.Me
 		if id != wire.CallGetAttributeValue {
 			s.KeepAttrs(0, nil, nil)
 		}
+		if again, mixing := s.Mixing(id); mixing {
+			// The module would still have the operation: start it again
+			// (module/client/trail.go). Their answers are the ones the
+			// application already had.
+			for _, k := range again {
+				c.CallOn(s, k.ID, k.Req, wire.Lookup(k.ID).NewResponse())
+			}
+		}
 		err = c.CallOn(s, id, req, resp)
+		s.Record(id, req, err == nil)
 	} else {
 		err = c.Call(id, req, resp)
 	}

@@ -271,6 +271,10 @@ func (m *Module) Logout(_ context.Context, r *wire.LogoutRequest) (*wire.LogoutR
 // CreateObject is C_CreateObject.
 func (m *Module) CreateObject(_ context.Context, r *wire.CreateObjectRequest) (*wire.CreateObjectResponse, error) {
 	return do(m, "C_CreateObject", func() (*wire.CreateObjectResponse, error) {
+		if r.Template != nil && len(r.Template) == 0 {
+			o, err := m.c.createObjectEmpty(r.Session)
+			return &wire.CreateObjectResponse{Object: o}, err
+		}
 		var a arena
 		defer a.free()
 		t, err := miekgTemplate(&a, r.Template)
@@ -285,6 +289,10 @@ func (m *Module) CreateObject(_ context.Context, r *wire.CreateObjectRequest) (*
 // CopyObject is C_CopyObject.
 func (m *Module) CopyObject(_ context.Context, r *wire.CopyObjectRequest) (*wire.CopyObjectResponse, error) {
 	return do(m, "C_CopyObject", func() (*wire.CopyObjectResponse, error) {
+		if r.Template != nil && len(r.Template) == 0 {
+			o, err := m.c.copyObjectEmpty(r.Session, r.Object)
+			return &wire.CopyObjectResponse{NewObject: o}, err
+		}
 		var a arena
 		defer a.free()
 		t, err := miekgTemplate(&a, r.Template)
@@ -322,6 +330,9 @@ func (m *Module) GetAttributeValue(_ context.Context, r *wire.GetAttributeValueR
 // SetAttributeValue is C_SetAttributeValue.
 func (m *Module) SetAttributeValue(_ context.Context, r *wire.SetAttributeValueRequest) (*wire.SetAttributeValueResponse, error) {
 	return do(m, "C_SetAttributeValue", func() (*wire.SetAttributeValueResponse, error) {
+		if r.Template != nil && len(r.Template) == 0 {
+			return &wire.SetAttributeValueResponse{}, m.c.setAttributeValueEmpty(r.Session, r.Object)
+		}
 		var a arena
 		defer a.free()
 		t, err := miekgTemplate(&a, r.Template)

@@ -85,6 +85,21 @@ static CK_RV gop11_SetOperationState(CK_FUNCTION_LIST_PTR fl, CK_SESSION_HANDLE 
 	return fl->C_SetOperationState(s, st, n, ek, ak);
 }
 
+static CK_RV gop11_CopyObject(CK_FUNCTION_LIST_PTR fl, CK_SESSION_HANDLE s,
+		CK_OBJECT_HANDLE o, CK_ATTRIBUTE_PTR t, CK_ULONG n, CK_OBJECT_HANDLE *out) {
+	return fl->C_CopyObject(s, o, t, n, out);
+}
+
+static CK_RV gop11_CreateObject(CK_FUNCTION_LIST_PTR fl, CK_SESSION_HANDLE s,
+		CK_ATTRIBUTE_PTR t, CK_ULONG n, CK_OBJECT_HANDLE *out) {
+	return fl->C_CreateObject(s, t, n, out);
+}
+
+static CK_RV gop11_SetAttributeValue(CK_FUNCTION_LIST_PTR fl, CK_SESSION_HANDLE s,
+		CK_OBJECT_HANDLE o, CK_ATTRIBUTE_PTR t, CK_ULONG n) {
+	return fl->C_SetAttributeValue(s, o, t, n);
+}
+
 static CK_RV gop11_UnwrapKey(CK_FUNCTION_LIST_PTR fl, CK_SESSION_HANDLE s,
 		CK_MECHANISM_PTR m, CK_OBJECT_HANDLE uk, CK_BYTE_PTR w, CK_ULONG wn,
 		CK_ATTRIBUTE_PTR t, CK_ULONG tn, CK_OBJECT_HANDLE *key) {
@@ -229,6 +244,29 @@ func (c *cmod) generateRandomEmpty(s uint64) error {
 func (c *cmod) setOperationStateEmpty(s, ek, ak uint64) error {
 	return rvErr(C.gop11_SetOperationState(c.fl, C.CK_SESSION_HANDLE(s), nil, 0,
 		C.CK_OBJECT_HANDLE(ek), C.CK_OBJECT_HANDLE(ak)))
+}
+
+// An empty template (count 0, a valid pointer) is not a NULL one to every
+// module (SoftHSM2's C_CopyObject and C_SetAttributeValue accept the first
+// only), and miekg passes NULL for both: these pass the pointer.
+
+func (c *cmod) copyObjectEmpty(s, o uint64) (uint64, error) {
+	var t C.CK_ATTRIBUTE
+	var h C.CK_OBJECT_HANDLE
+	rv := C.gop11_CopyObject(c.fl, C.CK_SESSION_HANDLE(s), C.CK_OBJECT_HANDLE(o), &t, 0, &h)
+	return uint64(h), rvErr(rv)
+}
+
+func (c *cmod) createObjectEmpty(s uint64) (uint64, error) {
+	var t C.CK_ATTRIBUTE
+	var h C.CK_OBJECT_HANDLE
+	rv := C.gop11_CreateObject(c.fl, C.CK_SESSION_HANDLE(s), &t, 0, &h)
+	return uint64(h), rvErr(rv)
+}
+
+func (c *cmod) setAttributeValueEmpty(s, o uint64) error {
+	var t C.CK_ATTRIBUTE
+	return rvErr(C.gop11_SetAttributeValue(c.fl, C.CK_SESSION_HANDLE(s), C.CK_OBJECT_HANDLE(o), &t, 0))
 }
 
 // unwrapKeyEmpty is C_UnwrapKey with an empty wrapped key, which miekg

@@ -123,11 +123,15 @@ func nativeValue(a *arena, at *wire.Attribute) ([]byte, error) {
 	return nil, wire.CKR_ATTRIBUTE_VALUE_INVALID
 }
 
-// cTemplate builds a CK_ATTRIBUTE array in C memory. An empty template is
-// NULL with count 0.
+// cTemplate builds a CK_ATTRIBUTE array in C memory. A nil template is
+// NULL with count 0, an empty one a valid pointer with count 0, as the
+// application passed them.
 func cTemplate(a *arena, attrs []wire.Attribute) (*C.CK_ATTRIBUTE, C.CK_ULONG, error) {
-	if len(attrs) == 0 {
+	if attrs == nil {
 		return nil, 0, nil
+	}
+	if len(attrs) == 0 {
+		return (*C.CK_ATTRIBUTE)(a.alloc(sizeofAttr)), 0, nil
 	}
 	t := unsafe.Slice((*C.CK_ATTRIBUTE)(a.alloc(len(attrs)*sizeofAttr)), len(attrs))
 	for i := range attrs {

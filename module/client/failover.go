@@ -62,14 +62,15 @@ type foSession struct {
 	finding   bool
 	found     int
 	ops       map[string]bool
-	kept      []keptCall
+	kept      []KeptCall
 	keptBytes int
 	overLimit bool
 }
 
-type keptCall struct {
-	id  wire.CallID
-	req wire.Message
+// KeptCall is a call kept to be made again.
+type KeptCall struct {
+	ID  wire.CallID
+	Req wire.Message
 }
 
 func newFailover(log io.Writer) *failover {
@@ -344,8 +345,8 @@ func (c *Client) restore(w *wire.Client, s *Session) error {
 		fs.endOps()
 	}
 	for _, k := range fs.kept {
-		if err := c.send(w, s, k.id, wire.Clone(k.req), wire.Lookup(k.id).NewResponse()); err != nil {
-			fo.log.Error().Uint64("session", s.Handle).Str("call", k.id.String()).Err(err).Msg("the operation under way could not be restored on this broker")
+		if err := c.send(w, s, k.ID, wire.Clone(k.Req), wire.Lookup(k.ID).NewResponse()); err != nil {
+			fo.log.Error().Uint64("session", s.Handle).Str("call", k.ID.String()).Err(err).Msg("the operation under way could not be restored on this broker")
 			fs.endOps()
 			if errors.Is(err, wire.ErrConnLost) {
 				return err
@@ -441,7 +442,7 @@ func (fs *foSession) keep(id wire.CallID, req wire.Message, update bool) bool {
 		}
 		fs.keptBytes += n
 	}
-	fs.kept = append(fs.kept, keptCall{id, req})
+	fs.kept = append(fs.kept, KeptCall{id, req})
 	return true
 }
 
@@ -452,7 +453,7 @@ func (fs *foSession) endOps() {
 
 func (fs *foSession) dropKept() {
 	for _, k := range fs.kept {
-		if l, ok := k.req.(*wire.LoginRequest); ok {
+		if l, ok := k.Req.(*wire.LoginRequest); ok {
 			clear(l.Pin)
 		}
 	}

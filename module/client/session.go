@@ -20,9 +20,10 @@ type Session struct {
 	flags  uint64
 	fs     foSession // what restores the session on another broker
 
-	mu    sync.Mutex
-	kept  map[wire.CallID]keptOutput
-	attrs *keptAttrs
+	mu     sync.Mutex
+	kept   map[wire.CallID]keptOutput
+	attrs  *keptAttrs
+	trails map[string]*trail // by operation family (trail.go)
 }
 
 type keptOutput struct {
@@ -54,11 +55,15 @@ func (s *Session) Keep(id wire.CallID, out []byte, hint uint64) {
 	s.kept[id] = keptOutput{out, hint}
 }
 
-// Collected drops the output of call id: the application has it.
+// Collected drops the output of call id: the application has it, and
+// the operation is over.
 func (s *Session) Collected(id wire.CallID) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.kept, id)
+	if d := wire.Lookup(id); d != nil && d.Family != "" && len(s.trails) > 0 {
+		delete(s.trails, d.Family)
+	}
 }
 
 // Keeps reports whether an output of operation family f is still waiting:

@@ -269,6 +269,7 @@ int main(int argc, char **argv)
 	part_misc(s);
 	part_lists(s);
 	part_attrs(s);
+	part_mixing(s);
 	part_errors(s, argv[3]);
 
 	rv = p11->C_Logout(s);

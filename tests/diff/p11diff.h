@@ -84,6 +84,7 @@ void part_wrap(CK_SESSION_HANDLE s);
 void part_misc(CK_SESSION_HANDLE s);
 void part_lists(CK_SESSION_HANDLE s);
 void part_attrs(CK_SESSION_HANDLE s);
+void part_mixing(CK_SESSION_HANDLE s);
 void part_errors(CK_SESSION_HANDLE s, const char *pin);
 
 #endif
