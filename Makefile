@@ -87,3 +87,4 @@ clean:
 	rm -rf $(BUILD)
 
 include tests/bench/bench.mk
+include packaging/install.mk
