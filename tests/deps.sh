@@ -19,6 +19,8 @@ pkgs=(
 	libtpm2-pkcs11-1 libtpm2-pkcs11-tools
 	# tests/robust's connection flooder (run as another user with setpriv)
 	python3 util-linux
+	# tests/install: systemd-analyze verify and security on the unit
+	systemd
 )
 
 missing=()
