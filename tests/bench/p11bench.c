@@ -150,12 +150,13 @@ enum op_id {
 	OP_DIGEST,
 	OP_AESGCM,
 	OP_OPENCLOSE,
+	OP_BUSY, /* not in "all": the busy-host scenario */
 	OP_COUNT
 };
 
 static const char *const op_names[OP_COUNT] = {
 	"getinfo", "random32", "getattr2", "find", "ecdsa_sign",
-	"rsa_sign", "digest_1m", "aes_gcm_1k", "open_close",
+	"rsa_sign", "digest_1m", "aes_gcm_1k", "open_close", "busy_sign",
 };
 
 static struct {
@@ -172,6 +173,7 @@ static struct {
 	int procs[16], nprocs;
 	int hold_procs;
 	int sessions;
+	int work_us;          /* busy_sign: application work after each call */
 	pid_t rss_pid;
 	const char *held;	/* --held "SCENARIO N OK ERRORS FIRST": another program holds the clients */
 	int header;
@@ -338,6 +340,9 @@ static int find_keys_for(struct shared *s, CK_SESSION_HANDLE sess, int op)
 		return find_key(s, sess, CKO_PRIVATE_KEY, opt.rsa_label, &k_rsa);
 	case OP_AESGCM:
 		return find_key(s, sess, CKO_SECRET_KEY, opt.aes_label, &k_aes);
+	case OP_BUSY:
+		return find_key(s, sess, CKO_PRIVATE_KEY, opt.ec_label, &k_ec_priv) ||
+		       find_key(s, sess, CKO_PRIVATE_KEY, opt.rsa_label, &k_rsa);
 	}
 	return 0;
 }
@@ -347,6 +352,8 @@ static int find_keys_for(struct shared *s, CK_SESSION_HANDLE sess, int op)
 struct tstate {
 	CK_SESSION_HANDLE sess;
 	uint64_t iv_ctr;
+	uint64_t busy_ctr;
+	uint32_t work; /* the application's own computation, kept live */
 	CK_BYTE label[256];
 	CK_BYTE point[1024];
 	CK_BYTE in[1024];
@@ -362,10 +369,31 @@ struct tstate {
 		} \
 	} while (0)
 
+/* app_work is the application's own CPU work between calls (checking
+ * what it signed, say): work_us microseconds of computation. */
+static void app_work(struct tstate *t)
+{
+	uint64_t end = now_ns() + (uint64_t)opt.work_us * 1000u;
+	uint32_t x = t->work | 1;
+	do {
+		for (int i = 0; i < 256; i++)
+			x = x * 1664525u + 1013904223u;
+	} while (now_ns() < end);
+	t->work = x;
+}
+
 static CK_RV do_op(int op, struct tstate *t, const char **failed)
 {
 	CK_SESSION_HANDLE s = t->sess;
 	switch (op) {
+	case OP_BUSY: {
+		/* ECDSA and RSA signatures in turn, each followed by the
+		 * application's own work: a busy host's signing service. */
+		CK_RV rv = do_op(t->busy_ctr++ % 2 ? OP_RSA : OP_ECDSA, t, failed);
+		if (rv == CKR_OK)
+			app_work(t);
+		return rv;
+	}
 	case OP_GETINFO: {
 		CK_INFO info;
 		CALL("C_GetInfo", F->C_GetInfo(&info));
@@ -1323,7 +1351,10 @@ static void usage(void)
 		"  --token LABEL        token label (default bench)\n"
 		"  --pin PIN            user PIN (default 1234)\n"
 		"  --ops LIST|all       getinfo,random32,getattr2,find,ecdsa_sign,rsa_sign,\n"
-		"                       digest_1m,aes_gcm_1k,open_close (default all)\n"
+		"                       digest_1m,aes_gcm_1k,open_close (default all), and\n"
+		"                       busy_sign: ECDSA and RSA in turn, --work-us of the\n"
+		"                       application's own work after each (not in all)\n"
+		"  --work-us N          busy_sign's application work per call (default 0)\n"
 		"  --threads LIST       default 1,2,4,8\n"
 		"  --duration SEC       per cell (default 2)\n"
 		"  --max-ops N          per cell, whichever comes first (default 1000000)\n"
@@ -1349,6 +1380,7 @@ int main(int argc, char **argv)
 		{ "procs", 1, 0, 'P' }, { "hold-procs", 1, 0, 'H' }, { "sessions", 1, 0, 'S' },
 		{ "rss-pid", 1, 0, 'R' }, { "held", 1, 0, 'K' }, { "ec-label", 1, 0, 'E' }, { "rsa-label", 1, 0, 'A' },
 		{ "aes-label", 1, 0, 'G' }, { "out", 1, 0, 'O' }, { "header", 0, 0, 'h' },
+		{ "work-us", 1, 0, 'w' },
 		{ "help", 0, 0, '?' }, { 0, 0, 0, 0 },
 	};
 	opt.token = "bench";
@@ -1388,6 +1420,7 @@ int main(int argc, char **argv)
 			}
 			break;
 		case 'h': opt.header = 1; break;
+		case 'w': opt.work_us = atoi(optarg); break;
 		default: usage();
 		}
 	}
@@ -1400,7 +1433,7 @@ int main(int argc, char **argv)
 		opt.target = b ? b + 1 : (opt.module ? opt.module : "none");
 	}
 	if (strcmp(ops, "all") == 0) {
-		for (int i = 0; i < OP_COUNT; i++)
+		for (int i = 0; i < OP_BUSY; i++)
 			opt.ops[opt.nops++] = i;
 	} else {
 		char *dup = strdup(ops), *save = NULL;

@@ -514,9 +514,14 @@ def main():
             w.writerow(["" if c[k] is None else (f"{c[k]:.2f}" if isinstance(c[k], float)
                                                  else c[k]) for k in cols])
     res = checks(cells, rss, meta, targets)
+    busy = []  # the busy-host scenario (run.sh), when it ran
+    busy_path = os.path.join(out, "busy.csv")
+    if os.path.exists(busy_path):
+        busy = [{k: (v if k == "target" else float(v)) for k, v in r.items()}
+                for r in csv.DictReader(open(busy_path))]
     with open(os.path.join(out, "results.json"), "w") as f:
         json.dump({"meta": meta, "targets": targets, "cells": ordered, "rss": rss,
-                   "checks": res}, f, indent=1)
+                   "busy_host": busy, "checks": res}, f, indent=1)
     plot(out, cells, targets)
 
     print()

@@ -69,6 +69,7 @@ TARGET_LINES=(
 	"p11kit||$P11KIT_CLIENT|P11_KIT_SERVER_ADDRESS=unix:path=@SOCK@|p11-kit server -f --provider $SOFTHSM -n @SOCK@ pkcs11:token=$TOKEN"
 	"gop11|build/libgop11.so build/gop11-broker|build/libgop11.so|GOP11_BROKER=unix://@SOCK@|build/gop11-broker --listen unix://@SOCK@ --module $SOFTHSM --log-level warn"
 	"gop11-qshared|build/libgop11.so build/gop11-broker|build/libgop11.so|GOP11_BROKER=unix://@SOCK@|build/gop11-broker --listen unix://@SOCK@ --module $SOFTHSM --log-level warn --isolation shared --max-clients 12000|conns=yes"
+	"gop11-nospin|build/libgop11.so build/gop11-broker|build/libgop11.so|GOP11_BROKER=unix://@SOCK@ GOP11_LANE_SPIN=0s|build/gop11-broker --listen unix://@SOCK@ --module $SOFTHSM --log-level warn --lane-spin 0s|threads=0 procs=0 rss=none"
 	"gop11-yamux|build/libgop11.so build/gop11-broker|build/libgop11.so|GOP11_BROKER=unix://@SOCK@|build/gop11-broker --listen unix://@SOCK@ --module $SOFTHSM --log-level warn --no-lanes"
 	"gop11-worker|build/libgop11.so build/gop11-broker|build/libgop11.so|GOP11_BROKER=unix://@SOCK@|tests/bench/gop11-config-broker.sh @SOCK@ process"
 	"gop11-inproc|build/libgop11.so build/gop11-broker|build/libgop11.so|GOP11_BROKER=unix://@SOCK@|tests/bench/gop11-config-broker.sh @SOCK@ inprocess"
@@ -371,6 +372,32 @@ for ((r = 1; r <= ROUNDS; r++)); do
 	done
 	ROUNDS_DONE=$r
 done
+
+# ---- busy host: the application's own work between calls ---------------------
+# Eight threads sign (ECDSA and RSA in turn) and do BENCH_BUSY_WORK_US of
+# their own work after each signature, so the host's two CPUs are saturated
+# and what the proxy spends per call comes out of the application's share.
+# CPU per operation is the whole host's (client, broker, workers, p11-kit
+# server: /proc/stat) over the run, setup included, divided by the
+# operations made.
+BUSY_WORK_US=${BENCH_BUSY_WORK_US:-50}
+BUSY_DURATION=$( ((QUICK)) && echo 2 || echo 5)
+echo "target,ops_per_s,cpu_us_per_op,host_busy_pct" >"$OUT/busy.csv"
+log "busy host: 8 threads, ECDSA and RSA in turn with ${BUSY_WORK_US}us of application work after each, ${BUSY_DURATION}s per target"
+for name in ${BENCH_BUSY_TARGETS:-direct gop11 gop11-nospin gop11-qshared p11kit}; do
+	[[ " ${ACTIVE[*]} " == *" $name "* ]] || continue
+	read -r b0 t0 <<<"$(cpu_sample)"
+	row=$(bench "$name" --ops busy_sign --threads 8 --duration "$BUSY_DURATION" --max-ops 100000000 \
+		--work-us "$BUSY_WORK_US" | grep ",busy_sign," | tail -1)
+	read -r b1 t1 <<<"$(cpu_sample)"
+	awk -F, -v b=$((b1 - b0)) -v t=$((t1 - t0)) -v d="$BUSY_DURATION" -v hz="$(getconf CLK_TCK)" \
+		'{ops = $5 * d; printf "%s,%.1f,%.1f,%.0f\n", $1, $5, (ops > 0 ? b / hz * 1e6 / ops : 0), (t > 0 ? 100 * b / t : 0)}' \
+		<<<"$row" >>"$OUT/busy.csv"
+done
+awk -F, 'NR == 1 {next} $1 == "direct" {d = $2; dc = $3} {r[NR] = $0}
+	END {print "busy host (ops/s, vs direct; CPU us per operation, over direct):";
+		for (i = 2; i <= NR; i++) {split(r[i], f, ","); printf "  %-14s %8.1f ops/s  %5.2fx   %6.1f us/op  %+6.1f us\n", f[1], f[2], (d > 0 ? f[2] / d : 0), f[3], f[3] - dc}}' \
+	"$OUT/busy.csv" >&2
 
 # ---- RSS: held connections and sessions --------------------------------------
 for name in "${ACTIVE[@]}"; do
