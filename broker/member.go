@@ -155,7 +155,10 @@ func (s *Server) spawnMember(mod *module, gen uint16, connID uint64, log zerolog
 		conn.Close()
 		m.dead.Store(true)
 		close(exited)
-		logExit(log.With().Str("module", mod.cfg.Name).Logger(), pid, e, out, m.why.Load(), func() { mod.died(time.Since(m.started)) })
+		logExit(log.With().Str("module", mod.cfg.Name).Logger(), pid, e, out, m.why.Load(), func() {
+			mod.died(time.Since(m.started))
+			s.Metrics.WorkerDied(mod.cfg.Name)
+		})
 	}()
 	c, err := wire.NewClient(conn, wire.Endpoint{Network: "worker", Address: mod.cfg.Name},
 		wire.ClientConfig{DialTimeout: 60 * time.Second, Log: zerologWriter{log}, Lanes: ctrl.newLane, NoLanes: s.NoLanes}, false)
@@ -167,6 +170,7 @@ func (s *Server) spawnMember(mod *module, gen uint16, connID uint64, log zerolog
 	m.client = c
 	m.backend = wire.Remote(c)
 	log.Info().Str("module", mod.cfg.Name).Int("worker", pid).Bool("lanes", c.UsesLanes()).Msg("worker started")
+	s.Metrics.WorkerStarted(mod.cfg.Name)
 	return m, nil
 }
 

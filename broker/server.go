@@ -20,6 +20,7 @@ import (
 
 	"github.com/gop11/gop11/broker/acl"
 	"github.com/gop11/gop11/broker/config"
+	"github.com/gop11/gop11/broker/metrics"
 	"github.com/gop11/gop11/wire"
 	"github.com/rs/zerolog"
 )
@@ -34,8 +35,9 @@ type Server struct {
 	Listen           []string // endpoints: unix:///path, tls://host:port or tcp://host:port
 	Module           string   // quick mode: the one vendor module, every slot
 	Config           *config.Config
-	QuickConfig      *config.Config // quick mode's --config: [tls], insecure_tcp, [[client]] (each worker enforces them)
-	OpenInProcess    InProcess      // for modules with isolation "inprocess"
+	Metrics          *metrics.Metrics // config mode with metrics_listen; nil: none
+	QuickConfig      *config.Config   // quick mode's --config: [tls], insecure_tcp, [[client]] (each worker enforces them)
+	OpenInProcess    InProcess        // for modules with isolation "inprocess"
 	Version          string
 	SocketMode       os.FileMode
 	Log              zerolog.Logger
@@ -207,6 +209,9 @@ func (s *Server) Run(ctx context.Context, grace time.Duration) error {
 	}
 	switch {
 	case s.Config != nil:
+		if s.Config.MetricsListen != "" {
+			s.Metrics = metrics.New(s.groupStates)
+		}
 		if err := s.Reload(s.Config); err != nil {
 			s.closeListeners()
 			return err
@@ -221,6 +226,12 @@ func (s *Server) Run(ctx context.Context, grace time.Duration) error {
 	if s.RunAs == nil {
 		var err error
 		if tlsOn, err = s.listenAll(); err != nil {
+			return err
+		}
+	}
+	if s.Metrics != nil {
+		if err := s.serveMetrics(s.Config.MetricsListen); err != nil {
+			s.closeListeners()
 			return err
 		}
 	}

@@ -310,8 +310,10 @@ func (s *Server) serveRouted(id uint64, conn net.Conn, ident acl.Identity, log z
 	log.Info().Msg("client connected")
 	start := time.Now()
 	guard := acl.NewGuard(acl.GuardConfig{Identity: ident, Policies: s.acl.Load,
-		Next: wire.BackendFunc(r.call), Pins: s.heldPin, Log: log, Changes: &s.objectChanges})
-	ServeConn(context.Background(), conn, ServeConfig{Backend: wire.BackendFunc(guard.Call), Log: log, Stop: s.ctx.Done(), Grace: s.grace,
+		Next: wire.BackendFunc(r.call), Pins: s.heldPin, Log: log, Changes: &s.objectChanges, Denied: s.Metrics.Denied})
+	s.Metrics.Connected()
+	defer s.Metrics.Disconnected()
+	ServeConn(context.Background(), conn, ServeConfig{Backend: s.Metrics.Wrap(guard.Call), Log: log, Stop: s.ctx.Done(), Grace: s.grace,
 		Lanes: lanes, TLSLanes: tlsLanes, Version: s.Version, MaxLanes: s.MaxLanes, MaxLanesTotal: s.MaxLanesTotal})
 	r.close()
 	log.Info().Dur("connected_for", time.Since(start)).Msg("client gone: its workers finalize their modules")

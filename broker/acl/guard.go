@@ -42,6 +42,9 @@ type GuardConfig struct {
 	// cache of what the objects filter read. nil: this connection's own
 	// changes only.
 	Changes *atomic.Uint64
+	// Denied, if set, learns of each call the policy (its [[client]]
+	// name) denied: the metrics count them.
+	Denied func(client string, id wire.CallID)
 }
 
 // Guard is one connection's access control: a wire.Backend that checks
@@ -223,6 +226,9 @@ func (g *Guard) Call(ctx context.Context, id wire.CallID, req wire.Message) (wir
 			e = e.Str("label", d.obj.label).Str("id", hex.EncodeToString(d.obj.id))
 		}
 		e.Msg("denied")
+		if g.cfg.Denied != nil {
+			g.cfg.Denied(p.Name, id)
+		}
 		return nil, d.rv
 	}
 	return resp, err

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -93,8 +94,11 @@ type Config struct {
 	Remotes    []Remote // [[remote]]: tokens of other brokers, group members
 	// InsecureTCP allows tcp:// listeners (plaintext, loopback only).
 	InsecureTCP bool
-	TLS         *TLS          // the [tls] section; nil if absent
-	Clients     []*acl.Policy // the [[client]] policies, in file order
+	// MetricsListen is where /metrics and /healthz are served over
+	// plaintext HTTP: a loopback host:port; "" for none.
+	MetricsListen string
+	TLS           *TLS          // the [tls] section; nil if absent
+	Clients       []*acl.Policy // the [[client]] policies, in file order
 }
 
 // Module is one [[module]]: a vendor PKCS #11 library.
@@ -171,17 +175,18 @@ func Parse(data []byte, path string) (*Config, error) {
 
 // The file as decoded; pointers tell a missing key from an empty value.
 type rawConfig struct {
-	Listen      *[]string   `toml:"listen"`
-	SocketMode  *string     `toml:"socket_mode"`
-	LogLevel    *string     `toml:"log_level"`
-	LogFormat   *string     `toml:"log_format"`
-	Module      []rawModule `toml:"module"`
-	Token       []rawToken  `toml:"token"`
-	Group       []rawGroup  `toml:"group"`
-	Remote      []rawRemote `toml:"remote"`
-	InsecureTCP *bool       `toml:"insecure_tcp"`
-	TLS         *rawTLS     `toml:"tls"`
-	Client      []rawClient `toml:"client"`
+	Listen        *[]string   `toml:"listen"`
+	SocketMode    *string     `toml:"socket_mode"`
+	LogLevel      *string     `toml:"log_level"`
+	LogFormat     *string     `toml:"log_format"`
+	Module        []rawModule `toml:"module"`
+	Token         []rawToken  `toml:"token"`
+	Group         []rawGroup  `toml:"group"`
+	Remote        []rawRemote `toml:"remote"`
+	InsecureTCP   *bool       `toml:"insecure_tcp"`
+	MetricsListen *string     `toml:"metrics_listen"`
+	TLS           *rawTLS     `toml:"tls"`
+	Client        []rawClient `toml:"client"`
 }
 
 type rawModule struct {
@@ -240,6 +245,7 @@ var want = map[string]string{
 	"token.slot":             "an integer",
 	"token.pin":              `a string such as "file:/etc/gop11/pins/ca"`,
 	"insecure_tcp":           "a boolean",
+	"metrics_listen":         `a string such as "127.0.0.1:9711"`,
 	"tls":                    "a table, [tls]",
 	"tls.cert":               "a string",
 	"tls.key":                "a string",
@@ -450,6 +456,12 @@ func (p *parser) build(raw *rawConfig, o ParseOptions) (*Config, error) {
 	if raw.InsecureTCP != nil {
 		c.InsecureTCP = *raw.InsecureTCP
 	}
+	if raw.MetricsListen != nil {
+		if err := checkMetricsListen(*raw.MetricsListen); err != nil {
+			return nil, p.errorf("metrics_listen", "%v", err)
+		}
+		c.MetricsListen = *raw.MetricsListen
+	}
 	if err := p.tls(raw.TLS, c, o); err != nil {
 		return nil, err
 	}
@@ -619,4 +631,20 @@ func (p *parser) token(i int, rt rawToken, o ParseOptions) (Token, error) {
 		t.Pin = ps
 	}
 	return t, nil
+}
+
+// checkMetricsListen: metrics are plaintext HTTP, so only on a loopback
+// address (a remote scraper goes through a TLS proxy or an SSH tunnel).
+func checkMetricsListen(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q: want host:port, such as \"127.0.0.1:9711\"", addr)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return fmt.Errorf("%q: port %q is not a port number", addr, port)
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return fmt.Errorf("%q: metrics are served over plaintext HTTP, so only on a loopback address (127.0.0.1, ::1 or localhost)", addr)
+	}
+	return nil
 }

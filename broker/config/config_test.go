@@ -421,6 +421,12 @@ members = ["a", "b"]
 name = "c"
 endpoint = "tls://127.0.0.1:7011"
 `, `broker.toml:13: remote[0].uri: required`},
+	{"metrics on a public address", "metrics_listen = \"0.0.0.0:9711\"\n" + head,
+		`broker.toml:1: metrics_listen: "0.0.0.0:9711": metrics are served over plaintext HTTP, so only on a loopback address (127.0.0.1, ::1 or localhost)`},
+	{"metrics without a port", "metrics_listen = \"127.0.0.1\"\n" + head,
+		`broker.toml:1: metrics_listen: "127.0.0.1": want host:port, such as "127.0.0.1:9711"`},
+	{"metrics on a bad port", "metrics_listen = \"[::1]:http\"\n" + head,
+		`broker.toml:1: metrics_listen: "[::1]:http": port "http" is not a port number`},
 	{"remote over plain tcp", head + groupTokens + `[[remote]]
 name = "c"
 endpoint = "tcp://127.0.0.1:7011"

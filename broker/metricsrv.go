@@ -1,0 +1,72 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/gop11/gop11/broker/metrics"
+	"github.com/gop11/gop11/wire"
+)
+
+// serveMetrics serves /metrics and /healthz on addr (metrics_listen)
+// until the broker stops.
+func (s *Server) serveMetrics(addr string) error {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("metrics_listen %s: %w", addr, err)
+	}
+	srv := &http.Server{Handler: s.Metrics.Handler(s.checkModules), ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		<-s.ctx.Done()
+		srv.Close()
+	}()
+	go func() {
+		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.Log.Error().Err(err).Msg("metrics server stopped")
+		}
+	}()
+	s.Log.Info().Str("address", l.Addr().String()).Msg("metrics served at /metrics, health at /healthz")
+	return nil
+}
+
+// checkModules is /healthz: each module answers C_GetInfo through a
+// member of the broker's own (a new worker, for process isolation).
+func (s *Server) checkModules(ctx context.Context) map[string]string {
+	failed := map[string]string{}
+	snap := s.snap.Load()
+	if snap == nil {
+		return map[string]string{"broker": "no config loaded"}
+	}
+	for _, mod := range snap.modules {
+		log := s.Log.With().Str("health", mod.cfg.Name).Logger()
+		m, err := s.startMember(mod, 0, 0, "broker", log)
+		if err == nil {
+			_, err = m.invoke(ctx, wire.Lookup(wire.CallGetInfo), &wire.GetInfoRequest{})
+			m.stop()
+		}
+		if err != nil {
+			failed[mod.cfg.Name] = err.Error()
+			log.Warn().Err(err).Msg("health check: the module does not answer C_GetInfo")
+		}
+	}
+	return failed
+}
+
+// groupStates is every HA group member's state, for the metrics.
+func (s *Server) groupStates() []metrics.MemberState {
+	snap := s.snap.Load()
+	if snap == nil {
+		return nil
+	}
+	var out []metrics.MemberState
+	for _, g := range snap.groups {
+		for _, st := range g.g.Stats() {
+			out = append(out, metrics.MemberState{Group: g.cfg.Name, Member: st.Name, Up: st.Up, Calls: st.Calls})
+		}
+	}
+	return out
+}

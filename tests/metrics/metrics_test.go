@@ -1,0 +1,149 @@
+// Package metrics tests metrics_listen: a config-mode broker in front of
+// two SoftHSM2 tokens (one behind tests/faultmod), driven by pkcs11-tool,
+// scraped over HTTP: call counts and latency histograms, worker starts
+// and crashes, policy denials, and /healthz turning 503 when a module
+// cannot start.
+package metrics
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gop11/gop11/tests/harness"
+)
+
+const pin = "Qx7-metrics-4711"
+
+// scrape fetches path from the broker's metrics server.
+func scrape(t *testing.T, port int, path string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d%s", port, path))
+	if err != nil {
+		t.Fatalf("GET %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
+// value is the sample of metric with exactly the labels given, or -1.
+func value(text, metric, labels string) float64 {
+	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(metric+"{"+labels+"}") + ` (\S+)$`).FindStringSubmatch(text)
+	if m == nil {
+		return -1
+	}
+	v, _ := strconv.ParseFloat(m[1], 64)
+	return v
+}
+
+func TestMetrics(t *testing.T) {
+	harness.Require(t, "pkcs11-tool")
+	good := harness.NewToken(t, "signer", pin, "Qx7-so-0815")
+	faulty := harness.NewToken(t, "faulty", pin, "Qx7-so-0815")
+	for _, tok := range []*harness.Token{good, faulty} {
+		if _, stderr, code := harness.Run(t, tok.Env(), "pkcs11-tool", "--module", harness.SoftHSM, "--token-label", tok.Label,
+			"--login", "--pin", pin, "--keypairgen", "--key-type", "EC:prime256v1", "--label", "ec", "--id", "01"); code != 0 {
+			t.Fatalf("keypairgen: %s", stderr)
+		}
+	}
+	// The fault module from a path of this test's, so that it can be
+	// broken on disk for the health check.
+	faultLib := filepath.Join(t.TempDir(), "libfaultmod.so")
+	data, err := os.ReadFile(harness.FaultModule(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(faultLib, data, 0o755)
+	port := harness.FreePort(t)
+	b := harness.StartConfigBroker(t, fmt.Sprintf(`listen = ["unix://%%SOCK%%"]
+metrics_listen = "127.0.0.1:%d"
+`, port)+
+		harness.ModuleTOML("softhsm", harness.SoftHSM, "process", "", map[string]string{"SOFTHSM2_CONF": good.Conf})+
+		harness.ModuleTOML("faulty", faultLib, "process", "", map[string]string{"SOFTHSM2_CONF": faulty.Conf})+
+		harness.TokenTOML("softhsm", "pkcs11:token=signer", 1)+
+		harness.TokenTOML("faulty", "pkcs11:token=faulty", 2)+`
+[[client]]
+name = "tester"
+uids = [0]
+operations = ["sign", "find", "read"]
+`, nil)
+	env := []string{"GOP11_BROKER=unix://" + b.Sock}
+	dir := t.TempDir()
+	p11 := func(slot int, args ...string) (string, int) {
+		out, stderr, code := harness.Run(t, env, "pkcs11-tool", append([]string{"--module", harness.Module(), "--slot", strconv.Itoa(slot),
+			"--login", "--pin", pin}, args...)...)
+		return out + stderr, code
+	}
+	sign := func(slot int, data string) (string, int) {
+		in := filepath.Join(dir, "in")
+		os.WriteFile(in, []byte(data), 0o600)
+		return p11(slot, "--sign", "--mechanism", "ECDSA", "--id", "01", "--input-file", in, "--output-file", filepath.Join(dir, "sig"))
+	}
+
+	if code, body := scrape(t, port, "/healthz"); code != http.StatusOK || !strings.Contains(body, `"ok"`) {
+		t.Fatalf("/healthz with both modules fine: %d %s", code, body)
+	}
+	const n = 5
+	for i := range n {
+		if out, code := sign(1, fmt.Sprintf("message %d of the metrics test", i)); code != 0 {
+			t.Fatalf("pkcs11-tool --sign: exit %d\n%s", code, out)
+		}
+	}
+	if out, code := sign(2, "gop11-crash: the faulty module aborts"); code == 0 {
+		t.Fatalf("signing gop11-crash on the fault module succeeded:\n%s", out)
+	}
+	if _, code := p11(1, "--keypairgen", "--key-type", "EC:prime256v1", "--label", "denied"); code == 0 {
+		t.Fatalf("key generation succeeded though the policy allows none")
+	}
+	b.WaitLog(`"why":"crashed: `, 5*time.Second)
+
+	_, text := scrape(t, port, "/metrics")
+	for _, c := range []struct {
+		metric, labels string
+		want           float64
+	}{
+		{"gop11_calls_total", `function="C_Sign",rv="CKR_OK"`, n},
+		{"gop11_calls_total", `function="C_Sign",rv="CKR_DEVICE_ERROR"`, 1},
+		{"gop11_call_duration_seconds_count", `function="C_Sign"`, n + 1},
+		{"gop11_worker_crashes_total", `module="faulty"`, 1},
+		{"gop11_policy_denials_total", `client="tester",function="C_GenerateKeyPair"`, 1},
+		{"gop11_connections", ``, 0},
+	} {
+		got := value(text, c.metric, c.labels)
+		if c.labels == "" {
+			m := regexp.MustCompile(`(?m)^` + c.metric + ` (\S+)$`).FindStringSubmatch(text)
+			got = -1
+			if m != nil {
+				got, _ = strconv.ParseFloat(m[1], 64)
+			}
+		}
+		if got != c.want {
+			t.Errorf("%s{%s} = %v, want %v", c.metric, c.labels, got, c.want)
+		}
+	}
+	// Each pkcs11-tool run got a worker per module it used, and the
+	// broker's probes one each.
+	if s := value(text, "gop11_worker_starts_total", `module="softhsm"`); s < n+1 {
+		t.Errorf("worker starts for softhsm: %v, want at least %d", s, n+1)
+	}
+	if !strings.Contains(text, `gop11_call_duration_seconds_bucket{function="C_Sign",le="1e-05"}`) {
+		t.Errorf("no latency histogram buckets for C_Sign:\n%s", harness.Tail(text, 20))
+	}
+
+	// A module whose library is broken on disk cannot start a worker:
+	// /healthz says 503 and names it.
+	os.WriteFile(faultLib, []byte("not a shared library"), 0o755)
+	time.Sleep(2100 * time.Millisecond) // past the cached answer
+	code, body := scrape(t, port, "/healthz")
+	if code != http.StatusServiceUnavailable || !strings.Contains(body, `"faulty"`) || strings.Contains(body, `"softhsm"`) {
+		t.Errorf("/healthz with the fault module broken: %d %s, want 503 naming faulty alone", code, body)
+	}
+}
