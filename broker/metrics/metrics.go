@@ -29,9 +29,15 @@ type Metrics struct {
 	crashes     *prometheus.CounterVec
 	denials     *prometheus.CounterVec
 
-	// Per function, resolved once: the call path does no label lookup.
-	ok  [wire.NumCalls]prometheus.Counter
-	dur [wire.NumCalls]prometheus.Observer
+	// Per function, resolved at its first call (so that functions never
+	// called export no series); then the call path does no label lookup.
+	fn [wire.NumCalls]perFunction
+}
+
+type perFunction struct {
+	once sync.Once
+	ok   prometheus.Counter
+	dur  prometheus.Observer
 }
 
 // MemberState is one HA group member's state, for the group gauges.
@@ -63,12 +69,6 @@ func New(groups func() []MemberState) *Metrics {
 	if groups != nil {
 		m.reg.MustRegister(groupCollector(groups))
 	}
-	for id := range wire.CallID(wire.NumCalls) {
-		if d := wire.Lookup(id); d != nil {
-			m.ok[id] = m.calls.WithLabelValues(d.Name, "CKR_OK")
-			m.dur[id] = m.latency.WithLabelValues(d.Name)
-		}
-	}
 	return m
 }
 
@@ -80,13 +80,19 @@ func (m *Metrics) Wrap(next wire.BackendFunc) wire.BackendFunc {
 	return func(ctx context.Context, id wire.CallID, req wire.Message) (wire.Message, error) {
 		start := time.Now()
 		resp, err := next(ctx, id, req)
-		if id < wire.NumCalls && m.ok[id] != nil {
-			m.dur[id].Observe(time.Since(start).Seconds())
-			if err == nil {
-				m.ok[id].Inc()
-			} else {
-				m.calls.WithLabelValues(wire.Lookup(id).Name, rvName(err)).Inc()
-			}
+		d := wire.Lookup(id)
+		if d == nil {
+			return resp, err
+		}
+		f := &m.fn[id]
+		f.once.Do(func() {
+			f.ok, f.dur = m.calls.WithLabelValues(d.Name, "CKR_OK"), m.latency.WithLabelValues(d.Name)
+		})
+		f.dur.Observe(time.Since(start).Seconds())
+		if err == nil {
+			f.ok.Inc()
+		} else {
+			m.calls.WithLabelValues(d.Name, rvName(err)).Inc()
 		}
 		return resp, err
 	}

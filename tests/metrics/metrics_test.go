@@ -105,7 +105,22 @@ operations = ["sign", "find", "read"]
 	}
 	b.WaitLog(`"why":"crashed: `, 5*time.Second)
 
-	_, text := scrape(t, port, "/metrics")
+	// The last client's connection ends after its process: wait for the
+	// broker to see it go.
+	var text string
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		_, text = scrape(t, port, "/metrics")
+		if strings.Contains(text, "\ngop11_connections 0\n") || time.Now().After(deadline) {
+			break
+		}
+	}
+	var ours []string
+	for _, l := range strings.Split(text, "\n") {
+		if strings.HasPrefix(l, "gop11_") && (!strings.Contains(l, "_bucket") || strings.Contains(l, `function="C_Sign"`)) {
+			ours = append(ours, l)
+		}
+	}
+	t.Logf("scrape:\n%s", strings.Join(ours, "\n"))
 	for _, c := range []struct {
 		metric, labels string
 		want           float64
