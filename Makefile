@@ -11,7 +11,7 @@ VERSION   := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 GOFILES   := $(shell find wire module broker cmd -name '*.go' 2>/dev/null) go.mod go.sum
 MODFILES  := $(wildcard module/*.c module/*.h) module/exports.map $(wildcard include/*.h)
 # Packages that must build and test without cgo.
-PUREPKGS  := ./wire/... ./module/client/... ./broker ./broker/acl ./broker/config ./broker/ha ./broker/metrics ./broker/p11uri ./broker/remote ./broker/shared
+PUREPKGS  := ./wire/... ./module/client/... ./broker ./broker/acl ./broker/audit ./broker/config ./broker/ha ./broker/metrics ./broker/p11uri ./broker/remote ./broker/shared
 # An execution count, not a duration: with a duration, Go 1.26's fuzz
 # coordinator can fail a target at the deadline with a bare "context
 # deadline exceeded" and no input (go.dev/issue/75804, fixed in 1.27).

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/gop11/gop11/broker/acl"
+	"github.com/gop11/gop11/broker/audit"
 	"github.com/gop11/gop11/broker/config"
 	"github.com/gop11/gop11/broker/metrics"
 	"github.com/gop11/gop11/wire"
@@ -36,6 +37,7 @@ type Server struct {
 	Module           string   // quick mode: the one vendor module, every slot
 	Config           *config.Config
 	Metrics          *metrics.Metrics // config mode with metrics_listen; nil: none
+	Audit            *audit.Log       // config mode with [audit]; nil: none
 	QuickConfig      *config.Config   // quick mode's --config: [tls], insecure_tcp, [[client]] (each worker enforces them)
 	OpenInProcess    InProcess        // for modules with isolation "inprocess"
 	Version          string
@@ -211,6 +213,15 @@ func (s *Server) Run(ctx context.Context, grace time.Duration) error {
 	case s.Config != nil:
 		if s.Config.MetricsListen != "" {
 			s.Metrics = metrics.New(s.groupStates)
+		}
+		if a := s.Config.Audit; a != nil {
+			level, _ := audit.ParseLevel(a.Verbosity)
+			var err error
+			if s.Audit, err = audit.Open(a.Path, level); err != nil {
+				s.closeListeners()
+				return err
+			}
+			defer s.Audit.Close()
 		}
 		if err := s.Reload(s.Config); err != nil {
 			s.closeListeners()

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gop11/gop11/broker/acl"
+	"github.com/gop11/gop11/broker/audit"
 	"github.com/gop11/gop11/broker/config"
 	"github.com/gop11/gop11/broker/shared"
 	"github.com/gop11/gop11/wire"
@@ -246,6 +247,11 @@ func (s *Server) Reload(cfg *config.Config) error {
 	if !reflect.DeepEqual(cfg.Listen, s.Listen) {
 		s.Log.Warn().Strs("listen", cfg.Listen).Msg("listen addresses changed: they take effect at the next restart")
 	}
+	if s.Audit != nil {
+		if err := s.Audit.Reopen(); err != nil {
+			s.Log.Error().Err(err).Msg("reload: the audit log could not be reopened; it goes on in the old file")
+		}
+	}
 	prev := s.snap.Swap(next)
 	closeGroups(prev, next)
 	s.acl.Store(&acl.Set{Policies: cfg.Clients})
@@ -309,11 +315,22 @@ func (s *Server) serveRouted(id uint64, conn net.Conn, ident acl.Identity, log z
 	defer s.routers.Delete(r)
 	log.Info().Msg("client connected")
 	start := time.Now()
+	var audited *audit.Conn
 	guard := acl.NewGuard(acl.GuardConfig{Identity: ident, Policies: s.acl.Load,
-		Next: wire.BackendFunc(r.call), Pins: s.heldPin, Log: log, Changes: &s.objectChanges, Denied: s.Metrics.Denied})
+		Next: wire.BackendFunc(r.call), Pins: s.heldPin, Log: log, Changes: &s.objectChanges,
+		Denied: func(client string, id wire.CallID) {
+			s.Metrics.Denied(client, id)
+			audited.Denied(client, id)
+		}})
+	client := ""
+	if p := guard.Policy(); p != nil {
+		client = p.Name
+	}
+	audited = s.Audit.Conn(ident.String(), client, conn.LocalAddr().String())
+	defer func() { audited.Close(time.Since(start)) }()
 	s.Metrics.Connected()
 	defer s.Metrics.Disconnected()
-	ServeConn(context.Background(), conn, ServeConfig{Backend: s.Metrics.Wrap(guard.Call), Log: log, Stop: s.ctx.Done(), Grace: s.grace,
+	ServeConn(context.Background(), conn, ServeConfig{Backend: s.Metrics.Wrap(audited.Wrap(guard.Call)), Log: log, Stop: s.ctx.Done(), Grace: s.grace,
 		Lanes: lanes, TLSLanes: tlsLanes, Version: s.Version, MaxLanes: s.MaxLanes, MaxLanesTotal: s.MaxLanesTotal})
 	r.close()
 	log.Info().Dur("connected_for", time.Since(start)).Msg("client gone: its workers finalize their modules")

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/gop11/gop11/broker/acl"
+	"github.com/gop11/gop11/broker/audit"
 	"github.com/gop11/gop11/broker/p11uri"
 	"github.com/gop11/gop11/wire"
 	"github.com/pelletier/go-toml/v2"
@@ -97,6 +98,7 @@ type Config struct {
 	// MetricsListen is where /metrics and /healthz are served over
 	// plaintext HTTP: a loopback host:port; "" for none.
 	MetricsListen string
+	Audit         *Audit        // [audit]; nil: no audit log
 	TLS           *TLS          // the [tls] section; nil if absent
 	Clients       []*acl.Policy // the [[client]] policies, in file order
 }
@@ -185,6 +187,7 @@ type rawConfig struct {
 	Remote        []rawRemote `toml:"remote"`
 	InsecureTCP   *bool       `toml:"insecure_tcp"`
 	MetricsListen *string     `toml:"metrics_listen"`
+	Audit         *rawAudit   `toml:"audit"`
 	TLS           *rawTLS     `toml:"tls"`
 	Client        []rawClient `toml:"client"`
 }
@@ -246,6 +249,9 @@ var want = map[string]string{
 	"token.pin":              `a string such as "file:/etc/gop11/pins/ca"`,
 	"insecure_tcp":           "a boolean",
 	"metrics_listen":         `a string such as "127.0.0.1:9711"`,
+	"audit":                  "a table, [audit]",
+	"audit.path":             `a string such as "/var/log/gop11/audit.log"`,
+	"audit.verbosity":        `"none", "key_only", "quiet", "info", "verbose" or "full"`,
 	"tls":                    "a table, [tls]",
 	"tls.cert":               "a string",
 	"tls.key":                "a string",
@@ -456,6 +462,13 @@ func (p *parser) build(raw *rawConfig, o ParseOptions) (*Config, error) {
 	if raw.InsecureTCP != nil {
 		c.InsecureTCP = *raw.InsecureTCP
 	}
+	if raw.Audit != nil {
+		a, err := p.audit(raw.Audit)
+		if err != nil {
+			return nil, err
+		}
+		c.Audit = a
+	}
 	if raw.MetricsListen != nil {
 		if err := checkMetricsListen(*raw.MetricsListen); err != nil {
 			return nil, p.errorf("metrics_listen", "%v", err)
@@ -647,4 +660,33 @@ func checkMetricsListen(addr string) error {
 		return fmt.Errorf("%q: metrics are served over plaintext HTTP, so only on a loopback address (127.0.0.1, ::1 or localhost)", addr)
 	}
 	return nil
+}
+
+// Audit is [audit]: the audit log's file and verbosity.
+type Audit struct {
+	Path      string // an absolute path, or "-" for standard output
+	Verbosity string // one of audit.Levels
+}
+
+type rawAudit struct {
+	Path      *string `toml:"path"`
+	Verbosity *string `toml:"verbosity"`
+}
+
+func (p *parser) audit(raw *rawAudit) (*Audit, error) {
+	a := &Audit{Verbosity: "quiet"}
+	if raw.Path == nil {
+		return nil, p.errorf("audit.path", "required in [audit]: a file, or \"-\" for standard output")
+	}
+	if *raw.Path != "-" && !filepath.IsAbs(*raw.Path) {
+		return nil, p.errorf("audit.path", "%s: want an absolute path, or \"-\"", show(*raw.Path))
+	}
+	a.Path = *raw.Path
+	if raw.Verbosity != nil {
+		if _, ok := audit.ParseLevel(*raw.Verbosity); !ok {
+			return nil, p.errorf("audit.verbosity", "%q: want one of %s", *raw.Verbosity, strings.Join(audit.Levels, ", "))
+		}
+		a.Verbosity = *raw.Verbosity
+	}
+	return a, nil
 }

@@ -421,6 +421,12 @@ members = ["a", "b"]
 name = "c"
 endpoint = "tls://127.0.0.1:7011"
 `, `broker.toml:13: remote[0].uri: required`},
+	{"audit without a path", head + "[audit]\nverbosity = \"info\"\n",
+		`broker.toml:5: audit.path: required in [audit]: a file, or "-" for standard output`},
+	{"audit at a relative path", head + "[audit]\npath = \"audit.log\"\n",
+		`broker.toml:6: audit.path: audit.log: want an absolute path, or "-"`},
+	{"audit verbosity unknown", head + "[audit]\npath = \"-\"\nverbosity = \"debug\"\n",
+		`broker.toml:7: audit.verbosity: "debug": want one of none, key_only, quiet, info, verbose, full`},
 	{"metrics on a public address", "metrics_listen = \"0.0.0.0:9711\"\n" + head,
 		`broker.toml:1: metrics_listen: "0.0.0.0:9711": metrics are served over plaintext HTTP, so only on a loopback address (127.0.0.1, ::1 or localhost)`},
 	{"metrics without a port", "metrics_listen = \"127.0.0.1\"\n" + head,

@@ -1,0 +1,447 @@
+// Package audit writes the broker's audit log ([audit] in broker.toml):
+// one JSON line per event, at a verbosity named like Kryptus kNET's
+// log_verbosity. It wraps each connection's wire.Backend outside the
+// access policy, so a line says what the client was answered; keys are
+// named by their label and ID, read once per handle through the same
+// connection. A PIN never reaches the log.
+package audit
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"reflect"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gop11/gop11/wire"
+	"github.com/rs/zerolog"
+)
+
+// Level is how much is logged; each level logs what the one before does.
+type Level int
+
+const (
+	None    Level = iota // nothing
+	KeyOnly              // key lifecycle and key use, and failed calls on keys
+	Quiet                // + connections, logins and logouts, policy denials, every failed call (the default)
+	Info                 // + every call but C_GetTokenInfo
+	Verbose              // + each call's brief arguments: mechanism, keys by label, lengths
+	Full                 // + every call, and data as lengths and SHA-256 prefixes
+)
+
+// Levels are the verbosity names, in order.
+var Levels = []string{"none", "key_only", "quiet", "info", "verbose", "full"}
+
+// ParseLevel reads a verbosity name.
+func ParseLevel(s string) (Level, bool) {
+	for i, n := range Levels {
+		if n == s {
+			return Level(i), true
+		}
+	}
+	return None, false
+}
+
+// Log is the audit log file.
+type Log struct {
+	path  string
+	level Level
+	mu    sync.Mutex
+	f     *os.File
+	zl    zerolog.Logger
+}
+
+// Open opens (appends to) the audit log at path; "-" is standard output.
+func Open(path string, level Level) (*Log, error) {
+	l := &Log{path: path, level: level}
+	if err := l.Reopen(); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// Reopen opens the file at the path again (SIGHUP, after logrotate moved
+// it).
+func (l *Log) Reopen() error {
+	var w io.Writer = os.Stdout
+	var f *os.File
+	if l.path != "-" {
+		var err error
+		if f, err = os.OpenFile(l.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600); err != nil {
+			return fmt.Errorf("audit log: %w", err)
+		}
+		w = f
+	}
+	l.mu.Lock()
+	old := l.f
+	l.f, l.zl = f, zerolog.New(w).With().Timestamp().Logger()
+	l.mu.Unlock()
+	if old != nil {
+		old.Close()
+	}
+	return nil
+}
+
+// Close closes the file.
+func (l *Log) Close() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.f != nil {
+		l.f.Close()
+		l.f = nil
+	}
+}
+
+func (l *Log) event(level Level) *zerolog.Event {
+	if l == nil || l.level < level {
+		return nil
+	}
+	l.mu.Lock()
+	zl := l.zl
+	l.mu.Unlock()
+	return zl.Log()
+}
+
+// Conn is one connection's audit: its identity and the keys it named.
+type Conn struct {
+	l        *Log
+	identity string
+	client   string // its [[client]], "" without access control
+	mu       sync.Mutex
+	keys     map[uint64]*keyInfo // by the connection's object handle
+	ops      map[uint64]*keyInfo // per session: the key of the operation under way
+}
+
+type keyInfo struct {
+	class, keyType uint64
+	label, id      string
+}
+
+// Conn starts auditing a connection: its connect line (Quiet).
+func (l *Log) Conn(identity, client, endpoint string) *Conn {
+	if l == nil || l.level == None {
+		return nil
+	}
+	c := &Conn{l: l, identity: identity, client: client, keys: map[uint64]*keyInfo{}, ops: map[uint64]*keyInfo{}}
+	if e := l.event(Quiet); e != nil {
+		e.Str("event", "connect").Str("identity", identity).Str("client", client).Str("endpoint", endpoint).Send()
+	}
+	return c
+}
+
+// Close is the connection's disconnect line.
+func (c *Conn) Close(connected time.Duration) {
+	if c == nil {
+		return
+	}
+	if e := c.l.event(Quiet); e != nil {
+		e.Str("event", "disconnect").Str("identity", c.identity).Dur("connected_for", connected).Send()
+	}
+}
+
+// Denied is a call the policy denied (Quiet).
+func (c *Conn) Denied(client string, id wire.CallID) {
+	if c == nil {
+		return
+	}
+	if e := c.l.event(Quiet); e != nil {
+		e.Str("event", "denied").Str("identity", c.identity).Str("client", client).Str("call", id.String()).Send()
+	}
+}
+
+// What a call is, for the levels.
+type kind int
+
+const (
+	plain     kind = iota // any other call
+	lifecycle             // makes or destroys an object
+	keyUse                // an operation with a key, or its continuation
+	auth                  // C_Login, C_Logout
+)
+
+func kindOf(id wire.CallID) kind {
+	switch id {
+	case wire.CallGenerateKey, wire.CallGenerateKeyPair, wire.CallCreateObject, wire.CallCopyObject,
+		wire.CallUnwrapKey, wire.CallDeriveKey, wire.CallDestroyObject:
+		return lifecycle
+	case wire.CallLogin, wire.CallLogout:
+		return auth
+	}
+	if d := wire.Lookup(id); d != nil && d.Family != "" && d.Family != "FindObjects" {
+		return keyUse
+	}
+	return plain
+}
+
+// Wrap audits every call next answers.
+func (c *Conn) Wrap(next wire.BackendFunc) wire.BackendFunc {
+	if c == nil {
+		return next
+	}
+	return func(ctx context.Context, id wire.CallID, req wire.Message) (wire.Message, error) {
+		k := kindOf(id)
+		level := c.l.level
+		// A key used or destroyed is read before the call (after a
+		// destroy it is gone).
+		var key *keyInfo
+		if level >= Verbose || k == keyUse || k == lifecycle {
+			key = c.keyOf(ctx, next, id, req)
+		}
+		// The layers below may rewrite the request's handles: its
+		// session is read now, and its arguments for verbose levels.
+		ses := sessionOf(req)
+		var args func(*zerolog.Event) *zerolog.Event
+		if level >= Verbose {
+			args = brief(req, level)
+		}
+		start := time.Now()
+		resp, err := next(ctx, id, req)
+		took := time.Since(start)
+		c.record(ctx, next, id, ses, req, resp, err, k, key, took, args)
+		return resp, err
+	}
+}
+
+func (c *Conn) record(ctx context.Context, next wire.BackendFunc, id wire.CallID, ses uint64, req, resp wire.Message, err error,
+	k kind, key *keyInfo, took time.Duration, args func(*zerolog.Event) *zerolog.Event) {
+	var need Level
+	switch {
+	case k == lifecycle, k == keyUse && key != nil && secretOrPrivate(key):
+		need = KeyOnly
+	case err != nil, k == auth:
+		need = Quiet
+	case id == wire.CallGetTokenInfo:
+		need = Full
+	default:
+		need = Info
+	}
+	if err != nil && key != nil && need > KeyOnly {
+		need = KeyOnly
+	}
+	if k == keyUse && need == KeyOnly && err == nil && isUpdate(id) && c.l.level < Info {
+		return // a key's use is its Init and its last call
+	}
+	e := c.l.event(need)
+	if e == nil {
+		return
+	}
+	rv := "CKR_OK"
+	if err != nil {
+		rv = rvName(err)
+	}
+	e = e.Str("event", eventName(k)).Str("call", id.String()).Str("identity", c.identity).Str("rv", rv).Dur("took", took)
+	if c.client != "" {
+		e = e.Str("client", c.client)
+	}
+	if key != nil {
+		e = e.Str("key_label", key.label).Str("key_id", hex.EncodeToString([]byte(key.id))).Str("key_type", wire.KeyTypeName(key.keyType))
+	}
+	if m := mechanismOf(req); m != nil && (k != plain || c.l.level >= Verbose) {
+		e = e.Str("mechanism", wire.MechanismName(m.Type))
+	}
+	if k == auth {
+		if q, ok := req.(*wire.LoginRequest); ok {
+			e = e.Str("user", userName(q.UserType)) // never the PIN
+		}
+	}
+	if k == lifecycle && err == nil {
+		// The new objects, named as the module holds them now.
+		var made []string
+		resp.Handles(func(hk wire.HandleKind, p *uint64) {
+			if hk == wire.HObject && *p != 0 {
+				if ki := c.read(ctx, next, ses, *p); ki != nil {
+					made = append(made, ki.label+"/"+hex.EncodeToString([]byte(ki.id))+"/"+wire.KeyTypeName(ki.keyType))
+				}
+			}
+		})
+		if len(made) > 0 {
+			e = e.Strs("made", made)
+		}
+	}
+	if args != nil {
+		e = args(e)
+	}
+	e.Send()
+}
+
+func isUpdate(id wire.CallID) bool {
+	n := id.String()
+	return strings.HasSuffix(n, "Update") || id == wire.CallDigestKey
+}
+
+func eventName(k kind) string {
+	switch k {
+	case lifecycle:
+		return "key_lifecycle"
+	case keyUse:
+		return "key_use"
+	case auth:
+		return "login"
+	}
+	return "call"
+}
+
+func userName(t uint64) string {
+	switch t {
+	case wire.CKU_SO:
+		return "so"
+	case wire.CKU_USER:
+		return "user"
+	case wire.CKU_CONTEXT_SPECIFIC:
+		return "context_specific"
+	}
+	return fmt.Sprintf("0x%x", t)
+}
+
+func secretOrPrivate(k *keyInfo) bool {
+	return k.class == wire.CKO_PRIVATE_KEY || k.class == wire.CKO_SECRET_KEY
+}
+
+func rvName(err error) string {
+	if rv, ok := err.(wire.RV); ok {
+		return rv.String()
+	}
+	return "error"
+}
+
+// keyOf is the key a call uses: its key handle, or, for the calls of an
+// operation after its Init, the Init's key.
+func (c *Conn) keyOf(ctx context.Context, next wire.BackendFunc, id wire.CallID, req wire.Message) *keyInfo {
+	ses := sessionOf(req)
+	var obj uint64
+	req.Handles(func(k wire.HandleKind, p *uint64) {
+		if k == wire.HObject && obj == 0 {
+			obj = *p
+		}
+	})
+	if obj != 0 {
+		ki := c.read(ctx, next, ses, obj)
+		if strings.HasSuffix(id.String(), "Init") {
+			c.mu.Lock()
+			c.ops[ses] = ki
+			c.mu.Unlock()
+		}
+		return ki
+	}
+	if kindOf(id) == keyUse {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.ops[ses]
+	}
+	return nil
+}
+
+// read is what the connection's object h is, read once through next.
+func (c *Conn) read(ctx context.Context, next wire.BackendFunc, ses, h uint64) *keyInfo {
+	c.mu.Lock()
+	ki, ok := c.keys[h]
+	c.mu.Unlock()
+	if ok {
+		return ki
+	}
+	resp, err := next(ctx, wire.CallGetAttributeValue, &wire.GetAttributeValueRequest{Session: ses, Object: h,
+		Types: []uint64{wire.CKA_CLASS, wire.CKA_KEY_TYPE, wire.CKA_LABEL, wire.CKA_ID}})
+	if err != nil {
+		return nil
+	}
+	ki = &keyInfo{keyType: ^uint64(0)}
+	for _, r := range resp.(*wire.GetAttributeValueResponse).Values {
+		if r.RV != wire.CKR_OK {
+			continue
+		}
+		switch r.Attr.Type {
+		case wire.CKA_CLASS:
+			ki.class = r.Attr.ULong
+		case wire.CKA_KEY_TYPE:
+			ki.keyType = r.Attr.ULong
+		case wire.CKA_LABEL:
+			ki.label = string(r.Attr.Bytes)
+		case wire.CKA_ID:
+			ki.id = string(r.Attr.Bytes)
+		}
+	}
+	c.mu.Lock()
+	c.keys[h] = ki
+	c.mu.Unlock()
+	return ki
+}
+
+func sessionOf(req wire.Message) uint64 {
+	var s uint64
+	req.Handles(func(k wire.HandleKind, p *uint64) {
+		if k == wire.HSession && s == 0 {
+			s = *p
+		}
+	})
+	return s
+}
+
+func mechanismOf(req wire.Message) *wire.Mechanism {
+	switch q := req.(type) {
+	case *wire.SignInitRequest:
+		return &q.Mechanism
+	case *wire.VerifyInitRequest:
+		return &q.Mechanism
+	case *wire.EncryptInitRequest:
+		return &q.Mechanism
+	case *wire.DecryptInitRequest:
+		return &q.Mechanism
+	case *wire.DigestInitRequest:
+		return &q.Mechanism
+	case *wire.SignRecoverInitRequest:
+		return &q.Mechanism
+	case *wire.VerifyRecoverInitRequest:
+		return &q.Mechanism
+	case *wire.GenerateKeyRequest:
+		return &q.Mechanism
+	case *wire.GenerateKeyPairRequest:
+		return &q.Mechanism
+	case *wire.WrapKeyRequest:
+		return &q.Mechanism
+	case *wire.UnwrapKeyRequest:
+		return &q.Mechanism
+	case *wire.DeriveKeyRequest:
+		return &q.Mechanism
+	}
+	return nil
+}
+
+// brief adds a call's arguments: lengths of its byte strings, and at Full
+// the first bytes of their SHA-256. PINs are never among them.
+func brief(req wire.Message, level Level) func(*zerolog.Event) *zerolog.Event {
+	type field struct {
+		name string
+		n    int
+		sum  string
+	}
+	var fs []field
+	v := reflect.ValueOf(req).Elem()
+	for i := 0; i < v.NumField(); i++ {
+		f, t := v.Field(i), v.Type().Field(i)
+		if f.Type() == pinType || f.Kind() != reflect.Slice || f.Type().Elem().Kind() != reflect.Uint8 {
+			continue
+		}
+		fd := field{name: strings.ToLower(t.Name), n: f.Len()}
+		if level >= Full {
+			sum := sha256.Sum256(f.Bytes())
+			fd.sum = hex.EncodeToString(sum[:8])
+		}
+		fs = append(fs, fd)
+	}
+	return func(e *zerolog.Event) *zerolog.Event {
+		for _, f := range fs {
+			e = e.Int(f.name+"_len", f.n)
+			if f.sum != "" {
+				e = e.Str(f.name+"_sha256", f.sum)
+			}
+		}
+		return e
+	}
+}
+
+var pinType = reflect.TypeOf(wire.PIN(nil))
