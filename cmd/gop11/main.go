@@ -55,11 +55,18 @@ func ping(args []string) int {
 		fmt.Fprintln(os.Stderr, "gop11 ping:", err)
 		return 1
 	}
-	ep, _ := wire.ParseEndpoint(cfg.Broker)
+	// With several brokers, the first that answers, as the module does.
+	eps, _ := cfg.Endpoints() // checked by LoadConfig
+	var c *wire.Client
+	var ep wire.Endpoint
 	start := time.Now()
-	c, err := wire.Dial(ep, wire.ClientConfig{DialTimeout: cfg.DialTimeout, Program: "gop11 ping"})
-	if err != nil {
+	for _, ep = range eps {
+		if c, err = wire.Dial(ep, wire.ClientConfig{DialTimeout: cfg.DialTimeout, Program: "gop11 ping"}); err == nil {
+			break
+		}
 		fmt.Fprintf(os.Stderr, "gop11 ping: %s (from %s): %v\n", ep, cfg.Source, err)
+	}
+	if c == nil {
 		return 1
 	}
 	defer c.Close()

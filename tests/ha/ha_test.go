@@ -524,6 +524,12 @@ func TestBrokerFailover(t *testing.T) {
 	if strings.Contains(string(log), userPIN) || strings.Contains(b2.Log(), userPIN) {
 		t.Errorf("the PIN, kept by the module for the failover, is in a log")
 	}
+	// gop11 ping goes the same way: the first broker that answers.
+	out2, stderr, code := harness.Run(t, []string{"GOP11_BROKER=unix://" + b1.Sock + ",unix://" + b2.Sock},
+		filepath.Join(harness.Root(), "build", "gop11"), "ping", "--count", "1")
+	if code != 0 || !strings.Contains(out2, "connected to unix://"+b2.Sock) {
+		t.Errorf("gop11 ping with the first broker dead: exit %d\n%s%s", code, out2, stderr)
+	}
 	if !strings.Contains(string(log), `"message":"broker lost: the call goes to the next broker, and sessions are restored there"`) {
 		t.Errorf("the module's log does not say the broker was lost:\n%s", harness.Tail(string(log), 10))
 	}
