@@ -36,6 +36,7 @@ type module struct {
 
 	mu      sync.Mutex
 	crashes int       // consecutive worker deaths
+	deaths  int       // every worker death, for gop11 status
 	notMore time.Time // no worker starts before this (backoff)
 }
 
@@ -59,6 +60,7 @@ func (m *module) died(lived time.Duration) {
 		m.crashes = 0
 	}
 	m.crashes++
+	m.deaths++
 	wait := 100 * time.Millisecond << min(m.crashes-1, 6)
 	if wait > 5*time.Second {
 		wait = 5 * time.Second
@@ -226,6 +228,23 @@ func (m *member) invoke(ctx context.Context, d *wire.CallDesc, req wire.Message)
 // sharedWorker runs a module's shared instance (isolation "shared"): one
 // worker process for every connection, started with the broker (its
 // probe) and again at the first call after it died.
+// restarts is how many of the module's workers died (gop11 status).
+func (m *module) restarts() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.deaths
+}
+
+// pid is the shared worker's process, or 0 when none runs.
+func (w *sharedWorker) pid() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.cur == nil || w.cur.cmd == nil || w.cur.isDead() {
+		return 0
+	}
+	return w.cur.cmd.Process.Pid
+}
+
 type sharedWorker struct {
 	srv *Server
 	mod *module

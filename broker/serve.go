@@ -28,7 +28,10 @@ import (
 
 // ServeConfig configures ServeConn.
 type ServeConfig struct {
-	Backend  wire.Backend
+	Backend wire.Backend
+	// Admin, if set, answers wire.CallAdmin (gop11 status): JSON, or an
+	// error the client gets as CKR_FUNCTION_FAILED.
+	Admin    func(ctx context.Context, command string) ([]byte, error)
 	Log      zerolog.Logger
 	MaxFrame int
 	// Stop, when closed, ends the connection once the calls in flight have
@@ -403,6 +406,12 @@ func (c *connState) serveCalls(ctx context.Context, codec *wire.Codec, follow *w
 			return
 		}
 		follow.Follow(codec.PeerCPU())
+		if id == wire.CallAdmin && c.cfg.Admin != nil {
+			if !c.serveAdmin(ctx, codec) {
+				return
+			}
+			continue
+		}
 		d := wire.Lookup(id)
 		if d == nil {
 			c.drop(fmt.Errorf("%w: %d", wire.ErrUnknownCall, uint64(id)))
@@ -509,4 +518,19 @@ func trimNL(p []byte) []byte {
 		p = p[:len(p)-1]
 	}
 	return p
+}
+
+// serveAdmin answers one wire.CallAdmin; false: the connection is broken.
+func (c *connState) serveAdmin(ctx context.Context, codec *wire.Codec) bool {
+	var req wire.AdminRequest
+	if err := codec.ReadRequestBody(&req); err != nil {
+		c.drop(fmt.Errorf("admin: %w", err))
+		return false
+	}
+	out, err := c.cfg.Admin(ctx, req.Command)
+	if err != nil {
+		c.cfg.Log.Warn().Str("command", req.Command).Err(err).Msg("admin request refused")
+		return codec.WriteResponse(wire.CKR_FUNCTION_FAILED, nil) == nil
+	}
+	return codec.WriteResponse(wire.CKR_OK, &wire.AdminResponse{JSON: out}) == nil
 }

@@ -79,6 +79,7 @@ type Server struct {
 	routers      sync.Map // *router → true
 	reloadMu     sync.Mutex
 	grace        time.Duration
+	started      time.Time // Run began, for gop11 status
 	nextModule   int
 	lanes        sync.Map // string(key) → *laneTarget
 	pending      pendingHandshakes
@@ -182,7 +183,7 @@ func (s *Server) Run(ctx context.Context, grace time.Duration) error {
 		s.HandshakeTimeout = 5 * time.Second
 	}
 	s.workers = map[int]*exec.Cmd{}
-	s.ctx, s.grace = ctx, grace
+	s.ctx, s.grace, s.started = ctx, grace, time.Now()
 	s.pending.maxTotal, s.pending.maxPeer = s.MaxHandshakes, s.MaxHandshakesPerPeer
 	s.refusedLog.burst, s.handshakeLog.burst = 10, 10
 	s.acl.Store(&acl.Set{})

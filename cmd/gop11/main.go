@@ -22,6 +22,8 @@ func main() {
 	switch os.Args[1] {
 	case "ping":
 		os.Exit(ping(os.Args[2:]))
+	case "status", "slots":
+		os.Exit(admin(os.Args[1], os.Args[2:]))
 	case "-h", "--help", "help":
 		usage()
 	default:
@@ -32,7 +34,10 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: gop11 ping [--broker unix:///path.sock] [--count N]")
+	fmt.Fprintln(os.Stderr, `usage: gop11 ping [--broker unix:///path.sock] [--count N]
+       gop11 status [--broker ...] [--json]   the broker's modules, workers, groups, connections
+       gop11 slots [--broker ...] [--json]    its virtual slots: token label, serial, module, sessions
+exit: 0 done, 1 the broker answered with a problem, 2 usage, 3 the broker cannot be reached`)
 }
 
 func ping(args []string) int {
