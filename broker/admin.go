@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gop11/gop11/broker/acl"
+	"github.com/gop11/gop11/broker/ha"
 	"github.com/gop11/gop11/wire"
 )
 
@@ -53,9 +54,10 @@ type ModuleStatus struct {
 
 // GroupStatus is one [[group]] and its members.
 type GroupStatus struct {
-	Name    string         `json:"name"`
-	Slot    uint64         `json:"slot"`
-	Members []MemberStatus `json:"members"`
+	Name    string             `json:"name"`
+	Slot    uint64             `json:"slot"`
+	Members []MemberStatus     `json:"members"`
+	Partial []ha.PartialObject `json:"objects_on_some_members,omitempty"`
 }
 
 // MemberStatus is one group member.
@@ -97,7 +99,7 @@ func (s *Server) status() Status {
 	}
 	sort.Slice(st.Modules, func(i, j int) bool { return st.Modules[i].Name < st.Modules[j].Name })
 	for _, g := range snap.groups {
-		gs := GroupStatus{Name: g.cfg.Name, Slot: g.cfg.Slot}
+		gs := GroupStatus{Name: g.cfg.Name, Slot: g.cfg.Slot, Partial: g.g.Partial()}
 		for _, m := range g.g.Stats() {
 			gs.Members = append(gs.Members, MemberStatus{Name: m.Name, Up: m.Up, Busy: m.Busy, Calls: m.Calls})
 		}

@@ -16,7 +16,9 @@ package ha
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
+	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -66,6 +68,7 @@ type Config struct {
 type Group struct {
 	cfg     Config
 	members []*memberState
+	partial sync.Map // objKey → *partialObject: objects some members lack
 	ctx     context.Context
 	stop    context.CancelFunc
 	wg      sync.WaitGroup
@@ -114,6 +117,48 @@ func (g *Group) Stats() []MemberStat {
 	for i, m := range g.members {
 		out[i] = MemberStat{Name: m.name, Up: !m.down.Load(), Busy: m.busy.Load(), Calls: m.calls.Load()}
 	}
+	return out
+}
+
+// PartialObject is an object some members lack, as a connection found.
+type PartialObject struct {
+	Class     string   `json:"class"`
+	Label     string   `json:"label"`
+	ID        string   `json:"id"` // hex
+	MissingOn []string `json:"missing_on"`
+}
+
+type partialObject struct {
+	mu      sync.Mutex
+	missing map[int]bool
+}
+
+// notePartial records that member i lacks the object with key k.
+func (g *Group) notePartial(k objKey, i int) {
+	v, _ := g.partial.LoadOrStore(k, &partialObject{missing: map[int]bool{}})
+	p := v.(*partialObject)
+	p.mu.Lock()
+	p.missing[i] = true
+	p.mu.Unlock()
+}
+
+// Partial lists the objects some members lack (gop11 status).
+func (g *Group) Partial() []PartialObject {
+	var out []PartialObject
+	g.partial.Range(func(k, v any) bool {
+		key, p := k.(objKey), v.(*partialObject)
+		po := PartialObject{Class: wire.ObjectClassName(key.class), Label: key.label, ID: hex.EncodeToString([]byte(key.id))}
+		p.mu.Lock()
+		for i, m := range g.members {
+			if p.missing[i] {
+				po.MissingOn = append(po.MissingOn, m.name)
+			}
+		}
+		p.mu.Unlock()
+		out = append(out, po)
+		return true
+	})
+	sort.Slice(out, func(i, j int) bool { return out[i].Label+out[i].ID+out[i].Class < out[j].Label+out[j].ID+out[j].Class })
 	return out
 }
 

@@ -41,6 +41,7 @@ func (c *Conn) handle(ctx context.Context, s *session, i int, v uint64) (uint64,
 	defer c.mu.Unlock()
 	if h == 0 {
 		o.missing[i] = inc
+		c.g.notePartial(key, i)
 		c.log.Info().Str("member", c.g.members[i].name).Uint64("class", key.class).Str("label", key.label).
 			Msg("object not on this group member: it is used on the others only")
 		return 0, errSkip
@@ -116,7 +117,7 @@ func (c *Conn) findInit(ctx context.Context, s *session, q *wire.FindObjectsInit
 	}
 	var out []uint64
 	seen := map[uint64]bool{}
-	answered := false
+	found := make([]map[uint64]bool, len(c.links)) // per member that answered: what it found
 	var last error
 	for i := range c.links {
 		if !up[i] {
@@ -124,11 +125,13 @@ func (c *Conn) findInit(ctx context.Context, s *session, q *wire.FindObjectsInit
 		}
 		hs, err := c.findOn(ctx, s, i, q.Template, 0)
 		if err == nil {
+			found[i] = map[uint64]bool{}
 			for _, h := range hs {
 				var v uint64
 				if v, err = c.virtualOf(ctx, s, i, h); err != nil {
 					break
 				}
+				found[i][v] = true
 				if !seen[v] {
 					seen[v] = true
 					out = append(out, v)
@@ -136,19 +139,50 @@ func (c *Conn) findInit(ctx context.Context, s *session, q *wire.FindObjectsInit
 			}
 		}
 		if c.retry(i, err) {
-			last = err
+			found[i], last = nil, err
 			continue
 		}
 		if err != nil {
 			return nil, err // the module's answer to this template
 		}
-		answered = true
 	}
-	if !answered {
+	if !anyFound(found) {
 		return nil, c.noMember(wire.Lookup(wire.CallFindObjectsInit), last)
 	}
+	c.missingFrom(s, out, found)
 	s.found, s.finding = out, true
 	return &wire.FindObjectsInitResponse{}, nil
+}
+
+func anyFound(found []map[uint64]bool) bool {
+	for _, f := range found {
+		if f != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// missingFrom notes the token objects of a search that a member which
+// answered the same search did not return: they are not there (or differ
+// there), so they are used on the others only.
+func (c *Conn) missingFrom(s *session, out []uint64, found []map[uint64]bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, v := range out {
+		o := c.objects[v]
+		if o == nil || o.session != 0 || !o.keyed {
+			continue
+		}
+		for i, f := range found {
+			if f != nil && !f[v] && o.missing[i] != s.realInc[i] {
+				o.missing[i] = s.realInc[i]
+				c.g.notePartial(o.key, i)
+				c.log.Info().Str("member", c.g.members[i].name).Uint64("class", o.key.class).Str("label", o.key.label).
+					Msg("object not on this group member: it is used on the others only")
+			}
+		}
+	}
 }
 
 func anyTrue(b []bool) bool {

@@ -81,6 +81,16 @@ func admin(cmd string, args []string) int {
 					fmt.Fprintf(w, "%s\t%d\t%s\t%v\t%d\t%d\n", g.Name, g.Slot, m.Name, m.Up, m.Busy, m.Calls)
 				}
 			}
+			first := true
+			for _, g := range st.Groups {
+				for _, o := range g.Partial {
+					if first {
+						fmt.Fprintln(w, "\nGROUP\tOBJECT (used only where it is)\tCLASS\tID\tMISSING ON")
+						first = false
+					}
+					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", g.Name, o.Label, o.Class, o.ID, strings.Join(o.MissingOn, ","))
+				}
+			}
 		}
 	case "slots":
 		var slots []broker.SlotInfo

@@ -534,3 +534,43 @@ func TestBrokerFailover(t *testing.T) {
 		t.Errorf("the module's log does not say the broker was lost:\n%s", harness.Tail(string(log), 10))
 	}
 }
+
+// TestObjectOnOneMember: a key that only member a holds (made there after
+// the copy) is found and used through the group; gop11 status shows the
+// group's members and that the key is missing on b.
+func TestObjectOnOneMember(t *testing.T) {
+	a, bt := members(t)
+	if _, stderr, code := harness.Run(t, a.Env(), "pkcs11-tool", "--module", harness.SoftHSM, "--token-label", "signer",
+		"--login", "--pin", userPIN, "--keypairgen", "--key-type", "EC:prime256v1", "--label", "only-a", "--id", "0b"); code != 0 {
+		t.Fatalf("keypairgen on a: %s", stderr)
+	}
+	b := harness.StartConfigBroker(t, groupConfig(a, bt, "shared", ""), nil)
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	os.WriteFile(data, []byte("0123456789abcdef0123456789abcdef"), 0o600)
+	// Member b, less busy or not, is asked first in turn: sign a few
+	// times so that both are tried.
+	for range 3 {
+		out, stderr, code := harness.Run(t, clientEnv(b), "pkcs11-tool", "--module", harness.Module(), "--slot", strconv.Itoa(groupSlot),
+			"--login", "--pin", userPIN, "--sign", "--mechanism", "ECDSA", "--id", "0b", "--input-file", data, "--output-file", filepath.Join(dir, "sig"))
+		if code != 0 {
+			t.Fatalf("signing with the key only a holds: exit %d\n%s%s", code, out, stderr)
+		}
+	}
+	out, stderr, code := harness.Run(t, nil, filepath.Join(harness.Root(), "build", "gop11"), "status", "--broker", "unix://"+b.Sock)
+	if code != 0 {
+		t.Fatalf("gop11 status: exit %d\n%s", code, stderr)
+	}
+	for _, re := range []string{
+		`(?m)^signers\s+10\s+a\s+true\s+\d+\s+\d+$`,
+		`(?m)^signers\s+10\s+b\s+true\s+\d+\s+\d+$`,
+		`(?m)^signers\s+only-a\s+CKO_PRIVATE_KEY\s+0b\s+b$`,
+	} {
+		if !regexp.MustCompile(re).MatchString(out) {
+			t.Errorf("gop11 status lacks %s:\n%s", re, out)
+		}
+	}
+	if !strings.Contains(b.Log(), "object not on this group member: it is used on the others only") {
+		t.Errorf("no log line says the key is missing on b")
+	}
+}
