@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gop11/gop11/broker/acl"
+	"github.com/gop11/gop11/broker/config"
 	"github.com/gop11/gop11/broker/ha"
 	"github.com/gop11/gop11/wire"
 )
@@ -18,19 +19,42 @@ import (
 // connection whose peer is the broker's own uid or root, on the unix
 // socket: the state it shows (modules, workers, identities) is the
 // administrator's.
-func (s *Server) admin(ident acl.Identity) func(ctx context.Context, command string) ([]byte, error) {
+func (s *Server) admin(ident acl.Identity, policy func() *acl.Policy) func(ctx context.Context, command string) ([]byte, error) {
 	return func(ctx context.Context, command string) ([]byte, error) {
-		if !ident.Unix || (ident.UID != 0 && ident.UID != os.Geteuid()) {
-			return nil, fmt.Errorf("%s: admin requests are for root or the broker's own user", ident)
+		owner := ident.Unix && (ident.UID == 0 || ident.UID == os.Geteuid())
+		if p := policy(); !owner && (p == nil || !p.Admin) {
+			return nil, fmt.Errorf("%s: admin requests are for root, the broker's own user and [[client]]s with admin = true", ident)
 		}
 		switch command {
 		case "status":
 			return json.Marshal(s.status())
 		case "slots":
 			return json.Marshal(s.slotsInfo(ctx))
+		case "reload":
+			return json.Marshal(s.reloadFile())
 		}
 		return nil, fmt.Errorf("unknown admin request %q", command)
 	}
+}
+
+// ReloadResult is gop11 reload's answer: the error, if the config did not
+// load (the running one is kept).
+type ReloadResult struct {
+	Error string `json:"error,omitempty"`
+}
+
+// reloadFile is SIGHUP's work: the config file read again and applied.
+func (s *Server) reloadFile() ReloadResult {
+	cfg, err := config.Load(s.Config.Path)
+	if err == nil {
+		err = s.Reload(cfg)
+	}
+	if err != nil {
+		s.Log.Error().Err(err).Msg("reload (gop11 reload) failed, keeping the running config")
+		return ReloadResult{Error: err.Error()}
+	}
+	s.Log.Info().Msg("reloaded (gop11 reload)")
+	return ReloadResult{}
 }
 
 // Status is what gop11 status shows.

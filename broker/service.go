@@ -330,7 +330,7 @@ func (s *Server) serveRouted(id uint64, conn net.Conn, ident acl.Identity, log z
 	defer func() { audited.Close(time.Since(start)) }()
 	s.Metrics.Connected()
 	defer s.Metrics.Disconnected()
-	ServeConn(context.Background(), conn, ServeConfig{Backend: s.Metrics.Wrap(audited.Wrap(guard.Call)), Admin: s.admin(ident), Log: log, Stop: s.ctx.Done(), Grace: s.grace,
+	ServeConn(context.Background(), conn, ServeConfig{Backend: s.Metrics.Wrap(audited.Wrap(guard.Call)), Admin: s.admin(ident, guard.Policy), Log: log, Stop: s.ctx.Done(), Grace: s.grace,
 		Lanes: lanes, TLSLanes: tlsLanes, Version: s.Version, MaxLanes: s.MaxLanes, MaxLanesTotal: s.MaxLanesTotal})
 	r.close()
 	log.Info().Dur("connected_for", time.Since(start)).Msg("client gone: its workers finalize their modules")

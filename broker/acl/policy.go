@@ -146,6 +146,9 @@ type Policy struct {
 	Operations []Operation // empty: all but the explicit ones
 	Login      string      // LoginClient or LoginBroker
 	ReadOnly   bool
+	// Admin lets the connection make admin requests (gop11 status, slots,
+	// reload) besides root and the broker's own user.
+	Admin bool
 	// MaxSessions bounds the sessions one connection has open (0: no bound).
 	MaxSessions int
 	Line        int // of its [[client]] header, for logs

@@ -41,6 +41,7 @@ type rawClient struct {
 	Operations  *[]string `toml:"operations"`
 	Login       *string   `toml:"login"`
 	ReadOnly    *bool     `toml:"read_only"`
+	Admin       *bool     `toml:"admin"`
 	MaxSessions *int64    `toml:"max_sessions"`
 }
 
@@ -354,6 +355,9 @@ func (p *parser) clients(raws []rawClient, c *Config, o ParseOptions) error {
 					return p.errorf(k("login"), `"broker" needs a pin on every token the client sees: group %s's slot %d (line %d) has none`, g.Name, g.Slot, g.Line)
 				}
 			}
+		}
+		if rc.Admin != nil {
+			pol.Admin = *rc.Admin
 		}
 		if rc.ReadOnly != nil {
 			pol.ReadOnly = *rc.ReadOnly

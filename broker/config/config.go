@@ -267,6 +267,7 @@ var want = map[string]string{
 	"client.mechanisms":      "an array of strings",
 	"client.operations":      "an array of strings",
 	"client.login":           `"client" or "broker"`,
+	"client.admin":           "a boolean",
 	"client.read_only":       "a boolean",
 	"client.max_sessions":    "an integer",
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gop11/gop11/broker"
+	"github.com/gop11/gop11/broker/config"
 	"github.com/gop11/gop11/module/client"
 	"github.com/gop11/gop11/wire"
 )
@@ -54,6 +56,15 @@ func admin(cmd string, args []string) int {
 			fmt.Fprintf(os.Stderr, "gop11 %s: the broker refused: %v (its log says why; admin requests are for root or the broker's user)\n", cmd, err)
 		}
 		return 1
+	}
+	if cmd == "reload" {
+		var r broker.ReloadResult
+		if err := json.Unmarshal(resp.JSON, &r); err != nil || r.Error != "" {
+			fmt.Fprintf(os.Stderr, "gop11 reload: the broker keeps its running config: %s\n", cmp.Or(r.Error, fmt.Sprint(err)))
+			return 1
+		}
+		fmt.Println("reloaded")
+		return 0
 	}
 	if *asJSON {
 		os.Stdout.Write(append(resp.JSON, '\n'))
@@ -128,4 +139,22 @@ func pids(p []int) string {
 		s[i] = fmt.Sprint(x)
 	}
 	return strings.Join(s, ",")
+}
+
+// checkConfig checks a broker.toml as the broker would load it.
+func checkConfig(args []string) int {
+	if len(args) > 1 {
+		return 2
+	}
+	path := "/etc/gop11/broker.toml"
+	if len(args) == 1 {
+		path = args[0]
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "gop11 check-config: %v\n", err)
+		return 1
+	}
+	fmt.Printf("%s: OK: %d listeners, %d modules, %d tokens, %d groups, %d clients\n", path, len(cfg.Listen), len(cfg.Modules), len(cfg.Tokens), len(cfg.Groups), len(cfg.Clients))
+	return 0
 }

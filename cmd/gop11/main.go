@@ -22,8 +22,10 @@ func main() {
 	switch os.Args[1] {
 	case "ping":
 		os.Exit(ping(os.Args[2:]))
-	case "status", "slots":
+	case "status", "slots", "reload":
 		os.Exit(admin(os.Args[1], os.Args[2:]))
+	case "check-config":
+		os.Exit(checkConfig(os.Args[2:]))
 	case "-h", "--help", "help":
 		usage()
 	default:
@@ -37,6 +39,8 @@ func usage() {
 	fmt.Fprintln(os.Stderr, `usage: gop11 ping [--broker unix:///path.sock] [--count N]
        gop11 status [--broker ...] [--json]   the broker's modules, workers, groups, connections
        gop11 slots [--broker ...] [--json]    its virtual slots: token label, serial, module, sessions
+       gop11 reload [--broker ...]            read broker.toml again (as SIGHUP does)
+       gop11 check-config [FILE]              check a broker.toml (default /etc/gop11/broker.toml)
 exit: 0 done, 1 the broker answered with a problem, 2 usage, 3 the broker cannot be reached`)
 }
 

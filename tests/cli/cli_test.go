@@ -91,3 +91,61 @@ socket_mode = "0666"`+
 		t.Errorf("gop11 status with a stray argument: exit %d, want 2\n%s", code, out)
 	}
 }
+
+// gop11 reload applies an edited broker.toml (a new slot appears) and
+// keeps the running config when the file is broken, saying why; a
+// [[client]] with admin = true may ask as another user; gop11
+// check-config checks a file.
+func TestReloadAndAdminClient(t *testing.T) {
+	harness.RequireBuild(t)
+	harness.Require(t, "setpriv")
+	a := harness.NewToken(t, "cli-a", pin, "Qx7-so-0815")
+	b := harness.NewToken(t, "cli-b", pin, "Qx7-so-0815")
+	base := `listen = ["unix://%SOCK%"]
+socket_mode = "0666"` +
+		harness.ModuleTOML("soft-a", harness.SoftHSM, "shared", "", map[string]string{"SOFTHSM2_CONF": a.Conf}) +
+		harness.ModuleTOML("soft-b", harness.SoftHSM, "shared", "", map[string]string{"SOFTHSM2_CONF": b.Conf}) +
+		harness.TokenTOML("soft-a", "pkcs11:token=cli-a", 1)
+	clients := `
+[[client]]
+name = "root"
+uids = [0]
+[[client]]
+name = "operator"
+uids = [65534]
+operations = ["find"]
+admin = true
+`
+	br := harness.StartConfigBroker(t, base+clients, nil)
+	ep := "unix://" + br.Sock
+	run := func(args ...string) (string, int) {
+		out, stderr, code := harness.Run(t, nil, gop11(), args...)
+		return out + stderr, code
+	}
+
+	if out, code := run("check-config", br.CfgPath); code != 0 || !strings.Contains(out, ": OK: 1 listeners, 2 modules, 1 tokens, 0 groups, 2 clients") {
+		t.Errorf("gop11 check-config: exit %d\n%s", code, out)
+	}
+	br.Write(base + harness.TokenTOML("soft-b", "pkcs11:token=cli-b", 2) + clients)
+	if out, code := run("reload", "--broker", ep); code != 0 || !strings.Contains(out, "reloaded") {
+		t.Fatalf("gop11 reload: exit %d\n%s", code, out)
+	}
+	if out, code := run("slots", "--broker", ep); code != 0 || !regexp.MustCompile(`(?m)^2\s+cli-b\s`).MatchString(out) {
+		t.Errorf("after gop11 reload, slot 2 is not listed: exit %d\n%s", code, out)
+	}
+	br.Write(base + harness.TokenTOML("nosuch", "pkcs11:token=x", 3) + clients)
+	if out, code := run("check-config", br.CfgPath); code != 1 || !strings.Contains(out, `no [[module]] is named "nosuch"`) {
+		t.Errorf("gop11 check-config of a broken file: exit %d\n%s", code, out)
+	}
+	if out, code := run("reload", "--broker", ep); code != 1 || !strings.Contains(out, `the broker keeps its running config`) || !strings.Contains(out, `no [[module]] is named "nosuch"`) {
+		t.Errorf("gop11 reload of a broken file: exit %d\n%s", code, out)
+	}
+	if out, code := run("slots", "--broker", ep); code != 0 || !regexp.MustCompile(`(?m)^2\s+cli-b\s`).MatchString(out) {
+		t.Errorf("after a failed reload, slot 2 is gone: exit %d\n%s", code, out)
+	}
+	// nobody's [[client]] has admin = true.
+	o, stderr, code := harness.Run(t, nil, "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", gop11(), "status", "--broker", ep)
+	if code != 0 || !strings.Contains(o, "soft-b") {
+		t.Errorf("gop11 status as a [[client]] with admin = true: exit %d\n%s%s", code, o, stderr)
+	}
+}
