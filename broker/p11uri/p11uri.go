@@ -9,6 +9,15 @@
 //
 // String never prints a pin-value (it prints pin-value=[redacted]), and
 // errors never quote attribute values, so both are safe to log.
+//
+// Why not github.com/stefanberger/go-pkcs11uri (evaluated on 2026-12-04,
+// v0.0.0-20230803200340, against this package's tests): it refuses
+// "PKCS11:" (RFC 3986 schemes are case-insensitive), accepts unknown
+// attribute names such as "tokn=" (a typo in a [[token]] uri would then
+// select every token instead of failing at load), and its errors quote
+// attribute values ("slot-id must be a number: abc"), which for a URI
+// carrying a pin-value would put the PIN in a log. Matching and
+// redaction would stay ours either way.
 package p11uri
 
 import (
