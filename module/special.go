@@ -13,8 +13,10 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 	"unsafe"
 
+	"github.com/gop11/gop11/broker/audit"
 	"github.com/gop11/gop11/module/client"
 	"github.com/gop11/gop11/wire"
 	"github.com/rs/zerolog"
@@ -23,6 +25,7 @@ import (
 var (
 	initMu  sync.Mutex // C_Initialize and C_Finalize only
 	current atomic.Pointer[client.Client]
+	callLog atomic.Pointer[audit.Client] // client.toml log_verbosity; nil: none
 	logger  = zerolog.Nop()
 	logFile *os.File
 )
@@ -64,6 +67,11 @@ func session(c *client.Client, h C.CK_SESSION_HANDLE) (*client.Session, C.CK_RV)
 // decode is CKR_DEVICE_ERROR; anything else CKR_FUNCTION_FAILED.
 func call(c *client.Client, s *client.Session, id wire.CallID, req, resp wire.Message) C.CK_RV {
 	var err error
+	if calls := callLog.Load(); calls != nil {
+		args := calls.Args(req)
+		start := time.Now()
+		defer func() { calls.Call(id, req, err, time.Since(start), args) }()
+	}
 	if s != nil {
 		if id != wire.CallGetAttributeValue {
 			s.KeepAttrs(0, nil, nil)
@@ -254,6 +262,8 @@ func goC_Initialize(pInitArgs C.CK_VOID_PTR) C.CK_RV {
 		complain(err.Error())
 		return C.CKR_GENERAL_ERROR
 	}
+	level, _ := audit.ParseLevel(cfg.LogVerbosity) // checked by LoadConfig
+	callLog.Store(audit.NewClient(logw, level))
 	c := client.New(cfg, logw)
 	if err := c.Connect(); err != nil {
 		if errors.Is(err, wire.ErrRefused) {

@@ -209,20 +209,7 @@ func (c *Conn) Wrap(next wire.BackendFunc) wire.BackendFunc {
 
 func (c *Conn) record(ctx context.Context, next wire.BackendFunc, id wire.CallID, ses uint64, req, resp wire.Message, err error,
 	k kind, key *keyInfo, took time.Duration, args func(*zerolog.Event) *zerolog.Event) {
-	var need Level
-	switch {
-	case k == lifecycle, k == keyUse && key != nil && secretOrPrivate(key):
-		need = KeyOnly
-	case err != nil, k == auth:
-		need = Quiet
-	case id == wire.CallGetTokenInfo:
-		need = Full
-	default:
-		need = Info
-	}
-	if err != nil && key != nil && need > KeyOnly {
-		need = KeyOnly
-	}
+	need := needed(k, id, err, k == keyUse && key != nil && secretOrPrivate(key), key != nil)
 	if k == keyUse && need == KeyOnly && err == nil && isUpdate(id) && c.l.level < Info {
 		return // a key's use is its Init and its last call
 	}
@@ -267,6 +254,22 @@ func (c *Conn) record(ctx context.Context, next wire.BackendFunc, id wire.CallID
 		e = args(e)
 	}
 	e.Send()
+}
+
+// needed is the level that logs a call: key lifecycle and a key's use
+// (usesKey) from KeyOnly, and a failed call on a key (onKey) too; other
+// failures and logins from Quiet; C_GetTokenInfo, which applications
+// poll, only at Full; the rest from Info.
+func needed(k kind, id wire.CallID, err error, usesKey, onKey bool) Level {
+	switch {
+	case k == lifecycle, usesKey, err != nil && onKey:
+		return KeyOnly
+	case err != nil, k == auth:
+		return Quiet
+	case id == wire.CallGetTokenInfo:
+		return Full
+	}
+	return Info
 }
 
 func isUpdate(id wire.CallID) bool {
@@ -445,3 +448,63 @@ func brief(req wire.Message, level Level) func(*zerolog.Event) *zerolog.Event {
 }
 
 var pinType = reflect.TypeOf(wire.PIN(nil))
+
+// Client is the client module's own log of its calls (client.toml
+// log_verbosity): the levels above, in the module's log file. The module
+// does not read keys' labels: a key is its handle.
+type Client struct {
+	zl    zerolog.Logger
+	level Level
+}
+
+// NewClient logs to w at level; nil when there is nothing to log.
+func NewClient(w io.Writer, level Level) *Client {
+	if w == nil || w == io.Discard || level == None {
+		return nil
+	}
+	return &Client{zl: zerolog.New(w).With().Timestamp().Int("pid", os.Getpid()).Logger(), level: level}
+}
+
+// Args reads a request's arguments for the verbose levels, before the
+// call (the layers below may change the request); nil below Verbose.
+func (c *Client) Args(req wire.Message) func(*zerolog.Event) *zerolog.Event {
+	if c == nil || c.level < Verbose {
+		return nil
+	}
+	return brief(req, c.level)
+}
+
+// Call logs one answered call, as its level says.
+func (c *Client) Call(id wire.CallID, req wire.Message, err error, took time.Duration, args func(*zerolog.Event) *zerolog.Event) {
+	if c == nil {
+		return
+	}
+	k := kindOf(id)
+	if c.level < needed(k, id, err, k == keyUse && !isUpdate(id), k == lifecycle || k == keyUse) {
+		return
+	}
+	rv := "CKR_OK"
+	if err != nil {
+		rv = rvName(err)
+	}
+	e := c.zl.Log().Str("event", eventName(k)).Str("call", id.String()).Str("rv", rv).Dur("took", took)
+	var key uint64
+	req.Handles(func(hk wire.HandleKind, p *uint64) {
+		if hk == wire.HObject && key == 0 {
+			key = *p
+		}
+	})
+	if key != 0 {
+		e = e.Uint64("object", key)
+	}
+	if m := mechanismOf(req); m != nil {
+		e = e.Str("mechanism", wire.MechanismName(m.Type))
+	}
+	if q, ok := req.(*wire.LoginRequest); ok {
+		e = e.Str("user", userName(q.UserType)) // never the PIN
+	}
+	if args != nil {
+		e = args(e)
+	}
+	e.Send()
+}

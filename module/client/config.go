@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gop11/gop11/broker/audit"
 	"github.com/gop11/gop11/wire"
 	"github.com/pelletier/go-toml/v2"
 )
@@ -35,11 +36,14 @@ type Config struct {
 	DialTimeout time.Duration `toml:"dial_timeout"` // connect + handshake, e.g. "5s"
 	// LaneSpin: how long a call polls for its answer before its thread
 	// sleeps (wire.SetLaneSpin; "0s": never). GOP11_LANE_SPIN wins.
-	LaneSpin    time.Duration `toml:"lane_spin"`
-	TLS         TLSConfig     `toml:"tls"`
-	Source      string        `toml:"-"` // where Broker came from, for messages
-	File        string        `toml:"-"` // the config file read, if any
-	laneSpinSet bool
+	LaneSpin time.Duration `toml:"lane_spin"`
+	// LogVerbosity is how much of its own calls the module logs to Log:
+	// the broker's [audit] verbosities (none ... full), default "quiet".
+	LogVerbosity string    `toml:"log_verbosity"`
+	TLS          TLSConfig `toml:"tls"`
+	Source       string    `toml:"-"` // where Broker came from, for messages
+	File         string    `toml:"-"` // the config file read, if any
+	laneSpinSet  bool
 }
 
 // TLSConfig is client.toml's [tls]: what a tls:// broker needs.
@@ -88,6 +92,9 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	}
 	if cfg.DialTimeout <= 0 {
 		cfg.DialTimeout = 5 * time.Second
+	}
+	if cfg.LogVerbosity == "" {
+		cfg.LogVerbosity = "quiet"
 	}
 	if !cfg.laneSpinSet {
 		cfg.LaneSpin = wire.DefaultLaneSpin
@@ -154,11 +161,12 @@ func configPaths(getenv func(string) string) []string {
 // TOML library as the broker's config: go-toml/v2.)
 func readFile(path string) (Config, error) {
 	var raw struct {
-		Broker      any       `toml:"broker"` // a string, or an array of them
-		Log         string    `toml:"log"`
-		DialTimeout string    `toml:"dial_timeout"`
-		LaneSpin    string    `toml:"lane_spin"`
-		TLS         TLSConfig `toml:"tls"`
+		Broker       any       `toml:"broker"` // a string, or an array of them
+		Log          string    `toml:"log"`
+		DialTimeout  string    `toml:"dial_timeout"`
+		LaneSpin     string    `toml:"lane_spin"`
+		LogVerbosity string    `toml:"log_verbosity"`
+		TLS          TLSConfig `toml:"tls"`
 	}
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -180,7 +188,12 @@ func readFile(path string) (Config, error) {
 		}
 		return Config{}, fmt.Errorf("%w: %s: %v", ErrConfig, path, err)
 	}
-	cfg := Config{Log: raw.Log, TLS: raw.TLS, Source: path, File: path}
+	cfg := Config{Log: raw.Log, TLS: raw.TLS, Source: path, File: path, LogVerbosity: raw.LogVerbosity}
+	if cfg.LogVerbosity != "" {
+		if _, ok := audit.ParseLevel(cfg.LogVerbosity); !ok {
+			return Config{}, fmt.Errorf("%w: %s: log_verbosity %q: want one of %s", ErrConfig, path, cfg.LogVerbosity, strings.Join(audit.Levels, ", "))
+		}
+	}
 	switch b := raw.Broker.(type) {
 	case nil:
 	case string:

@@ -183,3 +183,17 @@ func TestBrokerLists(t *testing.T) {
 		})
 	}
 }
+
+func TestLogVerbosity(t *testing.T) {
+	_, write := configWriter(t)
+	for _, tc := range []struct{ text, want, errHas string }{
+		{"broker = \"unix:///x.sock\"\n", "quiet", ""},
+		{"broker = \"unix:///x.sock\"\nlog_verbosity = \"full\"\n", "full", ""},
+		{"broker = \"unix:///x.sock\"\nlog_verbosity = \"debug\"\n", "", `log_verbosity "debug": want one of none, key_only, quiet, info, verbose, full`},
+	} {
+		cfg, ok := loadCase(t, map[string]string{"GOP11_CONFIG": write("c.toml", tc.text)}, tc.errHas)
+		if ok && cfg.LogVerbosity != tc.want {
+			t.Errorf("%q: log_verbosity %q, want %q", tc.text, cfg.LogVerbosity, tc.want)
+		}
+	}
+}

@@ -210,3 +210,52 @@ func asString(v any) string {
 	}
 	return strconv.Quote("")
 }
+
+// The client module's own log_verbosity (client.toml): the same levels,
+// in the module's log file, never a PIN.
+func TestClientVerbosity(t *testing.T) {
+	harness.Require(t, "pkcs11-tool")
+	tok := harness.NewToken(t, "audited", pin, "Qx7-so-0815")
+	b := harness.StartConfigBroker(t, config(tok, "-", "none"), nil)
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in")
+	os.WriteFile(in, []byte("audited data, 32 bytes of input!"), 0o600)
+	if _, stderr, code := harness.Run(t, []string{"GOP11_BROKER=unix://" + b.Sock}, "pkcs11-tool", "--module", harness.Module(), "--slot", "1",
+		"--login", "--pin", pin, "--keypairgen", "--key-type", "EC:prime256v1", "--label", "audit-key", "--id", "0a"); code != 0 {
+		t.Fatalf("keypairgen: %s", stderr)
+	}
+	for _, tc := range []struct {
+		level                 string
+		signInit, find, wrong bool
+	}{
+		{"none", false, false, false},
+		{"key_only", true, false, false},
+		{"quiet", true, false, true},
+		{"info", true, true, true},
+	} {
+		t.Run(tc.level, func(t *testing.T) {
+			logPath := filepath.Join(t.TempDir(), "module.log")
+			conf := filepath.Join(t.TempDir(), "client.toml")
+			os.WriteFile(conf, []byte("broker = \"unix://"+b.Sock+"\"\nlog = \""+logPath+"\"\nlog_verbosity = \""+tc.level+"\"\n"), 0o600)
+			env := []string{"GOP11_CONFIG=" + conf}
+			harness.Run(t, env, "pkcs11-tool", "--module", harness.Module(), "--slot", "1", "--login", "--pin", pin,
+				"--sign", "--mechanism", "ECDSA", "--id", "0a", "--input-file", in, "--output-file", filepath.Join(dir, "sig"))
+			harness.Run(t, env, "pkcs11-tool", "--module", harness.Module(), "--slot", "1", "--login", "--pin", wrongPIN, "--list-objects")
+			lines := readLog(t, logPath)
+			var signInit, find, wrong bool
+			for _, l := range lines {
+				signInit = signInit || (l["call"] == "C_SignInit" && l["mechanism"] == "CKM_ECDSA")
+				find = find || l["call"] == "C_FindObjectsInit"
+				wrong = wrong || (l["call"] == "C_Login" && l["rv"] == "CKR_PIN_INCORRECT")
+			}
+			if signInit != tc.signInit || find != tc.find || wrong != tc.wrong {
+				t.Errorf("log_verbosity %s: C_SignInit %v (want %v), C_FindObjectsInit %v (want %v), the wrong PIN %v (want %v)",
+					tc.level, signInit, tc.signInit, find, tc.find, wrong, tc.wrong)
+			}
+			data, _ := os.ReadFile(logPath)
+			if strings.Contains(string(data), pin) || strings.Contains(string(data), wrongPIN) {
+				t.Errorf("a PIN is in the module's log")
+			}
+		})
+	}
+}
