@@ -63,8 +63,16 @@ type Status struct {
 	UptimeS     float64        `json:"uptime_s"`
 	Listen      []string       `json:"listen"`
 	Connections int            `json:"connections"`
+	Clients     []ClientStatus `json:"clients"`
 	Modules     []ModuleStatus `json:"modules"`
 	Groups      []GroupStatus  `json:"groups,omitempty"`
+}
+
+// ClientStatus is one connection: who it is and for how long.
+type ClientStatus struct {
+	Conn      uint64  `json:"conn"`
+	Identity  string  `json:"identity"`
+	Connected float64 `json:"connected_s"`
 }
 
 // ModuleStatus is one [[module]].
@@ -94,7 +102,13 @@ type MemberStatus struct {
 
 func (s *Server) status() Status {
 	st := Status{Version: s.Version, UptimeS: time.Since(s.started).Seconds(), Listen: s.Listen}
-	s.routers.Range(func(any, any) bool { st.Connections++; return true })
+	s.routers.Range(func(k, _ any) bool {
+		r := k.(*router)
+		st.Connections++
+		st.Clients = append(st.Clients, ClientStatus{Conn: r.conn, Identity: r.who, Connected: time.Since(r.since).Seconds()})
+		return true
+	})
+	sort.Slice(st.Clients, func(i, j int) bool { return st.Clients[i].Conn < st.Clients[j].Conn })
 	snap := s.snap.Load()
 	if snap == nil {
 		return st

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/gop11/gop11/broker/ha"
 	"github.com/gop11/gop11/broker/remote"
@@ -46,10 +47,11 @@ type router struct {
 	events  []uint64         // virtual slots with an event not yet reported
 	notify  chan struct{}
 	seen    *snapshot
+	since   time.Time // connected
 }
 
 func newRouter(s *Server, conn uint64, who string, log zerolog.Logger) *router {
-	return &router{srv: s, log: log, conn: conn, who: who, members: map[int]*member{}, groups: map[int]*ha.Conn{}, gens: map[int]uint16{}, notify: make(chan struct{}, 1), seen: s.snap.Load()}
+	return &router{srv: s, log: log, conn: conn, who: who, members: map[int]*member{}, groups: map[int]*ha.Conn{}, gens: map[int]uint16{}, notify: make(chan struct{}, 1), seen: s.snap.Load(), since: time.Now()}
 }
 
 // brokerInfo is what C_GetInfo says in config mode: the library is
@@ -128,7 +130,14 @@ func (r *router) call(ctx context.Context, id wire.CallID, req wire.Message) (wi
 	if err != nil {
 		return nil, err
 	}
+	var start time.Time
+	if r.srv.Metrics != nil {
+		start = time.Now()
+	}
 	resp, err := m.invoke(ctx, d, req)
+	if r.srv.Metrics != nil {
+		r.srv.Metrics.ModuleCall(m.mod.cfg.Name, d.ID, time.Since(start))
+	}
 	if errors.Is(err, errMemberDied) {
 		r.lost(snap, m)
 		return nil, wire.CKR_DEVICE_ERROR

@@ -28,6 +28,7 @@ type Metrics struct {
 	starts      *prometheus.CounterVec
 	crashes     *prometheus.CounterVec
 	denials     *prometheus.CounterVec
+	modLatency  *prometheus.HistogramVec
 
 	// Per function, resolved at its first call (so that functions never
 	// called export no series); then the call path does no label lookup.
@@ -64,8 +65,11 @@ func New(groups func() []MemberState) *Metrics {
 			Help: "Worker processes that crashed, were killed for a hung call, or exited with an error, by module."}, []string{"module"}),
 		denials: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gop11_policy_denials_total",
 			Help: "Calls the access policy denied, by [[client]] and function."}, []string{"client", "function"}),
+		modLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "gop11_module_call_duration_seconds",
+			Help:    "Time a module's worker or instance took to answer, by module and function.",
+			Buckets: prometheus.ExponentialBuckets(10e-6, 4, 10)}, []string{"module", "function"}),
 	}
-	m.reg.MustRegister(m.calls, m.latency, m.connections, m.starts, m.crashes, m.denials)
+	m.reg.MustRegister(m.calls, m.latency, m.connections, m.starts, m.crashes, m.denials, m.modLatency)
 	if groups != nil {
 		m.reg.MustRegister(groupCollector(groups))
 	}
@@ -103,6 +107,14 @@ func rvName(err error) string {
 		return rv.String()
 	}
 	return "error" // not a CK_RV: the connection's failure
+}
+
+// ModuleCall times a call module answered (the router's hop to it and
+// the module's work).
+func (m *Metrics) ModuleCall(module string, id wire.CallID, took time.Duration) {
+	if m != nil {
+		m.modLatency.WithLabelValues(module, id.String()).Observe(took.Seconds())
+	}
 }
 
 // Connected and Disconnected follow the open connections.

@@ -81,6 +81,10 @@ func admin(cmd string, args []string) int {
 		}
 		fmt.Fprintf(w, "broker\t%s, up %s, %d connections (this one included)\n", st.Version, (time.Duration(st.UptimeS) * time.Second).String(), st.Connections)
 		fmt.Fprintf(w, "listen\t%s\n", strings.Join(st.Listen, " "))
+		fmt.Fprintln(w, "\nCONN\tIDENTITY\tCONNECTED")
+		for _, c := range st.Clients {
+			fmt.Fprintf(w, "%d\t%s\t%s\n", c.Conn, c.Identity, (time.Duration(c.Connected) * time.Second).String())
+		}
 		fmt.Fprintln(w, "\nMODULE\tISOLATION\tWORKERS\tRESTARTS\tPATH")
 		for _, m := range st.Modules {
 			fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\n", m.Name, m.Isolation, pids(m.Workers), m.Restarts, m.Path)

@@ -40,6 +40,7 @@ socket_mode = "0666"`+
 	for _, re := range []string{
 		`(?m)^broker\s+\S+, up \d+s, 1 connections \(this one included\)$`,
 		`(?m)^listen\s+` + regexp.QuoteMeta(ep) + `$`,
+		`(?m)^\d+\s+uid=0\s+\d+s$`,
 		`(?m)^soft-a\s+process\s+-\s+0\s+` + regexp.QuoteMeta(harness.SoftHSM) + `$`,
 		`(?m)^soft-b\s+shared\s+\d+\s+0\s+` + regexp.QuoteMeta(harness.SoftHSM) + `$`,
 	} {

@@ -130,6 +130,8 @@ operations = ["sign", "find", "read"]
 		{"gop11_call_duration_seconds_count", `function="C_Sign"`, n + 1},
 		{"gop11_worker_crashes_total", `module="faulty"`, 1},
 		{"gop11_policy_denials_total", `client="tester",function="C_GenerateKeyPair"`, 1},
+		{"gop11_module_call_duration_seconds_count", `function="C_Sign",module="softhsm"`, n},
+		{"gop11_module_call_duration_seconds_count", `function="C_Sign",module="faulty"`, 1},
 		{"gop11_connections", ``, 0},
 	} {
 		got := value(text, c.metric, c.labels)
