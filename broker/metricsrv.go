@@ -56,6 +56,22 @@ func (s *Server) checkModules(ctx context.Context) map[string]string {
 	return failed
 }
 
+// moduleSessions is each shared module instance's session counts.
+func (s *Server) moduleSessions() []metrics.ModuleSessions {
+	snap := s.snap.Load()
+	if snap == nil {
+		return nil
+	}
+	var out []metrics.ModuleSessions
+	for _, mod := range snap.modules {
+		if mod.inst != nil {
+			v, r, _ := mod.inst.Counts()
+			out = append(out, metrics.ModuleSessions{Module: mod.cfg.Name, Virtual: v, Real: r})
+		}
+	}
+	return out
+}
+
 // groupStates is every HA group member's state, for the metrics.
 func (s *Server) groupStates() []metrics.MemberState {
 	snap := s.snap.Load()

@@ -213,7 +213,7 @@ func (s *Server) Run(ctx context.Context, grace time.Duration) error {
 	switch {
 	case s.Config != nil:
 		if s.Config.MetricsListen != "" {
-			s.Metrics = metrics.New(s.groupStates)
+			s.Metrics = metrics.New(s.groupStates, s.moduleSessions)
 		}
 		if a := s.Config.Audit; a != nil {
 			level, _ := audit.ParseLevel(a.Verbosity)

@@ -48,8 +48,15 @@ type MemberState struct {
 	Calls         uint64
 }
 
-// New makes the metrics; groups, if not nil, is read at every scrape.
-func New(groups func() []MemberState) *Metrics {
+// ModuleSessions is a shared module instance's session counts.
+type ModuleSessions struct {
+	Module        string
+	Virtual, Real int
+}
+
+// New makes the metrics; groups and sessions, if not nil, are read at
+// every scrape.
+func New(groups func() []MemberState, sessions func() []ModuleSessions) *Metrics {
 	m := &Metrics{
 		reg: prometheus.NewRegistry(),
 		calls: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gop11_calls_total",
@@ -72,6 +79,9 @@ func New(groups func() []MemberState) *Metrics {
 	m.reg.MustRegister(m.calls, m.latency, m.connections, m.starts, m.crashes, m.denials, m.modLatency)
 	if groups != nil {
 		m.reg.MustRegister(groupCollector(groups))
+	}
+	if sessions != nil {
+		m.reg.MustRegister(sessionCollector(sessions))
 	}
 	return m
 }
@@ -173,6 +183,22 @@ func (g groupCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(memberUp, prometheus.GaugeValue, up, s.Group, s.Member)
 		ch <- prometheus.MustNewConstMetric(memberCalls, prometheus.CounterValue, float64(s.Calls), s.Group, s.Member)
+	}
+}
+
+// sessionCollector exports shared instances' sessions at scrape time.
+type sessionCollector func() []ModuleSessions
+
+var moduleSessions = prometheus.NewDesc("gop11_sessions",
+	"Sessions of a shared module instance (isolation shared or inprocess): the clients' virtual ones and the module's real ones.",
+	[]string{"module", "kind"}, nil)
+
+func (f sessionCollector) Describe(ch chan<- *prometheus.Desc) { ch <- moduleSessions }
+
+func (f sessionCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, s := range f() {
+		ch <- prometheus.MustNewConstMetric(moduleSessions, prometheus.GaugeValue, float64(s.Virtual), s.Module, "virtual")
+		ch <- prometheus.MustNewConstMetric(moduleSessions, prometheus.GaugeValue, float64(s.Real), s.Module, "real")
 	}
 }
 

@@ -14,7 +14,7 @@ import (
 func TestScrape(t *testing.T) {
 	m := New(func() []MemberState {
 		return []MemberState{{Group: "signers", Member: "a", Up: true, Calls: 7}, {Group: "signers", Member: "b", Calls: 3}}
-	})
+	}, func() []ModuleSessions { return []ModuleSessions{{Module: "knet", Virtual: 12, Real: 3}} })
 	call := m.Wrap(func(ctx context.Context, id wire.CallID, req wire.Message) (wire.Message, error) {
 		if id == wire.CallLogin {
 			return nil, wire.CKR_PIN_INCORRECT
@@ -46,6 +46,8 @@ func TestScrape(t *testing.T) {
 		`gop11_group_member_up{group="signers",member="a"} 1`,
 		`gop11_group_member_up{group="signers",member="b"} 0`,
 		`gop11_group_member_calls_total{group="signers",member="a"} 7`,
+		`gop11_sessions{kind="virtual",module="knet"} 12`,
+		`gop11_sessions{kind="real",module="knet"} 3`,
 	} {
 		if !strings.Contains(text, want+"\n") {
 			t.Errorf("scrape lacks %s", want)
