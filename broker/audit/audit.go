@@ -210,7 +210,7 @@ func (c *Conn) Wrap(next wire.BackendFunc) wire.BackendFunc {
 func (c *Conn) record(ctx context.Context, next wire.BackendFunc, id wire.CallID, ses uint64, req, resp wire.Message, err error,
 	k kind, key *keyInfo, took time.Duration, args func(*zerolog.Event) *zerolog.Event) {
 	need := needed(k, id, err, k == keyUse && key != nil && secretOrPrivate(key), key != nil)
-	if k == keyUse && need == KeyOnly && err == nil && isUpdate(id) && c.l.level < Info {
+	if k == keyUse && need == KeyOnly && err == nil && wire.StepOf(id) == wire.OpUpdate && c.l.level < Info {
 		return // a key's use is its Init and its last call
 	}
 	e := c.l.event(need)
@@ -272,11 +272,6 @@ func needed(k kind, id wire.CallID, err error, usesKey, onKey bool) Level {
 	return Info
 }
 
-func isUpdate(id wire.CallID) bool {
-	n := id.String()
-	return strings.HasSuffix(n, "Update") || id == wire.CallDigestKey
-}
-
 func eventName(k kind) string {
 	switch k {
 	case lifecycle:
@@ -324,7 +319,7 @@ func (c *Conn) keyOf(ctx context.Context, next wire.BackendFunc, id wire.CallID,
 	})
 	if obj != 0 {
 		ki := c.read(ctx, next, ses, obj)
-		if strings.HasSuffix(id.String(), "Init") {
+		if wire.StepOf(id) == wire.OpInit {
 			c.mu.Lock()
 			c.ops[ses] = ki
 			c.mu.Unlock()
@@ -480,7 +475,7 @@ func (c *Client) Call(id wire.CallID, req wire.Message, err error, took time.Dur
 		return
 	}
 	k := kindOf(id)
-	if c.level < needed(k, id, err, k == keyUse && !isUpdate(id), k == lifecycle || k == keyUse) {
+	if c.level < needed(k, id, err, k == keyUse && wire.StepOf(id) != wire.OpUpdate, k == lifecycle || k == keyUse) {
 		return
 	}
 	rv := "CKR_OK"

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 
 	"github.com/gop11/gop11/wire"
@@ -61,20 +60,12 @@ type session struct {
 	flags   uint64
 	real    []uint64 // per member, valid while realInc[i] == Conn.inc[i]
 	realInc []uint64
-	// Operations (Init to their last call) run on one member, op; kept
-	// holds their calls so far, to replay them on another member.
-	op        int
-	ops       map[string]bool
-	kept      []keptCall
-	keptBytes int
-	overLimit bool
-	found     []uint64 // C_FindObjects results not yet returned
-	finding   bool
-}
-
-type keptCall struct {
-	id  wire.CallID
-	req wire.Message
+	// Operations (Init to their last call) run on one member, op; ops
+	// keeps their calls so far, to replay them on another member.
+	op      int
+	ops     wire.OpLog
+	found   []uint64 // C_FindObjects results not yet returned
+	finding bool
 }
 
 // Conn gives a connection its view of the group; links[i] reaches member i.
@@ -153,8 +144,7 @@ func (c *Conn) Call(ctx context.Context, id wire.CallID, req wire.Message) (wire
 		return c.everywhere(ctx, s, d, req)
 	}
 	if d.Family != "" {
-		name := strings.TrimPrefix(d.Name, "C_")
-		return c.opCall(ctx, s, d, req, strings.HasSuffix(name, "Init"), name == d.Family || strings.HasSuffix(name, "Final"))
+		return c.opCall(ctx, s, d, req, wire.StepOf(d.ID))
 	}
 	// C_GetAttributeValue, C_GetObjectSize, C_WrapKey, C_SeedRandom,
 	// C_GenerateRandom: any member holding the objects named.
@@ -354,7 +344,7 @@ func (c *Conn) loginOn(ctx context.Context, s *session, i int) error {
 
 func (c *Conn) openSession(ctx context.Context, q *wire.OpenSessionRequest) (wire.Message, error) {
 	n := len(c.links)
-	s := &session{flags: q.Flags, real: make([]uint64, n), realInc: make([]uint64, n), op: -1}
+	s := &session{flags: q.Flags, real: make([]uint64, n), realInc: make([]uint64, n), op: -1, ops: wire.OpLog{Limit: c.g.cfg.ReplayLimit}}
 	tried := make([]bool, n)
 	var last error
 	for {
@@ -462,7 +452,7 @@ func (c *Conn) sessionInfo(s *session) wire.SessionInfo {
 // logged in before its first use) and answers as that member did.
 func (c *Conn) login(ctx context.Context, s *session, d *wire.CallDesc, q *wire.LoginRequest) (wire.Message, error) {
 	if q.UserType == wire.CKU_CONTEXT_SPECIFIC {
-		return c.opCall(ctx, s, d, q, false, false)
+		return c.opCall(ctx, s, d, q, wire.OpUpdate)
 	}
 	if q.UserType != wire.CKU_USER {
 		return nil, c.unsupported(d, "only user logins on a group: log the SO in through a member token's own slot")

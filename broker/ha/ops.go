@@ -7,17 +7,17 @@ import (
 	"github.com/gop11/gop11/wire"
 )
 
-// opCall runs a call of an operation: init starts one, ends ends its
-// family's. A session's operations stay on one member; when it fails,
-// their calls so far are replayed on another member, then this one.
-func (c *Conn) opCall(ctx context.Context, s *session, d *wire.CallDesc, req wire.Message, init, ends bool) (wire.Message, error) {
-	if !init && s.op < 0 {
+// opCall runs a call of an operation at step. A session's operations
+// stay on one member; when it fails, their calls so far are replayed on
+// another member, then this one.
+func (c *Conn) opCall(ctx context.Context, s *session, d *wire.CallDesc, req wire.Message, step wire.OpStep) (wire.Message, error) {
+	if step != wire.OpInit && s.op < 0 {
 		// No operation under way: the module answers for that.
 		resp, _, err := c.anywhere(ctx, s, d, req)
 		return resp, err
 	}
 	var kept wire.Message
-	if !ends && !s.overLimit {
+	if step != wire.OpEnd && !s.ops.Over {
 		kept = wire.Clone(req)
 	}
 	tried := make([]bool, len(c.links))
@@ -26,7 +26,7 @@ func (c *Conn) opCall(ctx context.Context, s *session, d *wire.CallDesc, req wir
 	restarted := false
 	for {
 		if i < 0 || tried[i] {
-			if s.op >= 0 && s.overLimit {
+			if s.op >= 0 && s.ops.Over {
 				c.log.Error().Str("call", d.Name).Int("replay_limit", c.g.cfg.ReplayLimit).
 					Msg("the member running this operation failed, and its input is past replay_limit: CKR_DEVICE_ERROR")
 				c.endOps(s)
@@ -48,12 +48,12 @@ func (c *Conn) opCall(ctx context.Context, s *session, d *wire.CallDesc, req wir
 					return nil, wire.CKR_DEVICE_ERROR
 				}
 				c.log.Info().Str("call", d.Name).Str("from", c.g.members[s.op].name).Str("to", c.g.members[i].name).
-					Int("calls_replayed", len(s.kept)).Msg("operation moved to another group member")
+					Int("calls_replayed", len(s.ops.Calls)).Msg("operation moved to another group member")
 				s.op = i
 			}
 		}
 		resp, err := c.on(ctx, s, i, d.ID, req)
-		if errors.Is(err, ErrStale) && !restarted && !(s.op == i && s.overLimit) {
+		if errors.Is(err, ErrStale) && !restarted && !(s.op == i && s.ops.Over) {
 			// The member restarted: its handles are opened again, and the
 			// operation's calls so far replayed there, before this one.
 			restarted = true
@@ -70,57 +70,32 @@ func (c *Conn) opCall(ctx context.Context, s *session, d *wire.CallDesc, req wir
 			tried[i], last = true, err
 			continue
 		}
-		c.after(s, d, i, init, ends, kept, err)
+		c.after(s, d, i, step, kept, err)
 		return resp, err
 	}
 }
 
 // after records what an answered call did to the session's operations.
-func (c *Conn) after(s *session, d *wire.CallDesc, i int, init, ends bool, kept wire.Message, err error) {
+func (c *Conn) after(s *session, d *wire.CallDesc, i int, step wire.OpStep, kept wire.Message, err error) {
+	over := s.ops.Over
+	if !s.ops.Record(d.ID, step, kept, err == nil) && kept != nil {
+		zero(kept)
+	}
+	if s.ops.Over && !over {
+		c.log.Debug().Int("replay_limit", c.g.cfg.ReplayLimit).Msg("operation input past replay_limit: it can no longer move to another member")
+	}
 	switch {
-	case init:
-		if err == nil {
-			if s.ops == nil {
-				s.ops = map[string]bool{}
-			}
-			s.op, s.ops[d.Family] = i, true
-			c.keep(s, d.ID, kept, false)
-		}
-	case ends:
-		delete(s.ops, d.Family)
-	case err != nil: // an update that fails ends its operation
-		delete(s.ops, d.Family)
-	default:
-		c.keep(s, d.ID, kept, true)
+	case !s.ops.Active():
+		s.op = -1
+	case step == wire.OpInit && err == nil:
+		s.op = i
 	}
-	if len(s.ops) == 0 {
-		c.endOps(s)
-	}
-}
-
-// keep adds a call to the session's replay list, while the input of its
-// updates stays within replay_limit.
-func (c *Conn) keep(s *session, id wire.CallID, req wire.Message, update bool) {
-	if req == nil || s.overLimit {
-		return
-	}
-	if update {
-		n := wire.InputBytes(req)
-		if s.keptBytes+n > c.g.cfg.ReplayLimit {
-			c.log.Debug().Int("replay_limit", c.g.cfg.ReplayLimit).Msg("operation input past replay_limit: it can no longer move to another member")
-			c.dropKept(s)
-			s.overLimit = true
-			return
-		}
-		s.keptBytes += n
-	}
-	s.kept = append(s.kept, keptCall{id, req})
 }
 
 // replay runs the session's kept calls on member i.
 func (c *Conn) replay(ctx context.Context, s *session, i int) error {
-	for _, k := range s.kept {
-		if _, err := c.on(ctx, s, i, k.id, k.req); err != nil {
+	for _, k := range s.ops.Calls {
+		if _, err := c.on(ctx, s, i, k.ID, k.Req); err != nil {
 			return err
 		}
 	}
@@ -129,23 +104,16 @@ func (c *Conn) replay(ctx context.Context, s *session, i int) error {
 
 // endOps forgets the session's operations and their kept calls.
 func (c *Conn) endOps(s *session) {
-	c.dropKept(s)
-	s.ops, s.op, s.overLimit = nil, -1, false
-}
-
-func (c *Conn) dropKept(s *session) {
-	for _, k := range s.kept {
-		zero(k.req)
-	}
-	s.kept, s.keptBytes = nil, 0
+	s.ops.Reset()
+	s.op = -1
 }
 
 // allowedOp: the members that may hold every object of the session's
 // operations and of req.
 func (c *Conn) allowedOp(s *session, req wire.Message) func(int) bool {
 	fs := []func(int) bool{c.allowed(req)}
-	for _, k := range s.kept {
-		fs = append(fs, c.allowed(k.req))
+	for _, k := range s.ops.Calls {
+		fs = append(fs, c.allowed(k.Req))
 	}
 	return func(i int) bool {
 		for _, f := range fs {

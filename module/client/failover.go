@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"slices"
-	"strings"
 	"sync"
 
 	"github.com/gop11/gop11/wire"
@@ -57,20 +56,11 @@ type objRef struct {
 
 // foSession is what restores a session on another broker.
 type foSession struct {
-	mu        sync.Mutex // one call at a time, with its restore
-	find      []wire.Attribute
-	finding   bool
-	found     int
-	ops       map[string]bool
-	kept      []KeptCall
-	keptBytes int
-	overLimit bool
-}
-
-// KeptCall is a call kept to be made again.
-type KeptCall struct {
-	ID  wire.CallID
-	Req wire.Message
+	mu      sync.Mutex // one call at a time, with its restore
+	find    []wire.Attribute
+	finding bool
+	found   int
+	ops     wire.OpLog // its Limit is maxReplay, set at the first call
 }
 
 func newFailover(log io.Writer) *failover {
@@ -340,21 +330,22 @@ func (c *Client) restore(w *wire.Client, s *Session) error {
 			}
 		}
 	}
-	if fs.overLimit {
+	if fs.ops.Over {
 		fo.log.Error().Uint64("session", s.Handle).Msg("the operation under way is past the replay bound (1 MiB of input): it is lost with the broker")
-		fs.endOps()
+		fs.ops.Reset()
 	}
-	for _, k := range fs.kept {
+	replayed := len(fs.ops.Calls)
+	for _, k := range fs.ops.Calls {
 		if err := c.send(w, s, k.ID, wire.Clone(k.Req), wire.Lookup(k.ID).NewResponse()); err != nil {
 			fo.log.Error().Uint64("session", s.Handle).Str("call", k.ID.String()).Err(err).Msg("the operation under way could not be restored on this broker")
-			fs.endOps()
+			fs.ops.Reset()
 			if errors.Is(err, wire.ErrConnLost) {
 				return err
 			}
 			break
 		}
 	}
-	fo.log.Info().Uint64("session", s.Handle).Uint64("slot", s.Slot).Int("calls_replayed", len(fs.kept)).Msg("session restored on this broker")
+	fo.log.Info().Uint64("session", s.Handle).Uint64("slot", s.Slot).Int("calls_replayed", replayed).Msg("session restored on this broker")
 	return nil
 }
 
@@ -396,68 +387,15 @@ func (c *Client) track(w *wire.Client, s *Session, id wire.CallID, req, resp wir
 		fs.find, fs.finding = nil, false
 		return false
 	}
-	d := wire.Lookup(id)
-	if d.Family == "" && id != wire.CallLogin {
+	step := wire.StepOf(id)
+	if id == wire.CallLogin {
+		step = wire.OpUpdate // CKU_CONTEXT_SPECIFIC: part of the operation
+	}
+	if step == wire.NotOp {
 		return false
 	}
-	name := strings.TrimPrefix(d.Name, "C_")
-	init := strings.HasSuffix(name, "Init")
-	ends := name == d.Family || strings.HasSuffix(name, "Final")
-	keptIt := false
-	switch {
-	case init:
-		if ok {
-			if fs.ops == nil {
-				fs.ops = map[string]bool{}
-			}
-			fs.ops[d.Family] = true
-			keptIt = fs.keep(id, kept, false)
-		}
-	case ends:
-		delete(fs.ops, d.Family)
-	case !ok:
-		delete(fs.ops, d.Family) // an update that fails ends its operation
-	default:
-		keptIt = fs.keep(id, kept, true)
-	}
-	if len(fs.ops) == 0 {
-		fs.endOps()
-		return false
-	}
-	return keptIt
-}
-
-// keep adds a call to the operation's replay list, while its update input
-// stays within maxReplay.
-func (fs *foSession) keep(id wire.CallID, req wire.Message, update bool) bool {
-	if req == nil || fs.overLimit {
-		return false
-	}
-	if update {
-		n := wire.InputBytes(req)
-		if fs.keptBytes+n > maxReplay {
-			fs.dropKept()
-			fs.overLimit = true
-			return false
-		}
-		fs.keptBytes += n
-	}
-	fs.kept = append(fs.kept, KeptCall{id, req})
-	return true
-}
-
-func (fs *foSession) endOps() {
-	fs.dropKept()
-	fs.ops, fs.overLimit = nil, false
-}
-
-func (fs *foSession) dropKept() {
-	for _, k := range fs.kept {
-		if l, ok := k.Req.(*wire.LoginRequest); ok {
-			clear(l.Pin)
-		}
-	}
-	fs.kept, fs.keptBytes = nil, 0
+	fs.ops.Limit = maxReplay
+	return fs.ops.Record(id, step, kept, ok)
 }
 
 // setLogin replaces slot's login, zeroing the old PIN; with fo.mu held.

@@ -1,10 +1,6 @@
 package client
 
-import (
-	"strings"
-
-	"github.com/gop11/gop11/wire"
-)
+import "github.com/gop11/gop11/wire"
 
 // Some modules let an application mix an operation's functions after a
 // size query: SoftHSM2, asked for C_Encrypt's output length, keeps the
@@ -22,38 +18,9 @@ import (
 // as the module does for an operation that ended).
 const trailLimit = 64 << 10
 
-type opKind uint8
-
-const (
-	opNone   opKind = iota
-	opInit          // C_EncryptInit, C_SignInit, ...
-	opUpdate        // C_EncryptUpdate, C_DigestKey, ...
-	opEnd           // a single-part call or a Final
-)
-
-var kinds [wire.NumCalls]opKind
-
-func init() {
-	for id := range wire.CallID(wire.NumCalls) {
-		d := wire.Lookup(id)
-		if d == nil || d.Family == "" {
-			continue
-		}
-		name := strings.TrimPrefix(d.Name, "C_")
-		switch {
-		case strings.HasSuffix(name, "Init"):
-			kinds[id] = opInit
-		case name == d.Family || strings.HasSuffix(name, "Final"):
-			kinds[id] = opEnd
-		default:
-			kinds[id] = opUpdate
-		}
-	}
-}
-
 // trail is what starts an operation again: its Init and updates.
 type trail struct {
-	calls []KeptCall // the Init first
+	calls []wire.KeptCall // the Init first
 	bytes int
 	over  bool
 }
@@ -62,8 +29,8 @@ type trail struct {
 // another function's output is kept (see above); it then drops that
 // output and returns the calls that start the operation again (none if
 // the session has not kept them).
-func (s *Session) Mixing(id wire.CallID) ([]KeptCall, bool) {
-	if id >= wire.NumCalls || (kinds[id] != opUpdate && kinds[id] != opEnd) {
+func (s *Session) Mixing(id wire.CallID) ([]wire.KeptCall, bool) {
+	if step := wire.StepOf(id); step != wire.OpUpdate && step != wire.OpEnd {
 		return nil, false
 	}
 	s.mu.Lock()
@@ -93,7 +60,8 @@ func (s *Session) Mixing(id wire.CallID) ([]KeptCall, bool) {
 // family's trail, an update adds a copy of its input while within
 // trailLimit, and a failure ends the trail as it ends the operation.
 func (s *Session) Record(id wire.CallID, req wire.Message, ok bool) {
-	if id >= wire.NumCalls || kinds[id] == opNone || kinds[id] == opEnd {
+	step := wire.StepOf(id)
+	if step == wire.NotOp || step == wire.OpEnd {
 		return
 	}
 	f := wire.Lookup(id).Family
@@ -103,7 +71,7 @@ func (s *Session) Record(id wire.CallID, req wire.Message, ok bool) {
 		delete(s.trails, f)
 		return
 	}
-	if kinds[id] == opInit {
+	if step == wire.OpInit {
 		if s.trails == nil {
 			s.trails = map[string]*trail{}
 		}
@@ -115,7 +83,7 @@ func (s *Session) Record(id wire.CallID, req wire.Message, ok bool) {
 		// An Init request holds no memory of the application's (its
 		// mechanism parameter is copied): it is kept as it is.
 		clear(t.calls)
-		t.calls, t.bytes, t.over = append(t.calls[:0], KeptCall{id, req}), 0, false
+		t.calls, t.bytes, t.over = append(t.calls[:0], wire.KeptCall{ID: id, Req: req}), 0, false
 		return
 	}
 	t := s.trails[f]
@@ -123,7 +91,7 @@ func (s *Session) Record(id wire.CallID, req wire.Message, ok bool) {
 		return
 	}
 	if n := wire.InputBytes(req); t.bytes+n <= trailLimit {
-		t.calls, t.bytes = append(t.calls, KeptCall{id, wire.Clone(req)}), t.bytes+n
+		t.calls, t.bytes = append(t.calls, wire.KeptCall{ID: id, Req: wire.Clone(req)}), t.bytes+n
 	} else {
 		t.over, t.calls = true, nil
 	}
