@@ -56,9 +56,14 @@ func members(t *testing.T) (a, b *harness.Token) {
 // groupConfig is a broker config serving a and b as the group "signers"
 // on slot 10; extra holds more [[group]] keys.
 func groupConfig(a, b *harness.Token, iso, extra string) string {
-	return `listen = ["unix://%SOCK%"]` +
-		harness.ModuleTOML("softhsm-a", harness.SoftHSM, iso, "", map[string]string{"SOFTHSM2_CONF": a.Conf}) +
-		harness.ModuleTOML("softhsm-b", harness.SoftHSM, iso, "", map[string]string{"SOFTHSM2_CONF": b.Conf}) + `
+	return groupOf(harness.ModuleTOML("softhsm-a", harness.SoftHSM, iso, "", map[string]string{"SOFTHSM2_CONF": a.Conf}),
+		harness.ModuleTOML("softhsm-b", harness.SoftHSM, iso, "", map[string]string{"SOFTHSM2_CONF": b.Conf}), extra)
+}
+
+// groupOf is that config with the two members' [[module]]s given: they
+// must be named softhsm-a and softhsm-b.
+func groupOf(moduleA, moduleB, extra string) string {
+	return `listen = ["unix://%SOCK%"]` + moduleA + moduleB + `
 [[token]]
 name = "a"
 module = "softhsm-a"
@@ -444,24 +449,8 @@ func TestMemberFaults(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			// Member a is the first listed: with one client and no load,
 			// calls go to it.
-			cfg := `listen = ["unix://%SOCK%"]` +
-				harness.ModuleTOML("faulty-a", fault, tc.iso, `call_timeout = "1s"`, map[string]string{"SOFTHSM2_CONF": a.Conf}) +
-				harness.ModuleTOML("softhsm-b", harness.SoftHSM, tc.iso, "", map[string]string{"SOFTHSM2_CONF": bt.Conf}) + `
-[[token]]
-name = "a"
-module = "faulty-a"
-uri = "pkcs11:token=signer"
-
-[[token]]
-name = "b"
-module = "softhsm-b"
-uri = "pkcs11:token=signer"
-
-[[group]]
-name = "signers"
-slot = 10
-members = ["a", "b"]
-`
+			cfg := groupOf(harness.ModuleTOML("softhsm-a", fault, tc.iso, `call_timeout = "1s"`, map[string]string{"SOFTHSM2_CONF": a.Conf}),
+				harness.ModuleTOML("softhsm-b", harness.SoftHSM, tc.iso, "", map[string]string{"SOFTHSM2_CONF": bt.Conf}), "")
 			b := harness.StartConfigBroker(t, cfg, nil)
 			dir := t.TempDir()
 			data, sig := filepath.Join(dir, "data"), filepath.Join(dir, "sig")
