@@ -2,8 +2,8 @@
  * pkcs11.h - PKCS #11 (Cryptoki) for gop11: platform macros, then the
  * types (pkcs11t.h) and the functions (pkcs11f.h).
  *
- * Written for the gop11 project from the facts of PKCS #11 v2.40, plus
- * the v3.0 CK_INTERFACE, C_GetInterfaceList and C_GetInterface.  Names
+ * Written for the gop11 project from the facts of PKCS #11 v2.40 and
+ * v3.0: CK_FUNCTION_LIST is v2.40's, CK_FUNCTION_LIST_3_0 v3.0's.  Names
  * of types, constants, structure members and functions are the spec's,
  * so C code written against the OASIS header compiles against this one.
  *
@@ -75,35 +75,30 @@ extern "C" {
 #undef CK_PKCS11_FUNCTION_INFO
 #undef CK_NEED_ARG_LIST
 
-/* Pass 3: one member per function, in the list's order. */
+/* Pass 3: one member per function, in the list's order; v2.40's list. */
 #define CK_PKCS11_FUNCTION_INFO(name) GOP11_CK_CONCAT(CK_, name) name;
+#ifdef CK_PKCS11_2_0_ONLY
+#define GOP11_KEEP_2_0_ONLY 1
+#else
+#define CK_PKCS11_2_0_ONLY 1
+#endif
 struct CK_FUNCTION_LIST {
 	CK_VERSION version;
 #include "pkcs11f.h"
 };
+#ifndef GOP11_KEEP_2_0_ONLY
+#undef CK_PKCS11_2_0_ONLY
+#endif
+#undef GOP11_KEEP_2_0_ONLY
 #undef CK_PKCS11_FUNCTION_INFO
 
-/* ---- v3.0 interface discovery (not members of CK_FUNCTION_LIST) ---- */
-
-extern CK_DECLARE_FUNCTION(CK_RV, C_GetInterfaceList)(
-	CK_INTERFACE_PTR pInterfacesList,
-	CK_ULONG_PTR     pulCount);
-
-extern CK_DECLARE_FUNCTION(CK_RV, C_GetInterface)(
-	CK_UTF8CHAR_PTR      pInterfaceName,
-	CK_VERSION_PTR       pVersion,
-	CK_INTERFACE_PTR_PTR ppInterface,
-	CK_FLAGS             flags);
-
-typedef CK_DECLARE_FUNCTION_POINTER(CK_RV, CK_C_GetInterfaceList)(
-	CK_INTERFACE_PTR pInterfacesList,
-	CK_ULONG_PTR     pulCount);
-
-typedef CK_DECLARE_FUNCTION_POINTER(CK_RV, CK_C_GetInterface)(
-	CK_UTF8CHAR_PTR      pInterfaceName,
-	CK_VERSION_PTR       pVersion,
-	CK_INTERFACE_PTR_PTR ppInterface,
-	CK_FLAGS             flags);
+/* v3.0: the whole list, the 68 of v2.40 first. */
+#define CK_PKCS11_FUNCTION_INFO(name) GOP11_CK_CONCAT(CK_, name) name;
+struct CK_FUNCTION_LIST_3_0 {
+	CK_VERSION version;
+#include "pkcs11f.h"
+};
+#undef CK_PKCS11_FUNCTION_INFO
 
 #undef GOP11_CK_CONCAT
 #undef GOP11_CK_CONCAT_

@@ -2,8 +2,9 @@
  * pkcs11t.h - PKCS #11 types, structures and constants for gop11.
  *
  * Written for the gop11 project from the facts (names, values and
- * structure layouts) of PKCS #11 v2.40, plus the few v3.0 interface
- * additions gop11 needs.  Include <pkcs11.h>, not this file: pkcs11.h
+ * structure layouts) of PKCS #11 v2.40, plus the v3.0 additions gop11
+ * carries (interfaces, message-based functions and their parameters,
+ * the v3.0 mechanism parameters).  Include <pkcs11.h>, not this file: pkcs11.h
  * sets the platform macros (CK_PTR and friends) this file relies on.
  *
  * Conventions kept so that the Go generator (wire/internal/genconst)
@@ -991,6 +992,9 @@ typedef CK_C_INITIALIZE_ARGS CK_PTR CK_C_INITIALIZE_ARGS_PTR;
 typedef struct CK_FUNCTION_LIST CK_FUNCTION_LIST;
 typedef CK_FUNCTION_LIST CK_PTR CK_FUNCTION_LIST_PTR;
 typedef CK_FUNCTION_LIST_PTR CK_PTR CK_FUNCTION_LIST_PTR_PTR;
+typedef struct CK_FUNCTION_LIST_3_0 CK_FUNCTION_LIST_3_0;
+typedef CK_FUNCTION_LIST_3_0 CK_PTR CK_FUNCTION_LIST_3_0_PTR;
+typedef CK_FUNCTION_LIST_3_0_PTR CK_PTR CK_FUNCTION_LIST_3_0_PTR_PTR;
 
 /* ------------------------------------------------------------------
  * v3.0 interfaces (C_GetInterfaceList, C_GetInterface)
@@ -1614,5 +1618,169 @@ typedef CK_OTP_SIGNATURE_INFO CK_PTR CK_OTP_SIGNATURE_INFO_PTR;
 #define CK_OTP_PARAM_IGNORED                    0x0UL
 #define CK_OTP_PARAM_OPTIONAL                   0x1UL
 #define CK_OTP_PARAM_MANDATORY                  0x2UL
+
+/* ------------------------------------------------------------------
+ * v3.0: message-based functions, session cancel, new mechanisms
+ * ------------------------------------------------------------------ */
+
+/* CK_MECHANISM_INFO.flags, and C_SessionCancel's flags */
+#define CKF_MESSAGE_ENCRYPT                     0x00000002UL
+#define CKF_MESSAGE_DECRYPT                     0x00000004UL
+#define CKF_MESSAGE_SIGN                        0x00000008UL
+#define CKF_MESSAGE_VERIFY                      0x00000010UL
+#define CKF_MULTI_MESSAGE                       0x00000020UL
+#define CKF_FIND_OBJECTS                        0x00000040UL
+
+/* C_EncryptMessageNext and friends: the last part of a message */
+#define CKF_END_OF_MESSAGE                      0x00000001UL
+
+/* return values */
+#define CKR_TOKEN_RESOURCE_EXCEEDED             0x201UL
+#define CKR_OPERATION_CANCEL_FAILED             0x202UL
+
+/* mechanisms */
+#define CKM_EC_MONTGOMERY_KEY_PAIR_GEN          0x1056UL
+#define CKM_SP800_108_COUNTER_KDF               0x3ACUL
+#define CKM_SP800_108_FEEDBACK_KDF              0x3ADUL
+#define CKM_SP800_108_DOUBLE_PIPELINE_KDF       0x3AEUL
+#define CKM_CHACHA20_KEY_GEN                    0x1225UL
+#define CKM_CHACHA20                            0x1226UL
+#define CKM_POLY1305_KEY_GEN                    0x1227UL
+#define CKM_POLY1305                            0x1228UL
+#define CKM_SALSA20                             0x4020UL
+#define CKM_CHACHA20_POLY1305                   0x4021UL
+#define CKM_SALSA20_POLY1305                    0x4022UL
+#define CKM_HKDF_DERIVE                         0x402AUL
+#define CKM_HKDF_DATA                           0x402BUL
+#define CKM_HKDF_KEY_GEN                        0x402CUL
+#define CKM_SALSA20_KEY_GEN                     0x402DUL
+
+/* IV and nonce generators of the message parameters */
+typedef CK_ULONG CK_GENERATOR_FUNCTION;
+#define CKG_NO_GENERATE                         0x0UL
+#define CKG_GENERATE                            0x1UL
+#define CKG_GENERATE_COUNTER                    0x2UL
+#define CKG_GENERATE_RANDOM                     0x3UL
+#define CKG_GENERATE_COUNTER_XOR                0x4UL
+
+/* Per-message parameters: the IV (or nonce) and the tag (or MAC) may
+ * be written by the token. */
+typedef struct CK_GCM_MESSAGE_PARAMS {
+	CK_BYTE_PTR           pIv;
+	CK_ULONG              ulIvLen;
+	CK_ULONG              ulIvFixedBits;
+	CK_GENERATOR_FUNCTION ivGenerator;
+	CK_BYTE_PTR           pTag;
+	CK_ULONG              ulTagBits;
+} CK_GCM_MESSAGE_PARAMS;
+typedef CK_GCM_MESSAGE_PARAMS CK_PTR CK_GCM_MESSAGE_PARAMS_PTR;
+
+typedef struct CK_CCM_MESSAGE_PARAMS {
+	CK_ULONG              ulDataLen;
+	CK_BYTE_PTR           pNonce;
+	CK_ULONG              ulNonceLen;
+	CK_ULONG              ulNonceFixedBits;
+	CK_GENERATOR_FUNCTION nonceGenerator;
+	CK_BYTE_PTR           pMAC;
+	CK_ULONG              ulMACLen;
+} CK_CCM_MESSAGE_PARAMS;
+typedef CK_CCM_MESSAGE_PARAMS CK_PTR CK_CCM_MESSAGE_PARAMS_PTR;
+
+typedef struct CK_SALSA20_CHACHA20_POLY1305_MSG_PARAMS {
+	CK_BYTE_PTR pNonce;
+	CK_ULONG    ulNonceLen;
+	CK_BYTE_PTR pTag;
+} CK_SALSA20_CHACHA20_POLY1305_MSG_PARAMS;
+typedef CK_SALSA20_CHACHA20_POLY1305_MSG_PARAMS CK_PTR CK_SALSA20_CHACHA20_POLY1305_MSG_PARAMS_PTR;
+
+/* Mechanism parameters */
+typedef struct CK_EDDSA_PARAMS {
+	CK_BBOOL    phFlag;
+	CK_ULONG    ulContextDataLen;
+	CK_BYTE_PTR pContextData;
+} CK_EDDSA_PARAMS;
+typedef CK_EDDSA_PARAMS CK_PTR CK_EDDSA_PARAMS_PTR;
+
+typedef struct CK_SALSA20_CHACHA20_POLY1305_PARAMS {
+	CK_BYTE_PTR pNonce;
+	CK_ULONG    ulNonceLen;
+	CK_BYTE_PTR pAAD;
+	CK_ULONG    ulAADLen;
+} CK_SALSA20_CHACHA20_POLY1305_PARAMS;
+typedef CK_SALSA20_CHACHA20_POLY1305_PARAMS CK_PTR CK_SALSA20_CHACHA20_POLY1305_PARAMS_PTR;
+
+typedef struct CK_CHACHA20_PARAMS {
+	CK_BYTE_PTR pBlockCounter;
+	CK_ULONG    blockCounterBits;
+	CK_BYTE_PTR pNonce;
+	CK_ULONG    ulNonceBits;
+} CK_CHACHA20_PARAMS;
+typedef CK_CHACHA20_PARAMS CK_PTR CK_CHACHA20_PARAMS_PTR;
+
+/* CK_HKDF_PARAMS.ulSaltType */
+#define CKF_HKDF_SALT_NULL                      0x00000001UL
+#define CKF_HKDF_SALT_DATA                      0x00000002UL
+#define CKF_HKDF_SALT_KEY                       0x00000004UL
+
+typedef struct CK_HKDF_PARAMS {
+	CK_BBOOL          bExtract;
+	CK_BBOOL          bExpand;
+	CK_MECHANISM_TYPE prfHashMechanism;
+	CK_ULONG          ulSaltType;
+	CK_BYTE_PTR       pSalt;
+	CK_ULONG          ulSaltLen;
+	CK_OBJECT_HANDLE  hSaltKey;
+	CK_BYTE_PTR       pInfo;
+	CK_ULONG          ulInfoLen;
+} CK_HKDF_PARAMS;
+typedef CK_HKDF_PARAMS CK_PTR CK_HKDF_PARAMS_PTR;
+
+/* SP 800-108 key derivation: data parameters of the PRF input */
+typedef CK_MECHANISM_TYPE CK_SP800_108_PRF_TYPE;
+typedef CK_ULONG CK_PRF_DATA_TYPE;
+#define CK_SP800_108_ITERATION_VARIABLE         0x1UL
+#define CK_SP800_108_OPTIONAL_COUNTER           0x2UL
+#define CK_SP800_108_DKM_LENGTH                 0x3UL
+#define CK_SP800_108_BYTE_ARRAY                 0x4UL
+
+typedef struct CK_PRF_DATA_PARAM {
+	CK_PRF_DATA_TYPE type;
+	CK_VOID_PTR      pValue;
+	CK_ULONG         ulValueLen;
+} CK_PRF_DATA_PARAM;
+typedef CK_PRF_DATA_PARAM CK_PTR CK_PRF_DATA_PARAM_PTR;
+
+typedef struct CK_SP800_108_COUNTER_FORMAT {
+	CK_BBOOL bLittleEndian;
+	CK_ULONG ulWidthInBits;
+} CK_SP800_108_COUNTER_FORMAT;
+typedef CK_SP800_108_COUNTER_FORMAT CK_PTR CK_SP800_108_COUNTER_FORMAT_PTR;
+
+typedef CK_ULONG CK_SP800_108_DKM_LENGTH_METHOD;
+#define CK_SP800_108_DKM_LENGTH_SUM_OF_KEYS     0x1UL
+#define CK_SP800_108_DKM_LENGTH_SUM_OF_SEGMENTS 0x2UL
+
+typedef struct CK_SP800_108_DKM_LENGTH_FORMAT {
+	CK_SP800_108_DKM_LENGTH_METHOD dkmLengthMethod;
+	CK_BBOOL                       bLittleEndian;
+	CK_ULONG                       ulWidthInBits;
+} CK_SP800_108_DKM_LENGTH_FORMAT;
+typedef CK_SP800_108_DKM_LENGTH_FORMAT CK_PTR CK_SP800_108_DKM_LENGTH_FORMAT_PTR;
+
+typedef struct CK_DERIVED_KEY {
+	CK_ATTRIBUTE_PTR     pTemplate;
+	CK_ULONG             ulAttributeCount;
+	CK_OBJECT_HANDLE_PTR phKey;
+} CK_DERIVED_KEY;
+typedef CK_DERIVED_KEY CK_PTR CK_DERIVED_KEY_PTR;
+
+typedef struct CK_SP800_108_KDF_PARAMS {
+	CK_SP800_108_PRF_TYPE prfType;
+	CK_ULONG              ulNumberOfDataParams;
+	CK_PRF_DATA_PARAM_PTR pDataParams;
+	CK_ULONG              ulAdditionalDerivedKeys;
+	CK_DERIVED_KEY_PTR    pAdditionalDerivedKeys;
+} CK_SP800_108_KDF_PARAMS;
+typedef CK_SP800_108_KDF_PARAMS CK_PTR CK_SP800_108_KDF_PARAMS_PTR;
 
 #endif /* GOP11_PKCS11T_H */

@@ -101,6 +101,8 @@ const (
 	CKR_PUBLIC_KEY_INVALID               RV = 0x000001B9
 	CKR_FUNCTION_REJECTED                RV = 0x00000200
 	CKR_VENDOR_DEFINED                   RV = 0x80000000
+	CKR_TOKEN_RESOURCE_EXCEEDED          RV = 0x00000201
+	CKR_OPERATION_CANCEL_FAILED          RV = 0x00000202
 )
 
 // Attribute types (CK_ATTRIBUTE_TYPE).
@@ -587,6 +589,21 @@ const (
 	CKM_RSA_PKCS_TPM_1_1               = 0x00004001
 	CKM_RSA_PKCS_OAEP_TPM_1_1          = 0x00004002
 	CKM_VENDOR_DEFINED                 = 0x80000000
+	CKM_EC_MONTGOMERY_KEY_PAIR_GEN     = 0x00001056
+	CKM_SP800_108_COUNTER_KDF          = 0x000003AC
+	CKM_SP800_108_FEEDBACK_KDF         = 0x000003AD
+	CKM_SP800_108_DOUBLE_PIPELINE_KDF  = 0x000003AE
+	CKM_CHACHA20_KEY_GEN               = 0x00001225
+	CKM_CHACHA20                       = 0x00001226
+	CKM_POLY1305_KEY_GEN               = 0x00001227
+	CKM_POLY1305                       = 0x00001228
+	CKM_SALSA20                        = 0x00004020
+	CKM_CHACHA20_POLY1305              = 0x00004021
+	CKM_SALSA20_POLY1305               = 0x00004022
+	CKM_HKDF_DERIVE                    = 0x0000402A
+	CKM_HKDF_DATA                      = 0x0000402B
+	CKM_HKDF_KEY_GEN                   = 0x0000402C
+	CKM_SALSA20_KEY_GEN                = 0x0000402D
 )
 
 // Object classes (CK_OBJECT_CLASS).
@@ -729,6 +746,16 @@ const (
 	CKF_EXCLUDE_CHALLENGE              = 0x00000008
 	CKF_EXCLUDE_PIN                    = 0x00000010
 	CKF_USER_FRIENDLY_OTP              = 0x00000020
+	CKF_MESSAGE_ENCRYPT                = 0x00000002
+	CKF_MESSAGE_DECRYPT                = 0x00000004
+	CKF_MESSAGE_SIGN                   = 0x00000008
+	CKF_MESSAGE_VERIFY                 = 0x00000010
+	CKF_MULTI_MESSAGE                  = 0x00000020
+	CKF_FIND_OBJECTS                   = 0x00000040
+	CKF_END_OF_MESSAGE                 = 0x00000001
+	CKF_HKDF_SALT_NULL                 = 0x00000001
+	CKF_HKDF_SALT_DATA                 = 0x00000002
+	CKF_HKDF_SALT_KEY                  = 0x00000004
 )
 
 // User types (CK_USER_TYPE).
@@ -772,11 +799,16 @@ const (
 
 // Mask generation functions (CK_RSA_PKCS_MGF_TYPE).
 const (
-	CKG_MGF1_SHA1   = 0x00000001
-	CKG_MGF1_SHA256 = 0x00000002
-	CKG_MGF1_SHA384 = 0x00000003
-	CKG_MGF1_SHA512 = 0x00000004
-	CKG_MGF1_SHA224 = 0x00000005
+	CKG_MGF1_SHA1            = 0x00000001
+	CKG_MGF1_SHA256          = 0x00000002
+	CKG_MGF1_SHA384          = 0x00000003
+	CKG_MGF1_SHA512          = 0x00000004
+	CKG_MGF1_SHA224          = 0x00000005
+	CKG_NO_GENERATE          = 0x00000000
+	CKG_GENERATE             = 0x00000001
+	CKG_GENERATE_COUNTER     = 0x00000002
+	CKG_GENERATE_RANDOM      = 0x00000003
+	CKG_GENERATE_COUNTER_XOR = 0x00000004
 )
 
 // OAEP and PBKDF2 source types (CK_RSA_PKCS_OAEP_SOURCE_TYPE, CK_PKCS5_PBKDF2_SALT_SOURCE_TYPE).
@@ -799,34 +831,40 @@ const (
 
 // Other CK_ constants: handles, OTP parameters, certificate categories, security domains.
 const (
-	CK_FALSE                                    = 0x00000000
-	CK_TRUE                                     = 0x00000001
-	CK_UNAVAILABLE_INFORMATION           uint64 = ^uint64(0)
-	CK_EFFECTIVELY_INFINITE                     = 0x00000000
-	CK_INVALID_HANDLE                           = 0x00000000
-	CK_CERTIFICATE_CATEGORY_UNSPECIFIED         = 0x00000000
-	CK_CERTIFICATE_CATEGORY_TOKEN_USER          = 0x00000001
-	CK_CERTIFICATE_CATEGORY_AUTHORITY           = 0x00000002
-	CK_CERTIFICATE_CATEGORY_OTHER_ENTITY        = 0x00000003
-	CK_SECURITY_DOMAIN_UNSPECIFIED              = 0x00000000
-	CK_SECURITY_DOMAIN_MANUFACTURER             = 0x00000001
-	CK_SECURITY_DOMAIN_OPERATOR                 = 0x00000002
-	CK_SECURITY_DOMAIN_THIRD_PARTY              = 0x00000003
-	CK_OTP_VALUE                                = 0x00000000
-	CK_OTP_PIN                                  = 0x00000001
-	CK_OTP_CHALLENGE                            = 0x00000002
-	CK_OTP_TIME                                 = 0x00000003
-	CK_OTP_COUNTER                              = 0x00000004
-	CK_OTP_FLAGS                                = 0x00000005
-	CK_OTP_OUTPUT_LENGTH                        = 0x00000006
-	CK_OTP_OUTPUT_FORMAT                        = 0x00000007
-	CK_OTP_FORMAT_DECIMAL                       = 0x00000000
-	CK_OTP_FORMAT_HEXADECIMAL                   = 0x00000001
-	CK_OTP_FORMAT_ALPHANUMERIC                  = 0x00000002
-	CK_OTP_FORMAT_BINARY                        = 0x00000003
-	CK_OTP_PARAM_IGNORED                        = 0x00000000
-	CK_OTP_PARAM_OPTIONAL                       = 0x00000001
-	CK_OTP_PARAM_MANDATORY                      = 0x00000002
+	CK_FALSE                                       = 0x00000000
+	CK_TRUE                                        = 0x00000001
+	CK_UNAVAILABLE_INFORMATION              uint64 = ^uint64(0)
+	CK_EFFECTIVELY_INFINITE                        = 0x00000000
+	CK_INVALID_HANDLE                              = 0x00000000
+	CK_CERTIFICATE_CATEGORY_UNSPECIFIED            = 0x00000000
+	CK_CERTIFICATE_CATEGORY_TOKEN_USER             = 0x00000001
+	CK_CERTIFICATE_CATEGORY_AUTHORITY              = 0x00000002
+	CK_CERTIFICATE_CATEGORY_OTHER_ENTITY           = 0x00000003
+	CK_SECURITY_DOMAIN_UNSPECIFIED                 = 0x00000000
+	CK_SECURITY_DOMAIN_MANUFACTURER                = 0x00000001
+	CK_SECURITY_DOMAIN_OPERATOR                    = 0x00000002
+	CK_SECURITY_DOMAIN_THIRD_PARTY                 = 0x00000003
+	CK_OTP_VALUE                                   = 0x00000000
+	CK_OTP_PIN                                     = 0x00000001
+	CK_OTP_CHALLENGE                               = 0x00000002
+	CK_OTP_TIME                                    = 0x00000003
+	CK_OTP_COUNTER                                 = 0x00000004
+	CK_OTP_FLAGS                                   = 0x00000005
+	CK_OTP_OUTPUT_LENGTH                           = 0x00000006
+	CK_OTP_OUTPUT_FORMAT                           = 0x00000007
+	CK_OTP_FORMAT_DECIMAL                          = 0x00000000
+	CK_OTP_FORMAT_HEXADECIMAL                      = 0x00000001
+	CK_OTP_FORMAT_ALPHANUMERIC                     = 0x00000002
+	CK_OTP_FORMAT_BINARY                           = 0x00000003
+	CK_OTP_PARAM_IGNORED                           = 0x00000000
+	CK_OTP_PARAM_OPTIONAL                          = 0x00000001
+	CK_OTP_PARAM_MANDATORY                         = 0x00000002
+	CK_SP800_108_ITERATION_VARIABLE                = 0x00000001
+	CK_SP800_108_OPTIONAL_COUNTER                  = 0x00000002
+	CK_SP800_108_DKM_LENGTH                        = 0x00000003
+	CK_SP800_108_BYTE_ARRAY                        = 0x00000004
+	CK_SP800_108_DKM_LENGTH_SUM_OF_KEYS            = 0x00000001
+	CK_SP800_108_DKM_LENGTH_SUM_OF_SEGMENTS        = 0x00000002
 )
 
 // rvName returns the spec name of r, or CKR_0x%08X for a value the spec does not name.
@@ -1022,6 +1060,10 @@ func rvName(r RV) string {
 		return "CKR_FUNCTION_REJECTED"
 	case CKR_VENDOR_DEFINED:
 		return "CKR_VENDOR_DEFINED"
+	case CKR_TOKEN_RESOURCE_EXCEEDED:
+		return "CKR_TOKEN_RESOURCE_EXCEEDED"
+	case CKR_OPERATION_CANCEL_FAILED:
+		return "CKR_OPERATION_CANCEL_FAILED"
 	}
 	return fmt.Sprintf("CKR_0x%08X", uint64(r))
 }
@@ -1970,6 +2012,36 @@ func MechanismName(t uint64) string {
 		return "CKM_RSA_PKCS_OAEP_TPM_1_1"
 	case CKM_VENDOR_DEFINED:
 		return "CKM_VENDOR_DEFINED"
+	case CKM_EC_MONTGOMERY_KEY_PAIR_GEN:
+		return "CKM_EC_MONTGOMERY_KEY_PAIR_GEN"
+	case CKM_SP800_108_COUNTER_KDF:
+		return "CKM_SP800_108_COUNTER_KDF"
+	case CKM_SP800_108_FEEDBACK_KDF:
+		return "CKM_SP800_108_FEEDBACK_KDF"
+	case CKM_SP800_108_DOUBLE_PIPELINE_KDF:
+		return "CKM_SP800_108_DOUBLE_PIPELINE_KDF"
+	case CKM_CHACHA20_KEY_GEN:
+		return "CKM_CHACHA20_KEY_GEN"
+	case CKM_CHACHA20:
+		return "CKM_CHACHA20"
+	case CKM_POLY1305_KEY_GEN:
+		return "CKM_POLY1305_KEY_GEN"
+	case CKM_POLY1305:
+		return "CKM_POLY1305"
+	case CKM_SALSA20:
+		return "CKM_SALSA20"
+	case CKM_CHACHA20_POLY1305:
+		return "CKM_CHACHA20_POLY1305"
+	case CKM_SALSA20_POLY1305:
+		return "CKM_SALSA20_POLY1305"
+	case CKM_HKDF_DERIVE:
+		return "CKM_HKDF_DERIVE"
+	case CKM_HKDF_DATA:
+		return "CKM_HKDF_DATA"
+	case CKM_HKDF_KEY_GEN:
+		return "CKM_HKDF_KEY_GEN"
+	case CKM_SALSA20_KEY_GEN:
+		return "CKM_SALSA20_KEY_GEN"
 	}
 	return fmt.Sprintf("CKM_0x%08X", uint64(t))
 }

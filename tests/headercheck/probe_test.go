@@ -122,13 +122,15 @@ func parseOurs(t testing.TB) *ours {
 			o.scalars = append(o.scalars, string(m[2]))
 		}
 	}
-	// CK_FUNCTION_LIST is completed in pkcs11.h from pkcs11f.h.
+	// CK_FUNCTION_LIST (v2.40's) and CK_FUNCTION_LIST_3_0 are completed
+	// in pkcs11.h from pkcs11f.h.
 	fns, err := Functions(HeaderPath("pkcs11f.h"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	o.structs = append(o.structs, "CK_FUNCTION_LIST")
-	o.members["CK_FUNCTION_LIST"] = append([]string{"version"}, fns...)
+	o.structs = append(o.structs, "CK_FUNCTION_LIST", "CK_FUNCTION_LIST_3_0")
+	o.members["CK_FUNCTION_LIST"] = append([]string{"version"}, v240(fns)...)
+	o.members["CK_FUNCTION_LIST_3_0"] = append([]string{"version"}, fns...)
 	return o
 }
 
