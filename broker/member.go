@@ -35,9 +35,33 @@ type module struct {
 	sw   *sharedWorker
 
 	mu      sync.Mutex
+	v3      *bool     // the module offers "PKCS 11" 3.x; nil: not asked yet
 	crashes int       // consecutive worker deaths
 	deaths  int       // every worker death, for gop11 status
 	notMore time.Time // no worker starts before this (backoff)
+}
+
+// offersV3 reports whether the module offers "PKCS 11" 3.x, asking it
+// with list the first time (a failed ask is asked again next time).
+func (m *module) offersV3(list func() ([]wire.Interface, error)) bool {
+	m.mu.Lock()
+	known := m.v3
+	m.mu.Unlock()
+	if known != nil {
+		return *known
+	}
+	ifaces, err := list()
+	if err != nil {
+		return false
+	}
+	v3 := false
+	for _, i := range ifaces {
+		v3 = v3 || i.Name == "PKCS 11" && i.Version.Major >= 3
+	}
+	m.mu.Lock()
+	m.v3 = &v3
+	m.mu.Unlock()
+	return v3
 }
 
 // backoff returns how long to wait before a new worker may start, and
@@ -117,6 +141,11 @@ func (s *Server) startMember(mod *module, gen uint16, connID uint64, who string,
 	return m, nil
 }
 
+// InitArgsEnv carries a module's init_args to its worker: the environment
+// of a process is readable by its user and root only, its command line by
+// everyone.
+const InitArgsEnv = "GOP11_INIT_ARGS"
+
 // spawnMember starts a worker for mod over a socketpair and waits for its
 // Welcome (the module initialized).
 func (s *Server) spawnMember(mod *module, gen uint16, connID uint64, log zerolog.Logger) (*member, error) {
@@ -139,9 +168,17 @@ func (s *Server) spawnMember(mod *module, gen uint16, connID uint64, log zerolog
 	if mod.cfg.Serialize {
 		args = append(args, "--serialize")
 	}
+	if snap := s.snap.Load(); snap != nil {
+		for t, l := range snap.cfg.Mechanisms {
+			args = append(args, "--mechanism", fmt.Sprintf("%#x=%s", t, l))
+		}
+	}
 	env := os.Environ()
 	for k, v := range mod.cfg.Env {
 		env = append(env, k+"="+v)
+	}
+	if mod.cfg.InitArgs != "" {
+		env = append(env, InitArgsEnv+"="+mod.cfg.InitArgs)
 	}
 	cmd, out, ctrl, done, err := spawnWorker(theirs, args, env, newLaneKey(), s.WorkerUser)
 	if err != nil {

@@ -72,6 +72,8 @@ func (r *router) call(ctx context.Context, id wire.CallID, req wire.Message) (wi
 		return &wire.GetSlotListResponse{SlotList: snap.virtualSlots()}, nil
 	case *wire.WaitForSlotEventRequest:
 		return r.waitForSlotEvent(ctx, q.Flags)
+	case *wire.GetInterfaceListRequest:
+		return r.interfaces(ctx, snap), nil
 	}
 	d := wire.Lookup(id)
 	target, gen := -1, uint16(0)
@@ -156,6 +158,35 @@ func (r *router) call(ctx context.Context, id wire.CallID, req wire.Message) (wi
 		}
 	})
 	return resp, nil
+}
+
+// interfaces answers C_GetInterfaceList for the broker: "PKCS 11" 2.40,
+// and 3.0 when one of its modules offers 3.x (a v3.0 call that reaches a
+// v2.40 module answers CKR_FUNCTION_NOT_SUPPORTED there). Each module is
+// asked once, by the first connection that needs it.
+func (r *router) interfaces(ctx context.Context, snap *snapshot) *wire.GetInterfaceListResponse {
+	v3 := false
+	for idx, mod := range snap.modules {
+		if mod.offersV3(func() ([]wire.Interface, error) {
+			m, err := r.member(snap, idx, 0, false)
+			if err != nil {
+				return nil, err
+			}
+			resp, err := m.invoke(ctx, wire.Lookup(wire.CallGetInterfaceList), &wire.GetInterfaceListRequest{})
+			if err != nil {
+				return nil, err
+			}
+			return resp.(*wire.GetInterfaceListResponse).Interfaces, nil
+		}) {
+			v3 = true
+			break
+		}
+	}
+	list := []wire.Interface{{Name: "PKCS 11", Version: wire.Version{Major: 2, Minor: 40}}}
+	if v3 {
+		list = append([]wire.Interface{{Name: "PKCS 11", Version: wire.Version{Major: 3, Minor: 0}}}, list...)
+	}
+	return &wire.GetInterfaceListResponse{Interfaces: list}
 }
 
 // member returns the connection's member for module idx, starting one if

@@ -252,6 +252,7 @@ func (s *Server) Reload(cfg *config.Config) error {
 			s.Log.Error().Err(err).Msg("reload: the audit log could not be reopened; it goes on in the old file")
 		}
 	}
+	wire.SetVendorMechanisms(next.cfg.Mechanisms) // for modules in this process; workers get --mechanism
 	prev := s.snap.Swap(next)
 	closeGroups(prev, next)
 	s.acl.Store(&acl.Set{Policies: cfg.Clients})

@@ -1783,4 +1783,15 @@ typedef struct CK_SP800_108_KDF_PARAMS {
 } CK_SP800_108_KDF_PARAMS;
 typedef CK_SP800_108_KDF_PARAMS CK_PTR CK_SP800_108_KDF_PARAMS_PTR;
 
+typedef struct CK_SP800_108_FEEDBACK_KDF_PARAMS {
+	CK_SP800_108_PRF_TYPE prfType;
+	CK_ULONG              ulNumberOfDataParams;
+	CK_PRF_DATA_PARAM_PTR pDataParams;
+	CK_ULONG              ulIVLen;
+	CK_BYTE_PTR           pIV;
+	CK_ULONG              ulAdditionalDerivedKeys;
+	CK_DERIVED_KEY_PTR    pAdditionalDerivedKeys;
+} CK_SP800_108_FEEDBACK_KDF_PARAMS;
+typedef CK_SP800_108_FEEDBACK_KDF_PARAMS CK_PTR CK_SP800_108_FEEDBACK_KDF_PARAMS_PTR;
+
 #endif /* GOP11_PKCS11T_H */

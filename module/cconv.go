@@ -191,20 +191,38 @@ func inMech(p C.CK_MECHANISM_PTR) (wire.Mechanism, C.CK_RV) {
 			Msg("mechanism parameter of unknown layout refused (CKR_MECHANISM_PARAM_INVALID)")
 		return m, C.CKR_MECHANISM_PARAM_INVALID
 	}
-	bad := func() (wire.Mechanism, C.CK_RV) {
+	var param wire.MechParam
+	ok := false
+	if kind == wire.ParamVendor {
+		param, ok = inVendor(m.Type, pp, n)
+	} else {
+		param, ok = inParam(kind, pp, n)
+	}
+	if !ok {
 		logger.Warn().Str("mechanism", wire.MechanismName(m.Type)).Uint64("param_len", uint64(n)).
 			Msg("mechanism parameter of the wrong size refused")
 		return m, C.CKR_MECHANISM_PARAM_INVALID
 	}
-	bytesAt := func(b C.CK_BYTE_PTR, l C.CK_ULONG) ([]byte, bool) {
-		if b == nil {
-			return nil, l == 0
-		}
-		if l > maxIn {
-			return nil, false
-		}
-		return goBytes(unsafe.Pointer(b), l), true
+	m.Param = param
+	return m, C.CKR_OK
+}
+
+// bytesAt reads a pointer + length member of a parameter struct.
+func bytesAt(b C.CK_BYTE_PTR, l C.CK_ULONG) ([]byte, bool) {
+	if b == nil {
+		return nil, l == 0
 	}
+	if l > maxIn {
+		return nil, false
+	}
+	return goBytes(unsafe.Pointer(b), l), true
+}
+
+// inParam reads the C parameter struct of layout kind at pp (n bytes);
+// false if its size or one of its members is wrong.
+func inParam(kind wire.ParamKind, pp C.CK_VOID_PTR, n C.CK_ULONG) (wire.MechParam, bool) {
+	var m struct{ Param wire.MechParam }
+	bad := func() (wire.MechParam, bool) { return nil, false }
 	switch kind {
 	case wire.ParamBytes:
 		if n > maxIn {
@@ -304,9 +322,13 @@ func inMech(p C.CK_MECHANISM_PTR) (wire.Mechanism, C.CK_RV) {
 		}
 		m.Param = &wire.AESCBCEncryptDataParams{IV: C.GoBytes(unsafe.Pointer(&c.iv[0]), 16), Data: d}
 	default:
-		return bad()
+		p, ok := inParam3(kind, pp, n)
+		if !ok {
+			return bad()
+		}
+		m.Param = p
 	}
-	return m, C.CKR_OK
+	return m.Param, true
 }
 
 // putText copies s into a blank-padded fixed-size field (CK_UTF8CHAR or

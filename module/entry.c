@@ -2,6 +2,7 @@
  * the v3.0 interface discovery. None of these enter Go. */
 #include <pthread.h>
 #include "gop11.h"
+#include "_cgo_export.h"
 
 volatile int gop11_forked = 0;
 
@@ -20,39 +21,67 @@ CK_RV C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR ppFunctionList)
 	return CKR_OK;
 }
 
-/* The one interface: "PKCS 11" at v2.40, with the v2.40 function list. */
-static CK_INTERFACE gop11_interface = {
-	(CK_CHAR_PTR)"PKCS 11", &gop11_function_list, 0
+/* "PKCS 11" 3.0 (offered only when the broker's modules offer 3.0:
+ * asked once, goGop11OffersV3) and 2.40; the first is the default. */
+static CK_INTERFACE gop11_interfaces[2] = {
+	{(CK_CHAR_PTR)"PKCS 11", &gop11_function_list_3_0, 0},
+	{(CK_CHAR_PTR)"PKCS 11", &gop11_function_list, 0},
 };
+
+/* offered returns the interfaces this process may use and their count. A
+ * forked child cannot enter Go: v2.40 only, as before it asks. */
+static CK_INTERFACE *offered(CK_ULONG *n)
+{
+	if (!gop11_forked && goGop11OffersV3()) {
+		*n = 2;
+		return gop11_interfaces;
+	}
+	*n = 1;
+	return &gop11_interfaces[1];
+}
 
 CK_RV C_GetInterfaceList(CK_INTERFACE_PTR pInterfacesList, CK_ULONG_PTR pulCount)
 {
+	CK_ULONG n;
+	CK_INTERFACE *list;
+
 	if (pulCount == NULL)
 		return CKR_ARGUMENTS_BAD;
+	list = offered(&n);
 	if (pInterfacesList == NULL) {
-		*pulCount = 1;
+		*pulCount = n;
 		return CKR_OK;
 	}
-	if (*pulCount < 1) {
-		*pulCount = 1;
+	if (*pulCount < n) {
+		*pulCount = n;
 		return CKR_BUFFER_TOO_SMALL;
 	}
-	pInterfacesList[0] = gop11_interface;
-	*pulCount = 1;
+	memcpy(pInterfacesList, list, n * sizeof(CK_INTERFACE));
+	*pulCount = n;
 	return CKR_OK;
 }
 
+/* Not found (an unknown name, version or flag) is CKR_ARGUMENTS_BAD, as
+ * NSS's softoken answers. */
 CK_RV C_GetInterface(CK_UTF8CHAR_PTR pInterfaceName, CK_VERSION_PTR pVersion,
 		     CK_INTERFACE_PTR_PTR ppInterface, CK_FLAGS flags)
 {
+	CK_ULONG n, i;
+	CK_INTERFACE *list;
+
 	if (ppInterface == NULL)
 		return CKR_ARGUMENTS_BAD;
 	if (pInterfaceName != NULL && strcmp((const char *)pInterfaceName, "PKCS 11") != 0)
 		return CKR_ARGUMENTS_BAD;
-	if (pVersion != NULL && (pVersion->major != 2 || pVersion->minor != 40))
-		return CKR_ARGUMENTS_BAD;
-	if ((flags & gop11_interface.flags) != flags)
-		return CKR_ARGUMENTS_BAD;
-	*ppInterface = &gop11_interface;
-	return CKR_OK;
+	list = offered(&n);
+	for (i = 0; i < n; i++) {
+		CK_VERSION *v = (CK_VERSION *)list[i].pFunctionList;
+		if (pVersion != NULL && (pVersion->major != v->major || pVersion->minor != v->minor))
+			continue;
+		if ((flags & list[i].flags) != flags)
+			continue;
+		*ppInterface = &list[i];
+		return CKR_OK;
+	}
+	return CKR_ARGUMENTS_BAD;
 }

@@ -14,5 +14,6 @@ extern volatile int gop11_forked;
 #define GOP11_ENTER(rv_in_child) do { if (gop11_forked) return (rv_in_child); } while (0)
 
 extern CK_FUNCTION_LIST gop11_function_list;
+extern CK_FUNCTION_LIST_3_0 gop11_function_list_3_0;
 
 #endif

@@ -262,6 +262,7 @@ func goC_Initialize(pInitArgs C.CK_VOID_PTR) C.CK_RV {
 		complain(err.Error())
 		return C.CKR_GENERAL_ERROR
 	}
+	wire.SetVendorMechanisms(cfg.Mechanisms)
 	level, _ := audit.ParseLevel(cfg.LogVerbosity) // checked by LoadConfig
 	callLog.Store(audit.NewClient(logw, level))
 	c := client.New(cfg, logw)
@@ -292,6 +293,7 @@ func goC_Finalize(pReserved C.CK_VOID_PTR) C.CK_RV {
 		return C.CKR_CRYPTOKI_NOT_INITIALIZED
 	}
 	c.Close()
+	forgetInterfaces()
 	return C.CKR_OK
 }
 

@@ -1553,3 +1553,564 @@ func goC_WaitForSlotEvent(flags C.CK_FLAGS, pSlot C.CK_SLOT_ID_PTR, pReserved C.
 	*pSlot = C.CK_SLOT_ID(resp.Slot)
 	return C.CKR_OK
 }
+
+//export goC_LoginUser
+func goC_LoginUser(hSession C.CK_SESSION_HANDLE, userType C.CK_USER_TYPE, pPin C.CK_UTF8CHAR_PTR, ulPinLen C.CK_ULONG, pUsername C.CK_UTF8CHAR_PTR, ulUsernameLen C.CK_ULONG) C.CK_RV {
+	c, rv := begin()
+	if rv != C.CKR_OK {
+		return rv
+	}
+	s, rv := session(c, hSession)
+	if rv != C.CKR_OK {
+		return rv
+	}
+	req := new(wire.LoginUserRequest)
+	req.Session = uint64(hSession)
+	req.UserType = uint64(userType)
+	if req.Pin, rv = inPIN(pPin, ulPinLen); rv != C.CKR_OK {
+		return rv
+	}
+	if req.Username, rv = inUTF8(pUsername, ulUsernameLen); rv != C.CKR_OK {
+		return rv
+	}
+	resp := new(wire.LoginUserResponse)
+	if rv = call(c, s, wire.CallLoginUser, req, resp); rv != C.CKR_OK {
+		return rv
+	}
+	return C.CKR_OK
+}
+
+//export goC_SessionCancel
+func goC_SessionCancel(hSession C.CK_SESSION_HANDLE, flags C.CK_FLAGS) C.CK_RV {
+	c, rv := begin()
+	if rv != C.CKR_OK {
+		return rv
+	}
+	s, rv := session(c, hSession)
+	if rv != C.CKR_OK {
+		return rv
+	}
+	req := new(wire.SessionCancelRequest)
+	req.Session = uint64(hSession)
+	req.Flags = uint64(flags)
+	resp := new(wire.SessionCancelResponse)
+	if rv = call(c, s, wire.CallSessionCancel, req, resp); rv != C.CKR_OK {
+		return rv
+	}
+	afterSessionCancel(c, req, resp)
+	return C.CKR_OK
+}
+
+//export goC_MessageEncryptInit
+func goC_MessageEncryptInit(hSession C.CK_SESSION_HANDLE, pMechanism C.CK_MECHANISM_PTR, hKey C.CK_OBJECT_HANDLE) C.CK_RV {
+	c, rv := begin()
+	if rv != C.CKR_OK {
+		return rv
+	}
+	s, rv := session(c, hSession)
+	if rv != C.CKR_OK {
+		return rv
+	}
+	if s.Keeps("MessageEncrypt") {
+		return C.CKR_OPERATION_ACTIVE
+	}
+	req := new(wire.MessageEncryptInitRequest)
+	req.Session = uint64(hSession)
+	if req.Mechanism, rv = inMech(pMechanism); rv != C.CKR_OK {
+		return rv
+	}
+	req.Key = uint64(hKey)
+	resp := new(wire.MessageEncryptInitResponse)
+	if rv = call(c, s, wire.CallMessageEncryptInit, req, resp); rv != C.CKR_OK {
+		return rv
+	}
+	afterMessageEncryptInit(c, req, resp)
+	return C.CKR_OK
+}
+
+//export goC_EncryptMessage
+func goC_EncryptMessage(hSession C.CK_SESSION_HANDLE, pParameter C.CK_VOID_PTR, ulParameterLen C.CK_ULONG, pAssociatedData C.CK_BYTE_PTR, ulAssociatedDataLen C.CK_ULONG, pPlaintext C.CK_BYTE_PTR, ulPlaintextLen C.CK_ULONG, pCiphertext C.CK_BYTE_PTR, pulCiphertextLen C.CK_ULONG_PTR) C.CK_RV {
+	c, rv := begin()
+	if rv != C.CKR_OK {
+		return rv
+	}
+	s, rv := session(c, hSession)
+	if rv != C.CKR_OK {
+		return rv
+	}
+	req := new(wire.EncryptMessageRequest)
+	req.Session = uint64(hSession)
+	if req.Parameter, rv = inMsgParam(s, "MessageEncrypt", pParameter, ulParameterLen); rv != C.CKR_OK {
+		return rv
+	}
+	if req.AssociatedData, rv = inBytes(pAssociatedData, ulAssociatedDataLen); rv != C.CKR_OK {
+		return rv
+	}
+	if req.Plaintext, rv = inBytes(pPlaintext, ulPlaintextLen); rv != C.CKR_OK {
+		return rv
+	}
+	req.CiphertextBuf = rawBuf(pCiphertext, pulCiphertextLen)
+	resp := new(wire.EncryptMessageResponse)
+	if rv = call(c, s, wire.CallEncryptMessage, req, resp); rv != C.CKR_OK {
+		return rv
+	}
+	outMsgParam(&resp.Parameter, pParameter, ulParameterLen)
+	return outRaw(&resp.Ciphertext, pCiphertext, pulCiphertextLen)
+}
+
+//export goC_EncryptMessageBegin
+func goC_EncryptMessageBegin(hSession C.CK_SESSION_HANDLE, pParameter C.CK_VOID_PTR, ulParameterLen C.CK_ULONG, pAssociatedData C.CK_BYTE_PTR, ulAssociatedDataLen C.CK_ULONG) C.CK_RV {
+	c, rv := begin()
+	if rv != C.CKR_OK {
+		return rv
+	}
+	s, rv := session(c, hSession)
+	if rv != C.CKR_OK {
+		return rv
+	}
+	req := new(wire.EncryptMessageBeginRequest)
+	req.Session = uint64(hSession)
+	if req.Parameter, rv = inMsgParam(s, "MessageEncrypt", pParameter, ulParameterLen); rv != C.CKR_OK {
+		return rv
+	}
+	if req.AssociatedData, rv = inBytes(pAssociatedData, ulAssociatedDataLen); rv != C.CKR_OK {
+		return rv
+	}
+	resp := new(wire.EncryptMessageBeginResponse)
+	if rv = call(c, s, wire.CallEncryptMessageBegin, req, resp); rv != C.CKR_OK {
+		return rv
+	}
+	outMsgParam(&resp.Parameter, pParameter, ulParameterLen)
+	return C.CKR_OK
+}
+
+//export goC_EncryptMessageNext
+func goC_EncryptMessageNext(hSession C.CK_SESSION_HANDLE, pParameter C.CK_VOID_PTR, ulParameterLen C.CK_ULONG, pPlaintextPart C.CK_BYTE_PTR, ulPlaintextPartLen C.CK_ULONG, pCiphertextPart C.CK_BYTE_PTR, pulCiphertextPartLen C.CK_ULONG_PTR, flags C.CK_FLAGS) C.CK_RV {
+	c, rv := begin()
+	if rv != C.CKR_OK {
+		return rv
+	}
+	s, rv := session(c, hSession)
+	if rv != C.CKR_OK {
+		return rv
+	}
+	req := new(wire.EncryptMessageNextRequest)
+	req.Session = uint64(hSession)
+	if req.Parameter, rv = inMsgParam(s, "MessageEncrypt", pParameter, ulParameterLen); rv != C.CKR_OK {
+		return rv
+	}
+	if req.PlaintextPart, rv = inBytes(pPlaintextPart, ulPlaintextPartLen); rv != C.CKR_OK {
+		return rv
+	}
+	req.CiphertextPartBuf = rawBuf(pCiphertextPart, pulCiphertextPartLen)
+	req.Flags = uint64(flags)
+	resp := new(wire.EncryptMessageNextResponse)
+	if rv = call(c, s, wire.CallEncryptMessageNext, req, resp); rv != C.CKR_OK {
+		return rv
+	}
+	outMsgParam(&resp.Parameter, pParameter, ulParameterLen)
+	return outRaw(&resp.CiphertextPart, pCiphertextPart, pulCiphertextPartLen)
+}
+
+//export goC_MessageEncryptFinal
+func goC_MessageEncryptFinal(hSession C.CK_SESSION_HANDLE) C.CK_RV {
+	c, rv := begin()
+	if rv != C.CKR_OK {
+		return rv
+	}
+	s, rv := session(c, hSession)
+	if rv != C.CKR_OK {
+		return rv
+	}
+	req := new(wire.MessageEncryptFinalRequest)
+	req.Session = uint64(hSession)
+	resp := new(wire.MessageEncryptFinalResponse)
+	if rv = call(c, s, wire.CallMessageEncryptFinal, req, resp); rv != C.CKR_OK {
+		return rv
+	}
+	afterMessageEncryptFinal(c, req, resp)
+	return C.CKR_OK
+}
+
+//export goC_MessageDecryptInit
+func goC_MessageDecryptInit(hSession C.CK_SESSION_HANDLE, pMechanism C.CK_MECHANISM_PTR, hKey C.CK_OBJECT_HANDLE) C.CK_RV {
+	c, rv := begin()
+	if rv != C.CKR_OK {
+		return rv
+	}
+	s, rv := session(c, hSession)
+	if rv != C.CKR_OK {
+		return rv
+	}
+	if s.Keeps("MessageDecrypt") {
+		return C.CKR_OPERATION_ACTIVE
+	}
+	req := new(wire.MessageDecryptInitRequest)
+	req.Session = uint64(hSession)
+	if req.Mechanism, rv = inMech(pMechanism); rv != C.CKR_OK {
+		return rv
+	}
+	req.Key = uint64(hKey)
+	resp := new(wire.MessageDecryptInitResponse)
+	if rv = call(c, s, wire.CallMessageDecryptInit, req, resp); rv != C.CKR_OK {
+		return rv
+	}
+	afterMessageDecryptInit(c, req, resp)
+	return C.CKR_OK
+}
+
+//export goC_DecryptMessage
+func goC_DecryptMessage(hSession C.CK_SESSION_HANDLE, pParameter C.CK_VOID_PTR, ulParameterLen C.CK_ULONG, pAssociatedData C.CK_BYTE_PTR, ulAssociatedDataLen C.CK_ULONG, pCiphertext C.CK_BYTE_PTR, ulCiphertextLen C.CK_ULONG, pPlaintext C.CK_BYTE_PTR, pulPlaintextLen C.CK_ULONG_PTR) C.CK_RV {
+	c, rv := begin()
+	if rv != C.CKR_OK {
+		return rv
+	}
+	s, rv := session(c, hSession)
+	if rv != C.CKR_OK {
+		return rv
+	}
+	req := new(wire.DecryptMessageRequest)
+	req.Session = uint64(hSession)
+	if req.Parameter, rv = inMsgParam(s, "MessageDecrypt", pParameter, ulParameterLen); rv != C.CKR_OK {
+		return rv
+	}
+	if req.AssociatedData, rv = inBytes(pAssociatedData, ulAssociatedDataLen); rv != C.CKR_OK {
+		return rv
+	}
+	if req.Ciphertext, rv = inBytes(pCiphertext, ulCiphertextLen); rv != C.CKR_OK {
+		return rv
+	}
+	req.PlaintextBuf = rawBuf(pPlaintext, pulPlaintextLen)
+	resp := new(wire.DecryptMessageResponse)
+	if rv = call(c, s, wire.CallDecryptMessage, req, resp); rv != C.CKR_OK {
+		return rv
+	}
+	outMsgParam(&resp.Parameter, pParameter, ulParameterLen)
+	return outRaw(&resp.Plaintext, pPlaintext, pulPlaintextLen)
+}
+
+//export goC_DecryptMessageBegin
+func goC_DecryptMessageBegin(hSession C.CK_SESSION_HANDLE, pParameter C.CK_VOID_PTR, ulParameterLen C.CK_ULONG, pAssociatedData C.CK_BYTE_PTR, ulAssociatedDataLen C.CK_ULONG) C.CK_RV {
+	c, rv := begin()
+	if rv != C.CKR_OK {
+		return rv
+	}
+	s, rv := session(c, hSession)
+	if rv != C.CKR_OK {
+		return rv
+	}
+	req := new(wire.DecryptMessageBeginRequest)
+	req.Session = uint64(hSession)
+	if req.Parameter, rv = inMsgParam(s, "MessageDecrypt", pParameter, ulParameterLen); rv != C.CKR_OK {
+		return rv
+	}
+	if req.AssociatedData, rv = inBytes(pAssociatedData, ulAssociatedDataLen); rv != C.CKR_OK {
+		return rv
+	}
+	resp := new(wire.DecryptMessageBeginResponse)
+	if rv = call(c, s, wire.CallDecryptMessageBegin, req, resp); rv != C.CKR_OK {
+		return rv
+	}
+	outMsgParam(&resp.Parameter, pParameter, ulParameterLen)
+	return C.CKR_OK
+}
+
+//export goC_DecryptMessageNext
+func goC_DecryptMessageNext(hSession C.CK_SESSION_HANDLE, pParameter C.CK_VOID_PTR, ulParameterLen C.CK_ULONG, pCiphertextPart C.CK_BYTE_PTR, ulCiphertextPartLen C.CK_ULONG, pPlaintextPart C.CK_BYTE_PTR, pulPlaintextPartLen C.CK_ULONG_PTR, flags C.CK_FLAGS) C.CK_RV {
+	c, rv := begin()
+	if rv != C.CKR_OK {
+		return rv
+	}
+	s, rv := session(c, hSession)
+	if rv != C.CKR_OK {
+		return rv
+	}
+	req := new(wire.DecryptMessageNextRequest)
+	req.Session = uint64(hSession)
+	if req.Parameter, rv = inMsgParam(s, "MessageDecrypt", pParameter, ulParameterLen); rv != C.CKR_OK {
+		return rv
+	}
+	if req.CiphertextPart, rv = inBytes(pCiphertextPart, ulCiphertextPartLen); rv != C.CKR_OK {
+		return rv
+	}
+	req.PlaintextPartBuf = rawBuf(pPlaintextPart, pulPlaintextPartLen)
+	req.Flags = uint64(flags)
+	resp := new(wire.DecryptMessageNextResponse)
+	if rv = call(c, s, wire.CallDecryptMessageNext, req, resp); rv != C.CKR_OK {
+		return rv
+	}
+	outMsgParam(&resp.Parameter, pParameter, ulParameterLen)
+	return outRaw(&resp.PlaintextPart, pPlaintextPart, pulPlaintextPartLen)
+}
+
+//export goC_MessageDecryptFinal
+func goC_MessageDecryptFinal(hSession C.CK_SESSION_HANDLE) C.CK_RV {
+	c, rv := begin()
+	if rv != C.CKR_OK {
+		return rv
+	}
+	s, rv := session(c, hSession)
+	if rv != C.CKR_OK {
+		return rv
+	}
+	req := new(wire.MessageDecryptFinalRequest)
+	req.Session = uint64(hSession)
+	resp := new(wire.MessageDecryptFinalResponse)
+	if rv = call(c, s, wire.CallMessageDecryptFinal, req, resp); rv != C.CKR_OK {
+		return rv
+	}
+	afterMessageDecryptFinal(c, req, resp)
+	return C.CKR_OK
+}
+
+//export goC_MessageSignInit
+func goC_MessageSignInit(hSession C.CK_SESSION_HANDLE, pMechanism C.CK_MECHANISM_PTR, hKey C.CK_OBJECT_HANDLE) C.CK_RV {
+	c, rv := begin()
+	if rv != C.CKR_OK {
+		return rv
+	}
+	s, rv := session(c, hSession)
+	if rv != C.CKR_OK {
+		return rv
+	}
+	if s.Keeps("MessageSign") {
+		return C.CKR_OPERATION_ACTIVE
+	}
+	req := new(wire.MessageSignInitRequest)
+	req.Session = uint64(hSession)
+	if req.Mechanism, rv = inMech(pMechanism); rv != C.CKR_OK {
+		return rv
+	}
+	req.Key = uint64(hKey)
+	resp := new(wire.MessageSignInitResponse)
+	if rv = call(c, s, wire.CallMessageSignInit, req, resp); rv != C.CKR_OK {
+		return rv
+	}
+	afterMessageSignInit(c, req, resp)
+	return C.CKR_OK
+}
+
+//export goC_SignMessage
+func goC_SignMessage(hSession C.CK_SESSION_HANDLE, pParameter C.CK_VOID_PTR, ulParameterLen C.CK_ULONG, pData C.CK_BYTE_PTR, ulDataLen C.CK_ULONG, pSignature C.CK_BYTE_PTR, pulSignatureLen C.CK_ULONG_PTR) C.CK_RV {
+	c, rv := begin()
+	if rv != C.CKR_OK {
+		return rv
+	}
+	s, rv := session(c, hSession)
+	if rv != C.CKR_OK {
+		return rv
+	}
+	req := new(wire.SignMessageRequest)
+	req.Session = uint64(hSession)
+	if req.Parameter, rv = inMsgParam(s, "MessageSign", pParameter, ulParameterLen); rv != C.CKR_OK {
+		return rv
+	}
+	if req.Data, rv = inBytes(pData, ulDataLen); rv != C.CKR_OK {
+		return rv
+	}
+	req.SignatureBuf = rawBuf(pSignature, pulSignatureLen)
+	resp := new(wire.SignMessageResponse)
+	if rv = call(c, s, wire.CallSignMessage, req, resp); rv != C.CKR_OK {
+		return rv
+	}
+	outMsgParam(&resp.Parameter, pParameter, ulParameterLen)
+	return outRaw(&resp.Signature, pSignature, pulSignatureLen)
+}
+
+//export goC_SignMessageBegin
+func goC_SignMessageBegin(hSession C.CK_SESSION_HANDLE, pParameter C.CK_VOID_PTR, ulParameterLen C.CK_ULONG) C.CK_RV {
+	c, rv := begin()
+	if rv != C.CKR_OK {
+		return rv
+	}
+	s, rv := session(c, hSession)
+	if rv != C.CKR_OK {
+		return rv
+	}
+	req := new(wire.SignMessageBeginRequest)
+	req.Session = uint64(hSession)
+	if req.Parameter, rv = inMsgParam(s, "MessageSign", pParameter, ulParameterLen); rv != C.CKR_OK {
+		return rv
+	}
+	resp := new(wire.SignMessageBeginResponse)
+	if rv = call(c, s, wire.CallSignMessageBegin, req, resp); rv != C.CKR_OK {
+		return rv
+	}
+	outMsgParam(&resp.Parameter, pParameter, ulParameterLen)
+	return C.CKR_OK
+}
+
+//export goC_SignMessageNext
+func goC_SignMessageNext(hSession C.CK_SESSION_HANDLE, pParameter C.CK_VOID_PTR, ulParameterLen C.CK_ULONG, pData C.CK_BYTE_PTR, ulDataLen C.CK_ULONG, pSignature C.CK_BYTE_PTR, pulSignatureLen C.CK_ULONG_PTR) C.CK_RV {
+	c, rv := begin()
+	if rv != C.CKR_OK {
+		return rv
+	}
+	s, rv := session(c, hSession)
+	if rv != C.CKR_OK {
+		return rv
+	}
+	req := new(wire.SignMessageNextRequest)
+	req.Session = uint64(hSession)
+	if req.Parameter, rv = inMsgParam(s, "MessageSign", pParameter, ulParameterLen); rv != C.CKR_OK {
+		return rv
+	}
+	if req.Data, rv = inBytes(pData, ulDataLen); rv != C.CKR_OK {
+		return rv
+	}
+	req.SignatureBuf = rawBuf(pSignature, pulSignatureLen)
+	resp := new(wire.SignMessageNextResponse)
+	if rv = call(c, s, wire.CallSignMessageNext, req, resp); rv != C.CKR_OK {
+		return rv
+	}
+	outMsgParam(&resp.Parameter, pParameter, ulParameterLen)
+	return outRaw(&resp.Signature, pSignature, pulSignatureLen)
+}
+
+//export goC_MessageSignFinal
+func goC_MessageSignFinal(hSession C.CK_SESSION_HANDLE) C.CK_RV {
+	c, rv := begin()
+	if rv != C.CKR_OK {
+		return rv
+	}
+	s, rv := session(c, hSession)
+	if rv != C.CKR_OK {
+		return rv
+	}
+	req := new(wire.MessageSignFinalRequest)
+	req.Session = uint64(hSession)
+	resp := new(wire.MessageSignFinalResponse)
+	if rv = call(c, s, wire.CallMessageSignFinal, req, resp); rv != C.CKR_OK {
+		return rv
+	}
+	afterMessageSignFinal(c, req, resp)
+	return C.CKR_OK
+}
+
+//export goC_MessageVerifyInit
+func goC_MessageVerifyInit(hSession C.CK_SESSION_HANDLE, pMechanism C.CK_MECHANISM_PTR, hKey C.CK_OBJECT_HANDLE) C.CK_RV {
+	c, rv := begin()
+	if rv != C.CKR_OK {
+		return rv
+	}
+	s, rv := session(c, hSession)
+	if rv != C.CKR_OK {
+		return rv
+	}
+	if s.Keeps("MessageVerify") {
+		return C.CKR_OPERATION_ACTIVE
+	}
+	req := new(wire.MessageVerifyInitRequest)
+	req.Session = uint64(hSession)
+	if req.Mechanism, rv = inMech(pMechanism); rv != C.CKR_OK {
+		return rv
+	}
+	req.Key = uint64(hKey)
+	resp := new(wire.MessageVerifyInitResponse)
+	if rv = call(c, s, wire.CallMessageVerifyInit, req, resp); rv != C.CKR_OK {
+		return rv
+	}
+	afterMessageVerifyInit(c, req, resp)
+	return C.CKR_OK
+}
+
+//export goC_VerifyMessage
+func goC_VerifyMessage(hSession C.CK_SESSION_HANDLE, pParameter C.CK_VOID_PTR, ulParameterLen C.CK_ULONG, pData C.CK_BYTE_PTR, ulDataLen C.CK_ULONG, pSignature C.CK_BYTE_PTR, ulSignatureLen C.CK_ULONG) C.CK_RV {
+	c, rv := begin()
+	if rv != C.CKR_OK {
+		return rv
+	}
+	s, rv := session(c, hSession)
+	if rv != C.CKR_OK {
+		return rv
+	}
+	req := new(wire.VerifyMessageRequest)
+	req.Session = uint64(hSession)
+	if req.Parameter, rv = inMsgParam(s, "MessageVerify", pParameter, ulParameterLen); rv != C.CKR_OK {
+		return rv
+	}
+	if req.Data, rv = inBytes(pData, ulDataLen); rv != C.CKR_OK {
+		return rv
+	}
+	if req.Signature, rv = inBytes(pSignature, ulSignatureLen); rv != C.CKR_OK {
+		return rv
+	}
+	resp := new(wire.VerifyMessageResponse)
+	if rv = call(c, s, wire.CallVerifyMessage, req, resp); rv != C.CKR_OK {
+		return rv
+	}
+	outMsgParam(&resp.Parameter, pParameter, ulParameterLen)
+	return C.CKR_OK
+}
+
+//export goC_VerifyMessageBegin
+func goC_VerifyMessageBegin(hSession C.CK_SESSION_HANDLE, pParameter C.CK_VOID_PTR, ulParameterLen C.CK_ULONG) C.CK_RV {
+	c, rv := begin()
+	if rv != C.CKR_OK {
+		return rv
+	}
+	s, rv := session(c, hSession)
+	if rv != C.CKR_OK {
+		return rv
+	}
+	req := new(wire.VerifyMessageBeginRequest)
+	req.Session = uint64(hSession)
+	if req.Parameter, rv = inMsgParam(s, "MessageVerify", pParameter, ulParameterLen); rv != C.CKR_OK {
+		return rv
+	}
+	resp := new(wire.VerifyMessageBeginResponse)
+	if rv = call(c, s, wire.CallVerifyMessageBegin, req, resp); rv != C.CKR_OK {
+		return rv
+	}
+	outMsgParam(&resp.Parameter, pParameter, ulParameterLen)
+	return C.CKR_OK
+}
+
+//export goC_VerifyMessageNext
+func goC_VerifyMessageNext(hSession C.CK_SESSION_HANDLE, pParameter C.CK_VOID_PTR, ulParameterLen C.CK_ULONG, pData C.CK_BYTE_PTR, ulDataLen C.CK_ULONG, pSignature C.CK_BYTE_PTR, ulSignatureLen C.CK_ULONG) C.CK_RV {
+	c, rv := begin()
+	if rv != C.CKR_OK {
+		return rv
+	}
+	s, rv := session(c, hSession)
+	if rv != C.CKR_OK {
+		return rv
+	}
+	req := new(wire.VerifyMessageNextRequest)
+	req.Session = uint64(hSession)
+	if req.Parameter, rv = inMsgParam(s, "MessageVerify", pParameter, ulParameterLen); rv != C.CKR_OK {
+		return rv
+	}
+	if req.Data, rv = inBytes(pData, ulDataLen); rv != C.CKR_OK {
+		return rv
+	}
+	if req.Signature, rv = inBytes(pSignature, ulSignatureLen); rv != C.CKR_OK {
+		return rv
+	}
+	resp := new(wire.VerifyMessageNextResponse)
+	if rv = call(c, s, wire.CallVerifyMessageNext, req, resp); rv != C.CKR_OK {
+		return rv
+	}
+	outMsgParam(&resp.Parameter, pParameter, ulParameterLen)
+	return C.CKR_OK
+}
+
+//export goC_MessageVerifyFinal
+func goC_MessageVerifyFinal(hSession C.CK_SESSION_HANDLE) C.CK_RV {
+	c, rv := begin()
+	if rv != C.CKR_OK {
+		return rv
+	}
+	s, rv := session(c, hSession)
+	if rv != C.CKR_OK {
+		return rv
+	}
+	req := new(wire.MessageVerifyFinalRequest)
+	req.Session = uint64(hSession)
+	resp := new(wire.MessageVerifyFinalResponse)
+	if rv = call(c, s, wire.CallMessageVerifyFinal, req, resp); rv != C.CKR_OK {
+		return rv
+	}
+	afterMessageVerifyFinal(c, req, resp)
+	return C.CKR_OK
+}

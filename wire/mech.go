@@ -24,11 +24,22 @@ const (
 	ParamAESCTR                               // CK_AES_CTR_PARAMS
 	ParamKeyDerivationString                  // CK_KEY_DERIVATION_STRING_DATA
 	ParamAESCBCEncryptData                    // CK_AES_CBC_ENCRYPT_DATA_PARAMS
+	ParamGCMMessage                           // CK_GCM_MESSAGE_PARAMS (a message function's)
+	ParamCCMMessage                           // CK_CCM_MESSAGE_PARAMS (a message function's)
+	ParamChaChaPolyMessage                    // CK_SALSA20_CHACHA20_POLY1305_MSG_PARAMS (a message function's)
+	ParamEdDSA                                // CK_EDDSA_PARAMS
+	ParamChaChaPoly                           // CK_SALSA20_CHACHA20_POLY1305_PARAMS
+	ParamChaCha20                             // CK_CHACHA20_PARAMS
+	ParamHKDF                                 // CK_HKDF_PARAMS
+	ParamSP800108                             // CK_SP800_108_KDF_PARAMS, CK_SP800_108_FEEDBACK_KDF_PARAMS
+	ParamVendor                               // a struct declared in configuration (vendor.go)
 	paramKinds
 )
 
 var paramKindNames = [...]string{"none", "bytes", "ulong", "PSS", "OAEP", "GCM", "CCM",
-	"ECDH1", "AES_CTR", "KEY_DERIVATION_STRING_DATA", "AES_CBC_ENCRYPT_DATA"}
+	"ECDH1", "AES_CTR", "KEY_DERIVATION_STRING_DATA", "AES_CBC_ENCRYPT_DATA",
+	"GCM_MESSAGE", "CCM_MESSAGE", "SALSA20_CHACHA20_POLY1305_MSG", "EDDSA",
+	"SALSA20_CHACHA20_POLY1305", "CHACHA20", "HKDF", "SP800_108_KDF", "vendor"}
 
 func (k ParamKind) String() string {
 	if int(k) < len(paramKindNames) {
@@ -66,13 +77,26 @@ var mechParams = map[uint64]ParamKind{
 	CKM_XOR_BASE_AND_DATA: ParamKeyDerivationString, CKM_AES_ECB_ENCRYPT_DATA: ParamKeyDerivationString,
 	CKM_DES_ECB_ENCRYPT_DATA: ParamKeyDerivationString, CKM_DES3_ECB_ENCRYPT_DATA: ParamKeyDerivationString,
 	CKM_AES_CBC_ENCRYPT_DATA: ParamAESCBCEncryptData,
+
+	CKM_EDDSA:             ParamEdDSA,
+	CKM_CHACHA20_POLY1305: ParamChaChaPoly, CKM_SALSA20_POLY1305: ParamChaChaPoly,
+	CKM_CHACHA20:    ParamChaCha20,
+	CKM_HKDF_DERIVE: ParamHKDF, CKM_HKDF_DATA: ParamHKDF,
+	CKM_SP800_108_COUNTER_KDF: ParamSP800108, CKM_SP800_108_FEEDBACK_KDF: ParamSP800108,
+	CKM_SP800_108_DOUBLE_PIPELINE_KDF: ParamSP800108,
 }
 
 // ParamKindOf is the parameter layout of mechanism m, and whether it is
-// known. Unknown mechanisms can be used only without a parameter.
+// known: built in, or declared in configuration (a vendor mechanism).
+// Unknown mechanisms can be used only without a parameter.
 func ParamKindOf(m uint64) (ParamKind, bool) {
-	k, ok := mechParams[m]
-	return k, ok
+	if k, ok := mechParams[m]; ok {
+		return k, ok
+	}
+	if l, ok := VendorLayoutOf(m); ok {
+		return l.Kind, true
+	}
+	return ParamNone, false
 }
 
 // Mechanism is a typed CK_MECHANISM. Param is nil for no parameter, else
@@ -188,6 +212,24 @@ func newParam(k ParamKind) (any, error) {
 		return new(KeyDerivationStringData), nil
 	case ParamAESCBCEncryptData:
 		return new(AESCBCEncryptDataParams), nil
+	case ParamGCMMessage:
+		return new(GCMMessageParams), nil
+	case ParamCCMMessage:
+		return new(CCMMessageParams), nil
+	case ParamChaChaPolyMessage:
+		return new(ChaChaPolyMessageParams), nil
+	case ParamEdDSA:
+		return new(EdDSAParams), nil
+	case ParamChaChaPoly:
+		return new(ChaChaPolyParams), nil
+	case ParamChaCha20:
+		return new(ChaCha20Params), nil
+	case ParamHKDF:
+		return new(HKDFParams), nil
+	case ParamSP800108:
+		return new(SP800108Params), nil
+	case ParamVendor:
+		return new(VendorParams), nil
 	}
 	return nil, fmt.Errorf("wire: mechanism parameter kind %d unknown", k)
 }

@@ -80,14 +80,16 @@ func (PIN) GoString() string { return "[redacted]" }
 // it. (Not MarshalText: msgpack would use that and send "[redacted]".)
 func (PIN) MarshalJSON() ([]byte, error) { return []byte(`"[redacted]"`), nil }
 
-// ScrubPINs zeroes the PINs a request carries (C_Login, C_InitPIN,
-// C_SetPIN, C_InitToken); true if it carried any. Whoever answers or
+// ScrubPINs zeroes the PINs a request carries (C_Login, C_LoginUser,
+// C_InitPIN, C_SetPIN, C_InitToken); true if it carried any. Whoever answers or
 // forwards such a call scrubs it, and the buffers it went through
 // (Codec.Scrub), once the call is over: freed memory is not cleared, and
 // a core dump of the broker held four copies of a client's PIN.
 func ScrubPINs(m Message) bool {
 	switch q := m.(type) {
 	case *LoginRequest:
+		clear(q.Pin)
+	case *LoginUserRequest:
 		clear(q.Pin)
 	case *InitPINRequest:
 		clear(q.Pin)

@@ -74,10 +74,34 @@ const (
 	CallGetFunctionStatus   CallID = 66
 	CallCancelFunction      CallID = 67
 	CallWaitForSlotEvent    CallID = 68
+	CallGetInterfaceList    CallID = 69
+	CallGetInterface        CallID = 70
+	CallLoginUser           CallID = 71
+	CallSessionCancel       CallID = 72
+	CallMessageEncryptInit  CallID = 73
+	CallEncryptMessage      CallID = 74
+	CallEncryptMessageBegin CallID = 75
+	CallEncryptMessageNext  CallID = 76
+	CallMessageEncryptFinal CallID = 77
+	CallMessageDecryptInit  CallID = 78
+	CallDecryptMessage      CallID = 79
+	CallDecryptMessageBegin CallID = 80
+	CallDecryptMessageNext  CallID = 81
+	CallMessageDecryptFinal CallID = 82
+	CallMessageSignInit     CallID = 83
+	CallSignMessage         CallID = 84
+	CallSignMessageBegin    CallID = 85
+	CallSignMessageNext     CallID = 86
+	CallMessageSignFinal    CallID = 87
+	CallMessageVerifyInit   CallID = 88
+	CallVerifyMessage       CallID = 89
+	CallVerifyMessageBegin  CallID = 90
+	CallVerifyMessageNext   CallID = 91
+	CallMessageVerifyFinal  CallID = 92
 )
 
 // NumCalls is one more than the highest call ID.
-const NumCalls = 69
+const NumCalls = 93
 
 var callNames = [NumCalls]string{
 	1:  "C_Initialize",
@@ -148,6 +172,30 @@ var callNames = [NumCalls]string{
 	66: "C_GetFunctionStatus",
 	67: "C_CancelFunction",
 	68: "C_WaitForSlotEvent",
+	69: "C_GetInterfaceList",
+	70: "C_GetInterface",
+	71: "C_LoginUser",
+	72: "C_SessionCancel",
+	73: "C_MessageEncryptInit",
+	74: "C_EncryptMessage",
+	75: "C_EncryptMessageBegin",
+	76: "C_EncryptMessageNext",
+	77: "C_MessageEncryptFinal",
+	78: "C_MessageDecryptInit",
+	79: "C_DecryptMessage",
+	80: "C_DecryptMessageBegin",
+	81: "C_DecryptMessageNext",
+	82: "C_MessageDecryptFinal",
+	83: "C_MessageSignInit",
+	84: "C_SignMessage",
+	85: "C_SignMessageBegin",
+	86: "C_SignMessageNext",
+	87: "C_MessageSignFinal",
+	88: "C_MessageVerifyInit",
+	89: "C_VerifyMessage",
+	90: "C_VerifyMessageBegin",
+	91: "C_VerifyMessageNext",
+	92: "C_MessageVerifyFinal",
 }
 
 // GetInfoRequest carries the arguments of C_GetInfo.
@@ -733,6 +781,7 @@ type EncryptInitRequest struct {
 // Handles visits the handles EncryptInitRequest holds.
 func (m *EncryptInitRequest) Handles(visit func(HandleKind, *uint64)) {
 	visit(HSession, &m.Session)
+	m.Mechanism.Handles(visit)
 	visit(HObject, &m.Key)
 }
 
@@ -824,6 +873,7 @@ type DecryptInitRequest struct {
 // Handles visits the handles DecryptInitRequest holds.
 func (m *DecryptInitRequest) Handles(visit func(HandleKind, *uint64)) {
 	visit(HSession, &m.Session)
+	m.Mechanism.Handles(visit)
 	visit(HObject, &m.Key)
 }
 
@@ -914,6 +964,7 @@ type DigestInitRequest struct {
 // Handles visits the handles DigestInitRequest holds.
 func (m *DigestInitRequest) Handles(visit func(HandleKind, *uint64)) {
 	visit(HSession, &m.Session)
+	m.Mechanism.Handles(visit)
 }
 
 // DigestInitResponse carries the outputs of C_DigestInit.
@@ -1024,6 +1075,7 @@ type SignInitRequest struct {
 // Handles visits the handles SignInitRequest holds.
 func (m *SignInitRequest) Handles(visit func(HandleKind, *uint64)) {
 	visit(HSession, &m.Session)
+	m.Mechanism.Handles(visit)
 	visit(HObject, &m.Key)
 }
 
@@ -1113,6 +1165,7 @@ type SignRecoverInitRequest struct {
 // Handles visits the handles SignRecoverInitRequest holds.
 func (m *SignRecoverInitRequest) Handles(visit func(HandleKind, *uint64)) {
 	visit(HSession, &m.Session)
+	m.Mechanism.Handles(visit)
 	visit(HObject, &m.Key)
 }
 
@@ -1159,6 +1212,7 @@ type VerifyInitRequest struct {
 // Handles visits the handles VerifyInitRequest holds.
 func (m *VerifyInitRequest) Handles(visit func(HandleKind, *uint64)) {
 	visit(HSession, &m.Session)
+	m.Mechanism.Handles(visit)
 	visit(HObject, &m.Key)
 }
 
@@ -1246,6 +1300,7 @@ type VerifyRecoverInitRequest struct {
 // Handles visits the handles VerifyRecoverInitRequest holds.
 func (m *VerifyRecoverInitRequest) Handles(visit func(HandleKind, *uint64)) {
 	visit(HSession, &m.Session)
+	m.Mechanism.Handles(visit)
 	visit(HObject, &m.Key)
 }
 
@@ -1384,6 +1439,7 @@ type GenerateKeyRequest struct {
 // Handles visits the handles GenerateKeyRequest holds.
 func (m *GenerateKeyRequest) Handles(visit func(HandleKind, *uint64)) {
 	visit(HSession, &m.Session)
+	m.Mechanism.Handles(visit)
 }
 
 // GenerateKeyResponse carries the outputs of C_GenerateKey.
@@ -1409,6 +1465,7 @@ type GenerateKeyPairRequest struct {
 // Handles visits the handles GenerateKeyPairRequest holds.
 func (m *GenerateKeyPairRequest) Handles(visit func(HandleKind, *uint64)) {
 	visit(HSession, &m.Session)
+	m.Mechanism.Handles(visit)
 }
 
 // GenerateKeyPairResponse carries the outputs of C_GenerateKeyPair.
@@ -1436,6 +1493,7 @@ type WrapKeyRequest struct {
 // Handles visits the handles WrapKeyRequest holds.
 func (m *WrapKeyRequest) Handles(visit func(HandleKind, *uint64)) {
 	visit(HSession, &m.Session)
+	m.Mechanism.Handles(visit)
 	visit(HObject, &m.WrappingKey)
 	visit(HObject, &m.Key)
 }
@@ -1464,6 +1522,7 @@ type UnwrapKeyRequest struct {
 // Handles visits the handles UnwrapKeyRequest holds.
 func (m *UnwrapKeyRequest) Handles(visit func(HandleKind, *uint64)) {
 	visit(HSession, &m.Session)
+	m.Mechanism.Handles(visit)
 	visit(HObject, &m.UnwrappingKey)
 }
 
@@ -1490,6 +1549,7 @@ type DeriveKeyRequest struct {
 // Handles visits the handles DeriveKeyRequest holds.
 func (m *DeriveKeyRequest) Handles(visit func(HandleKind, *uint64)) {
 	visit(HSession, &m.Session)
+	m.Mechanism.Handles(visit)
 	visit(HObject, &m.BaseKey)
 }
 
@@ -1608,6 +1668,561 @@ func (m *WaitForSlotEventResponse) Handles(visit func(HandleKind, *uint64)) {
 	visit(HSlot, &m.Slot)
 }
 
+// GetInterfaceListRequest carries the arguments of C_GetInterfaceList.
+type GetInterfaceListRequest struct {
+	_msgpack struct{} `msgpack:",as_array"`
+}
+
+// Handles visits the handles GetInterfaceListRequest holds.
+func (m *GetInterfaceListRequest) Handles(visit func(HandleKind, *uint64)) {
+}
+
+// GetInterfaceListResponse carries the outputs of C_GetInterfaceList.
+type GetInterfaceListResponse struct {
+	_msgpack   struct{} `msgpack:",as_array"`
+	Interfaces []Interface
+}
+
+// Handles visits the handles GetInterfaceListResponse holds.
+func (m *GetInterfaceListResponse) Handles(visit func(HandleKind, *uint64)) {
+}
+
+// LoginUserRequest carries the arguments of C_LoginUser.
+type LoginUserRequest struct {
+	_msgpack struct{} `msgpack:",as_array"`
+	Session  uint64
+	UserType uint64
+	Pin      PIN
+	Username []byte
+}
+
+// Handles visits the handles LoginUserRequest holds.
+func (m *LoginUserRequest) Handles(visit func(HandleKind, *uint64)) {
+	visit(HSession, &m.Session)
+}
+
+// LoginUserResponse carries the outputs of C_LoginUser.
+type LoginUserResponse struct {
+	_msgpack struct{} `msgpack:",as_array"`
+}
+
+// Handles visits the handles LoginUserResponse holds.
+func (m *LoginUserResponse) Handles(visit func(HandleKind, *uint64)) {
+}
+
+// SessionCancelRequest carries the arguments of C_SessionCancel.
+type SessionCancelRequest struct {
+	_msgpack struct{} `msgpack:",as_array"`
+	Session  uint64
+	Flags    uint64
+}
+
+// Handles visits the handles SessionCancelRequest holds.
+func (m *SessionCancelRequest) Handles(visit func(HandleKind, *uint64)) {
+	visit(HSession, &m.Session)
+}
+
+// SessionCancelResponse carries the outputs of C_SessionCancel.
+type SessionCancelResponse struct {
+	_msgpack struct{} `msgpack:",as_array"`
+}
+
+// Handles visits the handles SessionCancelResponse holds.
+func (m *SessionCancelResponse) Handles(visit func(HandleKind, *uint64)) {
+}
+
+// MessageEncryptInitRequest carries the arguments of C_MessageEncryptInit.
+type MessageEncryptInitRequest struct {
+	_msgpack  struct{} `msgpack:",as_array"`
+	Session   uint64
+	Mechanism Mechanism
+	Key       uint64
+}
+
+// Handles visits the handles MessageEncryptInitRequest holds.
+func (m *MessageEncryptInitRequest) Handles(visit func(HandleKind, *uint64)) {
+	visit(HSession, &m.Session)
+	m.Mechanism.Handles(visit)
+	visit(HObject, &m.Key)
+}
+
+// MessageEncryptInitResponse carries the outputs of C_MessageEncryptInit.
+type MessageEncryptInitResponse struct {
+	_msgpack struct{} `msgpack:",as_array"`
+}
+
+// Handles visits the handles MessageEncryptInitResponse holds.
+func (m *MessageEncryptInitResponse) Handles(visit func(HandleKind, *uint64)) {
+}
+
+// EncryptMessageRequest carries the arguments of C_EncryptMessage.
+type EncryptMessageRequest struct {
+	_msgpack       struct{} `msgpack:",as_array"`
+	Session        uint64
+	Parameter      Mechanism
+	AssociatedData []byte
+	Plaintext      []byte
+	CiphertextBuf  OutBuf
+}
+
+// Handles visits the handles EncryptMessageRequest holds.
+func (m *EncryptMessageRequest) Handles(visit func(HandleKind, *uint64)) {
+	visit(HSession, &m.Session)
+	m.Parameter.Handles(visit)
+}
+
+// EncryptMessageResponse carries the outputs of C_EncryptMessage.
+type EncryptMessageResponse struct {
+	_msgpack   struct{} `msgpack:",as_array"`
+	Parameter  Mechanism
+	Ciphertext RawOut
+}
+
+// Handles visits the handles EncryptMessageResponse holds.
+func (m *EncryptMessageResponse) Handles(visit func(HandleKind, *uint64)) {
+	m.Parameter.Handles(visit)
+}
+
+// EncryptMessageBeginRequest carries the arguments of C_EncryptMessageBegin.
+type EncryptMessageBeginRequest struct {
+	_msgpack       struct{} `msgpack:",as_array"`
+	Session        uint64
+	Parameter      Mechanism
+	AssociatedData []byte
+}
+
+// Handles visits the handles EncryptMessageBeginRequest holds.
+func (m *EncryptMessageBeginRequest) Handles(visit func(HandleKind, *uint64)) {
+	visit(HSession, &m.Session)
+	m.Parameter.Handles(visit)
+}
+
+// EncryptMessageBeginResponse carries the outputs of C_EncryptMessageBegin.
+type EncryptMessageBeginResponse struct {
+	_msgpack  struct{} `msgpack:",as_array"`
+	Parameter Mechanism
+}
+
+// Handles visits the handles EncryptMessageBeginResponse holds.
+func (m *EncryptMessageBeginResponse) Handles(visit func(HandleKind, *uint64)) {
+	m.Parameter.Handles(visit)
+}
+
+// EncryptMessageNextRequest carries the arguments of C_EncryptMessageNext.
+type EncryptMessageNextRequest struct {
+	_msgpack          struct{} `msgpack:",as_array"`
+	Session           uint64
+	Parameter         Mechanism
+	PlaintextPart     []byte
+	CiphertextPartBuf OutBuf
+	Flags             uint64
+}
+
+// Handles visits the handles EncryptMessageNextRequest holds.
+func (m *EncryptMessageNextRequest) Handles(visit func(HandleKind, *uint64)) {
+	visit(HSession, &m.Session)
+	m.Parameter.Handles(visit)
+}
+
+// EncryptMessageNextResponse carries the outputs of C_EncryptMessageNext.
+type EncryptMessageNextResponse struct {
+	_msgpack       struct{} `msgpack:",as_array"`
+	Parameter      Mechanism
+	CiphertextPart RawOut
+}
+
+// Handles visits the handles EncryptMessageNextResponse holds.
+func (m *EncryptMessageNextResponse) Handles(visit func(HandleKind, *uint64)) {
+	m.Parameter.Handles(visit)
+}
+
+// MessageEncryptFinalRequest carries the arguments of C_MessageEncryptFinal.
+type MessageEncryptFinalRequest struct {
+	_msgpack struct{} `msgpack:",as_array"`
+	Session  uint64
+}
+
+// Handles visits the handles MessageEncryptFinalRequest holds.
+func (m *MessageEncryptFinalRequest) Handles(visit func(HandleKind, *uint64)) {
+	visit(HSession, &m.Session)
+}
+
+// MessageEncryptFinalResponse carries the outputs of C_MessageEncryptFinal.
+type MessageEncryptFinalResponse struct {
+	_msgpack struct{} `msgpack:",as_array"`
+}
+
+// Handles visits the handles MessageEncryptFinalResponse holds.
+func (m *MessageEncryptFinalResponse) Handles(visit func(HandleKind, *uint64)) {
+}
+
+// MessageDecryptInitRequest carries the arguments of C_MessageDecryptInit.
+type MessageDecryptInitRequest struct {
+	_msgpack  struct{} `msgpack:",as_array"`
+	Session   uint64
+	Mechanism Mechanism
+	Key       uint64
+}
+
+// Handles visits the handles MessageDecryptInitRequest holds.
+func (m *MessageDecryptInitRequest) Handles(visit func(HandleKind, *uint64)) {
+	visit(HSession, &m.Session)
+	m.Mechanism.Handles(visit)
+	visit(HObject, &m.Key)
+}
+
+// MessageDecryptInitResponse carries the outputs of C_MessageDecryptInit.
+type MessageDecryptInitResponse struct {
+	_msgpack struct{} `msgpack:",as_array"`
+}
+
+// Handles visits the handles MessageDecryptInitResponse holds.
+func (m *MessageDecryptInitResponse) Handles(visit func(HandleKind, *uint64)) {
+}
+
+// DecryptMessageRequest carries the arguments of C_DecryptMessage.
+type DecryptMessageRequest struct {
+	_msgpack       struct{} `msgpack:",as_array"`
+	Session        uint64
+	Parameter      Mechanism
+	AssociatedData []byte
+	Ciphertext     []byte
+	PlaintextBuf   OutBuf
+}
+
+// Handles visits the handles DecryptMessageRequest holds.
+func (m *DecryptMessageRequest) Handles(visit func(HandleKind, *uint64)) {
+	visit(HSession, &m.Session)
+	m.Parameter.Handles(visit)
+}
+
+// DecryptMessageResponse carries the outputs of C_DecryptMessage.
+type DecryptMessageResponse struct {
+	_msgpack  struct{} `msgpack:",as_array"`
+	Parameter Mechanism
+	Plaintext RawOut
+}
+
+// Handles visits the handles DecryptMessageResponse holds.
+func (m *DecryptMessageResponse) Handles(visit func(HandleKind, *uint64)) {
+	m.Parameter.Handles(visit)
+}
+
+// DecryptMessageBeginRequest carries the arguments of C_DecryptMessageBegin.
+type DecryptMessageBeginRequest struct {
+	_msgpack       struct{} `msgpack:",as_array"`
+	Session        uint64
+	Parameter      Mechanism
+	AssociatedData []byte
+}
+
+// Handles visits the handles DecryptMessageBeginRequest holds.
+func (m *DecryptMessageBeginRequest) Handles(visit func(HandleKind, *uint64)) {
+	visit(HSession, &m.Session)
+	m.Parameter.Handles(visit)
+}
+
+// DecryptMessageBeginResponse carries the outputs of C_DecryptMessageBegin.
+type DecryptMessageBeginResponse struct {
+	_msgpack  struct{} `msgpack:",as_array"`
+	Parameter Mechanism
+}
+
+// Handles visits the handles DecryptMessageBeginResponse holds.
+func (m *DecryptMessageBeginResponse) Handles(visit func(HandleKind, *uint64)) {
+	m.Parameter.Handles(visit)
+}
+
+// DecryptMessageNextRequest carries the arguments of C_DecryptMessageNext.
+type DecryptMessageNextRequest struct {
+	_msgpack         struct{} `msgpack:",as_array"`
+	Session          uint64
+	Parameter        Mechanism
+	CiphertextPart   []byte
+	PlaintextPartBuf OutBuf
+	Flags            uint64
+}
+
+// Handles visits the handles DecryptMessageNextRequest holds.
+func (m *DecryptMessageNextRequest) Handles(visit func(HandleKind, *uint64)) {
+	visit(HSession, &m.Session)
+	m.Parameter.Handles(visit)
+}
+
+// DecryptMessageNextResponse carries the outputs of C_DecryptMessageNext.
+type DecryptMessageNextResponse struct {
+	_msgpack      struct{} `msgpack:",as_array"`
+	Parameter     Mechanism
+	PlaintextPart RawOut
+}
+
+// Handles visits the handles DecryptMessageNextResponse holds.
+func (m *DecryptMessageNextResponse) Handles(visit func(HandleKind, *uint64)) {
+	m.Parameter.Handles(visit)
+}
+
+// MessageDecryptFinalRequest carries the arguments of C_MessageDecryptFinal.
+type MessageDecryptFinalRequest struct {
+	_msgpack struct{} `msgpack:",as_array"`
+	Session  uint64
+}
+
+// Handles visits the handles MessageDecryptFinalRequest holds.
+func (m *MessageDecryptFinalRequest) Handles(visit func(HandleKind, *uint64)) {
+	visit(HSession, &m.Session)
+}
+
+// MessageDecryptFinalResponse carries the outputs of C_MessageDecryptFinal.
+type MessageDecryptFinalResponse struct {
+	_msgpack struct{} `msgpack:",as_array"`
+}
+
+// Handles visits the handles MessageDecryptFinalResponse holds.
+func (m *MessageDecryptFinalResponse) Handles(visit func(HandleKind, *uint64)) {
+}
+
+// MessageSignInitRequest carries the arguments of C_MessageSignInit.
+type MessageSignInitRequest struct {
+	_msgpack  struct{} `msgpack:",as_array"`
+	Session   uint64
+	Mechanism Mechanism
+	Key       uint64
+}
+
+// Handles visits the handles MessageSignInitRequest holds.
+func (m *MessageSignInitRequest) Handles(visit func(HandleKind, *uint64)) {
+	visit(HSession, &m.Session)
+	m.Mechanism.Handles(visit)
+	visit(HObject, &m.Key)
+}
+
+// MessageSignInitResponse carries the outputs of C_MessageSignInit.
+type MessageSignInitResponse struct {
+	_msgpack struct{} `msgpack:",as_array"`
+}
+
+// Handles visits the handles MessageSignInitResponse holds.
+func (m *MessageSignInitResponse) Handles(visit func(HandleKind, *uint64)) {
+}
+
+// SignMessageRequest carries the arguments of C_SignMessage.
+type SignMessageRequest struct {
+	_msgpack     struct{} `msgpack:",as_array"`
+	Session      uint64
+	Parameter    Mechanism
+	Data         []byte
+	SignatureBuf OutBuf
+}
+
+// Handles visits the handles SignMessageRequest holds.
+func (m *SignMessageRequest) Handles(visit func(HandleKind, *uint64)) {
+	visit(HSession, &m.Session)
+	m.Parameter.Handles(visit)
+}
+
+// SignMessageResponse carries the outputs of C_SignMessage.
+type SignMessageResponse struct {
+	_msgpack  struct{} `msgpack:",as_array"`
+	Parameter Mechanism
+	Signature RawOut
+}
+
+// Handles visits the handles SignMessageResponse holds.
+func (m *SignMessageResponse) Handles(visit func(HandleKind, *uint64)) {
+	m.Parameter.Handles(visit)
+}
+
+// SignMessageBeginRequest carries the arguments of C_SignMessageBegin.
+type SignMessageBeginRequest struct {
+	_msgpack  struct{} `msgpack:",as_array"`
+	Session   uint64
+	Parameter Mechanism
+}
+
+// Handles visits the handles SignMessageBeginRequest holds.
+func (m *SignMessageBeginRequest) Handles(visit func(HandleKind, *uint64)) {
+	visit(HSession, &m.Session)
+	m.Parameter.Handles(visit)
+}
+
+// SignMessageBeginResponse carries the outputs of C_SignMessageBegin.
+type SignMessageBeginResponse struct {
+	_msgpack  struct{} `msgpack:",as_array"`
+	Parameter Mechanism
+}
+
+// Handles visits the handles SignMessageBeginResponse holds.
+func (m *SignMessageBeginResponse) Handles(visit func(HandleKind, *uint64)) {
+	m.Parameter.Handles(visit)
+}
+
+// SignMessageNextRequest carries the arguments of C_SignMessageNext.
+type SignMessageNextRequest struct {
+	_msgpack     struct{} `msgpack:",as_array"`
+	Session      uint64
+	Parameter    Mechanism
+	Data         []byte
+	SignatureBuf OutBuf
+}
+
+// Handles visits the handles SignMessageNextRequest holds.
+func (m *SignMessageNextRequest) Handles(visit func(HandleKind, *uint64)) {
+	visit(HSession, &m.Session)
+	m.Parameter.Handles(visit)
+}
+
+// SignMessageNextResponse carries the outputs of C_SignMessageNext.
+type SignMessageNextResponse struct {
+	_msgpack  struct{} `msgpack:",as_array"`
+	Parameter Mechanism
+	Signature RawOut
+}
+
+// Handles visits the handles SignMessageNextResponse holds.
+func (m *SignMessageNextResponse) Handles(visit func(HandleKind, *uint64)) {
+	m.Parameter.Handles(visit)
+}
+
+// MessageSignFinalRequest carries the arguments of C_MessageSignFinal.
+type MessageSignFinalRequest struct {
+	_msgpack struct{} `msgpack:",as_array"`
+	Session  uint64
+}
+
+// Handles visits the handles MessageSignFinalRequest holds.
+func (m *MessageSignFinalRequest) Handles(visit func(HandleKind, *uint64)) {
+	visit(HSession, &m.Session)
+}
+
+// MessageSignFinalResponse carries the outputs of C_MessageSignFinal.
+type MessageSignFinalResponse struct {
+	_msgpack struct{} `msgpack:",as_array"`
+}
+
+// Handles visits the handles MessageSignFinalResponse holds.
+func (m *MessageSignFinalResponse) Handles(visit func(HandleKind, *uint64)) {
+}
+
+// MessageVerifyInitRequest carries the arguments of C_MessageVerifyInit.
+type MessageVerifyInitRequest struct {
+	_msgpack  struct{} `msgpack:",as_array"`
+	Session   uint64
+	Mechanism Mechanism
+	Key       uint64
+}
+
+// Handles visits the handles MessageVerifyInitRequest holds.
+func (m *MessageVerifyInitRequest) Handles(visit func(HandleKind, *uint64)) {
+	visit(HSession, &m.Session)
+	m.Mechanism.Handles(visit)
+	visit(HObject, &m.Key)
+}
+
+// MessageVerifyInitResponse carries the outputs of C_MessageVerifyInit.
+type MessageVerifyInitResponse struct {
+	_msgpack struct{} `msgpack:",as_array"`
+}
+
+// Handles visits the handles MessageVerifyInitResponse holds.
+func (m *MessageVerifyInitResponse) Handles(visit func(HandleKind, *uint64)) {
+}
+
+// VerifyMessageRequest carries the arguments of C_VerifyMessage.
+type VerifyMessageRequest struct {
+	_msgpack  struct{} `msgpack:",as_array"`
+	Session   uint64
+	Parameter Mechanism
+	Data      []byte
+	Signature []byte
+}
+
+// Handles visits the handles VerifyMessageRequest holds.
+func (m *VerifyMessageRequest) Handles(visit func(HandleKind, *uint64)) {
+	visit(HSession, &m.Session)
+	m.Parameter.Handles(visit)
+}
+
+// VerifyMessageResponse carries the outputs of C_VerifyMessage.
+type VerifyMessageResponse struct {
+	_msgpack  struct{} `msgpack:",as_array"`
+	Parameter Mechanism
+}
+
+// Handles visits the handles VerifyMessageResponse holds.
+func (m *VerifyMessageResponse) Handles(visit func(HandleKind, *uint64)) {
+	m.Parameter.Handles(visit)
+}
+
+// VerifyMessageBeginRequest carries the arguments of C_VerifyMessageBegin.
+type VerifyMessageBeginRequest struct {
+	_msgpack  struct{} `msgpack:",as_array"`
+	Session   uint64
+	Parameter Mechanism
+}
+
+// Handles visits the handles VerifyMessageBeginRequest holds.
+func (m *VerifyMessageBeginRequest) Handles(visit func(HandleKind, *uint64)) {
+	visit(HSession, &m.Session)
+	m.Parameter.Handles(visit)
+}
+
+// VerifyMessageBeginResponse carries the outputs of C_VerifyMessageBegin.
+type VerifyMessageBeginResponse struct {
+	_msgpack  struct{} `msgpack:",as_array"`
+	Parameter Mechanism
+}
+
+// Handles visits the handles VerifyMessageBeginResponse holds.
+func (m *VerifyMessageBeginResponse) Handles(visit func(HandleKind, *uint64)) {
+	m.Parameter.Handles(visit)
+}
+
+// VerifyMessageNextRequest carries the arguments of C_VerifyMessageNext.
+type VerifyMessageNextRequest struct {
+	_msgpack  struct{} `msgpack:",as_array"`
+	Session   uint64
+	Parameter Mechanism
+	Data      []byte
+	Signature []byte
+}
+
+// Handles visits the handles VerifyMessageNextRequest holds.
+func (m *VerifyMessageNextRequest) Handles(visit func(HandleKind, *uint64)) {
+	visit(HSession, &m.Session)
+	m.Parameter.Handles(visit)
+}
+
+// VerifyMessageNextResponse carries the outputs of C_VerifyMessageNext.
+type VerifyMessageNextResponse struct {
+	_msgpack  struct{} `msgpack:",as_array"`
+	Parameter Mechanism
+}
+
+// Handles visits the handles VerifyMessageNextResponse holds.
+func (m *VerifyMessageNextResponse) Handles(visit func(HandleKind, *uint64)) {
+	m.Parameter.Handles(visit)
+}
+
+// MessageVerifyFinalRequest carries the arguments of C_MessageVerifyFinal.
+type MessageVerifyFinalRequest struct {
+	_msgpack struct{} `msgpack:",as_array"`
+	Session  uint64
+}
+
+// Handles visits the handles MessageVerifyFinalRequest holds.
+func (m *MessageVerifyFinalRequest) Handles(visit func(HandleKind, *uint64)) {
+	visit(HSession, &m.Session)
+}
+
+// MessageVerifyFinalResponse carries the outputs of C_MessageVerifyFinal.
+type MessageVerifyFinalResponse struct {
+	_msgpack struct{} `msgpack:",as_array"`
+}
+
+// Handles visits the handles MessageVerifyFinalResponse holds.
+func (m *MessageVerifyFinalResponse) Handles(visit func(HandleKind, *uint64)) {
+}
+
 // Backend serves PKCS #11 calls in wire types. It is the broker's one
 // seam: a worker running a vendor module, a remote broker and an HA group
 // implement it; access control, audit and metrics wrap it. Handles are
@@ -1679,6 +2294,29 @@ type Backend interface {
 	GetFunctionStatus(ctx context.Context, req *GetFunctionStatusRequest) (*GetFunctionStatusResponse, error)
 	CancelFunction(ctx context.Context, req *CancelFunctionRequest) (*CancelFunctionResponse, error)
 	WaitForSlotEvent(ctx context.Context, req *WaitForSlotEventRequest) (*WaitForSlotEventResponse, error)
+	GetInterfaceList(ctx context.Context, req *GetInterfaceListRequest) (*GetInterfaceListResponse, error)
+	LoginUser(ctx context.Context, req *LoginUserRequest) (*LoginUserResponse, error)
+	SessionCancel(ctx context.Context, req *SessionCancelRequest) (*SessionCancelResponse, error)
+	MessageEncryptInit(ctx context.Context, req *MessageEncryptInitRequest) (*MessageEncryptInitResponse, error)
+	EncryptMessage(ctx context.Context, req *EncryptMessageRequest) (*EncryptMessageResponse, error)
+	EncryptMessageBegin(ctx context.Context, req *EncryptMessageBeginRequest) (*EncryptMessageBeginResponse, error)
+	EncryptMessageNext(ctx context.Context, req *EncryptMessageNextRequest) (*EncryptMessageNextResponse, error)
+	MessageEncryptFinal(ctx context.Context, req *MessageEncryptFinalRequest) (*MessageEncryptFinalResponse, error)
+	MessageDecryptInit(ctx context.Context, req *MessageDecryptInitRequest) (*MessageDecryptInitResponse, error)
+	DecryptMessage(ctx context.Context, req *DecryptMessageRequest) (*DecryptMessageResponse, error)
+	DecryptMessageBegin(ctx context.Context, req *DecryptMessageBeginRequest) (*DecryptMessageBeginResponse, error)
+	DecryptMessageNext(ctx context.Context, req *DecryptMessageNextRequest) (*DecryptMessageNextResponse, error)
+	MessageDecryptFinal(ctx context.Context, req *MessageDecryptFinalRequest) (*MessageDecryptFinalResponse, error)
+	MessageSignInit(ctx context.Context, req *MessageSignInitRequest) (*MessageSignInitResponse, error)
+	SignMessage(ctx context.Context, req *SignMessageRequest) (*SignMessageResponse, error)
+	SignMessageBegin(ctx context.Context, req *SignMessageBeginRequest) (*SignMessageBeginResponse, error)
+	SignMessageNext(ctx context.Context, req *SignMessageNextRequest) (*SignMessageNextResponse, error)
+	MessageSignFinal(ctx context.Context, req *MessageSignFinalRequest) (*MessageSignFinalResponse, error)
+	MessageVerifyInit(ctx context.Context, req *MessageVerifyInitRequest) (*MessageVerifyInitResponse, error)
+	VerifyMessage(ctx context.Context, req *VerifyMessageRequest) (*VerifyMessageResponse, error)
+	VerifyMessageBegin(ctx context.Context, req *VerifyMessageBeginRequest) (*VerifyMessageBeginResponse, error)
+	VerifyMessageNext(ctx context.Context, req *VerifyMessageNextRequest) (*VerifyMessageNextResponse, error)
+	MessageVerifyFinal(ctx context.Context, req *MessageVerifyFinalRequest) (*MessageVerifyFinalResponse, error)
 }
 
 // BackendFunc is a Backend that handles every call in one function, for
@@ -2203,6 +2841,190 @@ func (f BackendFunc) WaitForSlotEvent(ctx context.Context, req *WaitForSlotEvent
 		return nil, err
 	}
 	return r.(*WaitForSlotEventResponse), nil
+}
+
+func (f BackendFunc) GetInterfaceList(ctx context.Context, req *GetInterfaceListRequest) (*GetInterfaceListResponse, error) {
+	r, err := f(ctx, CallGetInterfaceList, req)
+	if err != nil {
+		return nil, err
+	}
+	return r.(*GetInterfaceListResponse), nil
+}
+
+func (f BackendFunc) LoginUser(ctx context.Context, req *LoginUserRequest) (*LoginUserResponse, error) {
+	r, err := f(ctx, CallLoginUser, req)
+	if err != nil {
+		return nil, err
+	}
+	return r.(*LoginUserResponse), nil
+}
+
+func (f BackendFunc) SessionCancel(ctx context.Context, req *SessionCancelRequest) (*SessionCancelResponse, error) {
+	r, err := f(ctx, CallSessionCancel, req)
+	if err != nil {
+		return nil, err
+	}
+	return r.(*SessionCancelResponse), nil
+}
+
+func (f BackendFunc) MessageEncryptInit(ctx context.Context, req *MessageEncryptInitRequest) (*MessageEncryptInitResponse, error) {
+	r, err := f(ctx, CallMessageEncryptInit, req)
+	if err != nil {
+		return nil, err
+	}
+	return r.(*MessageEncryptInitResponse), nil
+}
+
+func (f BackendFunc) EncryptMessage(ctx context.Context, req *EncryptMessageRequest) (*EncryptMessageResponse, error) {
+	r, err := f(ctx, CallEncryptMessage, req)
+	if err != nil {
+		return nil, err
+	}
+	return r.(*EncryptMessageResponse), nil
+}
+
+func (f BackendFunc) EncryptMessageBegin(ctx context.Context, req *EncryptMessageBeginRequest) (*EncryptMessageBeginResponse, error) {
+	r, err := f(ctx, CallEncryptMessageBegin, req)
+	if err != nil {
+		return nil, err
+	}
+	return r.(*EncryptMessageBeginResponse), nil
+}
+
+func (f BackendFunc) EncryptMessageNext(ctx context.Context, req *EncryptMessageNextRequest) (*EncryptMessageNextResponse, error) {
+	r, err := f(ctx, CallEncryptMessageNext, req)
+	if err != nil {
+		return nil, err
+	}
+	return r.(*EncryptMessageNextResponse), nil
+}
+
+func (f BackendFunc) MessageEncryptFinal(ctx context.Context, req *MessageEncryptFinalRequest) (*MessageEncryptFinalResponse, error) {
+	r, err := f(ctx, CallMessageEncryptFinal, req)
+	if err != nil {
+		return nil, err
+	}
+	return r.(*MessageEncryptFinalResponse), nil
+}
+
+func (f BackendFunc) MessageDecryptInit(ctx context.Context, req *MessageDecryptInitRequest) (*MessageDecryptInitResponse, error) {
+	r, err := f(ctx, CallMessageDecryptInit, req)
+	if err != nil {
+		return nil, err
+	}
+	return r.(*MessageDecryptInitResponse), nil
+}
+
+func (f BackendFunc) DecryptMessage(ctx context.Context, req *DecryptMessageRequest) (*DecryptMessageResponse, error) {
+	r, err := f(ctx, CallDecryptMessage, req)
+	if err != nil {
+		return nil, err
+	}
+	return r.(*DecryptMessageResponse), nil
+}
+
+func (f BackendFunc) DecryptMessageBegin(ctx context.Context, req *DecryptMessageBeginRequest) (*DecryptMessageBeginResponse, error) {
+	r, err := f(ctx, CallDecryptMessageBegin, req)
+	if err != nil {
+		return nil, err
+	}
+	return r.(*DecryptMessageBeginResponse), nil
+}
+
+func (f BackendFunc) DecryptMessageNext(ctx context.Context, req *DecryptMessageNextRequest) (*DecryptMessageNextResponse, error) {
+	r, err := f(ctx, CallDecryptMessageNext, req)
+	if err != nil {
+		return nil, err
+	}
+	return r.(*DecryptMessageNextResponse), nil
+}
+
+func (f BackendFunc) MessageDecryptFinal(ctx context.Context, req *MessageDecryptFinalRequest) (*MessageDecryptFinalResponse, error) {
+	r, err := f(ctx, CallMessageDecryptFinal, req)
+	if err != nil {
+		return nil, err
+	}
+	return r.(*MessageDecryptFinalResponse), nil
+}
+
+func (f BackendFunc) MessageSignInit(ctx context.Context, req *MessageSignInitRequest) (*MessageSignInitResponse, error) {
+	r, err := f(ctx, CallMessageSignInit, req)
+	if err != nil {
+		return nil, err
+	}
+	return r.(*MessageSignInitResponse), nil
+}
+
+func (f BackendFunc) SignMessage(ctx context.Context, req *SignMessageRequest) (*SignMessageResponse, error) {
+	r, err := f(ctx, CallSignMessage, req)
+	if err != nil {
+		return nil, err
+	}
+	return r.(*SignMessageResponse), nil
+}
+
+func (f BackendFunc) SignMessageBegin(ctx context.Context, req *SignMessageBeginRequest) (*SignMessageBeginResponse, error) {
+	r, err := f(ctx, CallSignMessageBegin, req)
+	if err != nil {
+		return nil, err
+	}
+	return r.(*SignMessageBeginResponse), nil
+}
+
+func (f BackendFunc) SignMessageNext(ctx context.Context, req *SignMessageNextRequest) (*SignMessageNextResponse, error) {
+	r, err := f(ctx, CallSignMessageNext, req)
+	if err != nil {
+		return nil, err
+	}
+	return r.(*SignMessageNextResponse), nil
+}
+
+func (f BackendFunc) MessageSignFinal(ctx context.Context, req *MessageSignFinalRequest) (*MessageSignFinalResponse, error) {
+	r, err := f(ctx, CallMessageSignFinal, req)
+	if err != nil {
+		return nil, err
+	}
+	return r.(*MessageSignFinalResponse), nil
+}
+
+func (f BackendFunc) MessageVerifyInit(ctx context.Context, req *MessageVerifyInitRequest) (*MessageVerifyInitResponse, error) {
+	r, err := f(ctx, CallMessageVerifyInit, req)
+	if err != nil {
+		return nil, err
+	}
+	return r.(*MessageVerifyInitResponse), nil
+}
+
+func (f BackendFunc) VerifyMessage(ctx context.Context, req *VerifyMessageRequest) (*VerifyMessageResponse, error) {
+	r, err := f(ctx, CallVerifyMessage, req)
+	if err != nil {
+		return nil, err
+	}
+	return r.(*VerifyMessageResponse), nil
+}
+
+func (f BackendFunc) VerifyMessageBegin(ctx context.Context, req *VerifyMessageBeginRequest) (*VerifyMessageBeginResponse, error) {
+	r, err := f(ctx, CallVerifyMessageBegin, req)
+	if err != nil {
+		return nil, err
+	}
+	return r.(*VerifyMessageBeginResponse), nil
+}
+
+func (f BackendFunc) VerifyMessageNext(ctx context.Context, req *VerifyMessageNextRequest) (*VerifyMessageNextResponse, error) {
+	r, err := f(ctx, CallVerifyMessageNext, req)
+	if err != nil {
+		return nil, err
+	}
+	return r.(*VerifyMessageNextResponse), nil
+}
+
+func (f BackendFunc) MessageVerifyFinal(ctx context.Context, req *MessageVerifyFinalRequest) (*MessageVerifyFinalResponse, error) {
+	r, err := f(ctx, CallMessageVerifyFinal, req)
+	if err != nil {
+		return nil, err
+	}
+	return r.(*MessageVerifyFinalResponse), nil
 }
 
 // Calls describes every call on the wire, indexed by CallID.
@@ -2852,6 +3674,236 @@ var Calls = [NumCalls]*CallDesc{
 		NewResponse: func() Message { return new(WaitForSlotEventResponse) },
 		Invoke: func(ctx context.Context, b Backend, req Message) (Message, error) {
 			r, err := b.WaitForSlotEvent(ctx, req.(*WaitForSlotEventRequest))
+			if err != nil {
+				return nil, err
+			}
+			return r, nil
+		}},
+	CallGetInterfaceList: {ID: CallGetInterfaceList, Name: "C_GetInterfaceList", Family: "", Session: false,
+		NewRequest:  func() Message { return new(GetInterfaceListRequest) },
+		NewResponse: func() Message { return new(GetInterfaceListResponse) },
+		Invoke: func(ctx context.Context, b Backend, req Message) (Message, error) {
+			r, err := b.GetInterfaceList(ctx, req.(*GetInterfaceListRequest))
+			if err != nil {
+				return nil, err
+			}
+			return r, nil
+		}},
+	CallLoginUser: {ID: CallLoginUser, Name: "C_LoginUser", Family: "", Session: true,
+		NewRequest:  func() Message { return new(LoginUserRequest) },
+		NewResponse: func() Message { return new(LoginUserResponse) },
+		Invoke: func(ctx context.Context, b Backend, req Message) (Message, error) {
+			r, err := b.LoginUser(ctx, req.(*LoginUserRequest))
+			if err != nil {
+				return nil, err
+			}
+			return r, nil
+		}},
+	CallSessionCancel: {ID: CallSessionCancel, Name: "C_SessionCancel", Family: "", Session: true,
+		NewRequest:  func() Message { return new(SessionCancelRequest) },
+		NewResponse: func() Message { return new(SessionCancelResponse) },
+		Invoke: func(ctx context.Context, b Backend, req Message) (Message, error) {
+			r, err := b.SessionCancel(ctx, req.(*SessionCancelRequest))
+			if err != nil {
+				return nil, err
+			}
+			return r, nil
+		}},
+	CallMessageEncryptInit: {ID: CallMessageEncryptInit, Name: "C_MessageEncryptInit", Family: "MessageEncrypt", Session: true,
+		NewRequest:  func() Message { return new(MessageEncryptInitRequest) },
+		NewResponse: func() Message { return new(MessageEncryptInitResponse) },
+		Invoke: func(ctx context.Context, b Backend, req Message) (Message, error) {
+			r, err := b.MessageEncryptInit(ctx, req.(*MessageEncryptInitRequest))
+			if err != nil {
+				return nil, err
+			}
+			return r, nil
+		}},
+	CallEncryptMessage: {ID: CallEncryptMessage, Name: "C_EncryptMessage", Family: "MessageEncrypt", Session: true,
+		NewRequest:  func() Message { return new(EncryptMessageRequest) },
+		NewResponse: func() Message { return new(EncryptMessageResponse) },
+		Invoke: func(ctx context.Context, b Backend, req Message) (Message, error) {
+			r, err := b.EncryptMessage(ctx, req.(*EncryptMessageRequest))
+			if err != nil {
+				return nil, err
+			}
+			return r, nil
+		}},
+	CallEncryptMessageBegin: {ID: CallEncryptMessageBegin, Name: "C_EncryptMessageBegin", Family: "MessageEncrypt", Session: true,
+		NewRequest:  func() Message { return new(EncryptMessageBeginRequest) },
+		NewResponse: func() Message { return new(EncryptMessageBeginResponse) },
+		Invoke: func(ctx context.Context, b Backend, req Message) (Message, error) {
+			r, err := b.EncryptMessageBegin(ctx, req.(*EncryptMessageBeginRequest))
+			if err != nil {
+				return nil, err
+			}
+			return r, nil
+		}},
+	CallEncryptMessageNext: {ID: CallEncryptMessageNext, Name: "C_EncryptMessageNext", Family: "MessageEncrypt", Session: true,
+		NewRequest:  func() Message { return new(EncryptMessageNextRequest) },
+		NewResponse: func() Message { return new(EncryptMessageNextResponse) },
+		Invoke: func(ctx context.Context, b Backend, req Message) (Message, error) {
+			r, err := b.EncryptMessageNext(ctx, req.(*EncryptMessageNextRequest))
+			if err != nil {
+				return nil, err
+			}
+			return r, nil
+		}},
+	CallMessageEncryptFinal: {ID: CallMessageEncryptFinal, Name: "C_MessageEncryptFinal", Family: "MessageEncrypt", Session: true,
+		NewRequest:  func() Message { return new(MessageEncryptFinalRequest) },
+		NewResponse: func() Message { return new(MessageEncryptFinalResponse) },
+		Invoke: func(ctx context.Context, b Backend, req Message) (Message, error) {
+			r, err := b.MessageEncryptFinal(ctx, req.(*MessageEncryptFinalRequest))
+			if err != nil {
+				return nil, err
+			}
+			return r, nil
+		}},
+	CallMessageDecryptInit: {ID: CallMessageDecryptInit, Name: "C_MessageDecryptInit", Family: "MessageDecrypt", Session: true,
+		NewRequest:  func() Message { return new(MessageDecryptInitRequest) },
+		NewResponse: func() Message { return new(MessageDecryptInitResponse) },
+		Invoke: func(ctx context.Context, b Backend, req Message) (Message, error) {
+			r, err := b.MessageDecryptInit(ctx, req.(*MessageDecryptInitRequest))
+			if err != nil {
+				return nil, err
+			}
+			return r, nil
+		}},
+	CallDecryptMessage: {ID: CallDecryptMessage, Name: "C_DecryptMessage", Family: "MessageDecrypt", Session: true,
+		NewRequest:  func() Message { return new(DecryptMessageRequest) },
+		NewResponse: func() Message { return new(DecryptMessageResponse) },
+		Invoke: func(ctx context.Context, b Backend, req Message) (Message, error) {
+			r, err := b.DecryptMessage(ctx, req.(*DecryptMessageRequest))
+			if err != nil {
+				return nil, err
+			}
+			return r, nil
+		}},
+	CallDecryptMessageBegin: {ID: CallDecryptMessageBegin, Name: "C_DecryptMessageBegin", Family: "MessageDecrypt", Session: true,
+		NewRequest:  func() Message { return new(DecryptMessageBeginRequest) },
+		NewResponse: func() Message { return new(DecryptMessageBeginResponse) },
+		Invoke: func(ctx context.Context, b Backend, req Message) (Message, error) {
+			r, err := b.DecryptMessageBegin(ctx, req.(*DecryptMessageBeginRequest))
+			if err != nil {
+				return nil, err
+			}
+			return r, nil
+		}},
+	CallDecryptMessageNext: {ID: CallDecryptMessageNext, Name: "C_DecryptMessageNext", Family: "MessageDecrypt", Session: true,
+		NewRequest:  func() Message { return new(DecryptMessageNextRequest) },
+		NewResponse: func() Message { return new(DecryptMessageNextResponse) },
+		Invoke: func(ctx context.Context, b Backend, req Message) (Message, error) {
+			r, err := b.DecryptMessageNext(ctx, req.(*DecryptMessageNextRequest))
+			if err != nil {
+				return nil, err
+			}
+			return r, nil
+		}},
+	CallMessageDecryptFinal: {ID: CallMessageDecryptFinal, Name: "C_MessageDecryptFinal", Family: "MessageDecrypt", Session: true,
+		NewRequest:  func() Message { return new(MessageDecryptFinalRequest) },
+		NewResponse: func() Message { return new(MessageDecryptFinalResponse) },
+		Invoke: func(ctx context.Context, b Backend, req Message) (Message, error) {
+			r, err := b.MessageDecryptFinal(ctx, req.(*MessageDecryptFinalRequest))
+			if err != nil {
+				return nil, err
+			}
+			return r, nil
+		}},
+	CallMessageSignInit: {ID: CallMessageSignInit, Name: "C_MessageSignInit", Family: "MessageSign", Session: true,
+		NewRequest:  func() Message { return new(MessageSignInitRequest) },
+		NewResponse: func() Message { return new(MessageSignInitResponse) },
+		Invoke: func(ctx context.Context, b Backend, req Message) (Message, error) {
+			r, err := b.MessageSignInit(ctx, req.(*MessageSignInitRequest))
+			if err != nil {
+				return nil, err
+			}
+			return r, nil
+		}},
+	CallSignMessage: {ID: CallSignMessage, Name: "C_SignMessage", Family: "MessageSign", Session: true,
+		NewRequest:  func() Message { return new(SignMessageRequest) },
+		NewResponse: func() Message { return new(SignMessageResponse) },
+		Invoke: func(ctx context.Context, b Backend, req Message) (Message, error) {
+			r, err := b.SignMessage(ctx, req.(*SignMessageRequest))
+			if err != nil {
+				return nil, err
+			}
+			return r, nil
+		}},
+	CallSignMessageBegin: {ID: CallSignMessageBegin, Name: "C_SignMessageBegin", Family: "MessageSign", Session: true,
+		NewRequest:  func() Message { return new(SignMessageBeginRequest) },
+		NewResponse: func() Message { return new(SignMessageBeginResponse) },
+		Invoke: func(ctx context.Context, b Backend, req Message) (Message, error) {
+			r, err := b.SignMessageBegin(ctx, req.(*SignMessageBeginRequest))
+			if err != nil {
+				return nil, err
+			}
+			return r, nil
+		}},
+	CallSignMessageNext: {ID: CallSignMessageNext, Name: "C_SignMessageNext", Family: "MessageSign", Session: true,
+		NewRequest:  func() Message { return new(SignMessageNextRequest) },
+		NewResponse: func() Message { return new(SignMessageNextResponse) },
+		Invoke: func(ctx context.Context, b Backend, req Message) (Message, error) {
+			r, err := b.SignMessageNext(ctx, req.(*SignMessageNextRequest))
+			if err != nil {
+				return nil, err
+			}
+			return r, nil
+		}},
+	CallMessageSignFinal: {ID: CallMessageSignFinal, Name: "C_MessageSignFinal", Family: "MessageSign", Session: true,
+		NewRequest:  func() Message { return new(MessageSignFinalRequest) },
+		NewResponse: func() Message { return new(MessageSignFinalResponse) },
+		Invoke: func(ctx context.Context, b Backend, req Message) (Message, error) {
+			r, err := b.MessageSignFinal(ctx, req.(*MessageSignFinalRequest))
+			if err != nil {
+				return nil, err
+			}
+			return r, nil
+		}},
+	CallMessageVerifyInit: {ID: CallMessageVerifyInit, Name: "C_MessageVerifyInit", Family: "MessageVerify", Session: true,
+		NewRequest:  func() Message { return new(MessageVerifyInitRequest) },
+		NewResponse: func() Message { return new(MessageVerifyInitResponse) },
+		Invoke: func(ctx context.Context, b Backend, req Message) (Message, error) {
+			r, err := b.MessageVerifyInit(ctx, req.(*MessageVerifyInitRequest))
+			if err != nil {
+				return nil, err
+			}
+			return r, nil
+		}},
+	CallVerifyMessage: {ID: CallVerifyMessage, Name: "C_VerifyMessage", Family: "MessageVerify", Session: true,
+		NewRequest:  func() Message { return new(VerifyMessageRequest) },
+		NewResponse: func() Message { return new(VerifyMessageResponse) },
+		Invoke: func(ctx context.Context, b Backend, req Message) (Message, error) {
+			r, err := b.VerifyMessage(ctx, req.(*VerifyMessageRequest))
+			if err != nil {
+				return nil, err
+			}
+			return r, nil
+		}},
+	CallVerifyMessageBegin: {ID: CallVerifyMessageBegin, Name: "C_VerifyMessageBegin", Family: "MessageVerify", Session: true,
+		NewRequest:  func() Message { return new(VerifyMessageBeginRequest) },
+		NewResponse: func() Message { return new(VerifyMessageBeginResponse) },
+		Invoke: func(ctx context.Context, b Backend, req Message) (Message, error) {
+			r, err := b.VerifyMessageBegin(ctx, req.(*VerifyMessageBeginRequest))
+			if err != nil {
+				return nil, err
+			}
+			return r, nil
+		}},
+	CallVerifyMessageNext: {ID: CallVerifyMessageNext, Name: "C_VerifyMessageNext", Family: "MessageVerify", Session: true,
+		NewRequest:  func() Message { return new(VerifyMessageNextRequest) },
+		NewResponse: func() Message { return new(VerifyMessageNextResponse) },
+		Invoke: func(ctx context.Context, b Backend, req Message) (Message, error) {
+			r, err := b.VerifyMessageNext(ctx, req.(*VerifyMessageNextRequest))
+			if err != nil {
+				return nil, err
+			}
+			return r, nil
+		}},
+	CallMessageVerifyFinal: {ID: CallMessageVerifyFinal, Name: "C_MessageVerifyFinal", Family: "MessageVerify", Session: true,
+		NewRequest:  func() Message { return new(MessageVerifyFinalRequest) },
+		NewResponse: func() Message { return new(MessageVerifyFinalResponse) },
+		Invoke: func(ctx context.Context, b Backend, req Message) (Message, error) {
+			r, err := b.MessageVerifyFinal(ctx, req.(*MessageVerifyFinalRequest))
 			if err != nil {
 				return nil, err
 			}

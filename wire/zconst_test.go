@@ -89,7 +89,7 @@ func TestNameTables(t *testing.T) {
 		{"MechanismName", MechanismName, 0x0320, "CKM_CAST128_KEY_GEN"},     // not CKM_CAST5_KEY_GEN
 		{"MechanismName", MechanismName, 0x03A4, "CKM_PBE_MD5_CAST128_CBC"}, // not ..._CAST5_CBC
 		{"MechanismName", MechanismName, CKM_EDDSA, "CKM_EDDSA"},
-		{"MechanismName", MechanismName, 0x1056, "CKM_0x00001056"},
+		{"MechanismName", MechanismName, 0x1058, "CKM_0x00001058"},
 		{"ObjectClassName", ObjectClassName, CKO_PRIVATE_KEY, "CKO_PRIVATE_KEY"},
 		{"ObjectClassName", ObjectClassName, CKO_OTP_KEY, "CKO_OTP_KEY"},
 		{"ObjectClassName", ObjectClassName, 9, "CKO_0x00000009"},

@@ -138,31 +138,35 @@ var callOps = map[wire.CallID]struct {
 	op  Operation
 	key bool
 }{
-	wire.CallEncryptInit:       {OpEncrypt, true},
-	wire.CallDecryptInit:       {OpDecrypt, true},
-	wire.CallDigestInit:        {OpDigest, false},
-	wire.CallDigestKey:         {OpDigest, true},
-	wire.CallSignInit:          {OpSign, true},
-	wire.CallSignRecoverInit:   {OpSign, true},
-	wire.CallVerifyInit:        {OpVerify, true},
-	wire.CallVerifyRecoverInit: {OpVerify, true},
-	wire.CallGenerateKey:       {OpGenerate, false},
-	wire.CallGenerateKeyPair:   {OpGenerate, false},
-	wire.CallWrapKey:           {OpWrap, true},
-	wire.CallUnwrapKey:         {OpUnwrap, true},
-	wire.CallDeriveKey:         {OpDerive, true},
-	wire.CallCreateObject:      {OpCreate, false},
-	wire.CallCopyObject:        {OpCopy, false},
-	wire.CallDestroyObject:     {OpDestroy, false},
-	wire.CallSetAttributeValue: {OpSetAttribute, false},
-	wire.CallGetAttributeValue: {OpRead, false},
-	wire.CallGetObjectSize:     {OpRead, false},
-	wire.CallFindObjectsInit:   {OpFind, false},
-	wire.CallSeedRandom:        {OpRandom, false},
-	wire.CallGenerateRandom:    {OpRandom, false},
-	wire.CallInitToken:         {OpInitToken, false},
-	wire.CallInitPIN:           {OpInitPIN, false},
-	wire.CallSetPIN:            {OpSetPIN, false},
+	wire.CallEncryptInit:        {OpEncrypt, true},
+	wire.CallDecryptInit:        {OpDecrypt, true},
+	wire.CallDigestInit:         {OpDigest, false},
+	wire.CallDigestKey:          {OpDigest, true},
+	wire.CallSignInit:           {OpSign, true},
+	wire.CallSignRecoverInit:    {OpSign, true},
+	wire.CallVerifyInit:         {OpVerify, true},
+	wire.CallVerifyRecoverInit:  {OpVerify, true},
+	wire.CallMessageEncryptInit: {OpEncrypt, true},
+	wire.CallMessageDecryptInit: {OpDecrypt, true},
+	wire.CallMessageSignInit:    {OpSign, true},
+	wire.CallMessageVerifyInit:  {OpVerify, true},
+	wire.CallGenerateKey:        {OpGenerate, false},
+	wire.CallGenerateKeyPair:    {OpGenerate, false},
+	wire.CallWrapKey:            {OpWrap, true},
+	wire.CallUnwrapKey:          {OpUnwrap, true},
+	wire.CallDeriveKey:          {OpDerive, true},
+	wire.CallCreateObject:       {OpCreate, false},
+	wire.CallCopyObject:         {OpCopy, false},
+	wire.CallDestroyObject:      {OpDestroy, false},
+	wire.CallSetAttributeValue:  {OpSetAttribute, false},
+	wire.CallGetAttributeValue:  {OpRead, false},
+	wire.CallGetObjectSize:      {OpRead, false},
+	wire.CallFindObjectsInit:    {OpFind, false},
+	wire.CallSeedRandom:         {OpRandom, false},
+	wire.CallGenerateRandom:     {OpRandom, false},
+	wire.CallInitToken:          {OpInitToken, false},
+	wire.CallInitPIN:            {OpInitPIN, false},
+	wire.CallSetPIN:             {OpSetPIN, false},
 }
 
 // writes are the calls a read_only client may not make.
@@ -199,6 +203,14 @@ func mechanism(req wire.Message) (uint64, bool) {
 		return q.Mechanism.Type, true
 	case *wire.GetMechanismInfoRequest:
 		return q.MechType, true
+	case *wire.MessageEncryptInitRequest:
+		return q.Mechanism.Type, true
+	case *wire.MessageDecryptInitRequest:
+		return q.Mechanism.Type, true
+	case *wire.MessageSignInitRequest:
+		return q.Mechanism.Type, true
+	case *wire.MessageVerifyInitRequest:
+		return q.Mechanism.Type, true
 	}
 	return 0, false
 }
@@ -371,6 +383,12 @@ func (g *Guard) call(ctx context.Context, p *Policy, id wire.CallID, req wire.Me
 		return resp, nil, err
 	case *wire.LoginRequest:
 		return g.login(ctx, p, q, slot, sess)
+	case *wire.LoginUserRequest:
+		if p.Login == LoginBroker {
+			// The broker holds the token's PIN for C_Login; a named
+			// user's login is not its to make.
+			return nil, &denial{rule: "login = broker: C_LoginUser", rv: wire.CKR_FUNCTION_NOT_SUPPORTED, slot: slot}, nil
+		}
 	case *wire.LogoutRequest:
 		resp, err := g.cfg.Next.Logout(ctx, q)
 		if err == nil {

@@ -45,6 +45,10 @@ type Options struct {
 	// Log receives the few lines the backend writes (load, locking mode,
 	// close). It never sees a PIN or an attribute value.
 	Log zerolog.Logger
+	// InitArgs, if not empty, goes to the module's C_Initialize as
+	// CK_C_INITIALIZE_ARGS.pReserved (NSS's softoken reads its database
+	// there). Never logged: vendors put passwords in it.
+	InitArgs string
 }
 
 // Module is one loaded and initialized vendor module.
@@ -76,18 +80,21 @@ func Open(path string, opts Options) (*Module, error) {
 		return nil, fmt.Errorf("%w: %s: miekg/pkcs11 could not load it", ErrLoad, path)
 	}
 	serial := opts.Serialize
-	err = ctx.Initialize() // CKF_OS_LOCKING_OK
+	if opts.InitArgs != "" {
+		c.keepReserved(opts.InitArgs)
+	}
+	err = ctx.Initialize(pkcs11.InitializeWithReserved(c.reservedArg())) // CKF_OS_LOCKING_OK
 	if rv, ok := err.(pkcs11.Error); ok && rv == pkcs11.CKR_CANT_LOCK {
 		log.Warn().Msg("module cannot use OS locking; serializing every call")
 		serial = true
-		err = ctx.Initialize(pkcs11.InitializeWithFlags(0))
+		err = ctx.Initialize(pkcs11.InitializeWithFlags(0), pkcs11.InitializeWithReserved(c.reservedArg()))
 	}
 	if err != nil {
 		ctx.Destroy()
 		c.close()
 		return nil, fmt.Errorf("backend: %s: C_Initialize: %w", path, toErr(err))
 	}
-	log.Info().Bool("serialize", serial).Msg("PKCS #11 module initialized")
+	log.Info().Bool("serialize", serial).Bool("init_args", opts.InitArgs != "").Bool("v3", c.fl3 != nil).Msg("PKCS #11 module initialized")
 	return &Module{path: path, ctx: ctx, c: c, log: log, serial: serial}, nil
 }
 

@@ -120,6 +120,10 @@ import (
 type cmod struct {
 	dl unsafe.Pointer
 	fl C.CK_FUNCTION_LIST_PTR
+
+	fl3      C.CK_FUNCTION_LIST_3_0_PTR // nil: a v2.40 module (v3.go)
+	ifaces   []wire.Interface
+	reserved *C.char // the init string given to C_Initialize, kept until close
 }
 
 // openC dlopens path and fetches its function list. The error names the
@@ -144,12 +148,15 @@ func openC(path string) (*cmod, error) {
 		}
 		return nil, fmt.Errorf("%w: %s: C_GetFunctionList: %w", ErrLoad, path, wire.RV(rv))
 	}
-	return &cmod{dl: h, fl: fl}, nil
+	c := &cmod{dl: h, fl: fl}
+	c.openV3()
+	return c, nil
 }
 
 // close drops this package's reference to the library. It leaves the
 // fields alone: a blocked C_WaitForSlotEvent may still read them.
 func (c *cmod) close() {
+	c.freeReserved()
 	C.dlclose(c.dl)
 }
 

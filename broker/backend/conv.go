@@ -349,7 +349,7 @@ func mechParam(a *arena, m wire.Mechanism) ([]byte, error) {
 		c.length = C.CK_ULONG(len(p.Data))
 		return C.GoBytes(unsafe.Pointer(c), C.sizeof_CK_AES_CBC_ENCRYPT_DATA_PARAMS), nil
 	}
-	return nil, bad
+	return mechParam3(a, m)
 }
 
 // readCTemplate reads back a CK_ATTRIBUTE array held in b (as nativeValue

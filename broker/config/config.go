@@ -101,6 +101,9 @@ type Config struct {
 	Audit         *Audit        // [audit]; nil: no audit log
 	TLS           *TLS          // the [tls] section; nil if absent
 	Clients       []*acl.Policy // the [[client]] policies, in file order
+	// Mechanisms are the vendor mechanisms of [[mechanism]], by type:
+	// their parameters are carried (wire/vendor.go).
+	Mechanisms map[uint64]wire.VendorLayout
 }
 
 // Module is one [[module]]: a vendor PKCS #11 library.
@@ -117,7 +120,11 @@ type Module struct {
 	MaxRealSessions int
 	CallTimeout     time.Duration
 	Env             map[string]string // environment of the module's process; nil if none
-	Line            int               // line of its [[module]] header
+	// InitArgs goes to the module's C_Initialize as pReserved (NSS's
+	// softoken reads its configuration there). Never logged: vendors put
+	// passwords in it.
+	InitArgs string
+	Line     int // line of its [[module]] header
 }
 
 // Token is one [[token]]: a token of a module that clients see as Slot.
@@ -177,19 +184,20 @@ func Parse(data []byte, path string) (*Config, error) {
 
 // The file as decoded; pointers tell a missing key from an empty value.
 type rawConfig struct {
-	Listen        *[]string   `toml:"listen"`
-	SocketMode    *string     `toml:"socket_mode"`
-	LogLevel      *string     `toml:"log_level"`
-	LogFormat     *string     `toml:"log_format"`
-	Module        []rawModule `toml:"module"`
-	Token         []rawToken  `toml:"token"`
-	Group         []rawGroup  `toml:"group"`
-	Remote        []rawRemote `toml:"remote"`
-	InsecureTCP   *bool       `toml:"insecure_tcp"`
-	MetricsListen *string     `toml:"metrics_listen"`
-	Audit         *rawAudit   `toml:"audit"`
-	TLS           *rawTLS     `toml:"tls"`
-	Client        []rawClient `toml:"client"`
+	Listen        *[]string            `toml:"listen"`
+	SocketMode    *string              `toml:"socket_mode"`
+	LogLevel      *string              `toml:"log_level"`
+	LogFormat     *string              `toml:"log_format"`
+	Module        []rawModule          `toml:"module"`
+	Token         []rawToken           `toml:"token"`
+	Group         []rawGroup           `toml:"group"`
+	Remote        []rawRemote          `toml:"remote"`
+	InsecureTCP   *bool                `toml:"insecure_tcp"`
+	MetricsListen *string              `toml:"metrics_listen"`
+	Audit         *rawAudit            `toml:"audit"`
+	TLS           *rawTLS              `toml:"tls"`
+	Client        []rawClient          `toml:"client"`
+	Mechanism     []wire.MechanismDecl `toml:"mechanism"`
 }
 
 type rawModule struct {
@@ -201,6 +209,7 @@ type rawModule struct {
 	Env         map[string]string `toml:"env"`
 	MaxPINFail  *int64            `toml:"max_pin_failures"`
 	MaxReal     *int64            `toml:"max_real_sessions"`
+	InitArgs    *string           `toml:"init_args"`
 }
 
 type rawToken struct {
@@ -218,12 +227,17 @@ var want = map[string]string{
 	"log_level":              "a string",
 	"log_format":             "a string",
 	"module":                 "an array of tables, [[module]]",
+	"mechanism":              "an array of tables, [[mechanism]]",
+	"mechanism.type":         "an integer, such as 0x80000f11",
+	"mechanism.name":         "a string",
+	"mechanism.layout":       `a string such as "struct(ulong, bytes)"`,
 	"module.name":            "a string",
 	"module.path":            "a string",
 	"module.isolation":       "a string",
 	"module.serialize":       "a boolean",
 	"module.call_timeout":    `a duration string such as "30s"`,
 	"module.env":             "a table of strings",
+	"module.init_args":       "a string",
 	"token":                  "an array of tables, [[token]]",
 	"token.name":             "a string",
 	"group":                  "an array of tables, [[group]]",
@@ -410,6 +424,13 @@ func (p *parser) build(raw *rawConfig, o ParseOptions) (*Config, error) {
 			return nil, p.errorf("log_format", "%q: want json or console", *raw.LogFormat)
 		}
 	}
+	if len(raw.Mechanism) > 0 {
+		m, err := wire.VendorMechanisms(raw.Mechanism)
+		if err != nil {
+			return nil, p.errorf("mechanism", "%v", err)
+		}
+		c.Mechanisms = m
+	}
 	// modules
 	if o.Quick {
 		for _, k := range []struct {
@@ -555,6 +576,12 @@ func (p *parser) module(i int, rm rawModule, o ParseOptions) (Module, error) {
 	}
 	if rm.Serialize != nil {
 		m.Serialize = *rm.Serialize
+	}
+	if rm.InitArgs != nil {
+		if *rm.InitArgs == "" || strings.ContainsRune(*rm.InitArgs, 0) {
+			return m, p.errorf(k("init_args"), "want a non-empty string without NUL bytes (its value is not shown: it may hold a password)")
+		}
+		m.InitArgs = *rm.InitArgs
 	}
 	if rm.CallTimeout != nil {
 		d, err := time.ParseDuration(*rm.CallTimeout)

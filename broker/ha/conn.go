@@ -82,8 +82,24 @@ func (g *Group) Conn(links []Member, log zerolog.Logger) *Conn {
 }
 
 // Call serves one call of the connection on the group's slot.
+// v3Unsupported are the v3.0 calls a group answers with
+// CKR_FUNCTION_NOT_SUPPORTED.
+var v3Unsupported = func() map[wire.CallID]bool {
+	m := map[wire.CallID]bool{wire.CallLoginUser: true, wire.CallSessionCancel: true}
+	for id := wire.CallMessageEncryptInit; id <= wire.CallMessageVerifyFinal; id++ {
+		m[id] = true
+	}
+	return m
+}()
+
 func (c *Conn) Call(ctx context.Context, id wire.CallID, req wire.Message) (wire.Message, error) {
 	d := wire.Lookup(id)
+	if v3Unsupported[id] {
+		// Not carried across members yet: a message operation's replay
+		// (its IVs and counters) and C_LoginUser's user are not kept.
+		c.log.Warn().Str("call", d.Name).Msg("a v3.0 call to a group: not supported (CKR_FUNCTION_NOT_SUPPORTED)")
+		return nil, wire.CKR_FUNCTION_NOT_SUPPORTED
+	}
 	if !d.Session {
 		return c.slotCall(ctx, d, req)
 	}

@@ -242,6 +242,11 @@ func (a *App) Call(ctx context.Context, id wire.CallID, req wire.Message) (wire.
 		return a.sessionInfo(ctx, q, s)
 	case *wire.LoginRequest:
 		return a.loginCall(ctx, q, s)
+	case *wire.LoginUserRequest:
+		// Logins are virtual here, kept per application; a named user's
+		// login would be the token's, for every application at once.
+		a.in.log.Warn().Msg("C_LoginUser on a shared module: not supported (CKR_FUNCTION_NOT_SUPPORTED)")
+		return nil, wire.CKR_FUNCTION_NOT_SUPPORTED
 	case *wire.LogoutRequest:
 		return &wire.LogoutResponse{}, a.logout(ctx, q.Session, s.slot)
 	case *wire.InitTokenRequest:

@@ -37,7 +37,7 @@ func serveShared(module, cfgPath string, serialize bool, grace time.Duration, ma
 			return 1
 		}
 	}
-	mod, err := backend.Open(module, backend.Options{Log: log, Serialize: serialize})
+	mod, err := backend.Open(module, backend.Options{Log: log, Serialize: serialize, InitArgs: takeInitArgs()})
 	if err != nil {
 		log.Error().Err(err).Str("module", module).Msg("cannot load the module")
 		return 1

@@ -12,6 +12,8 @@ import (
 	"os"
 	"os/signal"
 	"runtime/pprof"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -48,12 +50,18 @@ func workerMain(args []string) int {
 	maxLanesTotal := fs.Int("max-lanes-total", 0, "lanes this worker serves at once; 0: no limit")
 	maxPINFailures := fs.Int("max-pin-failures", config.DefaultMaxPINFailures, "shared: wrong PINs in a row before an identity is locked out; 0: never")
 	maxRealSessions := fs.Int("max-real-sessions", 0, "shared: the most sessions kept open on the module; 0: no limit")
+	var mechs listFlag
+	fs.Var(&mechs, "mechanism", "a vendor mechanism whose parameter is carried, TYPE=LAYOUT (broker.toml [[mechanism]]; repeatable)")
 	sharedMode := fs.Bool("shared", false, "serve every connection the broker hands over, from one module instance (quick mode --isolation shared)")
 	lf.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	wire.SetLaneSpin(*spin)
+	if err := setMechanisms(mechs); err != nil {
+		fmt.Fprintln(os.Stderr, "gop11-broker worker: --mechanism:", err)
+		return 2
+	}
 	// Neither the worker nor what the vendor module starts may gain
 	// privileges (setuid programs, file capabilities).
 	unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
@@ -139,7 +147,7 @@ func workerMain(args []string) int {
 		log.Warn().Msg("broker gone: worker exits")
 		os.Exit(1)
 	}()
-	mod, err := backend.Open(*module, backend.Options{Log: log, Serialize: *serialize})
+	mod, err := backend.Open(*module, backend.Options{Log: log, Serialize: *serialize, InitArgs: takeInitArgs()})
 	if err != nil {
 		log.Error().Err(err).Str("module", *module).Msg("cannot load the module")
 		wire.WriteMsg(conn, &wire.Welcome{Version: wire.ProtocolVersion, Error: fmt.Sprintf("module %s: %v", *module, err)})
@@ -194,6 +202,7 @@ func quickConfig(path string, log zerolog.Logger) (*tls.Config, func() *acl.Set,
 			return nil, nil, err
 		}
 	}
+	wire.SetVendorMechanisms(cfg.Mechanisms)
 	var current atomic.Pointer[acl.Set]
 	current.Store(&acl.Set{Policies: cfg.Clients})
 	hup := make(chan os.Signal, 1)
@@ -206,6 +215,7 @@ func quickConfig(path string, log zerolog.Logger) (*tls.Config, func() *acl.Set,
 				continue
 			}
 			current.Store(&acl.Set{Policies: cfg.Clients})
+			wire.SetVendorMechanisms(cfg.Mechanisms)
 			log.Info().Int("clients", len(cfg.Clients)).Msg("policies reloaded")
 		}
 	}()
@@ -243,9 +253,42 @@ func openInProcess(m *config.Module, log zerolog.Logger) (wire.Backend, func() e
 	for k, v := range m.Env {
 		os.Setenv(k, v)
 	}
-	mod, err := backend.Open(m.Path, backend.Options{Log: log, Serialize: m.Serialize})
+	mod, err := backend.Open(m.Path, backend.Options{Log: log, Serialize: m.Serialize, InitArgs: m.InitArgs})
 	if err != nil {
 		return nil, nil, err
 	}
 	return mod, mod.Close, nil
+}
+
+// takeInitArgs returns the module's init string (init_args), which the
+// broker hands its workers in the environment rather than on the command
+// line, where ps would show it; it is removed from the environment first,
+// so the module and its children never see it there.
+func takeInitArgs() string {
+	v := os.Getenv(broker.InitArgsEnv)
+	os.Unsetenv(broker.InitArgsEnv)
+	return v
+}
+
+// setMechanisms declares the vendor mechanisms given as --mechanism
+// TYPE=LAYOUT.
+func setMechanisms(flags []string) error {
+	if len(flags) == 0 {
+		return nil
+	}
+	var decls []wire.MechanismDecl
+	for _, f := range flags {
+		t, layout, ok := strings.Cut(f, "=")
+		v, err := strconv.ParseUint(t, 0, 64)
+		if !ok || err != nil {
+			return fmt.Errorf("%q: want TYPE=LAYOUT", f)
+		}
+		decls = append(decls, wire.MechanismDecl{Type: &v, Layout: layout})
+	}
+	m, err := wire.VendorMechanisms(decls)
+	if err != nil {
+		return err
+	}
+	wire.SetVendorMechanisms(m)
+	return nil
 }

@@ -41,9 +41,12 @@ type Config struct {
 	// the broker's [audit] verbosities (none ... full), default "quiet".
 	LogVerbosity string    `toml:"log_verbosity"`
 	TLS          TLSConfig `toml:"tls"`
-	Source       string    `toml:"-"` // where Broker came from, for messages
-	File         string    `toml:"-"` // the config file read, if any
-	laneSpinSet  bool
+	// Mechanisms are the vendor mechanisms of [[mechanism]], by type,
+	// whose parameters the module may carry (wire/vendor.go).
+	Mechanisms  map[uint64]wire.VendorLayout `toml:"-"`
+	Source      string                       `toml:"-"` // where Broker came from, for messages
+	File        string                       `toml:"-"` // the config file read, if any
+	laneSpinSet bool
 }
 
 // TLSConfig is client.toml's [tls]: what a tls:// broker needs.
@@ -161,12 +164,13 @@ func configPaths(getenv func(string) string) []string {
 // TOML library as the broker's config: go-toml/v2.)
 func readFile(path string) (Config, error) {
 	var raw struct {
-		Broker       any       `toml:"broker"` // a string, or an array of them
-		Log          string    `toml:"log"`
-		DialTimeout  string    `toml:"dial_timeout"`
-		LaneSpin     string    `toml:"lane_spin"`
-		LogVerbosity string    `toml:"log_verbosity"`
-		TLS          TLSConfig `toml:"tls"`
+		Broker       any                  `toml:"broker"` // a string, or an array of them
+		Log          string               `toml:"log"`
+		DialTimeout  string               `toml:"dial_timeout"`
+		LaneSpin     string               `toml:"lane_spin"`
+		LogVerbosity string               `toml:"log_verbosity"`
+		TLS          TLSConfig            `toml:"tls"`
+		Mechanism    []wire.MechanismDecl `toml:"mechanism"`
 	}
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -189,6 +193,11 @@ func readFile(path string) (Config, error) {
 		return Config{}, fmt.Errorf("%w: %s: %v", ErrConfig, path, err)
 	}
 	cfg := Config{Log: raw.Log, TLS: raw.TLS, Source: path, File: path, LogVerbosity: raw.LogVerbosity}
+	if len(raw.Mechanism) > 0 {
+		if cfg.Mechanisms, err = wire.VendorMechanisms(raw.Mechanism); err != nil {
+			return Config{}, fmt.Errorf("%w: %s: %v", ErrConfig, path, err)
+		}
+	}
 	if cfg.LogVerbosity != "" {
 		if _, ok := audit.ParseLevel(cfg.LogVerbosity); !ok {
 			return Config{}, fmt.Errorf("%w: %s: log_verbosity %q: want one of %s", ErrConfig, path, cfg.LogVerbosity, strings.Join(audit.Levels, ", "))

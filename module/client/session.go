@@ -24,6 +24,7 @@ type Session struct {
 	kept   map[wire.CallID]keptOutput
 	attrs  *keptAttrs
 	trails map[string]*trail // by operation family (trail.go)
+	msg    map[string]uint64 // message operation family → its mechanism
 }
 
 type keptOutput struct {
@@ -102,4 +103,42 @@ func (s *Session) KeepAttrs(object uint64, types []uint64, values []wire.AttrRes
 		return
 	}
 	s.attrs = &keptAttrs{object: object, types: slices.Clone(types), values: values}
+}
+
+// MessageMechanism is the mechanism of the session's message operation
+// of family f (MessageEncrypt, ...), which gives its parameters' layout.
+func (s *Session) MessageMechanism(f string) (uint64, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m, ok := s.msg[f]
+	return m, ok
+}
+
+// SetMessageMechanism records the mechanism a message operation of family
+// f was started with; 0 forgets it.
+func (s *Session) SetMessageMechanism(f string, mech uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if mech == 0 {
+		delete(s.msg, f)
+		return
+	}
+	if s.msg == nil {
+		s.msg = make(map[string]uint64, 1)
+	}
+	s.msg[f] = mech
+}
+
+// Cancel forgets everything kept of operation family f: C_SessionCancel
+// ended it.
+func (s *Session) Cancel(f string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id := range s.kept {
+		if d := wire.Lookup(id); d != nil && d.Family == f {
+			delete(s.kept, id)
+		}
+	}
+	delete(s.trails, f)
+	delete(s.msg, f)
 }

@@ -1,5 +1,6 @@
-// Package spec is THE description of the PKCS #11 v2.40 function list: one
-// entry per C_ function, in the order of the spec's CK_FUNCTION_LIST. The
+// Package spec is THE description of the PKCS #11 function list: one entry
+// per C_ function, in the order of v3.0's CK_FUNCTION_LIST_3_0 (the 68 of
+// v2.40's CK_FUNCTION_LIST first, IDs 1-68; v3.0's 24 after them). The
 // generator (wire/internal/gen) renders the wire messages, the Backend
 // interface, the call descriptors and the module's C exports from it, so
 // adding a function is one entry here.
@@ -33,7 +34,13 @@ const (
 	SlotOut                   // CK_SLOT_ID_PTR
 	StructOut                 // CK_INFO_PTR and friends; Struct names the wire type
 	Ignored                   // not sent (pApplication, Notify, pReserved)
+	InterfacesOut             // the backend's CK_INTERFACE list (names, versions, flags)
+	MsgParam                  // a message function's pParameter + length: typed by the session's message mechanism, its outputs (IV, tag) sent back
+	BytesOutRaw               // two-call output passed through as the application made it: its buffer's capacity (or NULL) goes to the vendor
 )
+
+// Version2 is the number of v2.40 functions: IDs above it are v3.0's.
+const Version2 = 68
 
 // Arg is one argument. Kinds that take two C parameters (pointer and
 // length) name both.
@@ -73,6 +80,12 @@ func out(p, l string) Arg {
 }
 func pin(p, l string) Arg {
 	return Arg{Kind: PinIn, Name: p, CType: "CK_UTF8CHAR_PTR", LenName: l, LenCType: "CK_ULONG"}
+}
+func msgParam() Arg {
+	return Arg{Kind: MsgParam, Name: "pParameter", CType: "CK_VOID_PTR", LenName: "ulParameterLen", LenCType: "CK_ULONG"}
+}
+func rawOut(p, l string) Arg {
+	return Arg{Kind: BytesOutRaw, Name: p, CType: "CK_BYTE_PTR", LenName: l, LenCType: "CK_ULONG_PTR"}
 }
 func attrs(p, l string) Arg {
 	return Arg{Kind: AttrsIn, Name: p, CType: "CK_ATTRIBUTE_PTR", LenName: l, LenCType: "CK_ULONG"}
@@ -160,4 +173,37 @@ var Funcs = []Func{
 	{ID: 67, Name: "C_CancelFunction", Args: A(sess())},
 	{ID: 68, Name: "C_WaitForSlotEvent", Args: A(ulong("flags", "CK_FLAGS"), Arg{Kind: SlotOut, Name: "pSlot", CType: "CK_SLOT_ID_PTR"},
 		ignored("pReserved", "CK_VOID_PTR"))},
+
+	// v3.0. C_GetInterface is answered by the module from C_GetInterfaceList's.
+	{ID: 69, Name: "C_GetInterfaceList", Args: A(Arg{Kind: InterfacesOut, Name: "pInterfacesList", CType: "CK_INTERFACE_PTR",
+		LenName: "pulCount", LenCType: "CK_ULONG_PTR"}), Module: "local"},
+	{ID: 70, Name: "C_GetInterface", Args: A(ignored("pInterfaceName", "CK_UTF8CHAR_PTR"), ignored("pVersion", "CK_VERSION_PTR"),
+		ignored("ppInterface", "CK_INTERFACE_PTR_PTR"), ignored("flags", "CK_FLAGS")), Module: "local"},
+	{ID: 71, Name: "C_LoginUser", Args: A(sess(), ulong("userType", "CK_USER_TYPE"), pin("pPin", "ulPinLen"),
+		Arg{Kind: BytesIn, Name: "pUsername", CType: "CK_UTF8CHAR_PTR", LenName: "ulUsernameLen", LenCType: "CK_ULONG"})},
+	{ID: 72, Name: "C_SessionCancel", Args: A(sess(), ulong("flags", "CK_FLAGS")), Hook: true},
+	{ID: 73, Name: "C_MessageEncryptInit", Args: A(sess(), mech(), obj("hKey")), Family: "MessageEncrypt", Hook: true},
+	{ID: 74, Name: "C_EncryptMessage", Args: A(sess(), msgParam(), in("pAssociatedData", "ulAssociatedDataLen"),
+		in("pPlaintext", "ulPlaintextLen"), rawOut("pCiphertext", "pulCiphertextLen")), Family: "MessageEncrypt"},
+	{ID: 75, Name: "C_EncryptMessageBegin", Args: A(sess(), msgParam(), in("pAssociatedData", "ulAssociatedDataLen")), Family: "MessageEncrypt"},
+	{ID: 76, Name: "C_EncryptMessageNext", Args: A(sess(), msgParam(), in("pPlaintextPart", "ulPlaintextPartLen"),
+		rawOut("pCiphertextPart", "pulCiphertextPartLen"), ulong("flags", "CK_FLAGS")), Family: "MessageEncrypt"},
+	{ID: 77, Name: "C_MessageEncryptFinal", Args: A(sess()), Family: "MessageEncrypt", Hook: true},
+	{ID: 78, Name: "C_MessageDecryptInit", Args: A(sess(), mech(), obj("hKey")), Family: "MessageDecrypt", Hook: true},
+	{ID: 79, Name: "C_DecryptMessage", Args: A(sess(), msgParam(), in("pAssociatedData", "ulAssociatedDataLen"),
+		in("pCiphertext", "ulCiphertextLen"), rawOut("pPlaintext", "pulPlaintextLen")), Family: "MessageDecrypt"},
+	{ID: 80, Name: "C_DecryptMessageBegin", Args: A(sess(), msgParam(), in("pAssociatedData", "ulAssociatedDataLen")), Family: "MessageDecrypt"},
+	{ID: 81, Name: "C_DecryptMessageNext", Args: A(sess(), msgParam(), in("pCiphertextPart", "ulCiphertextPartLen"),
+		rawOut("pPlaintextPart", "pulPlaintextPartLen"), ulong("flags", "CK_FLAGS")), Family: "MessageDecrypt"},
+	{ID: 82, Name: "C_MessageDecryptFinal", Args: A(sess()), Family: "MessageDecrypt", Hook: true},
+	{ID: 83, Name: "C_MessageSignInit", Args: A(sess(), mech(), obj("hKey")), Family: "MessageSign", Hook: true},
+	{ID: 84, Name: "C_SignMessage", Args: A(sess(), msgParam(), in("pData", "ulDataLen"), rawOut("pSignature", "pulSignatureLen")), Family: "MessageSign"},
+	{ID: 85, Name: "C_SignMessageBegin", Args: A(sess(), msgParam()), Family: "MessageSign"},
+	{ID: 86, Name: "C_SignMessageNext", Args: A(sess(), msgParam(), in("pData", "ulDataLen"), rawOut("pSignature", "pulSignatureLen")), Family: "MessageSign"},
+	{ID: 87, Name: "C_MessageSignFinal", Args: A(sess()), Family: "MessageSign", Hook: true},
+	{ID: 88, Name: "C_MessageVerifyInit", Args: A(sess(), mech(), obj("hKey")), Family: "MessageVerify", Hook: true},
+	{ID: 89, Name: "C_VerifyMessage", Args: A(sess(), msgParam(), in("pData", "ulDataLen"), in("pSignature", "ulSignatureLen")), Family: "MessageVerify"},
+	{ID: 90, Name: "C_VerifyMessageBegin", Args: A(sess(), msgParam()), Family: "MessageVerify"},
+	{ID: 91, Name: "C_VerifyMessageNext", Args: A(sess(), msgParam(), in("pData", "ulDataLen"), in("pSignature", "ulSignatureLen")), Family: "MessageVerify"},
+	{ID: 92, Name: "C_MessageVerifyFinal", Args: A(sess()), Family: "MessageVerify", Hook: true},
 }

@@ -74,7 +74,7 @@ func short(f spec.Func) string { return strings.TrimPrefix(f.Name, "C_") }
 // connection (C_Initialize, C_Finalize, C_GetFunctionList).
 func onWire(f spec.Func) bool {
 	switch f.Name {
-	case "C_Initialize", "C_Finalize", "C_GetFunctionList":
+	case "C_Initialize", "C_Finalize", "C_GetFunctionList", "C_GetInterface":
 		return false
 	}
 	return true
@@ -134,6 +134,15 @@ func fields(f spec.Func) (req, resp []field) {
 			resp = append(resp, field{n, "uint64", "HSlot"})
 		case spec.StructOut:
 			resp = append(resp, field{"Info", a.Struct, ""})
+		case spec.InterfacesOut:
+			resp = append(resp, field{"Interfaces", "[]Interface", ""})
+		case spec.MsgParam:
+			// The parameter's outputs (IV, tag) come back in the response.
+			req = append(req, field{n, "Mechanism", ""})
+			resp = append(resp, field{n, "Mechanism", ""})
+		case spec.BytesOutRaw:
+			req = append(req, field{n + "Buf", "OutBuf", ""})
+			resp = append(resp, field{n, "RawOut", ""})
 		case spec.Ignored:
 		default:
 			log.Fatalf("gen: %s: kind %d has no wire form", f.Name, a.Kind)
@@ -155,6 +164,8 @@ func genStruct(b *bytes.Buffer, name, doc string, fs []field, sessionInfo bool) 
 			fmt.Fprintf(b, "\tfor i := range m.%s {\n\t\tvisit(%s, &m.%s[i])\n\t}\n", f.name, f.handle, f.name)
 		case f.handle != "":
 			fmt.Fprintf(b, "\tvisit(%s, &m.%s)\n", f.handle, f.name)
+		case f.typ == "Mechanism":
+			fmt.Fprintf(b, "\tm.%s.Handles(visit)\n", f.name)
 		}
 	}
 	if sessionInfo {
@@ -247,6 +258,12 @@ func genModuleC() string {
 	}
 	b.WriteString("CK_FUNCTION_LIST gop11_function_list = {\n\t{2, 40},\n")
 	for _, f := range spec.Funcs {
+		if f.ID <= spec.Version2 {
+			fmt.Fprintf(&b, "\t%s,\n", f.Name)
+		}
+	}
+	b.WriteString("};\n\nCK_FUNCTION_LIST_3_0 gop11_function_list_3_0 = {\n\t{3, 0},\n")
+	for _, f := range spec.Funcs {
 		fmt.Fprintf(&b, "\t%s,\n", f.Name)
 	}
 	b.WriteString("};\n")
@@ -329,7 +346,11 @@ func genExport(b *bytes.Buffer, f spec.Func) {
 		case spec.Bool:
 			fmt.Fprintf(b, "\treq.%s = %s != 0\n", g, a.Name)
 		case spec.BytesIn:
-			fmt.Fprintf(b, "\tif req.%s, rv = inBytes(%s, %s); rv != C.CKR_OK {\n\t\treturn rv\n\t}\n", g, a.Name, a.LenName)
+			conv := "inBytes"
+			if a.CType == "CK_UTF8CHAR_PTR" {
+				conv = "inUTF8"
+			}
+			fmt.Fprintf(b, "\tif req.%s, rv = %s(%s, %s); rv != C.CKR_OK {\n\t\treturn rv\n\t}\n", g, conv, a.Name, a.LenName)
 		case spec.PinIn:
 			fmt.Fprintf(b, "\tif req.%s, rv = inPIN(%s, %s); rv != C.CKR_OK {\n\t\treturn rv\n\t}\n", g, a.Name, a.LenName)
 		case spec.LabelIn:
@@ -340,6 +361,10 @@ func genExport(b *bytes.Buffer, f spec.Func) {
 			fmt.Fprintf(b, "\tif req.%s, rv = inMech(%s); rv != C.CKR_OK {\n\t\treturn rv\n\t}\n", g, a.Name)
 		case spec.BytesOutFixed, spec.ObjectListOut:
 			fmt.Fprintf(b, "\treq.%s = uint64(%s)\n", goName(a.LenName), a.LenName)
+		case spec.MsgParam:
+			fmt.Fprintf(b, "\tif req.%s, rv = inMsgParam(s, %q, %s, %s); rv != C.CKR_OK {\n\t\treturn rv\n\t}\n", g, f.Family, a.Name, a.LenName)
+		case spec.BytesOutRaw:
+			fmt.Fprintf(b, "\treq.%sBuf = rawBuf(%s, %s)\n", g, a.Name, a.LenName)
 		}
 	}
 	fmt.Fprintf(b, "\tresp := new(wire.%sResponse)\n", n)
@@ -376,6 +401,12 @@ func genExport(b *bytes.Buffer, f spec.Func) {
 			fmt.Fprintf(b, "\t*%s = C.CK_SLOT_ID(resp.%s)\n", a.Name, g)
 		case spec.StructOut:
 			fmt.Fprintf(b, "\tput%s(%s, &resp.Info)\n", a.Struct, a.Name)
+		case spec.MsgParam:
+			fmt.Fprintf(b, "\toutMsgParam(&resp.%s, %s, %s)\n", g, a.Name, a.LenName)
+		case spec.BytesOutRaw:
+			fmt.Fprintf(b, "\treturn outRaw(&resp.%s, %s, %s)\n", g, a.Name, a.LenName)
+			b.WriteString("}\n\n")
+			return
 		}
 	}
 	b.WriteString("\treturn C.CKR_OK\n}\n\n")
