@@ -68,7 +68,7 @@ race: build
 	GOP11_E2E_ISOLATION=shared CGO_ENABLED=1 $(GO) test -race -count=1 ./tests/e2e/
 
 # Every decoder has a fuzz target (package:target); make test runs each briefly.
-FUZZ_TARGETS := wire:FuzzRequest wire:FuzzResponse wire:FuzzHello wire:FuzzAttribute wire:FuzzMechanism \
+FUZZ_TARGETS := wire:FuzzRequest wire:FuzzResponse wire:FuzzHello wire:FuzzAttribute wire:FuzzMechanism wire:FuzzVendorLayout \
 	broker/config:FuzzParse broker/p11uri:FuzzParse broker/acl:FuzzObjectPattern
 fuzz:
 	@for pt in $(FUZZ_TARGETS); do \

@@ -197,8 +197,23 @@ type MechanismDecl struct {
 	Layout string  `toml:"layout"` // see ParseVendorLayout
 }
 
+// Check reads one declaration: its layout, or what is wrong with it. A
+// built-in mechanism cannot be declared: its layout is the spec's.
+func (d MechanismDecl) Check() (VendorLayout, error) {
+	switch {
+	case d.Type == nil:
+		return VendorLayout{}, fmt.Errorf("type: missing")
+	case mechParams[*d.Type] != ParamNone:
+		return VendorLayout{}, fmt.Errorf("type %#x is %s, whose parameter layout is built in", *d.Type, MechanismName(*d.Type))
+	}
+	l, err := ParseVendorLayout(d.Layout)
+	if err != nil {
+		return VendorLayout{}, fmt.Errorf("layout: %v", err)
+	}
+	return l, nil
+}
+
 // VendorMechanisms checks declarations and returns their layouts by type.
-// A built-in mechanism cannot be redeclared: its layout is the spec's.
 func VendorMechanisms(decls []MechanismDecl) (map[uint64]VendorLayout, error) {
 	out := make(map[uint64]VendorLayout, len(decls))
 	for i, d := range decls {
@@ -206,17 +221,12 @@ func VendorMechanisms(decls []MechanismDecl) (map[uint64]VendorLayout, error) {
 		if d.Name != "" {
 			at += " (" + d.Name + ")"
 		}
-		switch {
-		case d.Type == nil:
-			return nil, fmt.Errorf("%s: type: missing", at)
-		case mechParams[*d.Type] != ParamNone:
-			return nil, fmt.Errorf("%s: type %#x is %s, whose parameter layout is built in", at, *d.Type, MechanismName(*d.Type))
-		case out[*d.Type].Kind != ParamNone:
-			return nil, fmt.Errorf("%s: type %#x declared twice", at, *d.Type)
-		}
-		l, err := ParseVendorLayout(d.Layout)
+		l, err := d.Check()
 		if err != nil {
-			return nil, fmt.Errorf("%s: layout: %v", at, err)
+			return nil, fmt.Errorf("%s: %v", at, err)
+		}
+		if _, dup := out[*d.Type]; dup {
+			return nil, fmt.Errorf("%s: type %#x declared twice", at, *d.Type)
 		}
 		out[*d.Type] = l
 	}

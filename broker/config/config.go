@@ -424,12 +424,18 @@ func (p *parser) build(raw *rawConfig, o ParseOptions) (*Config, error) {
 			return nil, p.errorf("log_format", "%q: want json or console", *raw.LogFormat)
 		}
 	}
-	if len(raw.Mechanism) > 0 {
-		m, err := wire.VendorMechanisms(raw.Mechanism)
+	for i, d := range raw.Mechanism {
+		l, err := d.Check()
 		if err != nil {
-			return nil, p.errorf("mechanism", "%v", err)
+			return nil, p.errorf(fmt.Sprintf("mechanism[%d]", i), "%v", err)
 		}
-		c.Mechanisms = m
+		if _, dup := c.Mechanisms[*d.Type]; dup {
+			return nil, p.errorf(fmt.Sprintf("mechanism[%d].type", i), "%#x declared twice", *d.Type)
+		}
+		if c.Mechanisms == nil {
+			c.Mechanisms = map[uint64]wire.VendorLayout{}
+		}
+		c.Mechanisms[*d.Type] = l
 	}
 	// modules
 	if o.Quick {

@@ -487,6 +487,12 @@ module = "soft"
 uri = "pkcs11:token=c"
 slot = 10
 `, `broker.toml:18: token[2].slot: slot 10 is already used by token[0] (line 8)`},
+	{"init_args empty", head + "init_args = \"\"\n",
+		`broker.toml:5: module[0].init_args: want a non-empty string without NUL bytes (its value is not shown: it may hold a password)`},
+	{"vendor mechanism of a built-in type", head + "[[mechanism]]\ntype = 0x1087\nlayout = \"bytes\"\n",
+		`broker.toml:5: mechanism[0]: type 0x1087 is CKM_AES_GCM, whose parameter layout is built in`},
+	{"vendor mechanism layout", head + "[[mechanism]]\ntype = 0x80000f11\nlayout = \"struct(ulong, float)\"\n",
+		`broker.toml:5: mechanism[0]: layout: "struct(ulong, float)": field "float": want ulong, bool, bytes or len_bytes`},
 }
 
 func TestBadConfigs(t *testing.T) {

@@ -197,3 +197,23 @@ func TestLogVerbosity(t *testing.T) {
 		}
 	}
 }
+
+func TestVendorMechanismConfig(t *testing.T) {
+	_, write := configWriter(t)
+	for _, tc := range []struct {
+		text   string
+		n      int
+		errHas string
+	}{
+		{"[[mechanism]]\ntype = 0x80000f11\nlayout = \"struct(ulong, bytes)\"\n", 1, ""},
+		{"[[mechanism]]\ntype = 0x80000f11\nlayout = \"bytes\"\n[[mechanism]]\ntype = 0x80000f12\nlayout = \"ulong\"\n", 2, ""},
+		{"[[mechanism]]\ntype = 0x80000f11\nlayout = \"struct(ulong, bytes)\"\n[[mechanism]]\ntype = 0x80000f11\nlayout = \"bytes\"\n", 0, "mechanism[2]: type 0x80000f11 declared twice"},
+		{"[[mechanism]]\nname = \"x\"\nlayout = \"bytes\"\n", 0, "mechanism[1] (x): type: missing"},
+		{"[[mechanism]]\ntype = 0x80000f11\nlayout = \"struct(ulong, bytes)\"\nfields = 2\n", 0, "mechanism.fields: unknown key"},
+	} {
+		cfg, ok := loadCase(t, map[string]string{"GOP11_CONFIG": write("m.toml", tc.text)}, tc.errHas)
+		if ok && len(cfg.Mechanisms) != tc.n {
+			t.Errorf("%q: %d mechanisms, want %d", tc.text, len(cfg.Mechanisms), tc.n)
+		}
+	}
+}

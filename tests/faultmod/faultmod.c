@@ -25,8 +25,16 @@
  * CKR_SESSION_COUNT.  Before crashing the module
  * sets RLIMIT_CORE to 0, so that a test never leaves a core file behind.
  *
+ * A vendor mechanism, FAULTMOD_CKM_ECHO (0x80000f11), whose parameter is
+ * a struct(ulong, bytes), CK_ULONG tag then CK_BYTE_PTR data and its
+ * CK_ULONG length: C_DigestInit with it on any session, then C_Digest
+ * answers the parameter it was given, the tag as 8 little-endian bytes
+ * then the data, whatever it digests.  It shows that a vendor struct
+ * declared by [[mechanism]] reaches the module byte for byte.
+ *
  * C_GetFunctionList returns this module's own CK_FUNCTION_LIST: a copy of
- * the target's with C_Initialize, C_GetFunctionList and C_Sign replaced.
+ * the target's with C_Initialize, C_GetFunctionList, C_Sign, C_DigestInit
+ * and C_Digest replaced.
  * All 68 C_* functions are exported as well, for clients that dlsym them;
  * each goes through that list.
  *
@@ -67,6 +75,26 @@ static pthread_mutex_t sessions_mu = PTHREAD_MUTEX_INITIALIZER;
 static CK_RV fault_Sign(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData,
 			CK_ULONG ulDataLen, CK_BYTE_PTR pSignature,
 			CK_ULONG_PTR pulSignatureLen);
+static CK_RV fault_DigestInit(CK_SESSION_HANDLE h, CK_MECHANISM_PTR m);
+static CK_RV fault_Digest(CK_SESSION_HANDLE h, CK_BYTE_PTR in, CK_ULONG inl,
+			  CK_BYTE_PTR out, CK_ULONG_PTR outl);
+
+#define FAULTMOD_CKM_ECHO (CKM_VENDOR_DEFINED | 0xf11UL)
+
+struct echo_param {
+	CK_ULONG tag;
+	CK_BYTE_PTR pData;
+	CK_ULONG ulDataLen;
+};
+
+/* Echo operations under way, by session: what C_Digest answers. */
+#define MAX_ECHOES 64
+static struct {
+	CK_SESSION_HANDLE session;	/* 0: free */
+	CK_BYTE out[8 + 256];
+	CK_ULONG len;
+} echoes[MAX_ECHOES];
+static pthread_mutex_t echoes_mu = PTHREAD_MUTEX_INITIALIZER;
 
 /* load opens the target and builds list.  The target is never closed:
  * its code may still be on another thread's stack. */
@@ -98,6 +126,8 @@ static void load(void)
 	list.C_Initialize = fault_Initialize;
 	list.C_GetFunctionList = C_GetFunctionList;
 	list.C_Sign = fault_Sign;
+	list.C_DigestInit = fault_DigestInit;
+	list.C_Digest = fault_Digest;
 	if (getenv("FAULTMOD_SIGN_DELAY_US") != NULL)
 		sign_delay_us = atol(getenv("FAULTMOD_SIGN_DELAY_US"));
 	if (getenv("FAULTMOD_MAX_SESSIONS") != NULL) {
@@ -113,6 +143,70 @@ static CK_RV loaded(void)
 {
 	pthread_once(&load_once, load);
 	return load_rv;
+}
+
+static CK_RV fault_DigestInit(CK_SESSION_HANDLE h, CK_MECHANISM_PTR m)
+{
+	const struct echo_param *p;
+	CK_ULONG i, k;
+	int free_slot = -1;
+
+	if (m == NULL || m->mechanism != FAULTMOD_CKM_ECHO)
+		return target->C_DigestInit(h, m);
+	p = m->pParameter;
+	if (p == NULL || m->ulParameterLen != sizeof(*p) || p->ulDataLen > 256 ||
+	    (p->pData == NULL && p->ulDataLen != 0))
+		return CKR_MECHANISM_PARAM_INVALID;
+	pthread_mutex_lock(&echoes_mu);
+	for (i = 0; i < MAX_ECHOES; i++) {
+		if (echoes[i].session == h) {
+			pthread_mutex_unlock(&echoes_mu);
+			return CKR_OPERATION_ACTIVE;
+		}
+		if (echoes[i].session == 0 && free_slot < 0)
+			free_slot = (int)i;
+	}
+	if (free_slot < 0) {
+		pthread_mutex_unlock(&echoes_mu);
+		return CKR_DEVICE_MEMORY;
+	}
+	echoes[free_slot].session = h;
+	for (k = 0; k < 8; k++)
+		echoes[free_slot].out[k] = (CK_BYTE)(p->tag >> (8 * k));
+	if (p->ulDataLen > 0)
+		memcpy(echoes[free_slot].out + 8, p->pData, p->ulDataLen);
+	echoes[free_slot].len = 8 + p->ulDataLen;
+	pthread_mutex_unlock(&echoes_mu);
+	return CKR_OK;
+}
+
+static CK_RV fault_Digest(CK_SESSION_HANDLE h, CK_BYTE_PTR in, CK_ULONG inl,
+			  CK_BYTE_PTR out, CK_ULONG_PTR outl)
+{
+	CK_ULONG i;
+
+	pthread_mutex_lock(&echoes_mu);
+	for (i = 0; i < MAX_ECHOES; i++) {
+		if (echoes[i].session != h)
+			continue;
+		if (outl == NULL) {
+			pthread_mutex_unlock(&echoes_mu);
+			return CKR_ARGUMENTS_BAD;
+		}
+		if (out == NULL || *outl < echoes[i].len) {
+			CK_RV rv = out == NULL ? CKR_OK : CKR_BUFFER_TOO_SMALL;
+			*outl = echoes[i].len;
+			pthread_mutex_unlock(&echoes_mu);
+			return rv;
+		}
+		memcpy(out, echoes[i].out, echoes[i].len);
+		*outl = echoes[i].len;
+		echoes[i].session = 0;
+		pthread_mutex_unlock(&echoes_mu);
+		return CKR_OK;
+	}
+	pthread_mutex_unlock(&echoes_mu);
+	return target->C_Digest(h, in, inl, out, outl);
 }
 
 static CK_RV fault_Initialize(CK_VOID_PTR pInitArgs)

@@ -28,6 +28,7 @@ func TestFaultModuleSymbols(t *testing.T) {
 	for _, m := range regexp.MustCompile(`(?m)^CK_PKCS11_FUNCTION_INFO\((C_\w+)\)`).FindAllSubmatch(hdr, -1) {
 		want = append(want, string(m[1]))
 	}
+	want = want[:min(len(want), 68)] // a v2.40 module: the header's v2.40 part
 	f, err := elf.Open(mod)
 	if err != nil {
 		t.Fatal(err)
