@@ -18,7 +18,6 @@ import (
 
 const decl = "\n[[mechanism]]\ntype = 0x80000f11\nname = \"faultmod echo\"\nlayout = \"struct(ulong, bytes)\"\n"
 
-
 func build(t *testing.T) string {
 	t.Helper()
 	harness.Require(t, "gcc")
