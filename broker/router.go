@@ -67,7 +67,11 @@ func (r *router) call(ctx context.Context, id wire.CallID, req wire.Message) (wi
 	snap := r.srv.snap.Load()
 	switch q := req.(type) {
 	case *wire.GetInfoRequest:
-		return &wire.GetInfoResponse{Info: brokerInfo}, nil
+		info := brokerInfo
+		if q.V3 {
+			info.CryptokiVersion = wire.Version{Major: 3, Minor: 0} // asked through gop11's v3.0 list
+		}
+		return &wire.GetInfoResponse{Info: info}, nil
 	case *wire.GetSlotListRequest:
 		return &wire.GetSlotListResponse{SlotList: snap.virtualSlots()}, nil
 	case *wire.WaitForSlotEventRequest:

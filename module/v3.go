@@ -216,8 +216,14 @@ func inSP800108(pp C.CK_VOID_PTR, n C.CK_ULONG) (wire.MechParam, bool) {
 // one of the mechanism its session's message operation (family) was
 // started with. The mechanism type travels with it.
 func inMsgParam(s *client.Session, family string, pp C.CK_VOID_PTR, n C.CK_ULONG) (wire.Mechanism, C.CK_RV) {
-	mech, _ := s.MessageMechanism(family)
+	mech, active := s.MessageMechanism(family)
 	m := wire.Mechanism{Type: mech}
+	if !active {
+		// No such operation (never started, ended, or cancelled): the
+		// vendor answers that (CKR_OPERATION_NOT_INITIALIZED) before it
+		// would look at a parameter we could not read anyway.
+		return m, C.CKR_OK
+	}
 	if pp == nil || n == 0 {
 		if pp == nil && n != 0 {
 			return m, C.CKR_ARGUMENTS_BAD

@@ -18,7 +18,13 @@ CK_RV C_Finalize(CK_VOID_PTR pReserved)
 CK_RV C_GetInfo(CK_INFO_PTR pInfo)
 {
 	GOP11_ENTER(CKR_CRYPTOKI_NOT_INITIALIZED);
-	return goC_GetInfo(pInfo);
+	return goC_GetInfo(pInfo, 0);
+}
+
+static CK_RV gop11_v3_C_GetInfo(CK_INFO_PTR pInfo)
+{
+	GOP11_ENTER(CKR_CRYPTOKI_NOT_INITIALIZED);
+	return goC_GetInfo(pInfo, 1);
 }
 
 CK_RV C_GetSlotList(CK_BBOOL tokenPresent, CK_SLOT_ID_PTR pSlotList, CK_ULONG_PTR pulCount)
@@ -48,7 +54,13 @@ CK_RV C_GetMechanismList(CK_SLOT_ID slotID, CK_MECHANISM_TYPE_PTR pMechanismList
 CK_RV C_GetMechanismInfo(CK_SLOT_ID slotID, CK_MECHANISM_TYPE mechType, CK_MECHANISM_INFO_PTR pInfo)
 {
 	GOP11_ENTER(CKR_CRYPTOKI_NOT_INITIALIZED);
-	return goC_GetMechanismInfo(slotID, mechType, pInfo);
+	return goC_GetMechanismInfo(slotID, mechType, pInfo, 0);
+}
+
+static CK_RV gop11_v3_C_GetMechanismInfo(CK_SLOT_ID slotID, CK_MECHANISM_TYPE mechType, CK_MECHANISM_INFO_PTR pInfo)
+{
+	GOP11_ENTER(CKR_CRYPTOKI_NOT_INITIALIZED);
+	return goC_GetMechanismInfo(slotID, mechType, pInfo, 1);
 }
 
 CK_RV C_InitToken(CK_SLOT_ID slotID, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen, CK_UTF8CHAR_PTR pLabel)
@@ -613,13 +625,13 @@ CK_FUNCTION_LIST_3_0 gop11_function_list_3_0 = {
 	{3, 0},
 	C_Initialize,
 	C_Finalize,
-	C_GetInfo,
+	gop11_v3_C_GetInfo,
 	C_GetFunctionList,
 	C_GetSlotList,
 	C_GetSlotInfo,
 	C_GetTokenInfo,
 	C_GetMechanismList,
-	C_GetMechanismInfo,
+	gop11_v3_C_GetMechanismInfo,
 	C_InitToken,
 	C_InitPIN,
 	C_SetPIN,

@@ -10,7 +10,7 @@ import "C"
 import "github.com/gop11/gop11/wire"
 
 //export goC_GetInfo
-func goC_GetInfo(pInfo C.CK_INFO_PTR) C.CK_RV {
+func goC_GetInfo(pInfo C.CK_INFO_PTR, v3 C.int) C.CK_RV {
 	c, rv := begin()
 	if rv != C.CKR_OK {
 		return rv
@@ -19,6 +19,7 @@ func goC_GetInfo(pInfo C.CK_INFO_PTR) C.CK_RV {
 		return C.CKR_ARGUMENTS_BAD
 	}
 	req := new(wire.GetInfoRequest)
+	req.V3 = v3 != 0
 	resp := new(wire.GetInfoResponse)
 	if rv = call(c, nil, wire.CallGetInfo, req, resp); rv != C.CKR_OK {
 		return rv
@@ -102,7 +103,7 @@ func goC_GetMechanismList(slotID C.CK_SLOT_ID, pMechanismList C.CK_MECHANISM_TYP
 }
 
 //export goC_GetMechanismInfo
-func goC_GetMechanismInfo(slotID C.CK_SLOT_ID, mechType C.CK_MECHANISM_TYPE, pInfo C.CK_MECHANISM_INFO_PTR) C.CK_RV {
+func goC_GetMechanismInfo(slotID C.CK_SLOT_ID, mechType C.CK_MECHANISM_TYPE, pInfo C.CK_MECHANISM_INFO_PTR, v3 C.int) C.CK_RV {
 	c, rv := begin()
 	if rv != C.CKR_OK {
 		return rv
@@ -113,6 +114,7 @@ func goC_GetMechanismInfo(slotID C.CK_SLOT_ID, mechType C.CK_MECHANISM_TYPE, pIn
 	req := new(wire.GetMechanismInfoRequest)
 	req.SlotID = uint64(slotID)
 	req.MechType = uint64(mechType)
+	req.V3 = v3 != 0
 	resp := new(wire.GetMechanismInfoResponse)
 	if rv = call(c, nil, wire.CallGetMechanismInfo, req, resp); rv != C.CKR_OK {
 		return rv

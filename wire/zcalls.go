@@ -201,6 +201,7 @@ var callNames = [NumCalls]string{
 // GetInfoRequest carries the arguments of C_GetInfo.
 type GetInfoRequest struct {
 	_msgpack struct{} `msgpack:",as_array"`
+	V3       bool
 }
 
 // Handles visits the handles GetInfoRequest holds.
@@ -308,6 +309,7 @@ type GetMechanismInfoRequest struct {
 	_msgpack struct{} `msgpack:",as_array"`
 	SlotID   uint64
 	MechType uint64
+	V3       bool
 }
 
 // Handles visits the handles GetMechanismInfoRequest holds.

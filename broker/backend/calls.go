@@ -67,8 +67,12 @@ func u64s(l []uint) []uint64 {
 }
 
 // GetInfo is C_GetInfo.
-func (m *Module) GetInfo(_ context.Context, _ *wire.GetInfoRequest) (*wire.GetInfoResponse, error) {
+func (m *Module) GetInfo(_ context.Context, r *wire.GetInfoRequest) (*wire.GetInfoResponse, error) {
 	return do(m, "C_GetInfo", func() (*wire.GetInfoResponse, error) {
+		if r.V3 && m.c.fl3 != nil {
+			i, err := m.c.info3()
+			return &wire.GetInfoResponse{Info: i}, err
+		}
 		i, err := m.ctx.GetInfo()
 		if err != nil {
 			return nil, err
@@ -159,6 +163,10 @@ func (m *Module) GetMechanismList(_ context.Context, r *wire.GetMechanismListReq
 // GetMechanismInfo is C_GetMechanismInfo.
 func (m *Module) GetMechanismInfo(_ context.Context, r *wire.GetMechanismInfoRequest) (*wire.GetMechanismInfoResponse, error) {
 	return do(m, "C_GetMechanismInfo", func() (*wire.GetMechanismInfoResponse, error) {
+		if r.V3 && m.c.fl3 != nil {
+			i, err := m.c.mechanismInfo3(r.SlotID, r.MechType)
+			return &wire.GetMechanismInfoResponse{Info: i}, err
+		}
 		i, err := m.ctx.GetMechanismInfo(uint(r.SlotID), []*pkcs11.Mechanism{pkcs11.NewMechanism(uint(r.MechType), nil)})
 		if err != nil {
 			return nil, err

@@ -86,6 +86,14 @@ static CK_RV gop11_login_user(CK_FUNCTION_LIST_3_0_PTR f, CK_SESSION_HANDLE s, C
 	return f->C_LoginUser(s, t, pin, pinl, user, userl);
 }
 
+static CK_RV gop11_get_info3(CK_FUNCTION_LIST_3_0_PTR f, CK_INFO_PTR i) {
+	return f->C_GetInfo(i);
+}
+
+static CK_RV gop11_get_mechanism_info3(CK_FUNCTION_LIST_3_0_PTR f, CK_SLOT_ID s, CK_MECHANISM_TYPE t, CK_MECHANISM_INFO_PTR i) {
+	return f->C_GetMechanismInfo(s, t, i);
+}
+
 static CK_RV gop11_session_cancel(CK_FUNCTION_LIST_3_0_PTR f, CK_SESSION_HANDLE s, CK_FLAGS flags) {
 	return f->C_SessionCancel(s, flags);
 }
@@ -95,6 +103,7 @@ import "C"
 
 import (
 	"context"
+	"strings"
 	"unsafe"
 
 	"github.com/gop11/gop11/wire"
@@ -162,6 +171,35 @@ func v3[R any](m *Module, name string, f func(fl C.CK_FUNCTION_LIST_3_0_PTR) (*R
 		}
 		return f(m.c.fl3)
 	})
+}
+
+// info3 is C_GetInfo through the v3.0 list: NSS's softoken says 3.0 there
+// and 2.40 through C_GetFunctionList's list.
+func (c *cmod) info3() (wire.Info, error) {
+	var i C.CK_INFO
+	if rv := C.gop11_get_info3(c.fl3, &i); rv != C.CKR_OK {
+		return wire.Info{}, wire.RV(rv)
+	}
+	text := func(p *C.CK_UTF8CHAR, n int) string {
+		return strings.TrimRight(C.GoStringN((*C.char)(unsafe.Pointer(p)), C.int(n)), " ")
+	}
+	return wire.Info{
+		CryptokiVersion:    wire.Version{Major: uint8(i.cryptokiVersion.major), Minor: uint8(i.cryptokiVersion.minor)},
+		ManufacturerID:     text(&i.manufacturerID[0], len(i.manufacturerID)),
+		Flags:              uint64(i.flags),
+		LibraryDescription: text(&i.libraryDescription[0], len(i.libraryDescription)),
+		LibraryVersion:     wire.Version{Major: uint8(i.libraryVersion.major), Minor: uint8(i.libraryVersion.minor)},
+	}, nil
+}
+
+// mechanismInfo3 is C_GetMechanismInfo through the v3.0 list: NSS's
+// softoken shows the CKF_MESSAGE_* flags there only.
+func (c *cmod) mechanismInfo3(slot, mech uint64) (wire.MechanismInfo, error) {
+	var i C.CK_MECHANISM_INFO
+	if rv := C.gop11_get_mechanism_info3(c.fl3, C.CK_SLOT_ID(slot), C.CK_MECHANISM_TYPE(mech), &i); rv != C.CKR_OK {
+		return wire.MechanismInfo{}, wire.RV(rv)
+	}
+	return wire.MechanismInfo{MinKeySize: uint64(i.ulMinKeySize), MaxKeySize: uint64(i.ulMaxKeySize), Flags: uint64(i.flags)}, nil
 }
 
 // GetInterfaceList is C_GetInterfaceList: the module's own interfaces.

@@ -61,6 +61,10 @@ type Func struct {
 	Module string // "" generated; "special": module export hand-written; "local": answered in C
 	Family string // operation family: an Init of a family with a kept result answers CKR_OPERATION_ACTIVE
 	Hook   bool   // the module calls a hand-written after<Name> on CKR_OK
+	// ByList: a module answers differently through its v3.0 list (NSS's
+	// softoken: cryptokiVersion, the v3.0 mechanism flags), so the
+	// request says which list the application called through.
+	ByList bool
 }
 
 func sess() Arg                 { return Arg{Kind: Session, Name: "hSession", CType: "CK_SESSION_HANDLE"} }
@@ -98,7 +102,7 @@ func A(args ...Arg) []Arg { return args }
 var Funcs = []Func{
 	{ID: 1, Name: "C_Initialize", Args: A(ignored("pInitArgs", "CK_VOID_PTR")), Module: "special"},
 	{ID: 2, Name: "C_Finalize", Args: A(ignored("pReserved", "CK_VOID_PTR")), Module: "special"},
-	{ID: 3, Name: "C_GetInfo", Args: A(Arg{Kind: StructOut, Name: "pInfo", CType: "CK_INFO_PTR", Struct: "Info"})},
+	{ID: 3, Name: "C_GetInfo", Args: A(Arg{Kind: StructOut, Name: "pInfo", CType: "CK_INFO_PTR", Struct: "Info"}), ByList: true},
 	{ID: 4, Name: "C_GetFunctionList", Args: A(ignored("ppFunctionList", "CK_FUNCTION_LIST_PTR_PTR")), Module: "local"},
 	{ID: 5, Name: "C_GetSlotList", Args: A(Arg{Kind: Bool, Name: "tokenPresent", CType: "CK_BBOOL"},
 		Arg{Kind: ULongListOut, Name: "pSlotList", CType: "CK_SLOT_ID_PTR", LenName: "pulCount", LenCType: "CK_ULONG_PTR"})},
@@ -106,7 +110,7 @@ var Funcs = []Func{
 	{ID: 7, Name: "C_GetTokenInfo", Args: A(slot(), structOut("TokenInfo", "CK_TOKEN_INFO_PTR"))},
 	{ID: 8, Name: "C_GetMechanismList", Args: A(slot(),
 		Arg{Kind: ULongListOut, Name: "pMechanismList", CType: "CK_MECHANISM_TYPE_PTR", LenName: "pulCount", LenCType: "CK_ULONG_PTR"})},
-	{ID: 9, Name: "C_GetMechanismInfo", Args: A(slot(), ulong("mechType", "CK_MECHANISM_TYPE"), structOut("MechanismInfo", "CK_MECHANISM_INFO_PTR"))},
+	{ID: 9, Name: "C_GetMechanismInfo", Args: A(slot(), ulong("mechType", "CK_MECHANISM_TYPE"), structOut("MechanismInfo", "CK_MECHANISM_INFO_PTR")), ByList: true},
 	{ID: 10, Name: "C_InitToken", Args: A(slot(), pin("pPin", "ulPinLen"), Arg{Kind: LabelIn, Name: "pLabel", CType: "CK_UTF8CHAR_PTR"})},
 	{ID: 11, Name: "C_InitPIN", Args: A(sess(), pin("pPin", "ulPinLen"))},
 	{ID: 12, Name: "C_SetPIN", Args: A(sess(), pin("pOldPin", "ulOldLen"), pin("pNewPin", "ulNewLen"))},

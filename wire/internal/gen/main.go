@@ -148,6 +148,9 @@ func fields(f spec.Func) (req, resp []field) {
 			log.Fatalf("gen: %s: kind %d has no wire form", f.Name, a.Kind)
 		}
 	}
+	if f.ByList {
+		req = append(req, field{"V3", "bool", ""}) // called through the v3.0 function list
+	}
 	return req, resp
 }
 
@@ -253,8 +256,20 @@ func genModuleC() string {
 			continue
 		}
 		decl, names := cParams(f)
-		fmt.Fprintf(&b, "CK_RV %s(%s)\n{\n\tGOP11_ENTER(%s);\n\treturn go%s(%s);\n}\n\n",
-			f.Name, strings.Join(decl, ", "), enterRV(f), f.Name, strings.Join(names, ", "))
+		if !f.ByList {
+			fmt.Fprintf(&b, "CK_RV %s(%s)\n{\n\tGOP11_ENTER(%s);\n\treturn go%s(%s);\n}\n\n",
+				f.Name, strings.Join(decl, ", "), enterRV(f), f.Name, strings.Join(names, ", "))
+			continue
+		}
+		// The export is v2.40's; the v3.0 list has its own entry.
+		for _, v := range []struct{ name, v3 string }{{f.Name, "0"}, {"gop11_v3_" + f.Name, "1"}} {
+			static := ""
+			if v.v3 == "1" {
+				static = "static "
+			}
+			fmt.Fprintf(&b, "%sCK_RV %s(%s)\n{\n\tGOP11_ENTER(%s);\n\treturn go%s(%s);\n}\n\n",
+				static, v.name, strings.Join(decl, ", "), enterRV(f), f.Name, strings.Join(append(names, v.v3), ", "))
+		}
 	}
 	b.WriteString("CK_FUNCTION_LIST gop11_function_list = {\n\t{2, 40},\n")
 	for _, f := range spec.Funcs {
@@ -264,6 +279,10 @@ func genModuleC() string {
 	}
 	b.WriteString("};\n\nCK_FUNCTION_LIST_3_0 gop11_function_list_3_0 = {\n\t{3, 0},\n")
 	for _, f := range spec.Funcs {
+		if f.ByList {
+			fmt.Fprintf(&b, "\tgop11_v3_%s,\n", f.Name)
+			continue
+		}
 		fmt.Fprintf(&b, "\t%s,\n", f.Name)
 	}
 	b.WriteString("};\n")
@@ -300,6 +319,9 @@ func genExport(b *bytes.Buffer, f spec.Func) {
 		if a.LenName != "" {
 			decl = append(decl, a.LenName+" C."+a.LenCType)
 		}
+	}
+	if f.ByList {
+		decl = append(decl, "v3 C.int")
 	}
 	fmt.Fprintf(b, "//export go%s\nfunc go%s(%s) C.CK_RV {\n", f.Name, f.Name, strings.Join(decl, ", "))
 	b.WriteString("\tc, rv := begin()\n\tif rv != C.CKR_OK {\n\t\treturn rv\n\t}\n")
@@ -366,6 +388,9 @@ func genExport(b *bytes.Buffer, f spec.Func) {
 		case spec.BytesOutRaw:
 			fmt.Fprintf(b, "\treq.%sBuf = rawBuf(%s, %s)\n", g, a.Name, a.LenName)
 		}
+	}
+	if f.ByList {
+		b.WriteString("\treq.V3 = v3 != 0\n")
 	}
 	fmt.Fprintf(b, "\tresp := new(wire.%sResponse)\n", n)
 	fmt.Fprintf(b, "\tif rv = call(c, %s, wire.Call%s, req, resp); rv != C.CKR_OK {\n\t\treturn rv\n\t}\n", s, n)
