@@ -3,8 +3,10 @@
 // sees: NSS's softoken, a v3.0 module (message-based AEAD, IV generation,
 // C_SessionCancel, C_LoginUser), served with init_args; SoftHSM2, a v2.40
 // module (Ed25519 and CK_EDDSA_PARAMS through C_Sign), where the 3.0
-// interface must not be offered; and a broker serving both, where a v3.0
-// call to the v2.40 module's slot answers CKR_FUNCTION_NOT_SUPPORTED.
+// interface must not be offered; a broker serving both, where a v3.0
+// call to the v2.40 module's slot answers CKR_FUNCTION_NOT_SUPPORTED; and
+// msgmod.c, a v3.0 module with the multi-part message functions NSS's
+// softoken 3.87 lacks.
 package pkcs11v3
 
 import (
@@ -263,4 +265,32 @@ func TestMixedVersions(t *testing.T) {
 		"gcm-decrypt":               "CKR_OK plaintext",
 		"chacha20-poly1305-decrypt": "CKR_OK plaintext",
 	})
+}
+
+// msgmod.c is a v3.0 module with the multi-part message functions NSS's
+// softoken lacks: Begin/Next, a generated IV written back into the
+// parameter and the tag of the last part, through gop11 as directly.
+func TestMessageModule(t *testing.T) {
+	bin := build(t)
+	mod := filepath.Join(t.TempDir(), "libmsgmod.so")
+	out, err := exec.Command("gcc", "-shared", "-fPIC", "-O2", "-Wall", "-Werror", "-I", filepath.Join(harness.Root(), "include"),
+		"-o", mod, filepath.Join(harness.Root(), "tests/pkcs11v3/msgmod.c"), "-ldl", "-lpthread").CombinedOutput()
+	if err != nil {
+		t.Fatalf("gcc msgmod.c: %v\n%s", err, out)
+	}
+	tok := harness.NewToken(t, "msg", "1234", "123456")
+	direct := run(t, tok.Env(), bin, mod)
+	expect(t, "directly", direct, map[string]string{
+		"gcm-encrypt-begin":        "CKR_OK",
+		"gcm-encrypt-last":         "CKR_OK [0-9a-f]{80} [0-9a-f]{32} same",
+		"gcm-encrypt-generated-iv": "CKR_OK 000000000000000000000001 [0-9a-f]{32}",
+		"gcm-decrypt-generated-iv": "CKR_OK plaintext",
+		"gcm-decrypt-last":         "CKR_OK plaintext",
+		"cancel-after":             "CKR_OPERATION_NOT_INITIALIZED",
+	})
+	b := harness.StartBroker(t, tok, "--module", mod)
+	proxied := run(t, b.ClientEnv(), bin, harness.Module())
+	if d, p := from(direct, "get-interface-3.0"), from(proxied, "get-interface-3.0"); d != p {
+		t.Errorf("through gop11 differs from the module directly:\n%s", harness.Diff(d, p))
+	}
 }
