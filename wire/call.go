@@ -89,7 +89,7 @@ var reusable = func() (r [NumCalls]bool) {
 			}
 			// Plain []byte only: a PIN (its own type) is not kept
 			// alive between calls.
-			ok = f.Type.Kind() == reflect.Uint64 || f.Type == reflect.TypeFor[[]byte]()
+			ok = f.Type.Kind() == reflect.Uint64 || f.Type.Kind() == reflect.Bool || f.Type == reflect.TypeFor[[]byte]()
 		}
 		r[id] = ok
 	}
