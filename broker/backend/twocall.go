@@ -84,6 +84,10 @@ const (
 // non-NULL buffer, even for an empty output: a NULL one would be another
 // size query and leave the operation active. A vendor that asks for more
 // on the second call (CKR_BUFFER_TOO_SMALL) is given it, a few times.
+// cipherSlack is the room an encryption's output may need beyond its
+// input: a block of padding and a tag, with margin.
+const cipherSlack = 64
+
 // emptyIn is what a non-NULL empty input points at.
 var emptyIn C.CK_BYTE
 
@@ -104,6 +108,13 @@ func (c *cmod) twoCall(fn twoCallFn, session uint64, in []byte) ([]byte, uint64,
 		return nil, 0, wire.RV(rv)
 	}
 	hint := uint64(n)
+	if fn == fnEncrypt || fn == fnEncryptUpdate || fn == fnDecrypt || fn == fnDecryptUpdate {
+		// Room for a tag or padding whatever the size query said: NSS's
+		// softoken answers an AEAD encryption's size query without the
+		// tag, then ends the operation on CKR_BUFFER_TOO_SMALL, which the
+		// application, passing a big buffer at once, never met.
+		n = max(n, C.CK_ULONG(len(in)+cipherSlack))
+	}
 	for try := 0; try < 4; try++ {
 		buf := make([]byte, max(int(n), 1))
 		rv = C.gop11_two_call(c.fl, C.int(fn), C.CK_SESSION_HANDLE(session), inp, C.CK_ULONG(len(in)),

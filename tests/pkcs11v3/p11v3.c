@@ -325,6 +325,79 @@ static void session_cancel(CK_OBJECT_HANDLE k)
 	end();
 }
 
+/* derived prints the value of a derived (or unwrapped) secret key. */
+static void derived(const char *name, CK_RV rv, CK_OBJECT_HANDLE k)
+{
+	CK_BYTE v[64];
+	CK_ATTRIBUTE a = {CKA_VALUE, v, sizeof(v)};
+
+	if (step(name, rv) == CKR_OK && step(" value", f->C_GetAttributeValue(s, k, &a, 1)) == CKR_OK)
+		hex(v, a.ulValueLen);
+	end();
+}
+
+/* params runs the v3.0 mechanism parameters through the v2.40 calls:
+ * ChaCha20-Poly1305 and ChaCha20 encryption, HKDF (salt as data and as a
+ * key, whose handle the proxy maps) and SP 800-108 counter-mode key
+ * derivation. Every output is deterministic. */
+static void params(void)
+{
+	CK_OBJECT_CLASS sc = CKO_SECRET_KEY;
+	CK_KEY_TYPE gs = CKK_GENERIC_SECRET, cc = P11V3_CKK_CHACHA20, aes = CKK_AES;
+	CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+	CK_BYTE kv[32], pt[24], out[64], nonce[12], counter[4] = {0, 0, 0, 1}, salt[] = "salt", info[] = "info", label[] = "label";
+	CK_ULONG len32 = 32, n;
+	CK_ATTRIBUTE base[] = {{CKA_CLASS, &sc, sizeof(sc)}, {CKA_KEY_TYPE, &gs, sizeof(gs)}, {CKA_VALUE, kv, sizeof(kv)},
+			       {CKA_DERIVE, &yes, 1}, {CKA_TOKEN, &no, 1}};
+	CK_ATTRIBUTE ck[] = {{CKA_CLASS, &sc, sizeof(sc)}, {CKA_KEY_TYPE, &cc, sizeof(cc)}, {CKA_VALUE, kv, sizeof(kv)},
+			     {CKA_ENCRYPT, &yes, 1}, {CKA_TOKEN, &no, 1}};
+	CK_ATTRIBUTE out_t[] = {{CKA_CLASS, &sc, sizeof(sc)}, {CKA_KEY_TYPE, &gs, sizeof(gs)}, {CKA_VALUE_LEN, &len32, sizeof(len32)},
+				{CKA_SENSITIVE, &no, 1}, {CKA_EXTRACTABLE, &yes, 1}, {CKA_TOKEN, &no, 1}};
+	CK_ATTRIBUTE aes_t[] = {{CKA_CLASS, &sc, sizeof(sc)}, {CKA_KEY_TYPE, &aes, sizeof(aes)}, {CKA_VALUE_LEN, &len32, sizeof(len32)},
+				{CKA_SENSITIVE, &no, 1}, {CKA_EXTRACTABLE, &yes, 1}, {CKA_TOKEN, &no, 1}};
+	CK_OBJECT_HANDLE bk = 0, saltk = 0, chk = 0, dk = 0;
+	CK_SALSA20_CHACHA20_POLY1305_PARAMS cp = {nonce, sizeof(nonce), (CK_BYTE_PTR)"aad", 3};
+	CK_CHACHA20_PARAMS c20 = {counter, 32, nonce, 96};
+	CK_HKDF_PARAMS hk = {CK_TRUE, CK_TRUE, CKM_SHA256, CKF_HKDF_SALT_DATA, salt, sizeof(salt) - 1, 0, info, sizeof(info) - 1};
+	CK_SP800_108_COUNTER_FORMAT fmt = {CK_FALSE, 32};
+	CK_PRF_DATA_PARAM dp[] = {{CK_SP800_108_ITERATION_VARIABLE, &fmt, sizeof(fmt)}, {CK_SP800_108_BYTE_ARRAY, label, sizeof(label) - 1}};
+	CK_SP800_108_KDF_PARAMS kdf = {CKM_SHA256_HMAC, 2, dp, 0, NULL};
+	CK_MECHANISM m;
+
+	memset(kv, 0x33, sizeof(kv));
+	memset(pt, 't', sizeof(pt));
+	memset(nonce, 0x24, sizeof(nonce));
+	step("params-base-key", f->C_CreateObject(s, base, 5, &bk));
+	end();
+	step("params-chacha-key", f->C_CreateObject(s, ck, 5, &chk));
+	end();
+
+	m = (CK_MECHANISM){CKM_CHACHA20_POLY1305, &cp, sizeof(cp)};
+	n = sizeof(out);
+	if (step("chacha20-poly1305-params", f->C_EncryptInit(s, &m, chk)) == CKR_OK &&
+	    step(" encrypt", f->C_Encrypt(s, pt, sizeof(pt), out, &n)) == CKR_OK)
+		hex(out, n);
+	end();
+	m = (CK_MECHANISM){CKM_CHACHA20, &c20, sizeof(c20)};
+	n = sizeof(out);
+	if (step("chacha20-params", f->C_EncryptInit(s, &m, chk)) == CKR_OK &&
+	    step(" encrypt", f->C_Encrypt(s, pt, sizeof(pt), out, &n)) == CKR_OK)
+		hex(out, n);
+	end();
+
+	m = (CK_MECHANISM){CKM_HKDF_DERIVE, &hk, sizeof(hk)};
+	derived("hkdf-salt-data", f->C_DeriveKey(s, &m, bk, out_t, 6, &dk), dk);
+	saltk = bk;
+	hk.ulSaltType = CKF_HKDF_SALT_KEY;
+	hk.pSalt = NULL;
+	hk.ulSaltLen = 0;
+	hk.hSaltKey = saltk;
+	derived("hkdf-salt-key", f->C_DeriveKey(s, &m, bk, out_t, 6, &dk), dk);
+
+	m = (CK_MECHANISM){CKM_SP800_108_COUNTER_KDF, &kdf, sizeof(kdf)};
+	derived("sp800-108-counter", f->C_DeriveKey(s, &m, bk, aes_t, 6, &dk), dk);
+}
+
 /* pick returns the first slot whose token needs a login, else the first
  * slot with a token. */
 static CK_SLOT_ID pick(void)
@@ -517,6 +590,7 @@ int main(int argc, char **argv)
 			aead("chacha20-poly1305", CKM_CHACHA20_POLY1305, cc, chacha_param, 0);
 			session_cancel(aes);
 			message_sign(&hmac, aes, aes);
+			params();
 		}
 		ed25519(v3);
 		step("close-session", f->C_CloseSession(s));
