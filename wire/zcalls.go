@@ -3029,6 +3029,46 @@ func (f BackendFunc) MessageVerifyFinal(ctx context.Context, req *MessageVerifyF
 	return r.(*MessageVerifyFinalResponse), nil
 }
 
+// MechanismOf is the mechanism a request names (an Init, key generation,
+// wrapping, derivation), or nil.
+func MechanismOf(m Message) *Mechanism {
+	switch q := m.(type) {
+	case *EncryptInitRequest:
+		return &q.Mechanism
+	case *DecryptInitRequest:
+		return &q.Mechanism
+	case *DigestInitRequest:
+		return &q.Mechanism
+	case *SignInitRequest:
+		return &q.Mechanism
+	case *SignRecoverInitRequest:
+		return &q.Mechanism
+	case *VerifyInitRequest:
+		return &q.Mechanism
+	case *VerifyRecoverInitRequest:
+		return &q.Mechanism
+	case *GenerateKeyRequest:
+		return &q.Mechanism
+	case *GenerateKeyPairRequest:
+		return &q.Mechanism
+	case *WrapKeyRequest:
+		return &q.Mechanism
+	case *UnwrapKeyRequest:
+		return &q.Mechanism
+	case *DeriveKeyRequest:
+		return &q.Mechanism
+	case *MessageEncryptInitRequest:
+		return &q.Mechanism
+	case *MessageDecryptInitRequest:
+		return &q.Mechanism
+	case *MessageSignInitRequest:
+		return &q.Mechanism
+	case *MessageVerifyInitRequest:
+		return &q.Mechanism
+	}
+	return nil
+}
+
 // Calls describes every call on the wire, indexed by CallID.
 var Calls = [NumCalls]*CallDesc{
 	CallGetInfo: {ID: CallGetInfo, Name: "C_GetInfo", Family: "", Session: false,

@@ -176,41 +176,11 @@ var writes = []wire.CallID{wire.CallCreateObject, wire.CallCopyObject, wire.Call
 
 // mechanism returns the mechanism a request names.
 func mechanism(req wire.Message) (uint64, bool) {
-	switch q := req.(type) {
-	case *wire.EncryptInitRequest:
-		return q.Mechanism.Type, true
-	case *wire.DecryptInitRequest:
-		return q.Mechanism.Type, true
-	case *wire.DigestInitRequest:
-		return q.Mechanism.Type, true
-	case *wire.SignInitRequest:
-		return q.Mechanism.Type, true
-	case *wire.SignRecoverInitRequest:
-		return q.Mechanism.Type, true
-	case *wire.VerifyInitRequest:
-		return q.Mechanism.Type, true
-	case *wire.VerifyRecoverInitRequest:
-		return q.Mechanism.Type, true
-	case *wire.GenerateKeyRequest:
-		return q.Mechanism.Type, true
-	case *wire.GenerateKeyPairRequest:
-		return q.Mechanism.Type, true
-	case *wire.WrapKeyRequest:
-		return q.Mechanism.Type, true
-	case *wire.UnwrapKeyRequest:
-		return q.Mechanism.Type, true
-	case *wire.DeriveKeyRequest:
-		return q.Mechanism.Type, true
-	case *wire.GetMechanismInfoRequest:
+	if q, ok := req.(*wire.GetMechanismInfoRequest); ok {
 		return q.MechType, true
-	case *wire.MessageEncryptInitRequest:
-		return q.Mechanism.Type, true
-	case *wire.MessageDecryptInitRequest:
-		return q.Mechanism.Type, true
-	case *wire.MessageSignInitRequest:
-		return q.Mechanism.Type, true
-	case *wire.MessageVerifyInitRequest:
-		return q.Mechanism.Type, true
+	}
+	if m := wire.MechanismOf(req); m != nil {
+		return m.Type, true
 	}
 	return 0, false
 }

@@ -161,7 +161,7 @@ const (
 	plain     kind = iota // any other call
 	lifecycle             // makes or destroys an object
 	keyUse                // an operation with a key, or its continuation
-	auth                  // C_Login, C_Logout
+	auth                  // C_Login, C_LoginUser, C_Logout
 )
 
 func kindOf(id wire.CallID) kind {
@@ -169,7 +169,7 @@ func kindOf(id wire.CallID) kind {
 	case wire.CallGenerateKey, wire.CallGenerateKeyPair, wire.CallCreateObject, wire.CallCopyObject,
 		wire.CallUnwrapKey, wire.CallDeriveKey, wire.CallDestroyObject:
 		return lifecycle
-	case wire.CallLogin, wire.CallLogout:
+	case wire.CallLogin, wire.CallLoginUser, wire.CallLogout:
 		return auth
 	}
 	if d := wire.Lookup(id); d != nil && d.Family != "" && d.Family != "FindObjects" {
@@ -228,13 +228,11 @@ func (c *Conn) record(ctx context.Context, next wire.BackendFunc, id wire.CallID
 	if key != nil {
 		e = e.Str("key_label", key.label).Str("key_id", hex.EncodeToString([]byte(key.id))).Str("key_type", wire.KeyTypeName(key.keyType))
 	}
-	if m := mechanismOf(req); m != nil && (k != plain || c.l.level >= Verbose) {
+	if m := wire.MechanismOf(req); m != nil && (k != plain || c.l.level >= Verbose) {
 		e = e.Str("mechanism", wire.MechanismName(m.Type))
 	}
 	if k == auth {
-		if q, ok := req.(*wire.LoginRequest); ok {
-			e = e.Str("user", userName(q.UserType)) // never the PIN
-		}
+		e = loginUser(e, req)
 	}
 	if k == lifecycle && err == nil {
 		// The new objects, named as the module holds them now.
@@ -379,34 +377,16 @@ func sessionOf(req wire.Message) uint64 {
 	return s
 }
 
-func mechanismOf(req wire.Message) *wire.Mechanism {
+// loginUser adds who a login is for: the user type, and C_LoginUser's
+// user name; never the PIN.
+func loginUser(e *zerolog.Event, req wire.Message) *zerolog.Event {
 	switch q := req.(type) {
-	case *wire.SignInitRequest:
-		return &q.Mechanism
-	case *wire.VerifyInitRequest:
-		return &q.Mechanism
-	case *wire.EncryptInitRequest:
-		return &q.Mechanism
-	case *wire.DecryptInitRequest:
-		return &q.Mechanism
-	case *wire.DigestInitRequest:
-		return &q.Mechanism
-	case *wire.SignRecoverInitRequest:
-		return &q.Mechanism
-	case *wire.VerifyRecoverInitRequest:
-		return &q.Mechanism
-	case *wire.GenerateKeyRequest:
-		return &q.Mechanism
-	case *wire.GenerateKeyPairRequest:
-		return &q.Mechanism
-	case *wire.WrapKeyRequest:
-		return &q.Mechanism
-	case *wire.UnwrapKeyRequest:
-		return &q.Mechanism
-	case *wire.DeriveKeyRequest:
-		return &q.Mechanism
+	case *wire.LoginRequest:
+		return e.Str("user", userName(q.UserType))
+	case *wire.LoginUserRequest:
+		return e.Str("user", userName(q.UserType)).Str("username", string(q.Username))
 	}
-	return nil
+	return e
 }
 
 // brief adds a call's arguments: lengths of its byte strings, and at Full
@@ -492,12 +472,10 @@ func (c *Client) Call(id wire.CallID, req wire.Message, err error, took time.Dur
 	if key != 0 {
 		e = e.Uint64("object", key)
 	}
-	if m := mechanismOf(req); m != nil {
+	if m := wire.MechanismOf(req); m != nil {
 		e = e.Str("mechanism", wire.MechanismName(m.Type))
 	}
-	if q, ok := req.(*wire.LoginRequest); ok {
-		e = e.Str("user", userName(q.UserType)) // never the PIN
-	}
+	e = loginUser(e, req)
 	if args != nil {
 		e = args(e)
 	}

@@ -220,6 +220,16 @@ func genWire() []byte {
 		fmt.Fprintf(&b, "func (f BackendFunc) %s(ctx context.Context, req *%sRequest) (*%sResponse, error) {\n"+
 			"\tr, err := f(ctx, Call%s, req)\n\tif err != nil {\n\t\treturn nil, err\n\t}\n\treturn r.(*%sResponse), nil\n}\n\n", n, n, n, n, n)
 	}
+	b.WriteString("// MechanismOf is the mechanism a request names (an Init, key generation,\n" +
+		"// wrapping, derivation), or nil.\nfunc MechanismOf(m Message) *Mechanism {\n\tswitch q := m.(type) {\n")
+	for _, f := range spec.Funcs {
+		for _, a := range f.Args {
+			if a.Kind == spec.MechIn && onWire(f) {
+				fmt.Fprintf(&b, "\tcase *%sRequest:\n\t\treturn &q.%s\n", short(f), goName(a.Name))
+			}
+		}
+	}
+	b.WriteString("\t}\n\treturn nil\n}\n\n")
 	b.WriteString("// Calls describes every call on the wire, indexed by CallID.\nvar Calls = [NumCalls]*CallDesc{\n")
 	for _, f := range spec.Funcs {
 		if !onWire(f) {
