@@ -9,7 +9,9 @@
  *
  * Opens a session on the first slot with a token, C_DigestInit with the
  * echo mechanism and its parameter, C_Digest (size, then output), and
- * prints "init <rv>" and "digest <rv> <hex>" on stdout.
+ * prints "init <rv>" and "digest <rv> <hex>" on stdout; then "bare <rv>",
+ * C_DigestInit with another vendor type and no parameter, which a proxy
+ * must pass to the module whatever it knows of the type.
  */
 #include <dlfcn.h>
 #include <stdio.h>
@@ -62,6 +64,10 @@ int main(int argc, char **argv)
 		for (i = 0; rv == CKR_OK && i < len; i++)
 			printf("%02x", out[i]);
 		printf("\n");
+	}
+	{
+		CK_MECHANISM bare = {CKM_VENDOR_DEFINED | 0xf99UL, NULL, 0};
+		printf("bare 0x%lx\n", (unsigned long)f->C_DigestInit(s, &bare));
 	}
 	f->C_CloseSession(s);
 	f->C_Finalize(NULL);
