@@ -12,7 +12,6 @@ package pkcs11v3
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -27,17 +26,7 @@ const softokn = "/usr/lib/x86_64-linux-gnu/libsoftokn3.so"
 // neither a log nor a command line.
 const marker = "initargs-marker-7f3a"
 
-func build(t *testing.T) string {
-	t.Helper()
-	harness.Require(t, "gcc")
-	bin := filepath.Join(t.TempDir(), "p11v3")
-	out, err := exec.Command("gcc", "-O1", "-Wall", "-Werror", "-I", filepath.Join(harness.Root(), "include"),
-		"-o", bin, filepath.Join(harness.Root(), "tests/pkcs11v3/p11v3.c"), "-ldl").CombinedOutput()
-	if err != nil {
-		t.Fatalf("gcc p11v3.c: %v\n%s", err, out)
-	}
-	return bin
-}
+func build(t *testing.T) string { return harness.CompileC(t, "tests/pkcs11v3/p11v3.c", "p11v3") }
 
 // nssDB makes a new NSS database with user PIN 1234 and returns the
 // softoken's init string for it.
@@ -272,12 +261,7 @@ func TestMixedVersions(t *testing.T) {
 // parameter and the tag of the last part, through gop11 as directly.
 func TestMessageModule(t *testing.T) {
 	bin := build(t)
-	mod := filepath.Join(t.TempDir(), "libmsgmod.so")
-	out, err := exec.Command("gcc", "-shared", "-fPIC", "-O2", "-Wall", "-Werror", "-I", filepath.Join(harness.Root(), "include"),
-		"-o", mod, filepath.Join(harness.Root(), "tests/pkcs11v3/msgmod.c"), "-ldl", "-lpthread").CombinedOutput()
-	if err != nil {
-		t.Fatalf("gcc msgmod.c: %v\n%s", err, out)
-	}
+	mod := harness.CompileC(t, "tests/pkcs11v3/msgmod.c", "libmsgmod.so", "-shared", "-fPIC")
 	tok := harness.NewToken(t, "msg", "1234", "123456")
 	direct := run(t, tok.Env(), bin, mod)
 	expect(t, "directly", direct, map[string]string{

@@ -8,7 +8,6 @@ package vendormech
 import (
 	"encoding/hex"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -18,20 +17,8 @@ import (
 
 const decl = "\n[[mechanism]]\ntype = 0x80000f11\nname = \"faultmod echo\"\nlayout = \"struct(ulong, bytes)\"\n"
 
-func build(t *testing.T) string {
-	t.Helper()
-	harness.Require(t, "gcc")
-	bin := filepath.Join(t.TempDir(), "vendormech")
-	out, err := exec.Command("gcc", "-O1", "-Wall", "-Werror", "-I", filepath.Join(harness.Root(), "include"),
-		"-o", bin, filepath.Join(harness.Root(), "tests/vendormech/vendormech.c"), "-ldl").CombinedOutput()
-	if err != nil {
-		t.Fatalf("gcc vendormech.c: %v\n%s", err, out)
-	}
-	return bin
-}
-
 func TestVendorMechanism(t *testing.T) {
-	bin := build(t)
+	bin := harness.CompileC(t, "tests/vendormech/vendormech.c", "vendormech")
 	fault := harness.FaultModule(t)
 	tok := harness.NewToken(t, "vendor", "1234", "123456")
 	// The tag (8 bytes, little-endian) then the data, as faultmod echoes them.
