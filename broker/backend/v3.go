@@ -130,7 +130,6 @@ func (c *cmod) openV3() {
 		name := C.GoString((*C.char)(unsafe.Pointer(i.pInterfaceName)))
 		c.ifaces = append(c.ifaces, wire.Interface{Name: name, Version: wire.Version{Major: uint8(v.major), Minor: uint8(v.minor)}, Flags: uint64(i.flags)})
 		if name == "PKCS 11" && v.major == 3 && (best == nil || v.minor > (*C.CK_VERSION)(best.pFunctionList).minor) {
-			i := i
 			best = &i
 		}
 	}
