@@ -109,6 +109,9 @@ import (
 	"github.com/gop11/gop11/wire"
 )
 
+// maxTagBits bounds a message parameter's tag (GCM's is 128 bits at most).
+const maxTagBits = 2048
+
 // maxInterfaces bounds the vendor's interface list (real ones have 2-4).
 const maxInterfaces = 16
 
@@ -391,13 +394,15 @@ func newMsgParam(a *arena, m wire.Mechanism) (cMsgParam, error) {
 	}
 	switch p := m.Param.(type) {
 	case *wire.GCMMessageParams:
-		if !fitsULong(p.IVFixedBits) || !fitsULong(p.IVGenerator) || !fitsULong(p.TagBits) {
+		// The vendor writes ulTagBits/8 bytes of tag: the buffer must hold
+		// them whatever the request carried.
+		if !fitsULong(p.IVFixedBits) || !fitsULong(p.IVGenerator) || p.TagBits > maxTagBits {
 			return none, wire.CKR_MECHANISM_PARAM_INVALID
 		}
 		c := (*C.CK_GCM_MESSAGE_PARAMS)(a.alloc(C.sizeof_CK_GCM_MESSAGE_PARAMS))
 		c.pIv, c.ulIvLen = buf(p.IV, len(p.IV)), C.CK_ULONG(len(p.IV))
 		c.ulIvFixedBits, c.ivGenerator = C.CK_ULONG(p.IVFixedBits), C.CK_GENERATOR_FUNCTION(p.IVGenerator)
-		c.pTag, c.ulTagBits = buf(p.Tag, len(p.Tag)), C.CK_ULONG(p.TagBits)
+		c.pTag, c.ulTagBits = buf(p.Tag, int(p.TagBits+7)/8), C.CK_ULONG(p.TagBits)
 		return cMsgParam{C.CK_VOID_PTR(c), C.sizeof_CK_GCM_MESSAGE_PARAMS, func() wire.Mechanism {
 			return wire.Mechanism{Type: m.Type, Param: &wire.GCMMessageParams{IV: gb(c.pIv, len(p.IV)), IVFixedBits: p.IVFixedBits,
 				IVGenerator: p.IVGenerator, Tag: gb(c.pTag, len(p.Tag)), TagBits: p.TagBits}}
