@@ -402,10 +402,11 @@ func newMsgParam(a *arena, m wire.Mechanism) (cMsgParam, error) {
 		c := (*C.CK_GCM_MESSAGE_PARAMS)(a.alloc(C.sizeof_CK_GCM_MESSAGE_PARAMS))
 		c.pIv, c.ulIvLen = buf(p.IV, len(p.IV)), C.CK_ULONG(len(p.IV))
 		c.ulIvFixedBits, c.ivGenerator = C.CK_ULONG(p.IVFixedBits), C.CK_GENERATOR_FUNCTION(p.IVGenerator)
-		c.pTag, c.ulTagBits = buf(p.Tag, int(p.TagBits+7)/8), C.CK_ULONG(p.TagBits)
+		tagLen := max(len(p.Tag), int(p.TagBits+7)/8)
+		c.pTag, c.ulTagBits = buf(p.Tag, tagLen), C.CK_ULONG(p.TagBits)
 		return cMsgParam{C.CK_VOID_PTR(c), C.sizeof_CK_GCM_MESSAGE_PARAMS, func() wire.Mechanism {
 			return wire.Mechanism{Type: m.Type, Param: &wire.GCMMessageParams{IV: gb(c.pIv, len(p.IV)), IVFixedBits: p.IVFixedBits,
-				IVGenerator: p.IVGenerator, Tag: gb(c.pTag, len(p.Tag)), TagBits: p.TagBits}}
+				IVGenerator: p.IVGenerator, Tag: gb(c.pTag, tagLen), TagBits: p.TagBits}}
 		}}, nil
 	case *wire.CCMMessageParams:
 		if !fitsULong(p.DataLen) || !fitsULong(p.NonceFixedBits) || !fitsULong(p.NonceGenerator) {
