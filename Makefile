@@ -6,6 +6,7 @@
 #   make bench   the benchmark campaign (tests/bench/README.md)
 
 GO        ?= go
+MINGW_CC  ?= x86_64-w64-mingw32-gcc
 BUILD     := build
 VERSION   := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 GOFILES   := $(shell find wire module broker cmd -name '*.go' 2>/dev/null) go.mod go.sum
@@ -19,7 +20,7 @@ FUZZTIME  ?= 30000x
 
 export GOFLAGS := -buildvcs=false
 
-.PHONY: all build deps test unit race fuzz generate check-generate demo clean vet
+.PHONY: all build deps test unit race fuzz generate check-generate demo clean vet windows
 
 all: build
 
@@ -33,6 +34,14 @@ $(BUILD)/libgop11.so: $(GOFILES) $(MODFILES)
 		-ldflags "-s -extldflags '-Wl,-z,nodelete -Wl,--version-script=$(CURDIR)/module/exports.map'" \
 		-o $@ ./module
 	@rm -f $(BUILD)/libgop11.h
+
+# The Windows client (README "Windows clients"), cross-built with mingw-w64.
+windows: $(BUILD)/windows/libgop11.dll
+
+$(BUILD)/windows/libgop11.dll: $(GOFILES) $(MODFILES)
+	@mkdir -p $(BUILD)/windows
+	GOOS=windows GOARCH=amd64 CGO_ENABLED=1 CC=$(MINGW_CC) $(GO) build -buildmode=c-shared -trimpath -ldflags "-s" -o $@ ./module
+	@rm -f $(BUILD)/windows/libgop11.h
 
 $(BUILD)/gop11-broker: $(GOFILES) $(wildcard broker/backend/*.c broker/backend/*.h)
 	@mkdir -p $(BUILD)
@@ -55,6 +64,7 @@ check-generate:
 vet:
 	CGO_ENABLED=0 $(GO) vet $(PUREPKGS)
 	CGO_ENABLED=1 $(GO) vet ./...
+	GOOS=windows GOARCH=amd64 CGO_ENABLED=1 CC=$(MINGW_CC) $(GO) vet ./module
 
 # Pure packages without cgo, then everything with the race detector
 # (integration suites start real brokers in front of real SoftHSM2 tokens
@@ -77,7 +87,7 @@ fuzz:
 		CGO_ENABLED=0 $(GO) test ./$$p -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) || exit 1; \
 	done
 
-test: deps build check-generate vet unit race
+test: deps build windows check-generate vet unit race
 	$(MAKE) fuzz
 
 demo: deps build

@@ -7,10 +7,12 @@
  * of types, constants, structure members and functions are the spec's,
  * so C code written against the OASIS header compiles against this one.
  *
- * Platform: standard Unix (ELF) ABI.  No structure packing, natural
- * alignment, plain function pointers.  A caller may define the platform
- * macros below itself before including this file; ours are only
- * defaults.
+ * Platform: standard Unix (ELF) ABI: no structure packing, natural
+ * alignment, plain function pointers.  On Windows (_WIN32), the spec's
+ * Win32 notes: structures packed to 1 byte, and CK_ULONG is the
+ * compiler's unsigned long, 32 bits on Windows x64 too.  A caller may
+ * define the platform macros below itself before including this file;
+ * ours are only defaults.
  */
 
 #ifndef GOP11_PKCS11_H
@@ -53,6 +55,10 @@ extern "C" {
 #endif
 
 /* ---- Types and constants ---- */
+
+#ifdef _WIN32
+#pragma pack(push, cryptoki, 1)
+#endif
 
 #include "pkcs11t.h"
 
@@ -102,6 +108,10 @@ struct CK_FUNCTION_LIST_3_0 {
 
 #undef GOP11_CK_CONCAT
 #undef GOP11_CK_CONCAT_
+
+#ifdef _WIN32
+#pragma pack(pop, cryptoki)
+#endif
 
 #ifdef __cplusplus
 }

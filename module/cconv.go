@@ -33,6 +33,23 @@ func ulongIn(v C.CK_ULONG) uint64 {
 	return uint64(v)
 }
 
+// Members by offset: under the Windows ABI structures are packed to 1
+// byte, and cgo leaves out a member that is not at its type's natural
+// alignment there (a pointer after a 32-bit CK_ULONG), so those are read
+// and written at the offsets C gives them (gop11.h); x86-64 loads and
+// stores need no alignment. On Linux the offsets are the natural ones.
+func ptrAt[P ~unsafe.Pointer](s P, off uintptr) unsafe.Pointer {
+	return *(*unsafe.Pointer)(unsafe.Add(unsafe.Pointer(s), off))
+}
+
+func ulongAt[P ~unsafe.Pointer](s P, off uintptr) *C.CK_ULONG {
+	return (*C.CK_ULONG)(unsafe.Add(unsafe.Pointer(s), off))
+}
+
+func attrValue(a *C.CK_ATTRIBUTE) unsafe.Pointer {
+	return ptrAt(unsafe.Pointer(a), C.gop11_off_CK_ATTRIBUTE_pValue)
+}
+
 func goBytes(p unsafe.Pointer, n C.CK_ULONG) []byte {
 	if n == 0 {
 		return []byte{}
@@ -114,8 +131,8 @@ func inAttrs(p C.CK_ATTRIBUTE_PTR, n C.CK_ULONG) ([]wire.Attribute, C.CK_RV) {
 func attrIn(a *C.CK_ATTRIBUTE, nest bool) (wire.Attribute, C.CK_RV) {
 	t := uint64(a._type)
 	out := wire.Attribute{Type: t, Kind: wire.AttrBytes}
-	n := a.ulValueLen
-	if a.pValue == nil {
+	n, v := a.ulValueLen, attrValue(a)
+	if v == nil {
 		if n != 0 {
 			return out, C.CKR_ARGUMENTS_BAD
 		}
@@ -127,22 +144,22 @@ func attrIn(a *C.CK_ATTRIBUTE, nest bool) (wire.Attribute, C.CK_RV) {
 	switch wire.KindOf(t) {
 	case wire.AttrULong:
 		if n == sizeofULong {
-			out.Kind, out.ULong = wire.AttrULong, ulongIn(*(*C.CK_ULONG)(a.pValue))
+			out.Kind, out.ULong = wire.AttrULong, ulongIn(*(*C.CK_ULONG)(v))
 			return out, C.CKR_OK
 		}
 	case wire.AttrBool:
 		if n == 1 {
-			out.Kind, out.Bool = wire.AttrBool, *(*C.CK_BBOOL)(a.pValue) != 0
+			out.Kind, out.Bool = wire.AttrBool, *(*C.CK_BBOOL)(v) != 0
 			return out, C.CKR_OK
 		}
 	case wire.AttrDate:
 		if n == 8 || n == 0 {
-			out.Kind, out.Bytes = wire.AttrDate, goBytes(unsafe.Pointer(a.pValue), n)
+			out.Kind, out.Bytes = wire.AttrDate, goBytes(v, n)
 			return out, C.CKR_OK
 		}
 	case wire.AttrULongs:
 		if n%sizeofULong == 0 {
-			vs := unsafe.Slice((*C.CK_ULONG)(a.pValue), n/sizeofULong)
+			vs := unsafe.Slice((*C.CK_ULONG)(v), n/sizeofULong)
 			out.Kind, out.ULongs = wire.AttrULongs, make([]uint64, len(vs))
 			for i, v := range vs {
 				out.ULongs[i] = ulongIn(v)
@@ -154,7 +171,7 @@ func attrIn(a *C.CK_ATTRIBUTE, nest bool) (wire.Attribute, C.CK_RV) {
 			return out, C.CKR_ATTRIBUTE_VALUE_INVALID
 		}
 		if n%sizeofAttr == 0 {
-			inner := unsafe.Slice((*C.CK_ATTRIBUTE)(a.pValue), n/sizeofAttr)
+			inner := unsafe.Slice((*C.CK_ATTRIBUTE)(v), n/sizeofAttr)
 			out.Kind, out.Template = wire.AttrTemplate, make([]wire.Attribute, len(inner))
 			for i := range inner {
 				v, rv := attrIn(&inner[i], false)
@@ -166,7 +183,7 @@ func attrIn(a *C.CK_ATTRIBUTE, nest bool) (wire.Attribute, C.CK_RV) {
 			return out, C.CKR_OK
 		}
 	}
-	out.Bytes = goBytes(unsafe.Pointer(a.pValue), n)
+	out.Bytes = goBytes(v, n)
 	return out, C.CKR_OK
 }
 
@@ -178,7 +195,7 @@ func inMech(p C.CK_MECHANISM_PTR) (wire.Mechanism, C.CK_RV) {
 		return wire.Mechanism{}, C.CKR_ARGUMENTS_BAD
 	}
 	m := wire.Mechanism{Type: uint64(p.mechanism)}
-	pp, n := p.pParameter, p.ulParameterLen
+	pp, n := C.CK_VOID_PTR(ptrAt(unsafe.Pointer(p), C.gop11_off_CK_MECHANISM_pParameter)), p.ulParameterLen
 	if pp == nil || n == 0 {
 		if pp == nil && n != 0 {
 			return m, C.CKR_MECHANISM_PARAM_INVALID
@@ -245,7 +262,7 @@ func inParam(kind wire.ParamKind, pp C.CK_VOID_PTR, n C.CK_ULONG) (wire.MechPara
 			return bad()
 		}
 		c := (*C.CK_RSA_PKCS_OAEP_PARAMS)(pp)
-		src, ok := bytesAt((C.CK_BYTE_PTR)(c.pSourceData), c.ulSourceDataLen)
+		src, ok := bytesAt((C.CK_BYTE_PTR)(ptrAt(pp, C.gop11_off_CK_RSA_PKCS_OAEP_PARAMS_pSourceData)), c.ulSourceDataLen)
 		if !ok {
 			return bad()
 		}
@@ -262,10 +279,12 @@ func inParam(kind wire.ParamKind, pp C.CK_VOID_PTR, n C.CK_ULONG) (wire.MechPara
 		case C.sizeof_CK_GCM_PARAMS - sizeofULong:
 			// The layout of the v2.40 errata headers, without ulIvBits,
 			// which some applications were built with.
-			f := unsafe.Slice((*C.CK_ULONG)(pp), 5)
-			g.IV, ok1 = bytesAt(*(*C.CK_BYTE_PTR)(unsafe.Pointer(&f[0])), f[1])
-			g.AAD, ok2 = bytesAt(*(*C.CK_BYTE_PTR)(unsafe.Pointer(&f[2])), f[3])
-			g.IVBits, g.TagBits = uint64(f[1])*8, uint64(f[4])
+			// pIv, ulIvLen, pAAD, ulAADLen, ulTagBits.
+			const ptr = unsafe.Sizeof(uintptr(0))
+			ivLen, aadLen, tagBits := *ulongAt(pp, ptr), *ulongAt(pp, 2*ptr+sizeofULong), *ulongAt(pp, 2*ptr+2*sizeofULong)
+			g.IV, ok1 = bytesAt((C.CK_BYTE_PTR)(ptrAt(pp, 0)), ivLen)
+			g.AAD, ok2 = bytesAt((C.CK_BYTE_PTR)(ptrAt(pp, ptr+sizeofULong)), aadLen)
+			g.IVBits, g.TagBits = uint64(ivLen)*8, uint64(tagBits)
 		default:
 			return bad()
 		}
@@ -278,7 +297,7 @@ func inParam(kind wire.ParamKind, pp C.CK_VOID_PTR, n C.CK_ULONG) (wire.MechPara
 			return bad()
 		}
 		c := (*C.CK_CCM_PARAMS)(pp)
-		nonce, ok1 := bytesAt(c.pNonce, c.ulNonceLen)
+		nonce, ok1 := bytesAt((C.CK_BYTE_PTR)(ptrAt(pp, C.gop11_off_CK_CCM_PARAMS_pNonce)), c.ulNonceLen)
 		aad, ok2 := bytesAt(c.pAAD, c.ulAADLen)
 		if !ok1 || !ok2 {
 			return bad()
@@ -290,7 +309,7 @@ func inParam(kind wire.ParamKind, pp C.CK_VOID_PTR, n C.CK_ULONG) (wire.MechPara
 		}
 		c := (*C.CK_ECDH1_DERIVE_PARAMS)(pp)
 		shared, ok1 := bytesAt(c.pSharedData, c.ulSharedDataLen)
-		public, ok2 := bytesAt(c.pPublicData, c.ulPublicDataLen)
+		public, ok2 := bytesAt((C.CK_BYTE_PTR)(ptrAt(pp, C.gop11_off_CK_ECDH1_DERIVE_PARAMS_pPublicData)), c.ulPublicDataLen)
 		if !ok1 || !ok2 {
 			return bad()
 		}
@@ -350,7 +369,7 @@ func putVersion(dst *C.CK_VERSION, v wire.Version) {
 func putInfo(p C.CK_INFO_PTR, v *wire.Info) {
 	putVersion(&p.cryptokiVersion, v.CryptokiVersion)
 	putText(p.manufacturerID[:], v.ManufacturerID)
-	p.flags = C.CK_FLAGS(v.Flags)
+	*ulongAt(unsafe.Pointer(p), C.gop11_off_CK_INFO_flags) = C.CK_FLAGS(v.Flags)
 	putText(p.libraryDescription[:], v.LibraryDescription)
 	putVersion(&p.libraryVersion, v.LibraryVersion)
 }

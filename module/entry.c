@@ -6,12 +6,14 @@
 
 volatile int gop11_forked = 0;
 
+#ifndef _WIN32
 static void gop11_child(void) { gop11_forked = 1; }
 
 __attribute__((constructor)) static void gop11_install_atfork(void)
 {
 	pthread_atfork(NULL, NULL, gop11_child);
 }
+#endif
 
 CK_RV C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR ppFunctionList)
 {

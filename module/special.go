@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -33,8 +34,12 @@ var (
 // getenv reads the application's environment as it is now, through libc:
 // the Go runtime of a shared library keeps the copy it took when the
 // library was loaded, so an application's setenv before C_Initialize
-// would not be seen by os.Getenv.
+// would not be seen by os.Getenv. On Windows os.Getenv asks the process
+// itself (GetEnvironmentVariable), and the C runtime's copy is the stale one.
 func getenv(name string) string {
+	if runtime.GOOS == "windows" {
+		return os.Getenv(name)
+	}
 	cs := C.CString(name)
 	defer C.free(unsafe.Pointer(cs))
 	v := C.getenv(cs)
@@ -221,7 +226,7 @@ func openLog(path string) io.Writer {
 // application is never invisible.
 func complain(msg string) {
 	logger.Error().Msg(msg)
-	if logFile == nil {
+	if logFile == nil && runtime.GOOS != "windows" { // a Windows service's console is nobody's
 		fmt.Fprintf(os.Stderr, "gop11: %s\n", msg)
 	}
 }
@@ -237,7 +242,7 @@ func complain(msg string) {
 func goC_Initialize(pInitArgs C.CK_VOID_PTR) C.CK_RV {
 	if pInitArgs != nil {
 		a := (*C.CK_C_INITIALIZE_ARGS)(pInitArgs)
-		if a.pReserved != nil {
+		if ptrAt(pInitArgs, C.gop11_off_CK_C_INITIALIZE_ARGS_pReserved) != nil {
 			return C.CKR_ARGUMENTS_BAD
 		}
 		set := 0
@@ -346,7 +351,7 @@ func goC_GetAttributeValue(hSession C.CK_SESSION_HANDLE, hObject C.CK_OBJECT_HAN
 			case C.CKR_BUFFER_TOO_SMALL:
 				small, again = true, true
 			case C.CKR_OK:
-				if tmpl[i].pValue == nil {
+				if attrValue(&tmpl[i]) == nil {
 					again = true
 				}
 			}
@@ -398,8 +403,8 @@ func cLen(a *wire.Attribute) C.CK_ULONG {
 // alone when pValue is NULL, the value when it fits, else
 // CK_UNAVAILABLE_INFORMATION and CKR_BUFFER_TOO_SMALL.
 func putAttr(dst *C.CK_ATTRIBUTE, a *wire.Attribute) C.CK_RV {
-	n := cLen(a)
-	if dst.pValue == nil {
+	n, v := cLen(a), attrValue(dst)
+	if v == nil {
 		dst.ulValueLen = n
 		return C.CKR_OK
 	}
@@ -409,21 +414,21 @@ func putAttr(dst *C.CK_ATTRIBUTE, a *wire.Attribute) C.CK_RV {
 	}
 	switch a.Kind {
 	case wire.AttrULong:
-		*(*C.CK_ULONG)(dst.pValue) = C.CK_ULONG(a.ULong)
+		*(*C.CK_ULONG)(v) = C.CK_ULONG(a.ULong)
 	case wire.AttrBool:
 		b := C.CK_BBOOL(C.CK_FALSE)
 		if a.Bool {
 			b = C.CK_TRUE
 		}
-		*(*C.CK_BBOOL)(dst.pValue) = b
+		*(*C.CK_BBOOL)(v) = b
 	case wire.AttrULongs:
-		out := unsafe.Slice((*C.CK_ULONG)(dst.pValue), len(a.ULongs))
+		out := unsafe.Slice((*C.CK_ULONG)(v), len(a.ULongs))
 		for i, v := range a.ULongs {
 			out[i] = C.CK_ULONG(v)
 		}
 	case wire.AttrTemplate:
 		// The nested array's entries follow the same rules, one by one.
-		inner := unsafe.Slice((*C.CK_ATTRIBUTE)(dst.pValue), len(a.Template))
+		inner := unsafe.Slice((*C.CK_ATTRIBUTE)(v), len(a.Template))
 		rv := C.CK_RV(C.CKR_OK)
 		for i := range inner {
 			inner[i]._type = C.CK_ATTRIBUTE_TYPE(a.Template[i].Type)
@@ -434,7 +439,7 @@ func putAttr(dst *C.CK_ATTRIBUTE, a *wire.Attribute) C.CK_RV {
 		dst.ulValueLen = n
 		return rv
 	default:
-		copy(unsafe.Slice((*byte)(dst.pValue), len(a.Bytes)), a.Bytes)
+		copy(unsafe.Slice((*byte)(v), len(a.Bytes)), a.Bytes)
 	}
 	dst.ulValueLen = n
 	return C.CKR_OK

@@ -25,7 +25,7 @@ func inParam3(kind wire.ParamKind, pp C.CK_VOID_PTR, n C.CK_ULONG) (wire.MechPar
 			return nil, false
 		}
 		c := (*C.CK_EDDSA_PARAMS)(pp)
-		ctx, ok := bytesAt(c.pContextData, c.ulContextDataLen)
+		ctx, ok := bytesAt((C.CK_BYTE_PTR)(ptrAt(pp, C.gop11_off_CK_EDDSA_PARAMS_pContextData)), *ulongAt(pp, C.gop11_off_CK_EDDSA_PARAMS_ulContextDataLen))
 		return &wire.EdDSAParams{PHFlag: c.phFlag != 0, ContextData: ctx}, ok
 	case wire.ParamChaChaPoly:
 		if n != C.sizeof_CK_SALSA20_CHACHA20_POLY1305_PARAMS {
@@ -33,7 +33,7 @@ func inParam3(kind wire.ParamKind, pp C.CK_VOID_PTR, n C.CK_ULONG) (wire.MechPar
 		}
 		c := (*C.CK_SALSA20_CHACHA20_POLY1305_PARAMS)(pp)
 		nonce, ok1 := bytesAt(c.pNonce, c.ulNonceLen)
-		aad, ok2 := bytesAt(c.pAAD, c.ulAADLen)
+		aad, ok2 := bytesAt((C.CK_BYTE_PTR)(ptrAt(pp, C.gop11_off_CK_SALSA20_CHACHA20_POLY1305_PARAMS_pAAD)), c.ulAADLen)
 		return &wire.ChaChaPolyParams{Nonce: nonce, AAD: aad}, ok1 && ok2
 	case wire.ParamChaCha20:
 		if n != C.sizeof_CK_CHACHA20_PARAMS {
@@ -41,7 +41,7 @@ func inParam3(kind wire.ParamKind, pp C.CK_VOID_PTR, n C.CK_ULONG) (wire.MechPar
 		}
 		c := (*C.CK_CHACHA20_PARAMS)(pp)
 		counter, ok1 := bytesAt(c.pBlockCounter, bitsToBytes(c.blockCounterBits))
-		nonce, ok2 := bytesAt(c.pNonce, bitsToBytes(c.ulNonceBits))
+		nonce, ok2 := bytesAt((C.CK_BYTE_PTR)(ptrAt(pp, C.gop11_off_CK_CHACHA20_PARAMS_pNonce)), bitsToBytes(c.ulNonceBits))
 		if !ok1 || !ok2 || uint64(len(nonce))*8 != uint64(c.ulNonceBits) {
 			return nil, false
 		}
@@ -51,10 +51,11 @@ func inParam3(kind wire.ParamKind, pp C.CK_VOID_PTR, n C.CK_ULONG) (wire.MechPar
 			return nil, false
 		}
 		c := (*C.CK_HKDF_PARAMS)(pp)
-		salt, ok1 := bytesAt(c.pSalt, c.ulSaltLen)
-		info, ok2 := bytesAt(c.pInfo, c.ulInfoLen)
-		return &wire.HKDFParams{Extract: c.bExtract != 0, Expand: c.bExpand != 0, PRFHash: uint64(c.prfHashMechanism),
-			SaltType: uint64(c.ulSaltType), Salt: salt, SaltKey: uint64(c.hSaltKey), Info: info}, ok1 && ok2
+		ul := func(off uintptr) uint64 { return uint64(*ulongAt(pp, off)) }
+		salt, ok1 := bytesAt((C.CK_BYTE_PTR)(ptrAt(pp, C.gop11_off_CK_HKDF_PARAMS_pSalt)), C.CK_ULONG(ul(C.gop11_off_CK_HKDF_PARAMS_ulSaltLen)))
+		info, ok2 := bytesAt((C.CK_BYTE_PTR)(ptrAt(pp, C.gop11_off_CK_HKDF_PARAMS_pInfo)), C.CK_ULONG(ul(C.gop11_off_CK_HKDF_PARAMS_ulInfoLen)))
+		return &wire.HKDFParams{Extract: c.bExtract != 0, Expand: c.bExpand != 0, PRFHash: ul(C.gop11_off_CK_HKDF_PARAMS_prfHashMechanism),
+			SaltType: ul(C.gop11_off_CK_HKDF_PARAMS_ulSaltType), Salt: salt, SaltKey: ul(C.gop11_off_CK_HKDF_PARAMS_hSaltKey), Info: info}, ok1 && ok2
 	case wire.ParamSP800108:
 		return inSP800108(pp, n)
 	case wire.ParamGCMMessage:
@@ -63,7 +64,7 @@ func inParam3(kind wire.ParamKind, pp C.CK_VOID_PTR, n C.CK_ULONG) (wire.MechPar
 		}
 		c := (*C.CK_GCM_MESSAGE_PARAMS)(pp)
 		iv, ok1 := bytesAt(c.pIv, c.ulIvLen)
-		tag, ok2 := bytesAt(c.pTag, bitsToBytes(c.ulTagBits))
+		tag, ok2 := bytesAt((C.CK_BYTE_PTR)(ptrAt(pp, C.gop11_off_CK_GCM_MESSAGE_PARAMS_pTag)), bitsToBytes(c.ulTagBits))
 		return &wire.GCMMessageParams{IV: iv, IVFixedBits: uint64(c.ulIvFixedBits), IVGenerator: uint64(c.ivGenerator),
 			Tag: tag, TagBits: uint64(c.ulTagBits)}, ok1 && ok2
 	case wire.ParamCCMMessage:
@@ -71,7 +72,7 @@ func inParam3(kind wire.ParamKind, pp C.CK_VOID_PTR, n C.CK_ULONG) (wire.MechPar
 			return nil, false
 		}
 		c := (*C.CK_CCM_MESSAGE_PARAMS)(pp)
-		nonce, ok1 := bytesAt(c.pNonce, c.ulNonceLen)
+		nonce, ok1 := bytesAt((C.CK_BYTE_PTR)(ptrAt(pp, C.gop11_off_CK_CCM_MESSAGE_PARAMS_pNonce)), c.ulNonceLen)
 		mac, ok2 := bytesAt(c.pMAC, c.ulMACLen)
 		return &wire.CCMMessageParams{DataLen: uint64(c.ulDataLen), Nonce: nonce, NonceFixedBits: uint64(c.ulNonceFixedBits),
 			NonceGenerator: uint64(c.nonceGenerator), MAC: mac}, ok1 && ok2
@@ -81,7 +82,7 @@ func inParam3(kind wire.ParamKind, pp C.CK_VOID_PTR, n C.CK_ULONG) (wire.MechPar
 		}
 		c := (*C.CK_SALSA20_CHACHA20_POLY1305_MSG_PARAMS)(pp)
 		nonce, ok1 := bytesAt(c.pNonce, c.ulNonceLen)
-		tag, ok2 := bytesAt(c.pTag, chachaTagLen)
+		tag, ok2 := bytesAt((C.CK_BYTE_PTR)(ptrAt(pp, C.gop11_off_CK_SALSA20_CHACHA20_POLY1305_MSG_PARAMS_pTag)), chachaTagLen)
 		return &wire.ChaChaPolyMessageParams{Nonce: nonce, Tag: tag}, ok1 && ok2
 	}
 	return nil, false
@@ -94,7 +95,7 @@ func inVendor(mech uint64, pp C.CK_VOID_PTR, n C.CK_ULONG) (wire.MechParam, bool
 	if !ok {
 		return nil, false
 	}
-	members, size := l.CLayout(sizeofULong, int(unsafe.Sizeof(uintptr(0))))
+	members, size := l.CLayout(sizeofULong, int(unsafe.Sizeof(uintptr(0))), C.GOP11_STRUCT_PACK)
 	if int(n) != size {
 		return nil, false
 	}
@@ -159,11 +160,12 @@ func inSP800108(pp C.CK_VOID_PTR, n C.CK_ULONG) (wire.MechParam, bool) {
 	switch n {
 	case C.sizeof_CK_SP800_108_KDF_PARAMS:
 		c := (*C.CK_SP800_108_KDF_PARAMS)(pp)
-		p.PRF, count, data, extra, extraP = uint64(c.prfType), c.ulNumberOfDataParams, c.pDataParams, c.ulAdditionalDerivedKeys, unsafe.Pointer(c.pAdditionalDerivedKeys)
+		p.PRF, count, data, extra, extraP = uint64(c.prfType), c.ulNumberOfDataParams, c.pDataParams, c.ulAdditionalDerivedKeys,
+			ptrAt(pp, C.gop11_off_CK_SP800_108_KDF_PARAMS_pAdditionalDerivedKeys)
 	case C.sizeof_CK_SP800_108_FEEDBACK_KDF_PARAMS:
 		c := (*C.CK_SP800_108_FEEDBACK_KDF_PARAMS)(pp)
 		p.PRF, count, data, extra, extraP = uint64(c.prfType), c.ulNumberOfDataParams, c.pDataParams, c.ulAdditionalDerivedKeys, unsafe.Pointer(c.pAdditionalDerivedKeys)
-		iv, ok := bytesAt(c.pIV, c.ulIVLen)
+		iv, ok := bytesAt((C.CK_BYTE_PTR)(ptrAt(pp, C.gop11_off_CK_SP800_108_FEEDBACK_KDF_PARAMS_pIV)), c.ulIVLen)
 		if !ok {
 			return nil, false
 		}
@@ -181,29 +183,33 @@ func inSP800108(pp C.CK_VOID_PTR, n C.CK_ULONG) (wire.MechParam, bool) {
 	if count > 0 && data == nil || count > maxDataParams {
 		return nil, false
 	}
-	for _, d := range unsafe.Slice(data, int(count)) {
+	params := unsafe.Slice(data, int(count))
+	for i := range params {
+		d := &params[i]
+		v := ptrAt(unsafe.Pointer(d), C.gop11_off_CK_PRF_DATA_PARAM_pValue)
 		e := wire.PRFDataParam{Type: uint64(d._type)}
 		switch e.Type {
 		case C.CK_SP800_108_BYTE_ARRAY:
-			b, ok := bytesAt((C.CK_BYTE_PTR)(d.pValue), d.ulValueLen)
+			b, ok := bytesAt((C.CK_BYTE_PTR)(v), d.ulValueLen)
 			if !ok {
 				return nil, false
 			}
 			e.Bytes = b
 		case C.CK_SP800_108_ITERATION_VARIABLE, C.CK_SP800_108_OPTIONAL_COUNTER:
-			if d.pValue != nil {
+			if v != nil {
 				if d.ulValueLen != C.sizeof_CK_SP800_108_COUNTER_FORMAT {
 					return nil, false
 				}
-				f := (*C.CK_SP800_108_COUNTER_FORMAT)(d.pValue)
-				e.Format, e.LittleEndian, e.WidthBits = true, f.bLittleEndian != 0, uint64(f.ulWidthInBits)
+				f := (*C.CK_SP800_108_COUNTER_FORMAT)(v)
+				e.Format, e.LittleEndian, e.WidthBits = true, f.bLittleEndian != 0, uint64(*ulongAt(v, C.gop11_off_CK_SP800_108_COUNTER_FORMAT_ulWidthInBits))
 			}
 		case C.CK_SP800_108_DKM_LENGTH:
-			if d.pValue == nil || d.ulValueLen != C.sizeof_CK_SP800_108_DKM_LENGTH_FORMAT {
+			if v == nil || d.ulValueLen != C.sizeof_CK_SP800_108_DKM_LENGTH_FORMAT {
 				return nil, false
 			}
-			f := (*C.CK_SP800_108_DKM_LENGTH_FORMAT)(d.pValue)
-			e.Format, e.LittleEndian, e.WidthBits, e.DKMMethod = true, f.bLittleEndian != 0, uint64(f.ulWidthInBits), uint64(f.dkmLengthMethod)
+			f := (*C.CK_SP800_108_DKM_LENGTH_FORMAT)(v)
+			e.Format, e.LittleEndian, e.DKMMethod = true, f.bLittleEndian != 0, uint64(f.dkmLengthMethod)
+			e.WidthBits = uint64(*ulongAt(v, C.gop11_off_CK_SP800_108_DKM_LENGTH_FORMAT_ulWidthInBits))
 		default:
 			return nil, false
 		}
@@ -263,19 +269,19 @@ func outMsgParam(m *wire.Mechanism, pp C.CK_VOID_PTR, n C.CK_ULONG) {
 		if n == C.sizeof_CK_GCM_MESSAGE_PARAMS {
 			c := (*C.CK_GCM_MESSAGE_PARAMS)(pp)
 			put(c.pIv, c.ulIvLen, p.IV)
-			put(c.pTag, bitsToBytes(c.ulTagBits), p.Tag)
+			put((C.CK_BYTE_PTR)(ptrAt(pp, C.gop11_off_CK_GCM_MESSAGE_PARAMS_pTag)), bitsToBytes(c.ulTagBits), p.Tag)
 		}
 	case *wire.CCMMessageParams:
 		if n == C.sizeof_CK_CCM_MESSAGE_PARAMS {
 			c := (*C.CK_CCM_MESSAGE_PARAMS)(pp)
-			put(c.pNonce, c.ulNonceLen, p.Nonce)
+			put((C.CK_BYTE_PTR)(ptrAt(pp, C.gop11_off_CK_CCM_MESSAGE_PARAMS_pNonce)), c.ulNonceLen, p.Nonce)
 			put(c.pMAC, c.ulMACLen, p.MAC)
 		}
 	case *wire.ChaChaPolyMessageParams:
 		if n == C.sizeof_CK_SALSA20_CHACHA20_POLY1305_MSG_PARAMS {
 			c := (*C.CK_SALSA20_CHACHA20_POLY1305_MSG_PARAMS)(pp)
 			put(c.pNonce, c.ulNonceLen, p.Nonce)
-			put(c.pTag, chachaTagLen, p.Tag)
+			put((C.CK_BYTE_PTR)(ptrAt(pp, C.gop11_off_CK_SALSA20_CHACHA20_POLY1305_MSG_PARAMS_pTag)), chachaTagLen, p.Tag)
 		}
 	}
 }

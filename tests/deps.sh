@@ -21,6 +21,8 @@ pkgs=(
 	python3 util-linux
 	# tests/install: systemd-analyze verify and security on the unit
 	systemd
+	# the Windows client: cross compiler, and Wine to run it (tests/windows)
+	gcc-mingw-w64-x86-64 wine64
 )
 
 missing=()

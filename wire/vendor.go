@@ -160,18 +160,20 @@ const (
 	MemberPtr                      // CK_BYTE_PTR
 )
 
-// CLayout places l's C members with natural alignment, for a platform
-// whose CK_ULONG and pointers have the given sizes, and returns the
-// struct's size.
-func (l VendorLayout) CLayout(ulongSize, ptrSize int) ([]CMember, int) {
+// CLayout places l's C members for a platform whose CK_ULONG and pointers
+// have the given sizes, each at its natural alignment but at most pack
+// (Windows packs PKCS #11 structures to 1 byte), and returns the struct's
+// size.
+func (l VendorLayout) CLayout(ulongSize, ptrSize, pack int) ([]CMember, int) {
 	var ms []CMember
 	off, align := 0, 1
 	put := func(field int, k CMemberKind) {
 		size := map[CMemberKind]int{MemberULong: ulongSize, MemberBool: 1, MemberPtr: ptrSize}[k]
-		off = (off + size - 1) / size * size
+		a := min(size, pack)
+		off = (off + a - 1) / a * a
 		ms = append(ms, CMember{Field: field, Kind: k, Off: off})
 		off += size
-		align = max(align, size)
+		align = max(align, a)
 	}
 	for i, f := range l.Fields {
 		switch f {

@@ -45,10 +45,35 @@ func TestParseVendorLayout(t *testing.T) {
 			continue
 		}
 		if tt.members != nil {
-			ms, size := l.CLayout(8, 8)
+			ms, size := l.CLayout(8, 8, 8)
 			if !slices.Equal(ms, tt.members) || size != tt.size {
 				t.Errorf("%s: CLayout = %v, %d; want %v, %d", tt.in, ms, size, tt.members, tt.size)
 			}
+		}
+	}
+}
+
+// TestCLayoutPacked: the Windows ABI, 32-bit CK_ULONG and structures
+// packed to 1 byte (CK_EDDSA_PARAMS there is 13 bytes).
+func TestCLayoutPacked(t *testing.T) {
+	tests := []struct {
+		in      string
+		members []wire.CMember
+		size    int
+	}{
+		{"struct(bool, len_bytes)", []wire.CMember{
+			{Field: 0, Kind: wire.MemberBool, Off: 0}, {Field: 1, Kind: wire.MemberULong, Off: 1}, {Field: 1, Kind: wire.MemberPtr, Off: 5}}, 13},
+		{"struct(ulong, bytes, bool)", []wire.CMember{
+			{Field: 0, Kind: wire.MemberULong, Off: 0}, {Field: 1, Kind: wire.MemberPtr, Off: 4}, {Field: 1, Kind: wire.MemberULong, Off: 12},
+			{Field: 2, Kind: wire.MemberBool, Off: 16}}, 17},
+	}
+	for _, tt := range tests {
+		l, err := wire.ParseVendorLayout(tt.in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ms, size := l.CLayout(4, 8, 1); !slices.Equal(ms, tt.members) || size != tt.size {
+			t.Errorf("%s: CLayout(4, 8, 1) = %v, %d; want %v, %d", tt.in, ms, size, tt.members, tt.size)
 		}
 	}
 }
@@ -109,7 +134,7 @@ func FuzzVendorLayout(f *testing.F) {
 		if err != nil || again.String() != l.String() {
 			t.Fatalf("%q → %q does not parse back: %v", s, l, err)
 		}
-		ms, size := l.CLayout(8, 8)
+		ms, size := l.CLayout(8, 8, 8)
 		for _, m := range ms {
 			if m.Off < 0 || m.Off >= size {
 				t.Fatalf("%q: member at %d of a %d-byte struct", s, m.Off, size)

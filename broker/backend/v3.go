@@ -497,7 +497,7 @@ func vendorParam(a *arena, mech uint64, p *wire.VendorParams) ([]byte, error) {
 	if !ok || !p.Matches(l) {
 		return nil, wire.CKR_MECHANISM_PARAM_INVALID
 	}
-	members, size := l.CLayout(sizeofULong, int(unsafe.Sizeof(uintptr(0))))
+	members, size := l.CLayout(sizeofULong, int(unsafe.Sizeof(uintptr(0))), int(unsafe.Sizeof(uintptr(0))))
 	b := make([]byte, size)
 	for _, mb := range members {
 		v := p.Fields[mb.Field]

@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -21,9 +20,6 @@ import (
 	"github.com/gop11/gop11/wire"
 	"github.com/pelletier/go-toml/v2"
 )
-
-// DefaultEndpoint is used when nothing else names the broker.
-const DefaultEndpoint = "unix:///run/gop11/gop11.sock"
 
 // Config is what the module knows. Applications give a module nothing but
 // its path, so it comes from the environment or a file.
@@ -61,21 +57,16 @@ type TLSConfig struct {
 var ErrConfig = errors.New("gop11 client config")
 
 // LoadConfig finds the broker: GOP11_BROKER, then the file GOP11_CONFIG,
-// then $XDG_CONFIG_HOME/gop11/client.toml (default ~/.config/...), then
-// /etc/gop11/client.toml, else DefaultEndpoint. The first file that exists
-// is read even when GOP11_BROKER names the broker, for its other keys
-// ([tls] above all); a file that exists but does not parse is an error,
-// not skipped.
+// then the platform's config file (defaultFile: on Linux
+// $XDG_CONFIG_HOME/gop11/client.toml, default ~/.config/..., then
+// /etc/gop11/client.toml), else DefaultEndpoint. The file is read even
+// when GOP11_BROKER names the broker, for its other keys ([tls] above
+// all); a file that exists but does not parse is an error, not skipped.
 func LoadConfig(getenv func(string) string) (Config, error) {
 	cfg := Config{Source: "default"}
 	path := getenv("GOP11_CONFIG")
 	if path == "" {
-		for _, p := range configPaths(getenv) {
-			if _, err := os.Stat(p); err == nil {
-				path = p
-				break
-			}
-		}
+		path = defaultFile(getenv)
 	}
 	if path != "" {
 		c, err := readFile(path)
@@ -88,6 +79,9 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		cfg.Broker, cfg.Source = b, "GOP11_BROKER"
 	}
 	if cfg.Broker == "" {
+		if DefaultEndpoint == "" {
+			return cfg, fmt.Errorf("%w: no broker named: %s", ErrConfig, whereToName)
+		}
 		cfg.Broker, cfg.Source = DefaultEndpoint, "default"
 	}
 	if l := getenv("GOP11_LOG"); l != "" {
@@ -112,6 +106,11 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	eps, err := cfg.Endpoints()
 	if err != nil {
 		return cfg, fmt.Errorf("%w: %s: %v", ErrConfig, cfg.Source, err)
+	}
+	for _, ep := range eps {
+		if !slices.Contains(transports, ep.Network) {
+			return cfg, fmt.Errorf("%w: %s (from %s): this platform's client speaks %s:// only", ErrConfig, ep, cfg.Source, strings.Join(transports, ":// and "))
+		}
 	}
 	if slices.ContainsFunc(eps, func(ep wire.Endpoint) bool { return ep.Network == "tls" }) {
 		if missing := cfg.TLS.missing(); missing != "" {
@@ -147,16 +146,6 @@ func (t TLSConfig) missing() string {
 		}
 	}
 	return strings.Join(m, ", ")
-}
-
-func configPaths(getenv func(string) string) []string {
-	var paths []string
-	if x := getenv("XDG_CONFIG_HOME"); x != "" {
-		paths = append(paths, filepath.Join(x, "gop11", "client.toml"))
-	} else if h := getenv("HOME"); h != "" {
-		paths = append(paths, filepath.Join(h, ".config", "gop11", "client.toml"))
-	}
-	return append(paths, "/etc/gop11/client.toml")
 }
 
 // readFile decodes a client.toml strictly: an unknown key is an error

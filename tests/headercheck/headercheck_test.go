@@ -199,6 +199,7 @@ var references = []struct {
 }{
 	{p11kit, known{wrongValues: p11kitWrongValues, refOnly: p11kitOnly}},
 	{oasis, known{oursOnly: v30Additions}},
+	{oasisWin64, known{oursOnly: v30Additions}},
 }
 
 // forEachReference runs check as one subtest per reference header set.
@@ -333,8 +334,10 @@ func TestStructs(t *testing.T) {
 			t.Errorf("%s defines struct type %s; include/pkcs11t.h does not", c.ref.name, name)
 		}
 		fl := c.our.structs["CK_FUNCTION_LIST"]
-		if ptr := c.our.members["CK_FUNCTION_LIST.C_Initialize"].size; fl.size != ptr*69 {
-			t.Errorf("sizeof(CK_FUNCTION_LIST) = %d, want version + 68 pointers = %d", fl.size, ptr*69)
+		// The version, padded to a pointer's alignment except where packed.
+		first := c.our.members["CK_FUNCTION_LIST.C_Initialize"]
+		if want := first.offset + first.size*68; fl.size != want || first.offset != map[bool]uint64{false: 8, true: 2}[c.windows] {
+			t.Errorf("sizeof(CK_FUNCTION_LIST) = %d, C_Initialize at %d; want version + 68 pointers = %d", fl.size, first.offset, want)
 		}
 		slices.Sort(oursOnly)
 		t.Logf("structs: %d in ours, %d compared with %s (%d members, each offset and size)",
@@ -354,16 +357,20 @@ func TestTypedefs(t *testing.T) {
 				t.Errorf("%s: ours size %d signed %v, %s size %d signed %v", sc, o.size, o.signed, c.ref.name, r.size, r.signed)
 			}
 		}
+		long, abi := uint64(8), "LP64"
+		if c.windows {
+			long, abi = 4, "Win64: LLP64"
+		}
 		for _, want := range []struct {
 			name   string
 			size   uint64
 			signed bool
 		}{
 			{"CK_BYTE", 1, false}, {"CK_BBOOL", 1, false}, {"CK_UTF8CHAR", 1, false},
-			{"CK_ULONG", 8, false}, {"CK_LONG", 8, true}, {"CK_RV", 8, false},
+			{"CK_ULONG", long, false}, {"CK_LONG", long, true}, {"CK_RV", long, false},
 		} {
 			if got := c.our.scalars[want.name]; got.size != want.size || got.signed != want.signed {
-				t.Errorf("%s: size %d signed %v, want size %d signed %v (LP64)", want.name, got.size, got.signed, want.size, want.signed)
+				t.Errorf("%s: size %d signed %v, want size %d signed %v (%s)", want.name, got.size, got.signed, want.size, want.signed, abi)
 			}
 		}
 		// Every type name the reference offers must exist in ours, so

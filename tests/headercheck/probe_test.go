@@ -1,7 +1,6 @@
 package headercheck
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
 	"os"
@@ -50,6 +49,7 @@ func requireP11Kit(t testing.TB) {
 // side is one header set as the C compiler sees it.
 type side struct {
 	name     string
+	cc       string // the C compiler; "" for the host's gcc
 	include  string // the #include line of the probe
 	incDir   string // -I
 	cflags   []string
@@ -183,79 +183,115 @@ func (s *side) scan(t testing.TB, gcc, dir string) {
 	}
 }
 
-// probe compiles and runs a program that prints, for the names it is
-// given, every constant's value, every struct's size and alignment,
-// every member's offset and size, and every scalar type's size and
-// signedness.
+// probe compiles a table of, for the names it is given, every constant's
+// value, every struct's size and alignment, every member's offset and
+// size, and every scalar type's size and signedness, and reads the table
+// back from the compiler's assembly: nothing runs, so a cross compiler
+// (the Windows ABI, mingw) is probed the same way.
 func (s *side) probe(t testing.TB, gcc, dir string, consts, structs []string, members map[string][]string, scalars []string) {
 	t.Helper()
 	var b strings.Builder
-	b.WriteString("#include <stdio.h>\n#include <stddef.h>\n")
+	b.WriteString("#include <stddef.h>\n")
 	b.WriteString(s.include + "\n")
-	b.WriteString(`
-#define PROBE_CONST(n) printf("const %s %llu\n", #n, (unsigned long long)(n));
-#define PROBE_STRUCT(t) printf("struct %s %zu %zu\n", #t, sizeof(t), _Alignof(t));
-#define PROBE_MEMBER(t, m) printf("member %s.%s %zu %zu\n", #t, #m, offsetof(t, m), sizeof(((t *)0)->m));
-#define PROBE_SCALAR(t) printf("scalar %s %zu %d\n", #t, sizeof(t), (t)-1 < (t)0);
-int main(void)
-{
-`)
+	b.WriteString("const unsigned long long gop11_probe[] = {\n")
+	var keys []string // what each pair of values is, in order
+	entry := func(key, a, b2 string) {
+		keys = append(keys, key)
+		fmt.Fprintf(&b, "\t(unsigned long long)(%s), (unsigned long long)(%s),\n", a, b2)
+	}
 	for _, c := range consts {
-		fmt.Fprintf(&b, "\tPROBE_CONST(%s)\n", c)
+		entry("const "+c, c, "0")
 	}
 	for _, st := range structs {
-		fmt.Fprintf(&b, "\tPROBE_STRUCT(%s)\n", st)
+		entry("struct "+st, "sizeof("+st+")", "_Alignof("+st+")")
 		for _, m := range members[st] {
-			fmt.Fprintf(&b, "\tPROBE_MEMBER(%s, %s)\n", st, m)
+			entry("member "+st+"."+m, "offsetof("+st+", "+m+")", "sizeof((("+st+" *)0)->"+m+")")
 		}
 	}
 	for _, sc := range scalars {
-		fmt.Fprintf(&b, "\tPROBE_SCALAR(%s)\n", sc)
+		entry("scalar "+sc, "sizeof("+sc+")", "("+sc+")-1 < ("+sc+")0")
 	}
-	b.WriteString("\treturn 0;\n}\n")
+	b.WriteString("};\n")
 
 	src := filepath.Join(dir, s.name+"-probe.c")
-	bin := filepath.Join(dir, s.name+"-probe")
+	asm := filepath.Join(dir, s.name+"-probe.s")
 	if err := os.WriteFile(src, []byte(b.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	cc := gcc
+	if s.cc != "" {
+		cc = s.cc
+	}
 	args := append([]string{"-std=c11", "-I" + s.incDir}, s.cflags...)
-	gccOut(t, gcc, append(args, "-o", bin, src)...)
-	out, err := exec.Command(bin).Output()
-	if err != nil {
-		t.Fatalf("%s: %v", bin, err)
+	gccOut(t, cc, append(args, "-S", "-o", asm, src)...)
+	vals := probeValues(t, asm)
+	if len(vals) != 2*len(keys) {
+		t.Fatalf("%s probe: %d values for %d entries", s.name, len(vals), len(keys))
 	}
 
 	s.consts = map[string]uint64{}
 	s.structs = map[string]structInfo{}
 	s.members = map[string]memberInfo{}
 	s.scalars = map[string]scalarInfo{}
-	sc := bufio.NewScanner(bytes.NewReader(out))
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		num := func(i int) uint64 {
-			v, err := strconv.ParseUint(f[i], 10, 64)
-			if err != nil {
-				t.Fatalf("%s probe: %q: %v", s.name, sc.Text(), err)
-			}
-			return v
-		}
-		switch f[0] {
+	for i, key := range keys {
+		kind, name, _ := strings.Cut(key, " ")
+		a, b := vals[2*i], vals[2*i+1]
+		switch kind {
 		case "const":
-			s.consts[f[1]] = num(2)
+			s.consts[name] = a
 		case "struct":
-			s.structs[f[1]] = structInfo{num(2), num(3)}
+			s.structs[name] = structInfo{a, b}
 		case "member":
-			s.members[f[1]] = memberInfo{num(2), num(3)}
+			s.members[name] = memberInfo{a, b}
 		case "scalar":
-			s.scalars[f[1]] = scalarInfo{num(2), f[3] == "1"}
+			s.scalars[name] = scalarInfo{a, b == 1}
 		}
 	}
+}
+
+// probeValues reads the gop11_probe array of a compiler's assembly: one
+// .quad per value, a run of zeros perhaps as one .zero.
+func probeValues(t testing.TB, asm string) []uint64 {
+	t.Helper()
+	text, err := os.ReadFile(asm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var vals []uint64
+	in := false
+	for _, line := range strings.Split(string(text), "\n") {
+		f := strings.Fields(line)
+		switch {
+		case len(f) == 1 && f[0] == "gop11_probe:":
+			in = true
+		case !in || len(f) == 0:
+		case f[0] == ".quad" && len(f) == 2:
+			v, err := strconv.ParseInt(f[1], 0, 64)
+			if err != nil {
+				u, uerr := strconv.ParseUint(f[1], 0, 64)
+				if uerr != nil {
+					t.Fatalf("%s: %q: %v", asm, line, err)
+				}
+				v = int64(u)
+			}
+			vals = append(vals, uint64(v))
+		case f[0] == ".zero" && len(f) == 2:
+			n, err := strconv.Atoi(f[1])
+			if err != nil || n%8 != 0 {
+				t.Fatalf("%s: %q: want a multiple of 8 bytes", asm, line)
+			}
+			vals = append(vals, make([]uint64, n/8)...)
+		default:
+			return vals
+		}
+	}
+	return vals
 }
 
 // checked is everything the compiler told us about our headers and one
 // reference header set.
 type checked struct {
+	windows   bool
 	ours      *ours
 	our, ref  *side
 	refConsts []string // the reference's numeric CK... macros, sorted
@@ -264,6 +300,10 @@ type checked struct {
 // reference is a header set we compare ours with.
 type reference struct {
 	name string
+	// cc compiles both sides ("" for the host's gcc); windows: the Win64
+	// ABI, where CK_ULONG is 32 bits and structures are packed to 1 byte.
+	cc      string
+	windows bool
 	// side returns the reference's side, or stops the test (need) when
 	// its headers are missing.
 	side func(t testing.TB) *side
@@ -296,6 +336,29 @@ var oasis = &reference{name: "OASIS v2.40", side: func(t testing.TB) *side {
 		"#define CK_CALLBACK_FUNCTION(returnType, name) returnType (* name)\n" +
 		"#define NULL_PTR 0\n" +
 		"#include \"pkcs11.h\"",
+		incDir: dir, cflags: []string{"-Wall"}}
+}}
+
+// mingw is the Windows x86-64 cross compiler (gcc-mingw-w64-x86-64).
+const mingw = "x86_64-w64-mingw32-gcc"
+
+// oasisWin64 is the same OASIS header with the platform macros the spec
+// gives for Win32 (its section on platform notes): 1-byte packing and
+// dllimport'ed functions. Our header compiled with the same compiler must
+// lay out every structure the same way (tests/windows runs it).
+var oasisWin64 = &reference{name: "OASIS v2.40, Win64", cc: mingw, windows: true, side: func(t testing.TB) *side {
+	if _, err := exec.LookPath(mingw); err != nil {
+		need(t, "%s not found (apt-get install gcc-mingw-w64-x86-64): %v", mingw, err)
+	}
+	dir := oasisDir(t)
+	return &side{name: "oasis-win64", cc: mingw, include: "#pragma pack(push, cryptoki, 1)\n" +
+		"#define CK_PTR *\n" +
+		"#define CK_DECLARE_FUNCTION(returnType, name) returnType __declspec(dllimport) name\n" +
+		"#define CK_DECLARE_FUNCTION_POINTER(returnType, name) returnType __declspec(dllimport) (* name)\n" +
+		"#define CK_CALLBACK_FUNCTION(returnType, name) returnType (* name)\n" +
+		"#define NULL_PTR 0\n" +
+		"#include \"pkcs11.h\"\n" +
+		"#pragma pack(pop, cryptoki)",
 		incDir: dir, cflags: []string{"-Wall"}}
 }}
 
@@ -332,7 +395,7 @@ func (r *reference) probe(t *testing.T) *checked {
 		ft := &fatalRecorder{TB: t}
 		func() {
 			defer ft.recover()
-			r.res = runProbes(ft, gcc, dir, refSide)
+			r.res = runProbes(ft, gcc, dir, r.cc, refSide)
 		}()
 		r.err = ft.msg
 	})
@@ -342,14 +405,17 @@ func (r *reference) probe(t *testing.T) *checked {
 	return r.res
 }
 
-func runProbes(t testing.TB, gcc, dir string, ref *side) *checked {
+func runProbes(t testing.TB, gcc, dir, cc string, ref *side) *checked {
 	o := parseOurs(t)
 	incDir, err := filepath.Abs(filepath.Dir(HeaderPath("pkcs11.h")))
 	if err != nil {
 		t.Fatal(err)
 	}
-	our := &side{name: "ours", include: `#include "pkcs11.h"`, incDir: incDir,
+	our := &side{name: "ours", cc: cc, include: `#include "pkcs11.h"`, incDir: incDir,
 		cflags: []string{"-Wall", "-Werror"}}
+	if cc != "" {
+		our.name = "ours-" + ref.name
+	}
 	our.scan(t, gcc, dir)
 	ref.scan(t, gcc, dir)
 
@@ -375,7 +441,7 @@ func runProbes(t testing.TB, gcc, dir string, ref *side) *checked {
 	}
 	our.probe(t, gcc, dir, o.consts, o.structs, o.members, o.scalars)
 	ref.probe(t, gcc, dir, refConsts, refStructs, o.members, refScalars)
-	return &checked{ours: o, our: our, ref: ref, refConsts: refConsts}
+	return &checked{windows: cc == mingw, ours: o, our: our, ref: ref, refConsts: refConsts}
 }
 
 // fatalRecorder turns Fatal inside sync.Once into a stored message, so
