@@ -107,11 +107,6 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	if err != nil {
 		return cfg, fmt.Errorf("%w: %s: %v", ErrConfig, cfg.Source, err)
 	}
-	for _, ep := range eps {
-		if !slices.Contains(transports, ep.Network) {
-			return cfg, fmt.Errorf("%w: %s (from %s): this platform's client speaks %s:// only", ErrConfig, ep, cfg.Source, strings.Join(transports, ":// and "))
-		}
-	}
 	if slices.ContainsFunc(eps, func(ep wire.Endpoint) bool { return ep.Network == "tls" }) {
 		if missing := cfg.TLS.missing(); missing != "" {
 			where := "no config file was found"
@@ -128,7 +123,11 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 func (c Config) Endpoints() ([]wire.Endpoint, error) {
 	var eps []wire.Endpoint
 	for _, b := range strings.Split(c.Broker, ",") {
-		ep, err := wire.ParseEndpoint(strings.TrimSpace(b))
+		b = strings.TrimSpace(b)
+		if scheme, _, ok := strings.Cut(b, "://"); ok && transports != nil && !slices.Contains(transports, scheme) {
+			return nil, fmt.Errorf("%s: this platform's client speaks %s:// only", b, strings.Join(transports, ":// and "))
+		}
+		ep, err := wire.ParseEndpoint(b)
 		if err != nil {
 			return nil, err
 		}

@@ -10,8 +10,9 @@ import (
 // DefaultEndpoint is used when nothing else names the broker.
 const DefaultEndpoint = "unix:///run/gop11/gop11.sock"
 
-// transports are the endpoint schemes this platform's client dials.
-var transports = []string{"unix", "tls", "tcp"}
+// transports are the endpoint schemes this platform's client dials; nil:
+// every scheme wire.ParseEndpoint knows.
+var transports []string
 
 const whereToName = ""
 

@@ -17,6 +17,7 @@ import (
 // DefaultEndpoint: none.
 const DefaultEndpoint = ""
 
+// transports are the endpoint schemes this platform's client dials.
 var transports = []string{"tls"}
 
 const whereToName = `put "broker" in %ProgramData%\gop11\client.toml, or name a config file in the registry value HKLM\SOFTWARE\gop11\Config, or set GOP11_BROKER`

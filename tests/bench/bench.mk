@@ -3,6 +3,8 @@
 #   make bench         full campaign (3 rounds, 1,000 held connections), < 10 min
 #   make bench-quick   one short round (100 held connections), < 1 min
 #   make bench-failover  HA groups only (tests/bench/failover.sh), < 1 min
+#   make bench-windows   one signature from the Windows client under Wine
+#                        against the Linux client and the vendor module, < 2 min
 #
 # Both depend on the main Makefile's `build` target (build/libgop11.so and
 # build/gop11-broker).  The drivers also build on their own:
@@ -31,7 +33,7 @@ build/bench/holdconns: $(wildcard tests/bench/holdconns/*.go wire/*.go)
 	@mkdir -p $(@D)
 	CGO_ENABLED=0 go build -o $@ ./tests/bench/holdconns
 
-.PHONY: bench bench-quick bench-bins bench-failover
+.PHONY: bench bench-quick bench-bins bench-failover bench-windows
 bench-bins: $(BENCH_BINS)
 
 bench: build $(BENCH_BINS)
@@ -45,3 +47,8 @@ bench-quick: build $(BENCH_BINS)
 # Groups: throughput per member count and a member killed under load.
 bench-failover: build build/bench/failover
 	tests/bench/failover.sh
+
+# The Windows client (tests/windows): ECDSA signatures one at a time, the
+# DLL under Wine, the Linux client and SoftHSM2 directly, same token.
+bench-windows: build build/windows/libgop11.dll
+	GOP11_WINDOWS_BENCH=2000 go test -count=1 -v -run '^TestWindowsClient$$' ./tests/windows | grep 'bench round'
