@@ -6,7 +6,19 @@
 
 volatile int gop11_forked = 0;
 
-#ifndef _WIN32
+#ifdef _WIN32
+#include <windows.h>
+
+/* A Go runtime cannot be unloaded (golang/go#11100): the DLL pins itself,
+ * so an application's FreeLibrary leaves it mapped, as -z nodelete does
+ * for libgop11.so. */
+__attribute__((constructor)) static void gop11_pin(void)
+{
+	HMODULE self;
+	GetModuleHandleExA(GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS | GET_MODULE_HANDLE_EX_FLAG_PIN,
+			   (LPCSTR)(void *)gop11_pin, &self);
+}
+#else
 static void gop11_child(void) { gop11_forked = 1; }
 
 __attribute__((constructor)) static void gop11_install_atfork(void)

@@ -222,12 +222,12 @@ func openLog(path string) io.Writer {
 }
 
 // complain reports a failed C_Initialize: in the module log, and, when no
-// log file is set, in one line on stderr, so the cause of a failing
-// application is never invisible.
+// log file is set, in one line where someone may look (sayLast), so the
+// cause of a failing application is never invisible.
 func complain(msg string) {
 	logger.Error().Msg(msg)
-	if logFile == nil && runtime.GOOS != "windows" { // a Windows service's console is nobody's
-		fmt.Fprintf(os.Stderr, "gop11: %s\n", msg)
+	if logFile == nil {
+		sayLast("gop11: " + msg)
 	}
 }
 

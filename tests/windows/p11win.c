@@ -351,6 +351,18 @@ int main(int argc, char **argv)
 	else
 		FAIL("unknown mode or arguments: %s", argv[2]);
 	OK(f->C_Finalize(NULL));
+	/* As applications do at shutdown; a library whose code is unmapped
+	 * under its own running threads crashes the process a moment later. */
+#ifdef _WIN32
+	FreeLibrary((HMODULE)lib);
+	Sleep(300);
+	if (strstr(argv[1], "libgop11.dll") != NULL) /* not part of the transcript */
+		printf("unload: libgop11.dll %s after FreeLibrary\n", GetModuleHandleA("libgop11.dll") ? "stays mapped" : "unmapped");
+#else
+	dlclose(lib);
+	struct timespec pause = {0, 300000000};
+	nanosleep(&pause, NULL);
+#endif
 	printf("done\n");
 	return 0;
 }

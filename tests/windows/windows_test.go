@@ -206,6 +206,13 @@ func transcript(t *testing.T, who, out, wantABI string) (kept, info string) {
 			}
 			continue
 		}
+		if u, ok := strings.CutPrefix(line, "unload: "); ok {
+			// A Go runtime cannot be unloaded: entry.c pins the DLL.
+			if u != "libgop11.dll stays mapped after FreeLibrary" {
+				t.Errorf("%s: %s", who, u)
+			}
+			continue
+		}
 		if i, ok := strings.CutPrefix(line, "info: "); ok {
 			info = i
 			continue
@@ -381,5 +388,19 @@ func TestWindowsConfigErrors(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(filepath.Join(dir, "unix.log")); !strings.Contains(string(b), "this platform's client speaks tls:// only") {
 		t.Errorf("unix:// broker: the log does not say why:\n%s", b)
+	}
+
+	// Without a log file the reason goes to OutputDebugString (Wine shows
+	// it with +debugstr), not to the console.
+	bare := filepath.Join(dir, "bare.toml")
+	os.WriteFile(bare, []byte("broker = \"unix:///run/gop11/gop11.sock\"\n"), 0o644)
+	out, _ = w.Run(t, []string{"GOP11_CONFIG=" + winPath(bare), "WINEDEBUG=+debugstr"}, exe, winPath(lib), "nobroker")
+	for _, line := range strings.Split(out, "\n") {
+		if strings.Contains(line, "gop11: gop11 client config:") && !strings.Contains(line, "OutputDebugString") {
+			t.Errorf("the reason reached the console: %s", line)
+		}
+	}
+	if !strings.Contains(out, "OutputDebugString") || !strings.Contains(out, "this platform's client speaks tls:// only") {
+		t.Errorf("no log file: the reason did not go to OutputDebugString:\n%s", out)
 	}
 }
