@@ -54,10 +54,7 @@ func (m *module) offersV3(list func() ([]wire.Interface, error)) bool {
 	if err != nil {
 		return false
 	}
-	v3 := false
-	for _, i := range ifaces {
-		v3 = v3 || i.Name == "PKCS 11" && i.Version.Major >= 3
-	}
+	v3 := wire.OffersV3(ifaces)
 	m.mu.Lock()
 	m.v3 = &v3
 	m.mu.Unlock()

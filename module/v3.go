@@ -314,38 +314,6 @@ func outRaw(r *wire.RawOut, p C.CK_BYTE_PTR, pl C.CK_ULONG_PTR) C.CK_RV {
 	return C.CKR_OK
 }
 
-func afterMessageEncryptInit(c *client.Client, req *wire.MessageEncryptInitRequest, _ *wire.MessageEncryptInitResponse) {
-	messageStarted(c, req.Session, "MessageEncrypt", req.Mechanism.Type)
-}
-
-func afterMessageDecryptInit(c *client.Client, req *wire.MessageDecryptInitRequest, _ *wire.MessageDecryptInitResponse) {
-	messageStarted(c, req.Session, "MessageDecrypt", req.Mechanism.Type)
-}
-
-func afterMessageSignInit(c *client.Client, req *wire.MessageSignInitRequest, _ *wire.MessageSignInitResponse) {
-	messageStarted(c, req.Session, "MessageSign", req.Mechanism.Type)
-}
-
-func afterMessageVerifyInit(c *client.Client, req *wire.MessageVerifyInitRequest, _ *wire.MessageVerifyInitResponse) {
-	messageStarted(c, req.Session, "MessageVerify", req.Mechanism.Type)
-}
-
-func afterMessageEncryptFinal(c *client.Client, req *wire.MessageEncryptFinalRequest, _ *wire.MessageEncryptFinalResponse) {
-	messageStarted(c, req.Session, "MessageEncrypt", 0)
-}
-
-func afterMessageDecryptFinal(c *client.Client, req *wire.MessageDecryptFinalRequest, _ *wire.MessageDecryptFinalResponse) {
-	messageStarted(c, req.Session, "MessageDecrypt", 0)
-}
-
-func afterMessageSignFinal(c *client.Client, req *wire.MessageSignFinalRequest, _ *wire.MessageSignFinalResponse) {
-	messageStarted(c, req.Session, "MessageSign", 0)
-}
-
-func afterMessageVerifyFinal(c *client.Client, req *wire.MessageVerifyFinalRequest, _ *wire.MessageVerifyFinalResponse) {
-	messageStarted(c, req.Session, "MessageVerify", 0)
-}
-
 // messageStarted records (or, with mech 0, forgets) the mechanism of a
 // session's message operation: it gives the layout of the parameters of
 // the operation's calls.
@@ -436,10 +404,5 @@ func askInterfaces() (v3, ok bool) {
 		logger.Warn().Err(err).Msg("C_GetInterface: the broker did not list its interfaces; offering v2.40 only")
 		return false, true
 	}
-	for _, i := range resp.Interfaces {
-		if i.Name == "PKCS 11" && i.Version.Major >= 3 {
-			return true, true
-		}
-	}
-	return false, true
+	return wire.OffersV3(resp.Interfaces), true
 }

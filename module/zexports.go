@@ -1626,7 +1626,7 @@ func goC_MessageEncryptInit(hSession C.CK_SESSION_HANDLE, pMechanism C.CK_MECHAN
 	if rv = call(c, s, wire.CallMessageEncryptInit, req, resp); rv != C.CKR_OK {
 		return rv
 	}
-	afterMessageEncryptInit(c, req, resp)
+	messageStarted(c, req.Session, "MessageEncrypt", req.Mechanism.Type)
 	return C.CKR_OK
 }
 
@@ -1730,7 +1730,7 @@ func goC_MessageEncryptFinal(hSession C.CK_SESSION_HANDLE) C.CK_RV {
 	if rv = call(c, s, wire.CallMessageEncryptFinal, req, resp); rv != C.CKR_OK {
 		return rv
 	}
-	afterMessageEncryptFinal(c, req, resp)
+	messageStarted(c, req.Session, "MessageEncrypt", 0)
 	return C.CKR_OK
 }
 
@@ -1757,7 +1757,7 @@ func goC_MessageDecryptInit(hSession C.CK_SESSION_HANDLE, pMechanism C.CK_MECHAN
 	if rv = call(c, s, wire.CallMessageDecryptInit, req, resp); rv != C.CKR_OK {
 		return rv
 	}
-	afterMessageDecryptInit(c, req, resp)
+	messageStarted(c, req.Session, "MessageDecrypt", req.Mechanism.Type)
 	return C.CKR_OK
 }
 
@@ -1861,7 +1861,7 @@ func goC_MessageDecryptFinal(hSession C.CK_SESSION_HANDLE) C.CK_RV {
 	if rv = call(c, s, wire.CallMessageDecryptFinal, req, resp); rv != C.CKR_OK {
 		return rv
 	}
-	afterMessageDecryptFinal(c, req, resp)
+	messageStarted(c, req.Session, "MessageDecrypt", 0)
 	return C.CKR_OK
 }
 
@@ -1888,7 +1888,7 @@ func goC_MessageSignInit(hSession C.CK_SESSION_HANDLE, pMechanism C.CK_MECHANISM
 	if rv = call(c, s, wire.CallMessageSignInit, req, resp); rv != C.CKR_OK {
 		return rv
 	}
-	afterMessageSignInit(c, req, resp)
+	messageStarted(c, req.Session, "MessageSign", req.Mechanism.Type)
 	return C.CKR_OK
 }
 
@@ -1985,7 +1985,7 @@ func goC_MessageSignFinal(hSession C.CK_SESSION_HANDLE) C.CK_RV {
 	if rv = call(c, s, wire.CallMessageSignFinal, req, resp); rv != C.CKR_OK {
 		return rv
 	}
-	afterMessageSignFinal(c, req, resp)
+	messageStarted(c, req.Session, "MessageSign", 0)
 	return C.CKR_OK
 }
 
@@ -2012,7 +2012,7 @@ func goC_MessageVerifyInit(hSession C.CK_SESSION_HANDLE, pMechanism C.CK_MECHANI
 	if rv = call(c, s, wire.CallMessageVerifyInit, req, resp); rv != C.CKR_OK {
 		return rv
 	}
-	afterMessageVerifyInit(c, req, resp)
+	messageStarted(c, req.Session, "MessageVerify", req.Mechanism.Type)
 	return C.CKR_OK
 }
 
@@ -2113,6 +2113,6 @@ func goC_MessageVerifyFinal(hSession C.CK_SESSION_HANDLE) C.CK_RV {
 	if rv = call(c, s, wire.CallMessageVerifyFinal, req, resp); rv != C.CKR_OK {
 		return rv
 	}
-	afterMessageVerifyFinal(c, req, resp)
+	messageStarted(c, req.Session, "MessageVerify", 0)
 	return C.CKR_OK
 }

@@ -12,6 +12,16 @@ type Interface struct {
 	Flags    uint64
 }
 
+// OffersV3 reports whether a list of interfaces holds "PKCS 11" 3.x.
+func OffersV3(list []Interface) bool {
+	for _, i := range list {
+		if i.Name == "PKCS 11" && i.Version.Major >= 3 {
+			return true
+		}
+	}
+	return false
+}
+
 // OutWant is what an application asked of a two-call output it passes
 // through (spec.BytesOutRaw).
 type OutWant uint8

@@ -407,6 +407,13 @@ func genExport(b *bytes.Buffer, f spec.Func) {
 	if f.Hook {
 		fmt.Fprintf(b, "\tafter%s(c, req, resp)\n", n)
 	}
+	// A message operation's mechanism gives the layout of its calls'
+	// parameters (v3.go, messageStarted).
+	if strings.HasPrefix(f.Family, "Message") && strings.HasSuffix(n, "Init") {
+		fmt.Fprintf(b, "\tmessageStarted(c, req.Session, %q, req.Mechanism.Type)\n", f.Family)
+	} else if strings.HasPrefix(f.Family, "Message") && strings.HasSuffix(n, "Final") {
+		fmt.Fprintf(b, "\tmessageStarted(c, req.Session, %q, 0)\n", f.Family)
+	}
 	for _, a := range f.Args {
 		g := goName(a.Name)
 		switch a.Kind {
