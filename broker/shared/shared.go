@@ -17,6 +17,7 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"sync"
 	"time"
@@ -101,9 +102,18 @@ func (in *Instance) token(slot uint64) *token {
 	return t
 }
 
+// mac is the PIN's HMAC. SHA-256 buffers an input shorter than its 64-byte
+// block in the hash's state, which outlives the call in freed memory (a
+// core of the broker held the PIN there); so the PIN goes in whole blocks,
+// zero-padded, its length in the last 8 bytes, and the copy is zeroed.
 func (in *Instance) mac(pin wire.PIN) []byte {
+	const block = 64
+	buf := make([]byte, (len(pin)+8+block-1)/block*block)
+	defer clear(buf)
+	copy(buf, pin)
+	binary.BigEndian.PutUint64(buf[len(buf)-8:], uint64(len(pin)))
 	m := hmac.New(sha256.New, in.macKey[:])
-	m.Write(pin)
+	m.Write(buf)
 	return m.Sum(nil)
 }
 
