@@ -17,8 +17,9 @@ pkgs=(
 	# TPM tests: software TPM, tools, resource manager, tpm2-pkcs11
 	swtpm swtpm-tools tpm2-tools tpm2-abrmd libtss2-tcti-tabrmd0 dbus
 	libtpm2-pkcs11-1 libtpm2-pkcs11-tools
-	# tests/robust's connection flooder (run as another user with setpriv)
-	python3 util-linux
+	# tests/robust's connection flooder (run as another user with setpriv),
+	# and gdb's gcore for the PIN-in-memory check
+	python3 util-linux gdb
 	# tests/install: systemd-analyze verify and security on the unit
 	systemd
 	# the Windows client: cross compiler, and Wine to run it (tests/windows)
