@@ -119,6 +119,7 @@ type Client struct {
 	lanesMu   sync.Mutex
 	lanes     map[*lane]struct{}
 	laneWait  time.Duration
+	log       io.Writer // cfg.Log, as yamux's: lines a person may need
 }
 
 type stream struct {
@@ -198,7 +199,10 @@ func newClient(conn net.Conn, ep Endpoint, cfg ClientConfig, hello bool, deadlin
 		return nil, err
 	}
 	c := &Client{Endpoint: ep, Welcome: w, sess: sess, maxFrame: cfg.MaxFrame, idle: make(chan *stream, 256),
-		idleLanes: make([]chan *lane, max(1, runtime.NumCPU())), lanes: map[*lane]struct{}{}, laneWait: cfg.DialTimeout}
+		idleLanes: make([]chan *lane, max(1, runtime.NumCPU())), lanes: map[*lane]struct{}{}, laneWait: cfg.DialTimeout, log: cfg.Log}
+	if c.log == nil {
+		c.log = io.Discard
+	}
 	for i := range c.idleLanes {
 		c.idleLanes[i] = make(chan *lane, 256)
 	}
@@ -278,7 +282,9 @@ func (c *Client) getLane() *lane {
 	if err != nil {
 		// The server would not take a lane: every call goes over yamux
 		// from now on, which works, only slower.
-		c.laneDial.Store(nil)
+		if c.laneDial.CompareAndSwap(d, nil) {
+			fmt.Fprintf(c.log, "[WARN] gop11: no lane to %s (%v): calls go over yamux streams from now on, slower\n", c.Endpoint, err)
+		}
 		return nil
 	}
 	l.codec.cpu = cpu

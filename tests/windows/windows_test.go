@@ -291,6 +291,10 @@ func TestWindowsClient(t *testing.T) {
 	if strings.Contains(string(logText), userPIN) {
 		t.Errorf("the PIN reached the client log")
 	}
+	// TLS lanes (wire/lane_other.go) carry the calls, not yamux streams.
+	if strings.Contains(string(logText), "no lane to") {
+		t.Errorf("the Windows client could not open a TLS lane:\n%s", logText)
+	}
 
 	// The registry names the file when ProgramData has none.
 	os.Remove(pd)
