@@ -832,7 +832,7 @@ func FuzzParse(f *testing.F) {
 		}
 		slots := map[uint64]bool{}
 		for _, tk := range c.Tokens {
-			if c.Module(tk.Module) == nil || tk.URI == nil || tk.Slot > MaxSlot || slots[tk.Slot] || (tk.NoSlot && tk.Name == "") {
+			if c.Module(tk.Module) == nil || tk.URI == nil || tk.Slot > MaxSlot || (!tk.NoSlot && slots[tk.Slot]) || (tk.NoSlot && tk.Name == "") {
 				t.Fatalf("accepted a bad token: %+v", tk)
 			}
 			if _, ok := tk.URI.PIN(); ok {

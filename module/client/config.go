@@ -151,6 +151,15 @@ func (t TLSConfig) missing() string {
 // naming it and its line, so a typo is not silently ignored. (The same
 // TOML library as the broker's config: go-toml/v2.)
 func readFile(path string) (Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("%w: %v", ErrConfig, err)
+	}
+	return parseFile(path, data)
+}
+
+// parseFile decodes the client.toml text data, read from path.
+func parseFile(path string, data []byte) (Config, error) {
 	var raw struct {
 		Broker       any                  `toml:"broker"` // a string, or an array of them
 		Log          string               `toml:"log"`
@@ -160,10 +169,7 @@ func readFile(path string) (Config, error) {
 		TLS          TLSConfig            `toml:"tls"`
 		Mechanism    []wire.MechanismDecl `toml:"mechanism"`
 	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return Config{}, fmt.Errorf("%w: %v", ErrConfig, err)
-	}
+	var err error
 	d := toml.NewDecoder(bytes.NewReader(data))
 	d.DisallowUnknownFields()
 	if err := d.Decode(&raw); err != nil {

@@ -217,3 +217,40 @@ func TestVendorMechanismConfig(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseFile: any client.toml text parses or fails with an ErrConfig
+// naming the file; what parses has a broker list that parses or fails the
+// same way, and keys that do not contradict themselves.
+func FuzzParseFile(f *testing.F) {
+	for _, s := range []string{
+		"broker = \"unix:///run/gop11/gop11.sock\"\n",
+		"broker = [\"tls://a:1\", \"tls://b:2\"]\ndial_timeout = \"3s\"\n[tls]\nca = 'x'\ncert = 'y'\nkey = 'z'\n",
+		"lane_spin = \"0s\"\nlog_verbosity = \"full\"\nlog = '/tmp/l'\n",
+		"[[mechanism]]\ntype = 0x80000F11\nlayout = \"struct(ulong, bytes)\"\n",
+		"brokr = 1\n", "broker = 7\n", "dial_timeout = \"-1s\"\n", "[tls\n",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, text string) {
+		cfg, err := parseFile("fuzz.toml", []byte(text))
+		if err != nil {
+			if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "fuzz.toml") {
+				t.Fatalf("error %q: want ErrConfig naming the file", err)
+			}
+			return
+		}
+		if cfg.DialTimeout < 0 || cfg.LaneSpin < 0 {
+			t.Fatalf("negative duration: dial %v, lane spin %v", cfg.DialTimeout, cfg.LaneSpin)
+		}
+		if cfg.Broker != "" {
+			if eps, err := cfg.Endpoints(); err == nil && len(eps) == 0 {
+				t.Fatalf("broker %q: no endpoints and no error", cfg.Broker)
+			}
+		}
+		for typ, l := range cfg.Mechanisms {
+			if _, err := wire.ParseVendorLayout(l.String()); err != nil {
+				t.Fatalf("mechanism %#x: layout %q does not parse back: %v", typ, l, err)
+			}
+		}
+	})
+}
