@@ -42,6 +42,10 @@ func ptrAt[P ~unsafe.Pointer](s P, off uintptr) unsafe.Pointer {
 	return *(*unsafe.Pointer)(unsafe.Add(unsafe.Pointer(s), off))
 }
 
+func bytePtrAt[P ~unsafe.Pointer](s P, off uintptr) C.CK_BYTE_PTR {
+	return (C.CK_BYTE_PTR)(ptrAt(s, off))
+}
+
 func ulongAt[P ~unsafe.Pointer](s P, off uintptr) *C.CK_ULONG {
 	return (*C.CK_ULONG)(unsafe.Add(unsafe.Pointer(s), off))
 }
@@ -262,7 +266,7 @@ func inParam(kind wire.ParamKind, pp C.CK_VOID_PTR, n C.CK_ULONG) (wire.MechPara
 			return bad()
 		}
 		c := (*C.CK_RSA_PKCS_OAEP_PARAMS)(pp)
-		src, ok := bytesAt((C.CK_BYTE_PTR)(ptrAt(pp, C.gop11_off_CK_RSA_PKCS_OAEP_PARAMS_pSourceData)), c.ulSourceDataLen)
+		src, ok := bytesAt(bytePtrAt(pp, C.gop11_off_CK_RSA_PKCS_OAEP_PARAMS_pSourceData), c.ulSourceDataLen)
 		if !ok {
 			return bad()
 		}
@@ -282,8 +286,8 @@ func inParam(kind wire.ParamKind, pp C.CK_VOID_PTR, n C.CK_ULONG) (wire.MechPara
 			// pIv, ulIvLen, pAAD, ulAADLen, ulTagBits.
 			const ptr = unsafe.Sizeof(uintptr(0))
 			ivLen, aadLen, tagBits := *ulongAt(pp, ptr), *ulongAt(pp, 2*ptr+sizeofULong), *ulongAt(pp, 2*ptr+2*sizeofULong)
-			g.IV, ok1 = bytesAt((C.CK_BYTE_PTR)(ptrAt(pp, 0)), ivLen)
-			g.AAD, ok2 = bytesAt((C.CK_BYTE_PTR)(ptrAt(pp, ptr+sizeofULong)), aadLen)
+			g.IV, ok1 = bytesAt(bytePtrAt(pp, 0), ivLen)
+			g.AAD, ok2 = bytesAt(bytePtrAt(pp, ptr+sizeofULong), aadLen)
 			g.IVBits, g.TagBits = uint64(ivLen)*8, uint64(tagBits)
 		default:
 			return bad()
@@ -297,7 +301,7 @@ func inParam(kind wire.ParamKind, pp C.CK_VOID_PTR, n C.CK_ULONG) (wire.MechPara
 			return bad()
 		}
 		c := (*C.CK_CCM_PARAMS)(pp)
-		nonce, ok1 := bytesAt((C.CK_BYTE_PTR)(ptrAt(pp, C.gop11_off_CK_CCM_PARAMS_pNonce)), c.ulNonceLen)
+		nonce, ok1 := bytesAt(bytePtrAt(pp, C.gop11_off_CK_CCM_PARAMS_pNonce), c.ulNonceLen)
 		aad, ok2 := bytesAt(c.pAAD, c.ulAADLen)
 		if !ok1 || !ok2 {
 			return bad()
@@ -309,7 +313,7 @@ func inParam(kind wire.ParamKind, pp C.CK_VOID_PTR, n C.CK_ULONG) (wire.MechPara
 		}
 		c := (*C.CK_ECDH1_DERIVE_PARAMS)(pp)
 		shared, ok1 := bytesAt(c.pSharedData, c.ulSharedDataLen)
-		public, ok2 := bytesAt((C.CK_BYTE_PTR)(ptrAt(pp, C.gop11_off_CK_ECDH1_DERIVE_PARAMS_pPublicData)), c.ulPublicDataLen)
+		public, ok2 := bytesAt(bytePtrAt(pp, C.gop11_off_CK_ECDH1_DERIVE_PARAMS_pPublicData), c.ulPublicDataLen)
 		if !ok1 || !ok2 {
 			return bad()
 		}

@@ -25,7 +25,7 @@ func inParam3(kind wire.ParamKind, pp C.CK_VOID_PTR, n C.CK_ULONG) (wire.MechPar
 			return nil, false
 		}
 		c := (*C.CK_EDDSA_PARAMS)(pp)
-		ctx, ok := bytesAt((C.CK_BYTE_PTR)(ptrAt(pp, C.gop11_off_CK_EDDSA_PARAMS_pContextData)), *ulongAt(pp, C.gop11_off_CK_EDDSA_PARAMS_ulContextDataLen))
+		ctx, ok := bytesAt(bytePtrAt(pp, C.gop11_off_CK_EDDSA_PARAMS_pContextData), *ulongAt(pp, C.gop11_off_CK_EDDSA_PARAMS_ulContextDataLen))
 		return &wire.EdDSAParams{PHFlag: c.phFlag != 0, ContextData: ctx}, ok
 	case wire.ParamChaChaPoly:
 		if n != C.sizeof_CK_SALSA20_CHACHA20_POLY1305_PARAMS {
@@ -33,7 +33,7 @@ func inParam3(kind wire.ParamKind, pp C.CK_VOID_PTR, n C.CK_ULONG) (wire.MechPar
 		}
 		c := (*C.CK_SALSA20_CHACHA20_POLY1305_PARAMS)(pp)
 		nonce, ok1 := bytesAt(c.pNonce, c.ulNonceLen)
-		aad, ok2 := bytesAt((C.CK_BYTE_PTR)(ptrAt(pp, C.gop11_off_CK_SALSA20_CHACHA20_POLY1305_PARAMS_pAAD)), c.ulAADLen)
+		aad, ok2 := bytesAt(bytePtrAt(pp, C.gop11_off_CK_SALSA20_CHACHA20_POLY1305_PARAMS_pAAD), c.ulAADLen)
 		return &wire.ChaChaPolyParams{Nonce: nonce, AAD: aad}, ok1 && ok2
 	case wire.ParamChaCha20:
 		if n != C.sizeof_CK_CHACHA20_PARAMS {
@@ -41,7 +41,7 @@ func inParam3(kind wire.ParamKind, pp C.CK_VOID_PTR, n C.CK_ULONG) (wire.MechPar
 		}
 		c := (*C.CK_CHACHA20_PARAMS)(pp)
 		counter, ok1 := bytesAt(c.pBlockCounter, bitsToBytes(c.blockCounterBits))
-		nonce, ok2 := bytesAt((C.CK_BYTE_PTR)(ptrAt(pp, C.gop11_off_CK_CHACHA20_PARAMS_pNonce)), bitsToBytes(c.ulNonceBits))
+		nonce, ok2 := bytesAt(bytePtrAt(pp, C.gop11_off_CK_CHACHA20_PARAMS_pNonce), bitsToBytes(c.ulNonceBits))
 		if !ok1 || !ok2 || uint64(len(nonce))*8 != uint64(c.ulNonceBits) {
 			return nil, false
 		}
@@ -52,8 +52,8 @@ func inParam3(kind wire.ParamKind, pp C.CK_VOID_PTR, n C.CK_ULONG) (wire.MechPar
 		}
 		c := (*C.CK_HKDF_PARAMS)(pp)
 		ul := func(off uintptr) uint64 { return uint64(*ulongAt(pp, off)) }
-		salt, ok1 := bytesAt((C.CK_BYTE_PTR)(ptrAt(pp, C.gop11_off_CK_HKDF_PARAMS_pSalt)), C.CK_ULONG(ul(C.gop11_off_CK_HKDF_PARAMS_ulSaltLen)))
-		info, ok2 := bytesAt((C.CK_BYTE_PTR)(ptrAt(pp, C.gop11_off_CK_HKDF_PARAMS_pInfo)), C.CK_ULONG(ul(C.gop11_off_CK_HKDF_PARAMS_ulInfoLen)))
+		salt, ok1 := bytesAt(bytePtrAt(pp, C.gop11_off_CK_HKDF_PARAMS_pSalt), C.CK_ULONG(ul(C.gop11_off_CK_HKDF_PARAMS_ulSaltLen)))
+		info, ok2 := bytesAt(bytePtrAt(pp, C.gop11_off_CK_HKDF_PARAMS_pInfo), C.CK_ULONG(ul(C.gop11_off_CK_HKDF_PARAMS_ulInfoLen)))
 		return &wire.HKDFParams{Extract: c.bExtract != 0, Expand: c.bExpand != 0, PRFHash: ul(C.gop11_off_CK_HKDF_PARAMS_prfHashMechanism),
 			SaltType: ul(C.gop11_off_CK_HKDF_PARAMS_ulSaltType), Salt: salt, SaltKey: ul(C.gop11_off_CK_HKDF_PARAMS_hSaltKey), Info: info}, ok1 && ok2
 	case wire.ParamSP800108:
@@ -64,7 +64,7 @@ func inParam3(kind wire.ParamKind, pp C.CK_VOID_PTR, n C.CK_ULONG) (wire.MechPar
 		}
 		c := (*C.CK_GCM_MESSAGE_PARAMS)(pp)
 		iv, ok1 := bytesAt(c.pIv, c.ulIvLen)
-		tag, ok2 := bytesAt((C.CK_BYTE_PTR)(ptrAt(pp, C.gop11_off_CK_GCM_MESSAGE_PARAMS_pTag)), bitsToBytes(c.ulTagBits))
+		tag, ok2 := bytesAt(bytePtrAt(pp, C.gop11_off_CK_GCM_MESSAGE_PARAMS_pTag), bitsToBytes(c.ulTagBits))
 		return &wire.GCMMessageParams{IV: iv, IVFixedBits: uint64(c.ulIvFixedBits), IVGenerator: uint64(c.ivGenerator),
 			Tag: tag, TagBits: uint64(c.ulTagBits)}, ok1 && ok2
 	case wire.ParamCCMMessage:
@@ -72,7 +72,7 @@ func inParam3(kind wire.ParamKind, pp C.CK_VOID_PTR, n C.CK_ULONG) (wire.MechPar
 			return nil, false
 		}
 		c := (*C.CK_CCM_MESSAGE_PARAMS)(pp)
-		nonce, ok1 := bytesAt((C.CK_BYTE_PTR)(ptrAt(pp, C.gop11_off_CK_CCM_MESSAGE_PARAMS_pNonce)), c.ulNonceLen)
+		nonce, ok1 := bytesAt(bytePtrAt(pp, C.gop11_off_CK_CCM_MESSAGE_PARAMS_pNonce), c.ulNonceLen)
 		mac, ok2 := bytesAt(c.pMAC, c.ulMACLen)
 		return &wire.CCMMessageParams{DataLen: uint64(c.ulDataLen), Nonce: nonce, NonceFixedBits: uint64(c.ulNonceFixedBits),
 			NonceGenerator: uint64(c.nonceGenerator), MAC: mac}, ok1 && ok2
@@ -82,7 +82,7 @@ func inParam3(kind wire.ParamKind, pp C.CK_VOID_PTR, n C.CK_ULONG) (wire.MechPar
 		}
 		c := (*C.CK_SALSA20_CHACHA20_POLY1305_MSG_PARAMS)(pp)
 		nonce, ok1 := bytesAt(c.pNonce, c.ulNonceLen)
-		tag, ok2 := bytesAt((C.CK_BYTE_PTR)(ptrAt(pp, C.gop11_off_CK_SALSA20_CHACHA20_POLY1305_MSG_PARAMS_pTag)), chachaTagLen)
+		tag, ok2 := bytesAt(bytePtrAt(pp, C.gop11_off_CK_SALSA20_CHACHA20_POLY1305_MSG_PARAMS_pTag), chachaTagLen)
 		return &wire.ChaChaPolyMessageParams{Nonce: nonce, Tag: tag}, ok1 && ok2
 	}
 	return nil, false
@@ -165,7 +165,7 @@ func inSP800108(pp C.CK_VOID_PTR, n C.CK_ULONG) (wire.MechParam, bool) {
 	case C.sizeof_CK_SP800_108_FEEDBACK_KDF_PARAMS:
 		c := (*C.CK_SP800_108_FEEDBACK_KDF_PARAMS)(pp)
 		p.PRF, count, data, extra, extraP = uint64(c.prfType), c.ulNumberOfDataParams, c.pDataParams, c.ulAdditionalDerivedKeys, unsafe.Pointer(c.pAdditionalDerivedKeys)
-		iv, ok := bytesAt((C.CK_BYTE_PTR)(ptrAt(pp, C.gop11_off_CK_SP800_108_FEEDBACK_KDF_PARAMS_pIV)), c.ulIVLen)
+		iv, ok := bytesAt(bytePtrAt(pp, C.gop11_off_CK_SP800_108_FEEDBACK_KDF_PARAMS_pIV), c.ulIVLen)
 		if !ok {
 			return nil, false
 		}
@@ -269,19 +269,19 @@ func outMsgParam(m *wire.Mechanism, pp C.CK_VOID_PTR, n C.CK_ULONG) {
 		if n == C.sizeof_CK_GCM_MESSAGE_PARAMS {
 			c := (*C.CK_GCM_MESSAGE_PARAMS)(pp)
 			put(c.pIv, c.ulIvLen, p.IV)
-			put((C.CK_BYTE_PTR)(ptrAt(pp, C.gop11_off_CK_GCM_MESSAGE_PARAMS_pTag)), bitsToBytes(c.ulTagBits), p.Tag)
+			put(bytePtrAt(pp, C.gop11_off_CK_GCM_MESSAGE_PARAMS_pTag), bitsToBytes(c.ulTagBits), p.Tag)
 		}
 	case *wire.CCMMessageParams:
 		if n == C.sizeof_CK_CCM_MESSAGE_PARAMS {
 			c := (*C.CK_CCM_MESSAGE_PARAMS)(pp)
-			put((C.CK_BYTE_PTR)(ptrAt(pp, C.gop11_off_CK_CCM_MESSAGE_PARAMS_pNonce)), c.ulNonceLen, p.Nonce)
+			put(bytePtrAt(pp, C.gop11_off_CK_CCM_MESSAGE_PARAMS_pNonce), c.ulNonceLen, p.Nonce)
 			put(c.pMAC, c.ulMACLen, p.MAC)
 		}
 	case *wire.ChaChaPolyMessageParams:
 		if n == C.sizeof_CK_SALSA20_CHACHA20_POLY1305_MSG_PARAMS {
 			c := (*C.CK_SALSA20_CHACHA20_POLY1305_MSG_PARAMS)(pp)
 			put(c.pNonce, c.ulNonceLen, p.Nonce)
-			put((C.CK_BYTE_PTR)(ptrAt(pp, C.gop11_off_CK_SALSA20_CHACHA20_POLY1305_MSG_PARAMS_pTag)), chachaTagLen, p.Tag)
+			put(bytePtrAt(pp, C.gop11_off_CK_SALSA20_CHACHA20_POLY1305_MSG_PARAMS_pTag), chachaTagLen, p.Tag)
 		}
 	}
 }
