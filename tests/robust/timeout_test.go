@@ -2,6 +2,8 @@ package robust
 
 import (
 	"errors"
+	"fmt"
+	"os"
 	"regexp"
 	"strings"
 	"syscall"
@@ -74,6 +76,7 @@ func TestQuickCallTimeout(t *testing.T) {
 	c, s, k = loggedIn()
 	pid := nextWorker(t, func() string { return readLog(b.LogPath) }, hungWorker)
 	syscall.Kill(pid, syscall.SIGSTOP)
+	waitStopped(t, pid) // a group stop is not instant on a loaded machine
 	fails("a call to a stopped worker", func() error { return sign(c, s, k, "0123456789abcdef0123456789abcdef") })
 	if !strings.Contains(readLog(b.LogPath), "worker stopped for longer than the call timeout") {
 		t.Errorf("the log does not say the worker was stopped:\n%s", harness.Tail(readLog(b.LogPath), 10))
@@ -84,4 +87,27 @@ func TestQuickCallTimeout(t *testing.T) {
 	if err := sign(c, s, k, "0123456789abcdef0123456789abcdef"); err != nil {
 		t.Errorf("a new client after both: %v", err)
 	}
+}
+
+// waitStopped waits until every thread of pid is stopped (state T).
+func waitStopped(t *testing.T, pid int) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+		if err != nil {
+			t.Fatalf("worker %d: %v", pid, err)
+		}
+		stopped := 0
+		for _, task := range tasks {
+			stat, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/stat", pid, task.Name()))
+			// The state follows the command name's closing parenthesis.
+			if i := strings.LastIndexByte(string(stat), ')'); i >= 0 && i+2 < len(stat) && stat[i+2] == 'T' {
+				stopped++
+			}
+		}
+		if stopped == len(tasks) {
+			return
+		}
+	}
+	t.Fatalf("worker %d did not stop within 5 s of SIGSTOP", pid)
 }
