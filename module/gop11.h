@@ -19,9 +19,6 @@ extern volatile int gop11_forked;
 
 #define GOP11_ENTER(rv_in_child) do { if (gop11_forked) return (rv_in_child); } while (0)
 
-/* Offsets of the members cgo cannot name under the Windows ABI, where
- * structures are packed to 1 byte and a pointer may follow a 32-bit
- * CK_ULONG: cconv.go reads and writes them with ptrAt and ulongAt. */
 /* The largest alignment of a member of a PKCS #11 structure. */
 #ifdef _WIN32
 #define GOP11_STRUCT_PACK 1
@@ -29,6 +26,9 @@ extern volatile int gop11_forked;
 #define GOP11_STRUCT_PACK 8
 #endif
 
+/* Offsets of the members cgo cannot name under the Windows ABI, where
+ * structures are packed to 1 byte and a pointer may follow a 32-bit
+ * CK_ULONG: cconv.go reads and writes them with ptrAt and ulongAt. */
 #define GOP11_OFF(T, m) gop11_off_##T##_##m = offsetof(T, m)
 enum {
 	GOP11_OFF(CK_ATTRIBUTE, pValue),

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -30,24 +29,6 @@ var (
 	logger  = zerolog.Nop()
 	logFile *os.File
 )
-
-// getenv reads the application's environment as it is now, through libc:
-// the Go runtime of a shared library keeps the copy it took when the
-// library was loaded, so an application's setenv before C_Initialize
-// would not be seen by os.Getenv. On Windows os.Getenv asks the process
-// itself (GetEnvironmentVariable), and the C runtime's copy is the stale one.
-func getenv(name string) string {
-	if runtime.GOOS == "windows" {
-		return os.Getenv(name)
-	}
-	cs := C.CString(name)
-	defer C.free(unsafe.Pointer(cs))
-	v := C.getenv(cs)
-	if v == nil {
-		return ""
-	}
-	return C.GoString(v)
-}
 
 // begin returns the client, or CKR_CRYPTOKI_NOT_INITIALIZED.
 func begin() (*client.Client, C.CK_RV) {
