@@ -197,7 +197,7 @@ func (s *Server) spawnMember(mod *module, gen uint16, connID uint64, log zerolog
 		})
 	}()
 	c, err := wire.NewClient(conn, wire.Endpoint{Network: "worker", Address: mod.cfg.Name},
-		wire.ClientConfig{DialTimeout: 60 * time.Second, Log: zerologWriter{log}, Lanes: ctrl.newLane, NoLanes: s.NoLanes}, false)
+		wire.ClientConfig{DialTimeout: 60 * time.Second, Log: zerologWriter{log}, Lanes: ctrl.newLane, NoLanes: s.NoLanes, Relay: true}, false)
 	if err != nil {
 		cmd.Process.Kill()
 		<-exited

@@ -50,6 +50,7 @@ type laneOpener func(timeout time.Duration, maxFrame int) (*lane, error)
 type lane struct {
 	conn  laneEnd
 	codec *Codec
+	cpu   int // its last call was made from here (Client.getLane)
 }
 
 // laneEnd is a lane's connection as the client holds it: Shutdown wakes a

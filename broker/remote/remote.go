@@ -145,7 +145,7 @@ func (t *Target) Check(ctx context.Context) error {
 
 // dial connects to the remote broker and finds the token there.
 func (t *Target) dial() (*wire.Client, uint64, error) {
-	cfg := wire.ClientConfig{DialTimeout: DialTimeout, Program: "gop11-broker"}
+	cfg := wire.ClientConfig{DialTimeout: DialTimeout, Program: "gop11-broker", Relay: true}
 	if tc := t.cfg.TLS; tc != nil {
 		// Read at every dial: certificates renewed on disk are used at
 		// the next connection.
