@@ -28,11 +28,15 @@ func withLaneSpin(t *testing.T, d time.Duration) {
 	t.Cleanup(func() { SetLaneSpin(DefaultLaneSpin) })
 }
 
-// timedWait runs one spinner wait and says how long it took.
-func timedWait(s *spinner, pfd *pollFd) (bool, time.Duration) {
+// timedRead runs one spinner read of a byte and says how long it took.
+func timedRead(s *spinner, fd int) (bool, byte, time.Duration) {
 	start := time.Now()
-	ok := s.wait(pfd)
-	return ok, time.Since(start)
+	var b [1]byte
+	n, err, done := s.read(fd, b[:])
+	if done && (n != 1 || err != nil) {
+		panic(fmt.Sprintf("spinner read: %d bytes, %v", n, err))
+	}
+	return done, b[0], time.Since(start)
 }
 
 func TestSpinnerFindsDataAndGivesUp(t *testing.T) {
@@ -42,30 +46,27 @@ func TestSpinnerFindsDataAndGivesUp(t *testing.T) {
 	const long, short = 5 * time.Second, 20 * time.Millisecond
 	withLaneSpin(t, long)
 	rd, wr := spinPair(t)
-	pfd := &pollFd{fd: int32(rd), events: pollIn}
 	var s spinner
 
-	// Data that is already there, or arrives within the spin, is found
+	// Data that is already there, or arrives within the spin, is read
 	// without blocking.
 	syscall.Write(wr, []byte{1})
-	if ok, _ := timedWait(&s, pfd); !ok || s.misses != 0 {
-		t.Fatalf("data waiting: ok=%v misses=%d, want true, 0", ok, s.misses)
+	if ok, b, _ := timedRead(&s, rd); !ok || b != 1 || s.misses != 0 {
+		t.Fatalf("data waiting: ok=%v byte %d misses=%d, want true, 1, 0", ok, b, s.misses)
 	}
-	syscall.Read(rd, make([]byte, 1))
 	go func() {
 		time.Sleep(5 * time.Millisecond)
 		syscall.Write(wr, []byte{2})
 	}()
-	if ok, _ := timedWait(&s, pfd); !ok {
-		t.Fatal("data written during the spin was not found")
+	if ok, b, _ := timedRead(&s, rd); !ok || b != 2 {
+		t.Fatalf("data written during the spin: ok=%v byte %d, want true, 2", ok, b)
 	}
-	syscall.Read(rd, make([]byte, 1))
 
 	// Nothing arrives: each wait spins its whole budget and counts a miss,
 	// until spinGiveUp misses in a row stop the spinning.
 	SetLaneSpin(short)
 	for i := 1; i <= spinGiveUp; i++ {
-		ok, took := timedWait(&s, pfd)
+		ok, _, took := timedRead(&s, rd)
 		if ok || took < short || s.misses != i {
 			t.Fatalf("miss %d: ok=%v took %v misses=%d; want false, >= %v, %d", i, ok, took, s.misses, short, i)
 		}
@@ -74,24 +75,28 @@ func TestSpinnerFindsDataAndGivesUp(t *testing.T) {
 	// take seconds) until one in spinProbe tries again.
 	SetLaneSpin(long)
 	for i := 1; i < spinProbe; i++ {
-		if ok, took := timedWait(&s, pfd); ok || took >= long/2 {
+		if ok, _, took := timedRead(&s, rd); ok || took >= long/2 {
 			t.Fatalf("wait %d after giving up: ok=%v took %v; want an immediate false", i, ok, took)
 		}
 	}
 	// The probe spins; a hit starts spinning for good.
 	syscall.Write(wr, []byte{3})
-	if ok, _ := timedWait(&s, pfd); !ok || s.misses != 0 {
-		t.Fatalf("probe with data: ok=%v misses=%d, want true, 0", ok, s.misses)
+	if ok, b, _ := timedRead(&s, rd); !ok || b != 3 || s.misses != 0 {
+		t.Fatalf("probe with data: ok=%v byte %d misses=%d, want true, 3, 0", ok, b, s.misses)
+	}
+	// The peer hangs up: the spin reads the end of the stream.
+	syscall.Shutdown(wr, syscall.SHUT_WR)
+	if _, err, done := s.read(rd, make([]byte, 1)); !done || err != io.EOF {
+		t.Fatalf("peer gone: done=%v err=%v, want true, EOF", done, err)
 	}
 }
 
 func TestSpinnerOff(t *testing.T) {
 	withLaneSpin(t, 0)
 	rd, wr := spinPair(t)
-	pfd := &pollFd{fd: int32(rd), events: pollIn}
 	var s spinner
 	syscall.Write(wr, []byte{1})
-	if ok, _ := timedWait(&s, pfd); ok {
+	if ok, _, _ := timedRead(&s, rd); ok {
 		t.Fatal("a lane spin of 0 spun")
 	}
 }
@@ -273,6 +278,36 @@ func TestIdleLanePreferredOnTheCallersCPU(t *testing.T) {
 		}()
 		if msg := <-done; msg != "" {
 			t.Fatal(msg)
+		}
+	}
+}
+
+// currentCPU says the CPU the thread is held to, on each CPU the process
+// may use.
+func TestCurrentCPU(t *testing.T) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var allowed unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &allowed); err != nil {
+		t.Fatal(err)
+	}
+	defer unix.SchedSetaffinity(0, &allowed)
+	tried := 0
+	for cpu := 0; cpu < 1024 && tried < allowed.Count(); cpu++ {
+		if !allowed.IsSet(cpu) {
+			continue
+		}
+		tried++
+		var one unix.CPUSet
+		one.Set(cpu)
+		if err := unix.SchedSetaffinity(0, &one); err != nil {
+			t.Fatal(err)
+		}
+		if got, ok := currentCPU(); !ok || got != cpu {
+			t.Errorf("held to CPU %d: currentCPU says %d, %v", cpu, got, ok)
+		}
+		if got, ok := getcpu(); !ok || got != cpu {
+			t.Errorf("held to CPU %d: getcpu(2) says %d, %v", cpu, got, ok)
 		}
 	}
 }
