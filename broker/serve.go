@@ -316,7 +316,7 @@ func (c *connState) serveLane(ctx context.Context, wg *sync.WaitGroup, l servedL
 		defer lanesServed.Add(-1)
 		var f *wire.CPUFollower
 		if follow {
-			f = wire.NewCPUFollower() // holds this goroutine's thread
+			f = wire.NewCPUFollower() // holds this goroutine's thread once a request says its CPU
 			defer f.Release()
 		}
 		defer func() {

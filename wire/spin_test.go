@@ -191,6 +191,10 @@ func TestCPUFollower(t *testing.T) {
 			done <- "no follower with the lane spin on"
 			return
 		}
+		if f.Follow(-1); f.locked {
+			done <- "a follower told no CPU locked its thread"
+			return
+		}
 		f.Follow(target)
 		var now unix.CPUSet
 		unix.SchedGetaffinity(0, &now)
