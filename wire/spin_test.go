@@ -227,61 +227,76 @@ func TestCPUFollower(t *testing.T) {
 }
 
 // A caller gets an idle lane whose last call came from its own CPU when
-// there is one (its serving thread is there already), else any idle lane.
-// The lane's requests then say that CPU, unless the client relays
-// (ClientConfig.Relay): its lanes are still pooled by CPU, but the
-// serving end is not asked to follow.
+// there is one (its serving thread is there already), else any idle lane;
+// the lane's requests say that CPU, and the lane goes back to its pool.
 func TestIdleLanePreferredOnTheCallersCPU(t *testing.T) {
-	for _, relay := range []bool{false, true} {
-		done := make(chan string)
-		go func() {
-			runtime.LockOSThread()
-			defer runtime.UnlockOSThread()
-			var allowed, one unix.CPUSet
-			unix.SchedGetaffinity(0, &allowed)
-			defer unix.SchedSetaffinity(0, &allowed)
-			cpu := 0
-			for !allowed.IsSet(cpu) {
-				cpu++
-			}
-			one.Set(cpu)
-			if err := unix.SchedSetaffinity(0, &one); err != nil {
-				done <- err.Error()
-				return
-			}
-			c := &Client{idleLanes: []chan *lane{make(chan *lane, 4), make(chan *lane, 4)}, lanes: map[*lane]struct{}{}, relay: relay}
-			var sent bytes.Buffer
-			mine, other := &lane{codec: NewCodec(&sent, 0), cpu: cpu}, &lane{codec: NewCodec(&sent, 0), cpu: cpu + 1}
-			c.putLane(other)
-			c.putLane(mine)
-			got := c.getLane()
-			if got != mine {
-				done <- "the lane last used from the caller's CPU was not taken first"
-				return
-			}
-			want := cpu
-			if relay {
-				want = -1
-			}
-			got.codec.WriteRequest(CallGetInfo, &GetInfoRequest{})
-			r := NewCodec(&sent, 0)
-			if _, err := r.ReadRequestID(); err != nil || r.PeerCPU() != want {
-				done <- fmt.Sprintf("relay %v: the request says CPU %d (%v), want %d", relay, r.PeerCPU(), err, want)
-				return
-			}
-			c.putLane(got)
-			if got := c.getLane(); got != mine {
-				done <- fmt.Sprintf("relay %v: the lane did not go back to its CPU's pool", relay)
-				return
-			}
-			if got := c.getLane(); got != other {
-				done <- "with none idle on the caller's CPU, another CPU's idle lane was not taken"
-				return
-			}
-			done <- ""
-		}()
-		if msg := <-done; msg != "" {
-			t.Fatal(msg)
+	done := make(chan string)
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		var allowed, one unix.CPUSet
+		unix.SchedGetaffinity(0, &allowed)
+		defer unix.SchedSetaffinity(0, &allowed)
+		cpu := 0
+		for !allowed.IsSet(cpu) {
+			cpu++
+		}
+		one.Set(cpu)
+		if err := unix.SchedSetaffinity(0, &one); err != nil {
+			done <- err.Error()
+			return
+		}
+		c := &Client{idleLanes: []chan *lane{make(chan *lane, 4), make(chan *lane, 4)}, lanes: map[*lane]struct{}{}}
+		var sent bytes.Buffer
+		mine, other := &lane{codec: NewCodec(&sent, 0), cpu: cpu}, &lane{codec: NewCodec(&sent, 0), cpu: cpu + 1}
+		c.putLane(other)
+		c.putLane(mine)
+		got := c.getLane()
+		if got != mine {
+			done <- "the lane last used from the caller's CPU was not taken first"
+			return
+		}
+		got.codec.WriteRequest(CallGetInfo, &GetInfoRequest{})
+		r := NewCodec(&sent, 0)
+		if _, err := r.ReadRequestID(); err != nil || r.PeerCPU() != cpu {
+			done <- fmt.Sprintf("the request says CPU %d (%v), want %d", r.PeerCPU(), err, cpu)
+			return
+		}
+		c.putLane(got)
+		if got := c.getLane(); got != mine {
+			done <- "the lane did not go back to its CPU's pool"
+			return
+		}
+		if got := c.getLane(); got != other {
+			done <- "with none idle on the caller's CPU, another CPU's idle lane was not taken"
+			return
+		}
+		done <- ""
+	}()
+	if msg := <-done; msg != "" {
+		t.Fatal(msg)
+	}
+}
+
+// A relayed call says its caller's CPU only while 2 to NumCPU relayed
+// calls are in flight.
+func TestRelayedCPU(t *testing.T) {
+	n := int64(runtime.NumCPU())
+	two := -1 // with one CPU, never
+	if n >= 2 {
+		two = 5
+	}
+	for _, tc := range []struct {
+		inflight int64
+		want     int
+	}{
+		{1, -1},
+		{2, two},
+		{n + 1, -1},
+		{n + 60, -1},
+	} {
+		if got := relayedCPU(tc.inflight, 5); got != tc.want {
+			t.Errorf("%d in flight on %d CPUs: CPU %d, want %d", tc.inflight, n, got, tc.want)
 		}
 	}
 }
