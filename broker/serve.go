@@ -185,7 +185,6 @@ func (c *connState) acceptTLSLanes(ctx context.Context, wg *sync.WaitGroup) {
 		case <-ctx.Done():
 			return
 		}
-		l.Raw.Serving()
 		// A remote client's CPU numbers are another machine's.
 		ip, _ := l.RemoteAddr().(*net.TCPAddr)
 		if !c.serveLane(ctx, wg, l, l.Conn, wire.NewCodec(l.Conn, c.cfg.MaxFrame), ip != nil && ip.IP.IsLoopback()) {

@@ -77,7 +77,7 @@ func AcceptTLSLane(raw *wire.LaneConn, cfg *tls.Config, want acl.Identity, key [
 		log.Warn().Err(err).Str("remote", where).Msg("TLS lane refused")
 		return nil, err
 	}
-	l := &wire.TLSLane{Conn: tc, Raw: raw}
+	l := wire.NewTLSLane(tc, raw)
 	refuse := func(why string) (*wire.TLSLane, error) {
 		log.Warn().Str("remote", where).Str("why", why).Msg("TLS lane refused")
 		wire.WriteMsg(tc, &wire.Welcome{Version: wire.ProtocolVersion, Error: "lane refused: " + why})

@@ -53,18 +53,19 @@ type laneRaw interface {
 	Close() error
 }
 
-// tlsLaneEnd is a client's TLS lane.
-type tlsLaneEnd struct {
+// TLSLane is a lane's TLS connection and the socket beneath it: the
+// client's end (openTLSLane) or the serving end (NewTLSLane).
+type TLSLane struct {
 	*tls.Conn
 	raw laneRaw
 }
 
 // Shutdown wakes a Read blocked on the lane, from any goroutine.
-func (l *tlsLaneEnd) Shutdown() { l.raw.Shutdown() }
+func (l *TLSLane) Shutdown() { l.raw.Shutdown() }
 
 // Close says close_notify and releases the socket; only the goroutine
 // that owns the lane may call it.
-func (l *tlsLaneEnd) Close() error {
+func (l *TLSLane) Close() error {
 	l.Conn.Close()
 	return l.raw.Close()
 }
@@ -81,7 +82,7 @@ func tlsLanes(ep Endpoint, cfg ClientConfig, key []byte) *laneOpener {
 	return &o
 }
 
-func openTLSLane(ep Endpoint, cfg ClientConfig, key []byte, timeout time.Duration) (*tlsLaneEnd, error) {
+func openTLSLane(ep Endpoint, cfg ClientConfig, key []byte, timeout time.Duration) (*TLSLane, error) {
 	tc, err := clientTLS(ep, cfg)
 	if err != nil {
 		return nil, err
@@ -103,7 +104,7 @@ func openTLSLane(ep Endpoint, cfg ClientConfig, key []byte, timeout time.Duratio
 	if err != nil {
 		return nil, err // handshakeTLS closed the socket
 	}
-	l := &tlsLaneEnd{Conn: conn, raw: raw}
+	l := &TLSLane{Conn: conn, raw: raw}
 	h := &Hello{Magic: Magic, Version: ProtocolVersion, Program: cfg.Program, PID: uint64(os.Getpid()), Lane: key}
 	if err := WriteMsg(conn, h); err != nil {
 		l.Close()

@@ -11,21 +11,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// TLSLane is a lane's TLS connection and the blocking socket beneath it.
-type TLSLane struct {
-	*tls.Conn
-	Raw *LaneConn
-}
-
-// Shutdown ends the lane: a Read blocked on it returns. Any goroutine may
-// call it.
-func (l *TLSLane) Shutdown() { l.Raw.Shutdown() }
-
-// Close says close_notify and releases the socket; only the goroutine
-// that owns the lane may call it.
-func (l *TLSLane) Close() error {
-	l.Conn.Close()
-	return l.Raw.Close()
+// NewTLSLane is the serving end of a TLS lane: conn runs on raw, whose
+// busy waits become a serving end's (LaneConn.Serving).
+func NewTLSLane(conn *tls.Conn, raw *LaneConn) *TLSLane {
+	raw.Serving()
+	return &TLSLane{Conn: conn, raw: raw}
 }
 
 // NetLane is a LaneConn as the net.Conn crypto/tls runs on. Its reads are
