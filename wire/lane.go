@@ -23,7 +23,7 @@ const LaneKeyLen = 16
 // with one system call.
 const laneBuf = 64 << 10
 
-// laneSpin is how long a lane polls before it blocks: lane_linux.go says
+// laneSpin is how long a lane spins before it blocks: lane_linux.go says
 // why and what it was measured to give.
 var laneSpin atomic.Int64 // ns; 0: never spin
 
@@ -32,7 +32,7 @@ const DefaultLaneSpin = 100 * time.Microsecond
 
 func init() { laneSpin.Store(int64(DefaultLaneSpin)) }
 
-// SetLaneSpin sets how long a lane polls before it blocks (0: never).
+// SetLaneSpin sets how long a lane spins before it blocks (0: never).
 func SetLaneSpin(d time.Duration) { laneSpin.Store(int64(max(d, 0))) }
 
 // LaneDialer opens a new lane's socket and does whatever the serving side

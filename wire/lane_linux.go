@@ -96,12 +96,12 @@ func laneOpened() {
 	}
 }
 
-// Read spins (spinner.read), then waits in poll(2) for data and reads. A thread blocked in read(2)
-// on a unix socket is woken each time the peer consumes a message this
-// side sent (the kernel signals "writable" on the same wait queue), only
-// to find nothing and sleep again; poll filters that wakeup out. On these
-// VMs a wakeup is an inter-processor interrupt, and a round trip costs
-// 11.6 us instead of 13.1 (two Go processes, p50).
+// Read spins (spinner.read), then waits in poll(2) for data and reads. A
+// thread blocked in read(2) on a unix socket is woken each time the peer
+// consumes a message this side sent (the kernel signals "writable" on the
+// same wait queue), only to find nothing and sleep again; poll filters
+// that wakeup out. On these VMs a wakeup is an inter-processor interrupt,
+// and a round trip costs 11.6 us instead of 13.1 (two Go processes, p50).
 func (l *LaneConn) Read(p []byte) (int, error) {
 	if l.timeout < 0 {
 		if n, err, done := l.spin.read(l.fd, p); done {
