@@ -5,20 +5,34 @@
  *                           request is a 4-byte big-endian length and a
  *                           payload, answered with the same frame.
  *   floor client SOCKET [--threads 1,2,4,8] [--duration S] [--max-ops N]
- *                [--target NAME] [--header]
+ *                [--trips N] [--work-us N] [--futex] [--target NAME] [--header]
  *                           each thread its own connection, 64-byte payloads,
- *                           one round trip per op, timed like p11bench, rows
- *                           in the same CSV (op "roundtrip").
+ *                           --trips round trips (default 1) then --work-us of
+ *                           computation per op, timed like p11bench, rows in
+ *                           the same CSV (op "roundtrip").  --futex: no
+ *                           socket; the client forks an echo server and each
+ *                           thread's round trip is a slot in shared memory,
+ *                           a word per direction, each side sleeping in
+ *                           futex(2) until the other's word changes.
  *
  * Both sides read with one read() into a buffer and write a frame with one
- * write(): the minimum of syscalls a framed protocol needs.
+ * write(): the minimum of syscalls a framed protocol needs.  The futex
+ * transport is the least a shared-memory ring with blocking waits costs:
+ * a wake and a wait per direction, nothing copied.  With --work-us on a
+ * saturated host (threads > CPUs), CPU per op against --trips 0 is what
+ * the round trips cost the application (make bench's busy-host scenario).
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
+#include <linux/futex.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "bench_common.h"
@@ -123,6 +137,72 @@ static int server(const char *path)
 static const char *sock_path;
 static double duration = 2.0;
 static long max_ops = 1000000;
+static int trips = 1, work_us;
+
+/* ---- futex transport ---------------------------------------------------- */
+
+/* One client thread's slot: the client bumps req, the server copies it to
+ * resp.  A cache line each, so threads do not share lines. */
+struct fslot {
+	_Atomic uint32_t req;
+	char pad1[60];
+	_Atomic uint32_t resp;
+	char pad2[60];
+};
+
+static struct fslot *fslots;
+
+static void futex_wait(_Atomic uint32_t *w, uint32_t was)
+{
+	syscall(SYS_futex, w, FUTEX_WAIT, was, NULL, NULL, 0);
+}
+
+static void futex_wake(_Atomic uint32_t *w)
+{
+	syscall(SYS_futex, w, FUTEX_WAKE, 1, NULL, NULL, 0);
+}
+
+static void *futex_serve(void *arg)
+{
+	struct fslot *s = arg;
+	uint32_t seen = 0, v;
+	for (;;) {
+		while ((v = atomic_load(&s->req)) == seen)
+			futex_wait(&s->req, seen);
+		seen = v;
+		atomic_store(&s->resp, v);
+		futex_wake(&s->resp);
+	}
+	return NULL;
+}
+
+/* Forks the echo server of n slots; returns its pid or -1. */
+static pid_t futex_server(int n)
+{
+	fslots = mmap(NULL, sizeof *fslots * (size_t)n, PROT_READ | PROT_WRITE,
+		      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (fslots == MAP_FAILED)
+		return -1;
+	pid_t pid = fork();
+	if (pid != 0)
+		return pid;
+	for (int i = 0; i < n; i++) {
+		pthread_t th;
+		if (pthread_create(&th, NULL, futex_serve, &fslots[i]) != 0)
+			_exit(2);
+	}
+	for (;;)
+		pause();
+}
+
+static void futex_round_trip(struct fslot *s)
+{
+	uint32_t n = atomic_load(&s->req) + 1, v;
+	atomic_store(&s->req, n);
+	futex_wake(&s->req);
+	while ((v = atomic_load(&s->resp)) != n)
+		futex_wait(&s->resp, v);
+}
 
 struct cslot {
 	uint64_t ok, err, t_end;
@@ -152,6 +232,21 @@ static int round_trip(int fd, unsigned char *req, unsigned char *resp)
 	return 0;
 }
 
+/* One op: the round trips, then the application's own work. */
+static int op(struct fslot *fs, int fd, unsigned char *req, unsigned char *resp)
+{
+	for (int i = 0; i < trips; i++) {
+		if (fs)
+			futex_round_trip(fs);
+		else if (round_trip(fd, req, resp) != 0)
+			return -1;
+	}
+	uint64_t end = now_ns() + (uint64_t)work_us * 1000u;
+	while (now_ns() < end)
+		;
+	return 0;
+}
+
 static void *client_thread(void *arg)
 {
 	struct cworker *w = arg;
@@ -163,9 +258,10 @@ static void *client_thread(void *arg)
 	for (int i = 0; i < PAYLOAD; i++)
 		req[4 + i] = (unsigned char)(i * 7 + w->idx);
 	struct sockaddr_un sa;
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	int ok = fd >= 0 && unix_addr(sock_path, &sa) == 0 &&
-		 connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
+	struct fslot *fs = fslots ? &fslots[w->idx] : NULL;
+	int fd = fs ? -1 : socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int ok = fs || (fd >= 0 && unix_addr(sock_path, &sa) == 0 &&
+			connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0);
 	if (!ok) {
 		sl->err++;
 		snprintf(sl->first, sizeof sl->first, "connect:%s", strerror(errno));
@@ -173,7 +269,7 @@ static void *client_thread(void *arg)
 		double wsec = duration * 0.2 > 0.1 ? 0.1 : duration * 0.2;
 		uint64_t wend = now_ns() + (uint64_t)(wsec * 1e9);
 		for (int i = 0; i < 200 && now_ns() < wend; i++)
-			if (round_trip(fd, req, resp) != 0)
+			if (op(fs, fd, req, resp) != 0)
 				break;
 	}
 	pthread_barrier_wait(&c->warm);
@@ -183,7 +279,7 @@ static void *client_thread(void *arg)
 		t0 = t1;
 		if (t0 >= c->deadline)
 			break;
-		int r = round_trip(fd, req, resp);
+		int r = op(fs, fd, req, resp);
 		t1 = now_ns();
 		done++;
 		if (r == 0) {
@@ -245,7 +341,8 @@ static int usage(void)
 {
 	fprintf(stderr, "usage: floor server SOCKET\n"
 			"       floor client SOCKET [--threads 1,2,4,8] [--duration S] "
-			"[--max-ops N] [--target NAME] [--header]\n");
+			"[--max-ops N] [--trips N] [--work-us N] [--futex]\n"
+			"                     [--target NAME] [--header]\n");
 	return 2;
 }
 
@@ -260,11 +357,15 @@ int main(int argc, char **argv)
 	sock_path = argv[2];
 	const char *target = "floor";
 	int threads[16], nthreads = parse_int_list("1,2,4,8", threads, 16);
-	int header = 0;
+	int header = 0, futex = 0;
 	for (int i = 3; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 		if (strcmp(a, "--header") == 0) {
 			header = 1;
+			continue;
+		}
+		if (strcmp(a, "--futex") == 0) {
+			futex = 1;
 			continue;
 		}
 		if (!v)
@@ -276,21 +377,37 @@ int main(int argc, char **argv)
 			duration = atof(v);
 		else if (strcmp(a, "--max-ops") == 0)
 			max_ops = atol(v);
+		else if (strcmp(a, "--trips") == 0)
+			trips = atoi(v);
+		else if (strcmp(a, "--work-us") == 0)
+			work_us = atoi(v);
 		else if (strcmp(a, "--target") == 0)
 			target = v;
 		else
 			return usage();
 	}
-	if (nthreads <= 0 || duration <= 0 || max_ops <= 0)
+	if (nthreads <= 0 || duration <= 0 || max_ops <= 0 || trips < 0 || work_us < 0)
 		return usage();
-	for (int i = 0; i < nthreads; i++)
+	int most = 0;
+	for (int i = 0; i < nthreads; i++) {
 		if (threads[i] > 64)
 			return usage();
+		most = threads[i] > most ? threads[i] : most;
+	}
+	pid_t fpid = 0;
+	if (futex && (fpid = futex_server(most)) < 0) {
+		perror("floor: futex server");
+		return 2;
+	}
 	signal(SIGPIPE, SIG_IGN);
 	alarm((unsigned)(30 + 3 * duration * nthreads)); /* never hang a campaign */
 	if (header)
 		printf("%s\n", CSV_HEADER);
 	for (int i = 0; i < nthreads; i++)
 		client_cell(target, threads[i]);
+	if (fpid > 0) {
+		kill(fpid, SIGKILL);
+		waitpid(fpid, NULL, 0);
+	}
 	return 0;
 }

@@ -383,6 +383,12 @@ done
 BUSY_WORK_US=${BENCH_BUSY_WORK_US:-50}
 BUSY_DURATION=$( ((QUICK)) && echo 2 || echo 5)
 echo "target,ops_per_s,cpu_us_per_op,host_busy_pct" >"$OUT/busy.csv"
+# busy_row CSV_ROW BUSY_TICKS TOTAL_TICKS: appends the row's line to busy.csv
+busy_row() {
+	awk -F, -v b="$2" -v t="$3" -v d="$BUSY_DURATION" -v hz="$(getconf CLK_TCK)" \
+		'{ops = $5 * d; printf "%s,%.1f,%.1f,%.0f\n", $1, $5, (ops > 0 ? b / hz * 1e6 / ops : 0), (t > 0 ? 100 * b / t : 0)}' \
+		<<<"$1" >>"$OUT/busy.csv"
+}
 log "busy host: 8 threads, ECDSA and RSA in turn with ${BUSY_WORK_US}us of application work after each, ${BUSY_DURATION}s per target"
 for name in ${BENCH_BUSY_TARGETS:-direct gop11 gop11-nospin gop11-qshared p11kit}; do
 	[[ " ${ACTIVE[*]} " == *" $name "* ]] || continue
@@ -390,13 +396,34 @@ for name in ${BENCH_BUSY_TARGETS:-direct gop11 gop11-nospin gop11-qshared p11kit
 	row=$(bench "$name" --ops busy_sign --threads 8 --duration "$BUSY_DURATION" --max-ops 100000000 \
 		--work-us "$BUSY_WORK_US" | grep ",busy_sign," | tail -1)
 	read -r b1 t1 <<<"$(cpu_sample)"
-	awk -F, -v b=$((b1 - b0)) -v t=$((t1 - t0)) -v d="$BUSY_DURATION" -v hz="$(getconf CLK_TCK)" \
-		'{ops = $5 * d; printf "%s,%.1f,%.1f,%.0f\n", $1, $5, (ops > 0 ? b / hz * 1e6 / ops : 0), (t > 0 ? 100 * b / t : 0)}' \
-		<<<"$row" >>"$OUT/busy.csv"
+	busy_row "$row" $((b1 - b0)) $((t1 - t0))
 done
-awk -F, 'NR == 1 {next} $1 == "direct" {d = $2; dc = $3} {r[NR] = $0}
+# The floor of any out-of-process design here: the same 8 threads, each op
+# the direct op's CPU of plain computation and the two round trips a
+# signature takes (C_SignInit, C_Sign) to a C echo server, over a unix
+# socket and over futexes in shared memory; against no round trips.
+DIRECT_CPU=$(awk -F, '$1 == "direct" {printf "%d", $3}' "$OUT/busy.csv")
+if [[ -n $DIRECT_CPU ]]; then
+	"$FLOOR" server "$TMP/floor-busy.sock" 2>>"$TMP/floor-busy.log" &
+	FLOOR_PID=$!
+	sleep 0.2
+	for f in "floor-none --trips 0" "floor-socket --trips 2" "floor-futex --trips 2 --futex"; do
+		read -r b0 t0 <<<"$(cpu_sample)"
+		# shellcheck disable=SC2086 # $f: a name, then options
+		row=$("$FLOOR" client "$TMP/floor-busy.sock" --threads 8 --duration "$BUSY_DURATION" \
+			--max-ops 100000000 --work-us "$DIRECT_CPU" --target ${f%% *} ${f#* } | tail -1)
+		read -r b1 t1 <<<"$(cpu_sample)"
+		busy_row "$row" $((b1 - b0)) $((t1 - t0))
+	done
+	kill "$FLOOR_PID" 2>/dev/null || true
+	wait "$FLOOR_PID" 2>/dev/null || true
+fi
+awk -F, 'NR == 1 {next} $1 == "direct" {d = $2; dc = $3} $1 == "floor-none" {fd = $2; fc = $3} {r[NR] = $0}
 	END {print "busy host (ops/s, vs direct; CPU us per operation, over direct):";
-		for (i = 2; i <= NR; i++) {split(r[i], f, ","); printf "  %-14s %8.1f ops/s  %5.2fx   %6.1f us/op  %+6.1f us\n", f[1], f[2], (d > 0 ? f[2] / d : 0), f[3], f[3] - dc}}' \
+		for (i = 2; i <= NR; i++) {split(r[i], f, ",")
+			if (f[1] ~ /^floor-/) {b = fd; bc = fc} else {b = d; bc = dc}
+			printf "  %-14s %8.1f ops/s  %5.2fx   %6.1f us/op  %+6.1f us\n", f[1], f[2], (b > 0 ? f[2] / b : 0), f[3], f[3] - bc}
+		print "  (floor rows: against floor-none, plain computation costing what a direct op does)"}' \
 	"$OUT/busy.csv" >&2
 
 # ---- RSS: held connections and sessions --------------------------------------
