@@ -41,6 +41,18 @@ func (s *Server) checkModules(ctx context.Context) map[string]string {
 	if snap == nil {
 		return map[string]string{"broker": "no config loaded"}
 	}
+	if m := snap.cfg.Handoff(); m != nil {
+		// The worker loaded the module when it started, and its control
+		// loop answers; one that is not running is started.
+		_, err := s.sharedWorker(s.Log)
+		if err == nil {
+			_, err = s.workerMetrics()
+		}
+		if err != nil {
+			failed[m.Name] = err.Error()
+		}
+		return failed
+	}
 	for _, mod := range snap.modules {
 		log := s.Log.With().Str("health", mod.cfg.Name).Logger()
 		m, err := s.startMember(mod, 0, 0, "broker", log)

@@ -3,13 +3,18 @@ package broker
 import (
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"net"
 	"os"
+	"os/exec"
 	"strconv"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/gop11/gop11/broker/acl"
+	"github.com/gop11/gop11/broker/metrics"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/rs/zerolog"
 )
 
@@ -32,8 +37,9 @@ type SharedConn struct {
 // (JSON SharedConn), and from the worker a connection's end. Lane
 // messages name their connection: the type, then its ID (8 bytes).
 const (
-	ctrlConn = 'C'
-	ctrlEnd  = 'E'
+	ctrlConn    = 'C'
+	ctrlEnd     = 'E'
+	ctrlMetrics = 'M' // to a hand-off worker: write your metrics into the socket that rides along
 )
 
 // sharedQuick is the broker's side of the shared worker.
@@ -41,6 +47,7 @@ type sharedQuick struct {
 	mu      sync.Mutex
 	ctrl    *workerCtrl
 	alive   bool
+	cmd     *exec.Cmd         // the worker, while alive
 	forgets map[uint64]func() // lane keys to forget when a connection ends
 }
 
@@ -76,6 +83,45 @@ func (s *Server) startShared(id uint64, conn net.Conn, ident acl.Identity, log z
 	return relayed, nil
 }
 
+// workerMetrics asks the hand-off worker for its metrics, which it writes
+// into a socket that rides along with the request.
+func (s *Server) workerMetrics() ([]*dto.MetricFamily, error) {
+	q := &s.shared
+	q.mu.Lock()
+	ctrl, alive := q.ctrl, q.alive
+	q.mu.Unlock()
+	if !alive {
+		return nil, errors.New("the hand-off worker is not running")
+	}
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	err = ctrl.send([]byte{ctrlMetrics}, fds[1])
+	syscall.Close(fds[1])
+	f := os.NewFile(uintptr(fds[0]), "metrics")
+	defer f.Close()
+	if err != nil {
+		return nil, err
+	}
+	c, err := net.FileConn(f)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	return metrics.Read(c)
+}
+
+// reload tells a running hand-off worker to read the config again.
+func (q *sharedQuick) reload() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.alive {
+		q.cmd.Process.Signal(syscall.SIGHUP)
+	}
+}
+
 // ended forgets a connection the shared worker has finished with.
 func (q *sharedQuick) ended(id uint64) (known bool) {
 	q.mu.Lock()
@@ -100,11 +146,21 @@ func (s *Server) sharedWorker(log zerolog.Logger) (*workerCtrl, error) {
 	if q.forgets == nil {
 		q.forgets = map[uint64]func(){}
 	}
-	args := append([]string{"--module", s.Module, "--shared", "--max-lanes", strconv.Itoa(s.MaxLanes),
-		"--max-lanes-total", strconv.Itoa(s.MaxLanesTotal), "--call-timeout", s.CallTimeout.String(),
-		"--max-pin-failures", strconv.Itoa(s.MaxPINFailures), "--max-real-sessions", strconv.Itoa(s.MaxRealSessions)}, s.WorkerArgs...)
-	if s.QuickConfig != nil {
-		args = append(args, "--config", s.QuickConfig.Path)
+	lanes := []string{"--max-lanes", strconv.Itoa(s.MaxLanes), "--max-lanes-total", strconv.Itoa(s.MaxLanesTotal)}
+	var args []string
+	name := "" // the module's, for the metrics
+	if s.Config != nil {
+		// Config mode's hand-off worker reads the broker's config itself,
+		// and again at each SIGHUP the broker passes on (stopWorkers,
+		// Reload).
+		name = s.Config.Handoff().Name
+		args = append(append([]string{"--handoff", "--config", s.Config.Path}, lanes...), s.WorkerArgs...)
+	} else {
+		args = append(append([]string{"--module", s.Module, "--shared", "--call-timeout", s.CallTimeout.String(),
+			"--max-pin-failures", strconv.Itoa(s.MaxPINFailures), "--max-real-sessions", strconv.Itoa(s.MaxRealSessions)}, lanes...), s.WorkerArgs...)
+		if s.QuickConfig != nil {
+			args = append(args, "--config", s.QuickConfig.Path)
+		}
 	}
 	cmd, out, ctrl, done, err := spawnWorker(nil, args, nil, nil, s.WorkerUser)
 	if err != nil {
@@ -112,7 +168,8 @@ func (s *Server) sharedWorker(log zerolog.Logger) (*workerCtrl, error) {
 	}
 	pid := cmd.Process.Pid
 	log.Info().Int("worker", pid).Msg("shared worker started")
-	q.ctrl, q.alive = ctrl, true
+	s.Metrics.WorkerStarted(name)
+	q.ctrl, q.alive, q.cmd = ctrl, true, cmd
 	s.mu.Lock()
 	s.workers[pid] = cmd
 	s.mu.Unlock()
@@ -145,18 +202,20 @@ func (s *Server) sharedWorker(log zerolog.Logger) (*workerCtrl, error) {
 		s.mu.Lock()
 		delete(s.workers, pid)
 		s.mu.Unlock()
-		logExit(log, pid, e, out, nil, func() {})
+		logExit(log, pid, e, out, nil, func() { s.Metrics.WorkerDied(name) })
 	}()
 	return ctrl, nil
 }
 
 // CtrlMsg is a message to the shared worker: a connection (Conn, its
-// socket in FD) or a lane of connection ID (FD; TLS: its preface read).
+// socket in FD), a lane of connection ID (FD; TLS: its preface read), or
+// (Metrics) a socket to write the metrics into.
 type CtrlMsg struct {
-	Conn *SharedConn
-	ID   uint64
-	FD   int
-	TLS  bool
+	Conn    *SharedConn
+	ID      uint64
+	FD      int
+	TLS     bool
+	Metrics bool
 }
 
 // ReadSharedCtrl is the shared worker's side of its control socket: the
@@ -204,6 +263,8 @@ func parseShared(msg []byte) (CtrlMsg, bool) {
 			return CtrlMsg{}, false
 		}
 		return CtrlMsg{Conn: &sc, ID: sc.ID}, true
+	case ctrlMetrics:
+		return CtrlMsg{Metrics: true}, len(msg) == 1
 	case ctrlLane, ctrlTLSLane:
 		if len(msg) != 9 {
 			return CtrlMsg{}, false

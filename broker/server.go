@@ -212,8 +212,16 @@ func (s *Server) Run(ctx context.Context, grace time.Duration) error {
 	}
 	switch {
 	case s.Config != nil:
+		if s.Config.Handoff() != nil && s.WorkerUser != nil {
+			s.closeListeners()
+			return fmt.Errorf("module %s: handoff needs its worker to run as the broker's user (it reads the PIN files and writes the audit log): drop --worker-user, or use --user",
+				s.Config.Handoff().Name)
+		}
 		if s.Config.MetricsListen != "" {
 			s.Metrics = metrics.New(s.groupStates, s.moduleSessions)
+			if s.Config.Handoff() != nil {
+				s.Metrics.Also = s.workerMetrics // it counts the calls
+			}
 		}
 		if a := s.Config.Audit; a != nil {
 			level, _ := audit.ParseLevel(a.Verbosity)
@@ -250,7 +258,7 @@ func (s *Server) Run(ctx context.Context, grace time.Duration) error {
 	if s.Module != "" && s.CallTimeout > 0 {
 		go s.watchStopped(s.CallTimeout)
 	}
-	if s.Shared {
+	if s.Shared || s.Config != nil && s.Config.Handoff() != nil {
 		// Started with the broker, so the first client does not wait for
 		// the module to initialize; a failure is logged, and the next
 		// client tries again.
@@ -474,13 +482,14 @@ func (s *Server) admit(conn net.Conn, isTLS bool, handshaken func()) {
 		conn.Close()
 		return
 	}
-	if s.Config != nil {
+	handoff := s.Config != nil && s.snap.Load().cfg.Handoff() != nil
+	if s.Config != nil && !handoff {
 		s.serveRouted(id, conn, ident, log)
 		s.clients.Add(-1)
 		return
 	}
 	start := s.startWorker
-	if s.Shared {
+	if s.Shared || handoff {
 		start = s.startShared
 	}
 	relayed, err := start(id, conn, ident, log)

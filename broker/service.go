@@ -81,6 +81,9 @@ func (s *snapshot) slotsOf(mod int) []uint64 {
 func (s *Server) build(cfg *config.Config) (*snapshot, error) {
 	prev := s.snap.Load()
 	next := &snapshot{cfg: cfg, modules: map[int]*module{}, slots: map[uint64]*route{}, groups: map[int]*groupRoute{}, pins: map[uint64]*heldPin{}}
+	if cfg.Handoff() != nil {
+		return next, nil // the hand-off worker loads the module and serves every connection
+	}
 	holdPin := func(slot uint64, src *config.PinSource) {
 		if src == nil {
 			return
@@ -261,6 +264,11 @@ func (s *Server) Reload(cfg *config.Config) error {
 		k.(*router).reloaded(next)
 		return true
 	})
+	s.shared.reload()
+	if m := cfg.Handoff(); m != nil {
+		s.Log.Info().Str("module", m.Name).Msg("configuration loaded: every connection is handed to the module's worker (handoff)")
+		return nil
+	}
 	s.Log.Info().Int("modules", len(next.modules)).Int("slots", len(next.slots)).Msg("configuration loaded")
 	return nil
 }
@@ -307,9 +315,22 @@ func (s *Server) serveRouted(id uint64, conn net.Conn, ident acl.Identity, log z
 			return
 		}
 	}()
+	s.serveWelcomed(id, conn, ident, key, lanes, tlsLanes, nil, log)
+}
+
+// serveWelcomed welcomes a config-mode connection whose lanes come on
+// lanes and tlsLanes (their key: key) and serves it until it ends. hang,
+// if set, is what a call running over its module's call_timeout does
+// (the hand-off worker's: exit).
+func (s *Server) serveWelcomed(id uint64, conn net.Conn, ident acl.Identity, key []byte, lanes <-chan int, tlsLanes <-chan *wire.TLSLane,
+	hang func(string), log zerolog.Logger) {
 	if err := wire.WriteMsg(conn, &wire.Welcome{Version: wire.ProtocolVersion, Broker: s.Version, Lane: key}); err != nil {
 		conn.Close()
 		return
+	}
+	var timeout time.Duration
+	if hang != nil {
+		timeout = s.snap.Load().cfg.Modules[0].CallTimeout
 	}
 	r := newRouter(s, id, ident.Key(), log)
 	s.routers.Store(r, true)
@@ -332,7 +353,8 @@ func (s *Server) serveRouted(id uint64, conn net.Conn, ident acl.Identity, log z
 	s.Metrics.Connected()
 	defer s.Metrics.Disconnected()
 	ServeConn(context.Background(), conn, ServeConfig{Backend: s.Metrics.Wrap(audited.Wrap(guard.Call)), Admin: s.admin(ident, guard.Policy), Log: log, Stop: s.ctx.Done(), Grace: s.grace,
-		Lanes: lanes, TLSLanes: tlsLanes, Version: s.Version, MaxLanes: s.MaxLanes, MaxLanesTotal: s.MaxLanesTotal})
+		Lanes: lanes, TLSLanes: tlsLanes, Version: s.Version, MaxLanes: s.MaxLanes, MaxLanesTotal: s.MaxLanesTotal,
+		CallTimeout: timeout, OnHang: hang})
 	r.close()
 	log.Info().Dur("connected_for", time.Since(start)).Msg("client gone: its workers finalize their modules")
 }

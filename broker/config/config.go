@@ -118,8 +118,13 @@ type Module struct {
 	// MaxRealSessions: a shared module keeps at most this many sessions
 	// of its own open, whatever its clients open; 0: no limit.
 	MaxRealSessions int
-	CallTimeout     time.Duration
-	Env             map[string]string // environment of the module's process; nil if none
+	// Handoff: the broker hands each connection, and its lanes, to the
+	// shared module's worker, which serves it whole (policy, held PINs,
+	// audit, virtual slots): no hop through the broker. Only for a config
+	// whose one module this is (checked in Parse).
+	Handoff     bool
+	CallTimeout time.Duration
+	Env         map[string]string // environment of the module's process; nil if none
 	// InitArgs goes to the module's C_Initialize as pReserved (NSS's
 	// softoken reads its configuration there). Never logged: vendors put
 	// passwords in it.
@@ -209,6 +214,7 @@ type rawModule struct {
 	Env         map[string]string `toml:"env"`
 	MaxPINFail  *int64            `toml:"max_pin_failures"`
 	MaxReal     *int64            `toml:"max_real_sessions"`
+	Handoff     *bool             `toml:"handoff"`
 	InitArgs    *string           `toml:"init_args"`
 }
 
@@ -518,7 +524,22 @@ func (p *parser) build(raw *rawConfig, o ParseOptions) (*Config, error) {
 	if err := p.clients(raw.Client, c, o); err != nil {
 		return nil, err
 	}
+	for i, m := range c.Modules {
+		if m.Handoff && (len(c.Modules) > 1 || len(c.Groups) > 0 || len(c.Remotes) > 0) {
+			return nil, p.errorf(fmt.Sprintf("module[%d].handoff", i), "needs a config whose only module this is, with no [[group]] or [[remote]]: "+
+				"every connection goes to its worker")
+		}
+	}
 	return c, nil
+}
+
+// Handoff is the module whose worker serves every connection (its
+// handoff key), or nil.
+func (c *Config) Handoff() *Module {
+	if len(c.Modules) == 1 && c.Modules[0].Handoff {
+		return &c.Modules[0]
+	}
+	return nil
 }
 
 func (p *parser) module(i int, rm rawModule, o ParseOptions) (Module, error) {
@@ -579,6 +600,12 @@ func (p *parser) module(i int, rm rawModule, o ParseOptions) (Module, error) {
 			return m, p.errorf(k("max_real_sessions"), "needs isolation \"shared\" or \"inprocess\": with \"process\" each client has a module instance of its own")
 		}
 		m.MaxRealSessions = int(*rm.MaxReal)
+	}
+	if rm.Handoff != nil {
+		if *rm.Handoff && m.Isolation != IsolationShared {
+			return m, p.errorf(k("handoff"), "needs isolation \"shared\": the connections are handed to the module's shared worker")
+		}
+		m.Handoff = *rm.Handoff
 	}
 	if rm.Serialize != nil {
 		m.Serialize = *rm.Serialize

@@ -321,6 +321,12 @@ path = "LIB/x.so"
 		`broker.toml:5: module[0].max_pin_failures: -1: want 0 (never) to 1048576`},
 	{"max_real_sessions with a worker per client", head + "max_real_sessions = 16\n",
 		`broker.toml:5: module[0].max_real_sessions: needs isolation "shared" or "inprocess": with "process" each client has a module instance of its own`},
+	{"handoff without a shared worker", head + "handoff = true\n",
+		`broker.toml:5: module[0].handoff: needs isolation "shared": the connections are handed to the module's shared worker`},
+	{"handoff beside another module", head + "isolation = \"shared\"\nhandoff = true\n[[module]]\nname = \"other\"\npath = \"LIB\"\n",
+		`broker.toml:6: module[0].handoff: needs a config whose only module this is, with no [[group]] or [[remote]]: every connection goes to its worker`},
+	{"handoff beside a group", head + "isolation = \"shared\"\nhandoff = true\n" + groupTokens + "[[group]]\nname = \"g\"\nslot = 1\nmembers = [\"a\", \"b\"]\n",
+		`broker.toml:6: module[0].handoff: needs a config whose only module this is, with no [[group]] or [[remote]]: every connection goes to its worker`},
 	{"call_timeout without unit", head + "call_timeout = \"30\"\n",
 		`broker.toml:5: module[0].call_timeout: "30": want a duration such as "30s" or "1m30s"`},
 	{"call_timeout zero", head + "call_timeout = \"0s\"\n",
@@ -879,4 +885,26 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestHandoff: Handoff names the module only when handoff = true is set
+// on the config's one module.
+func TestHandoff(t *testing.T) {
+	lib := testLib(t)
+	for _, c := range []struct {
+		extra string
+		want  bool
+	}{
+		{"isolation = \"shared\"\nhandoff = true\n", true},
+		{"isolation = \"shared\"\nhandoff = false\n", false},
+		{"isolation = \"shared\"\n", false},
+	} {
+		cfg, err := Parse([]byte(strings.ReplaceAll(head, "LIB", lib)+c.extra), "broker.toml")
+		if err != nil {
+			t.Fatalf("%q: %v", c.extra, err)
+		}
+		if m := cfg.Handoff(); (m != nil) != c.want || m != nil && m.Name != "soft" {
+			t.Errorf("%q: Handoff() = %v, want a module: %v", c.extra, m, c.want)
+		}
+	}
 }

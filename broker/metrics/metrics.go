@@ -10,6 +10,8 @@ package metrics
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"io"
 	"net/http"
 	"sync"
 	"time"
@@ -17,6 +19,8 @@ import (
 	"github.com/gop11/gop11/wire"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
 )
 
 // Metrics is the broker's set of metrics.
@@ -29,6 +33,11 @@ type Metrics struct {
 	crashes     *prometheus.CounterVec
 	denials     *prometheus.CounterVec
 	modLatency  *prometheus.HistogramVec
+
+	// Also, if set, brings families counted in another process (a
+	// hand-off worker serves the calls): they replace this process's
+	// families of the same name at each scrape.
+	Also func() ([]*dto.MetricFamily, error)
 
 	// Per function, resolved at its first call (so that functions never
 	// called export no series); then the call path does no label lookup.
@@ -214,7 +223,7 @@ const healthTTL = 2 * time.Second
 // 503 with a JSON reason otherwise).
 func (m *Metrics) Handler(health Health) http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
+	mux.Handle("/metrics", promhttp.HandlerFor(prometheus.GathererFunc(m.gather), promhttp.HandlerOpts{}))
 	var mu sync.Mutex
 	var at time.Time
 	var failed map[string]string
@@ -236,4 +245,61 @@ func (m *Metrics) Handler(health Health) http.Handler {
 		json.NewEncoder(w).Encode(map[string]any{"status": "ok"})
 	})
 	return mux
+}
+
+// gather is this process's families, and Also's in place of any of the
+// same name. Without Also's (the worker is down) the scrape still
+// answers, with an error the handler logs.
+func (m *Metrics) gather() ([]*dto.MetricFamily, error) {
+	own, err := m.reg.Gather()
+	if m.Also == nil || err != nil {
+		return own, err
+	}
+	more, err := m.Also()
+	if err != nil {
+		return own, err
+	}
+	names := map[string]bool{}
+	for _, f := range more {
+		names[f.GetName()] = true
+	}
+	for _, f := range own {
+		if !names[f.GetName()] {
+			more = append(more, f)
+		}
+	}
+	return more, nil
+}
+
+// Write encodes the metrics for Read (protobuf, length-delimited): a
+// hand-off worker's answer to the broker.
+func (m *Metrics) Write(w io.Writer) error {
+	fams, err := m.reg.Gather()
+	if err != nil {
+		return err
+	}
+	enc := expfmt.NewEncoder(w, expfmt.NewFormat(expfmt.TypeProtoDelim))
+	for _, f := range fams {
+		if err := enc.Encode(f); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Read decodes what Write wrote.
+func Read(r io.Reader) ([]*dto.MetricFamily, error) {
+	dec := expfmt.NewDecoder(r, expfmt.NewFormat(expfmt.TypeProtoDelim))
+	var out []*dto.MetricFamily
+	for {
+		f := &dto.MetricFamily{}
+		err := dec.Decode(f)
+		if errors.Is(err, io.EOF) {
+			return out, nil
+		}
+		if err != nil {
+			return out, err
+		}
+		out = append(out, f)
+	}
 }

@@ -36,9 +36,21 @@ type server struct {
 	log  func() string
 }
 
-// quickShared is quick mode with --isolation shared, beside the config
-// file's isolations.
-const quickShared = "quick-shared"
+// quickShared is quick mode with --isolation shared, and handoff config
+// mode's isolation "shared" with handoff = true, beside the config file's
+// isolations.
+const (
+	quickShared = "quick-shared"
+	handoff     = "handoff"
+)
+
+// moduleKeys is the isolation key and the extra [[module]] keys for iso.
+func moduleKeys(iso, extra string) (string, string) {
+	if iso == handoff {
+		return "shared", "handoff = true\n" + extra
+	}
+	return iso, extra
+}
 
 // setup makes a token with an EC key pair (a private key and a public
 // one) and starts a broker serving it: config mode with isolation iso
@@ -51,6 +63,7 @@ func setup(t *testing.T, iso, extra string) (*harness.Token, *server) {
 		n, _ := strconv.ParseUint(tok.Slot, 10, 64)
 		return tok, &server{sock: b.Socket, slot: n, log: b.Log}
 	}
+	iso, extra = moduleKeys(iso, extra)
 	cfg := `listen = ["unix://%SOCK%"]` + harness.ModuleTOML("softhsm", softhsm, iso, extra, map[string]string{"SOFTHSM2_CONF": tok.Conf}) +
 		harness.TokenTOML("softhsm", "pkcs11:token=shared", slot)
 	b := harness.StartConfigBroker(t, cfg, nil)
@@ -169,7 +182,7 @@ func want(t *testing.T, what string, err, rv error) {
 // one not, each sees exactly what it would see with SoftHSM2 loaded alone,
 // whatever the isolation.
 func TestTwoApplications(t *testing.T) {
-	for _, iso := range []string{"process", "shared", "inprocess", quickShared} {
+	for _, iso := range []string{"process", "shared", "inprocess", quickShared, handoff} {
 		t.Run(iso, func(t *testing.T) {
 			_, b := setup(t, iso, "")
 			a, o := connect(t, b), connect(t, b)
@@ -236,7 +249,7 @@ func TestTwoApplications(t *testing.T) {
 // issue names: wrong PINs lock an identity out, and PIN changes need the
 // token to themselves; an application that goes away leaves nothing open.
 func TestSharedOnly(t *testing.T) {
-	for _, iso := range []string{"shared", "inprocess", quickShared} {
+	for _, iso := range []string{"shared", "inprocess", quickShared, handoff} {
 		t.Run(iso, func(t *testing.T) {
 			limit := 3 // quick mode: config.DefaultMaxPINFailures
 			if iso == quickShared {
@@ -285,10 +298,10 @@ func TestSharedOnly(t *testing.T) {
 // TestSharedWorkerCrash: the shared worker is killed; its clients' calls
 // fail (never hang), the worker comes back, and new sessions work. Every
 // connection shares the one worker. In config mode the broker holds the
-// connections and they stay; in quick mode the worker held them, and a
-// client connects again.
+// connections and they stay; in quick mode and with handoff the worker
+// held them, and a client connects again.
 func TestSharedWorkerCrash(t *testing.T) {
-	for _, iso := range []string{"shared", quickShared} {
+	for _, iso := range []string{"shared", quickShared, handoff} {
 		t.Run(iso, func(t *testing.T) {
 			_, b := setup(t, iso, "")
 			a, o := connect(t, b), connect(t, b)
@@ -306,7 +319,7 @@ func TestSharedWorkerCrash(t *testing.T) {
 			if err == nil {
 				t.Fatal("a session of the killed worker still answers")
 			}
-			if iso == quickShared {
+			if iso == quickShared || iso == handoff {
 				a = connect(t, b)
 			}
 			s := a.open(false)
@@ -331,7 +344,7 @@ func waitLog(t *testing.T, b *server, re *regexp.Regexp) {
 // TestPkcs11Tool: a real client signs through a shared instance while
 // another application holds the token's login.
 func TestPkcs11Tool(t *testing.T) {
-	for _, iso := range []string{"shared", quickShared} {
+	for _, iso := range []string{"shared", quickShared, handoff} {
 		t.Run(iso, func(t *testing.T) { pkcs11Tool(t, iso) })
 	}
 }
@@ -373,7 +386,7 @@ func pkcs11Tool(t *testing.T, iso string) {
 // session object keeps its real session through it all. Without the
 // pool, the 17th session fails: the cap is real.
 func TestSessionPool(t *testing.T) {
-	for _, iso := range []string{"shared", "inprocess", quickShared} {
+	for _, iso := range []string{"shared", "inprocess", quickShared, handoff} {
 		t.Run(iso, func(t *testing.T) { sessionPool(t, iso) })
 	}
 }
@@ -396,8 +409,9 @@ func sessionPool(t *testing.T, iso string) {
 		if pooled {
 			extra = "max_real_sessions = 16"
 		}
+		isolation, extra := moduleKeys(iso, extra)
 		b := harness.StartConfigBroker(t, `listen = ["unix://%SOCK%"]`+
-			harness.ModuleTOML("capped", fault, iso, extra, map[string]string{"SOFTHSM2_CONF": tok.Conf, harness.FaultMaxSessionsEnv: "16"})+
+			harness.ModuleTOML("capped", fault, isolation, extra, map[string]string{"SOFTHSM2_CONF": tok.Conf, harness.FaultMaxSessionsEnv: "16"})+
 			harness.TokenTOML("capped", "pkcs11:token=shared", slot), nil)
 		return &server{sock: b.Sock, slot: slot, log: b.Log}
 	}

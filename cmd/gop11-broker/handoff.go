@@ -1,0 +1,174 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"net"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/gop11/gop11/broker"
+	"github.com/gop11/gop11/broker/acl"
+	"github.com/gop11/gop11/broker/config"
+	"github.com/gop11/gop11/wire"
+	"github.com/rs/zerolog"
+)
+
+// serveHandoff is config mode's hand-off worker (handoff = true): a
+// config-mode server of its own, its module in this process, serving
+// every connection the broker hands over (fd 4 brings them and their
+// lanes) whole, policy and audit included (broker/handoff.go).
+func serveHandoff(cfgPath string, grace time.Duration, maxLanes, maxLanesTotal int, log zerolog.Logger) int {
+	msgs, ended, err := broker.ReadSharedCtrl(os.NewFile(4, "broker"))
+	if err != nil {
+		log.Error().Err(err).Msg("hand-off worker started without its control socket")
+		return 2
+	}
+	cfg, err := handoffConfig(cfgPath)
+	if err != nil {
+		log.Error().Err(err).Msg("cannot read the config")
+		return 1
+	}
+	log = log.With().Str("module", cfg.Modules[0].Name).Logger()
+	srv := &broker.Server{Config: cfg, Listen: cfg.Listen, Log: log, Version: Version, OpenInProcess: openInProcess, MaxLanes: maxLanes, MaxLanesTotal: maxLanesTotal}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if err := srv.StartHandoff(ctx, grace); err != nil {
+		log.Error().Err(err).Msg("cannot serve the config")
+		return 1
+	}
+	var tlsCfg atomicTLS
+	tlsCfg.set(cfg, log)
+	go reloadHandoff(srv, cfgPath, &tlsCfg, log)
+
+	type conn struct {
+		lanes    chan int
+		tlsLanes chan *wire.TLSLane
+		ident    acl.Identity
+		key      []byte
+	}
+	var mu sync.Mutex
+	conns := map[uint64]*conn{}
+	var wg sync.WaitGroup
+	hang := hung(cfg.Modules[0].CallTimeout, log)
+	serve := func(m broker.CtrlMsg) {
+		defer wg.Done()
+		defer ended(m.ID)
+		c := &conn{lanes: make(chan int, 16), tlsLanes: make(chan *wire.TLSLane, 16), ident: m.Conn.Identity, key: m.Conn.LaneKey}
+		nc, err := net.FileConn(os.NewFile(uintptr(m.FD), "client"))
+		if err != nil {
+			log.Warn().Err(err).Msg("a connection the broker handed over is no socket")
+			return
+		}
+		mu.Lock()
+		conns[m.ID] = c
+		mu.Unlock()
+		defer func() {
+			mu.Lock()
+			delete(conns, m.ID)
+			mu.Unlock()
+		}()
+		srv.ServeHanded(m.ID, nc, c.ident, c.key, c.lanes, c.tlsLanes, hang)
+	}
+	for {
+		select {
+		case m, ok := <-msgs:
+			if !ok {
+				log.Warn().Msg("broker gone: hand-off worker exits")
+				os.Exit(1)
+			}
+			switch {
+			case m.Conn != nil:
+				wg.Add(1)
+				go serve(m)
+			case m.Metrics:
+				go writeMetrics(srv, m.FD, log)
+			default:
+				mu.Lock()
+				c := conns[m.ID]
+				mu.Unlock()
+				switch {
+				case c == nil:
+					syscall.Close(m.FD)
+				case !m.TLS:
+					c.lanes <- m.FD
+				default:
+					go acceptTLSLane(m.FD, tlsCfg.get(), c.ident, c.key, c.tlsLanes, log)
+				}
+			}
+			continue
+		case <-ctx.Done():
+		}
+		break
+	}
+	wg.Wait() // each connection ends once its calls in flight have (grace)
+	srv.StopHandoff()
+	return 0
+}
+
+func handoffConfig(path string) (*config.Config, error) {
+	cfg, err := config.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	return broker.HandoffConfig(cfg)
+}
+
+// reloadHandoff reads the config again at each SIGHUP (the broker passes
+// its own on). A config that no longer hands connections over is not
+// taken: the connections here keep the running one, and the broker
+// serves new ones itself.
+func reloadHandoff(srv *broker.Server, path string, tc *atomicTLS, log zerolog.Logger) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	for range hup {
+		cfg, err := handoffConfig(path)
+		if err != nil {
+			log.Error().Err(err).Msg("reload: keeping the running config")
+			continue
+		}
+		if err := srv.Reload(cfg); err != nil {
+			log.Error().Err(err).Msg("reload failed, keeping the running config")
+			continue
+		}
+		tc.set(cfg, log)
+	}
+}
+
+// writeMetrics answers the broker's scrape on the socket fd.
+func writeMetrics(srv *broker.Server, fd int, log zerolog.Logger) {
+	f := os.NewFile(uintptr(fd), "metrics")
+	defer f.Close()
+	if err := srv.WriteMetrics(f); err != nil {
+		log.Warn().Err(err).Msg("metrics not sent to the broker")
+	}
+}
+
+// atomicTLS is the [tls] a TLS lane's handshake uses, swapped at reload.
+type atomicTLS struct {
+	mu sync.Mutex
+	c  *tls.Config
+}
+
+func (a *atomicTLS) set(cfg *config.Config, log zerolog.Logger) {
+	if cfg.TLS == nil {
+		return
+	}
+	c, err := broker.ServerTLS(cfg.TLS)
+	if err != nil {
+		log.Error().Err(err).Msg("[tls]: TLS lanes keep the running certificates")
+		return
+	}
+	a.mu.Lock()
+	a.c = c
+	a.mu.Unlock()
+}
+
+func (a *atomicTLS) get() *tls.Config {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.c
+}
