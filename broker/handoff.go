@@ -69,13 +69,15 @@ func (s *Server) StartHandoff(ctx context.Context, grace time.Duration) error {
 }
 
 // ServeHanded serves a connection the broker handed over, whose Hello
-// it read: id and ident as the broker saw them, its lanes (key) on lanes
-// and tlsLanes. A call that runs over the module's call_timeout calls
-// hang (the worker exits: only that frees a stuck module).
-func (s *Server) ServeHanded(id uint64, conn net.Conn, ident acl.Identity, key []byte, lanes <-chan int, tlsLanes <-chan *wire.TLSLane,
-	hang func(string)) {
-	log := s.Log.With().Uint64("conn", id).Str("identity", ident.String()).Logger()
-	s.serveWelcomed(id, conn, ident, key, lanes, tlsLanes, hang, log)
+// it read (sc: what the broker saw), its lanes on lanes and tlsLanes. A
+// call that runs over the module's call_timeout calls hang (the worker
+// exits: only that frees a stuck module).
+func (s *Server) ServeHanded(sc *SharedConn, conn net.Conn, lanes <-chan int, tlsLanes <-chan *wire.TLSLane, hang func(string)) {
+	log := s.Log.With().Uint64("conn", sc.ID).Str("program", sc.Program).Uint64("pid", sc.PID).Str("identity", sc.Identity.String()).Logger()
+	if p := acl.Match(s.acl.Load().Policies, sc.Identity); p != nil {
+		log = log.With().Str("client", p.Name).Logger()
+	}
+	s.serveWelcomed(sc.ID, conn, sc.Identity, sc.LaneKey, lanes, tlsLanes, hang, log)
 }
 
 // WriteMetrics writes the worker's metrics for the broker (metrics.Read);

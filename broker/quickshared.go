@@ -14,6 +14,7 @@ import (
 
 	"github.com/gop11/gop11/broker/acl"
 	"github.com/gop11/gop11/broker/metrics"
+	"github.com/gop11/gop11/wire"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/rs/zerolog"
 )
@@ -31,6 +32,8 @@ type SharedConn struct {
 	ID       uint64
 	Identity acl.Identity
 	LaneKey  []byte
+	Program  string // the client's, from its Hello, for the logs
+	PID      uint64
 }
 
 // Control messages of the shared worker, beyond a worker's: a connection
@@ -53,7 +56,7 @@ type sharedQuick struct {
 
 // startShared hands conn to the shared worker, starting it if it is not
 // running. relayed: as startWorker's.
-func (s *Server) startShared(id uint64, conn net.Conn, ident acl.Identity, log zerolog.Logger) (relayed bool, err error) {
+func (s *Server) startShared(id uint64, conn net.Conn, ident acl.Identity, hello *wire.Hello, log zerolog.Logger) (relayed bool, err error) {
 	ctrl, err := s.sharedWorker(log)
 	if err != nil {
 		return false, err
@@ -70,7 +73,7 @@ func (s *Server) startShared(id uint64, conn net.Conn, ident acl.Identity, log z
 		attach:  func(lf *os.File) error { return send(ctrlLane, lf) },
 		handTLS: func(lf *os.File) error { return send(ctrlTLSLane, lf) },
 	})
-	msg, _ := json.Marshal(SharedConn{ID: id, Identity: ident, LaneKey: key})
+	msg, _ := json.Marshal(SharedConn{ID: id, Identity: ident, LaneKey: key, Program: hello.Program, PID: hello.PID})
 	q := &s.shared
 	q.mu.Lock()
 	q.forgets[id] = forget

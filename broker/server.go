@@ -488,11 +488,12 @@ func (s *Server) admit(conn net.Conn, isTLS bool, handshaken func()) {
 		s.clients.Add(-1)
 		return
 	}
-	start := s.startWorker
+	var relayed bool
 	if s.Shared || handoff {
-		start = s.startShared
+		relayed, err = s.startShared(id, conn, ident, hello, log)
+	} else {
+		relayed, err = s.startWorker(id, conn, ident, log)
 	}
-	relayed, err := start(id, conn, ident, log)
 	if err != nil {
 		s.clients.Add(-1)
 		log.Error().Err(err).Msg("cannot start a worker")

@@ -71,7 +71,7 @@ func serveHandoff(cfgPath string, grace time.Duration, maxLanes, maxLanesTotal i
 			delete(conns, m.ID)
 			mu.Unlock()
 		}()
-		srv.ServeHanded(m.ID, nc, c.ident, c.key, c.lanes, c.tlsLanes, hang)
+		srv.ServeHanded(m.Conn, nc, c.lanes, c.tlsLanes, hang)
 	}
 	for {
 		select {

@@ -73,7 +73,7 @@ func serveShared(module, cfgPath string, serialize bool, grace time.Duration, ma
 			delete(conns, m.ID)
 			mu.Unlock()
 		}()
-		clog := log.With().Uint64("conn", m.ID).Str("identity", c.ident.String()).Logger()
+		clog := log.With().Uint64("conn", m.ID).Str("program", m.Conn.Program).Uint64("pid", m.Conn.PID).Str("identity", c.ident.String()).Logger()
 		if err := wire.WriteMsg(nc, &wire.Welcome{Version: wire.ProtocolVersion, Broker: Version, Lane: c.key}); err != nil {
 			nc.Close()
 			return

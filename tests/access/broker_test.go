@@ -194,9 +194,13 @@ func pinFile(t *testing.T) string {
 }
 
 // softhsmModule is the [[module]] of a config: SoftHSM2 for tok, in the
-// given isolation.
+// given isolation ("handoff": shared, with handoff = true).
 func softhsmModule(tok *harness.Token, isolation string) string {
-	return harness.ModuleTOML("softhsm", harness.SoftHSM, isolation, "", map[string]string{"SOFTHSM2_CONF": tok.Conf})
+	extra := ""
+	if isolation == "handoff" {
+		isolation, extra = "shared", "handoff = true"
+	}
+	return harness.ModuleTOML("softhsm", harness.SoftHSM, isolation, extra, map[string]string{"SOFTHSM2_CONF": tok.Conf})
 }
 
 // tokenTable is one [[token]]: label at slot, with a broker-held PIN when

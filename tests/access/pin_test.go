@@ -17,7 +17,7 @@ const placeholder = "placeholder"
 // pinConfig: the token's PIN in a root-owned file; root with group 0
 // ("amplia") gets the broker's login, root with group 65534 ("strict")
 // must log in itself.
-func pinConfig(sock string, tok *harness.Token, pin string, strictGID int) string {
+func pinConfig(sock, iso string, tok *harness.Token, pin string, strictGID int) string {
 	return fmt.Sprintf(`listen = ["unix://%s"]
 socket_mode = "0666"
 log_level = "debug"
@@ -37,7 +37,7 @@ name = "strict"
 uids = [0]
 gids = [%d]
 login = "client"
-`, sock, softhsmModule(tok, "process"), tokenTable("shared", 1, pin), strictGID)
+`, sock, softhsmModule(tok, iso), tokenTable("shared", 1, pin), strictGID)
 }
 
 // TestBrokerHeldPIN: applications with no PIN or a wrong one sign with
@@ -47,6 +47,12 @@ login = "client"
 // gets CKR_PIN_INCORRECT; and no log or output of the run holds the PIN
 // in any encoding.
 func TestBrokerHeldPIN(t *testing.T) {
+	for _, iso := range []string{"process", "handoff"} {
+		t.Run(iso, func(t *testing.T) { brokerHeldPIN(t, iso) })
+	}
+}
+
+func brokerHeldPIN(t *testing.T, iso string) {
 	requireRoot(t)
 	for _, tool := range []string{"pkcs11-tool", "gcc", "setpriv"} {
 		harness.Require(t, tool)
@@ -54,7 +60,7 @@ func TestBrokerHeldPIN(t *testing.T) {
 	strict := nogroup
 	tok := newTokens(t)
 	p11flow := harness.P11Flow(t)
-	b := startBroker(t, func(sock string) string { return pinConfig(sock, tok, pinFile(t), strict.gid) })
+	b := startBroker(t, func(sock string) string { return pinConfig(sock, iso, tok, pinFile(t), strict.gid) })
 	dir := openDir(t)
 	_, mod := clientBins(t)
 	env := func(w who) []string { return clientEnv(b.endpoint(), filepath.Join(dir, w.name+".log")) }

@@ -21,7 +21,7 @@ const revokedSerial = 0x1fa003
 // tlsConfig: a unix socket and tls://127.0.0.1:port with mutual TLS, the
 // broker holding the token's PIN, and one policy for the certificate name
 // client.example.org. revoked lists more revoked serials.
-func tlsConfig(sock string, port int, tok *harness.Token, pin string, server *harness.Cert, ca *harness.CA, revoked string) string {
+func tlsConfig(sock, iso string, port int, tok *harness.Token, pin string, server *harness.Cert, ca *harness.CA, revoked string) string {
 	return fmt.Sprintf(`listen = ["unix://%s", "tls://127.0.0.1:%d"]
 
 [tls]
@@ -36,7 +36,7 @@ cert_names = ["client.example.org"]
 slots = [1]
 objects = ["label:ca-*"]
 login = "broker"
-`, sock, port, server.CertPath, server.KeyPath, ca.CertPath, revoked, softhsmModule(tok, "process"), tokenTable("shared", 1, pin))
+`, sock, port, server.CertPath, server.KeyPath, ca.CertPath, revoked, softhsmModule(tok, iso), tokenTable("shared", 1, pin))
 }
 
 // TestMutualTLS: over tls://127.0.0.1, a client with a good certificate
@@ -46,6 +46,12 @@ login = "broker"
 // each with a line in its own log and one in the broker's naming the peer
 // and the reason.
 func TestMutualTLS(t *testing.T) {
+	for _, iso := range []string{"process", "handoff"} {
+		t.Run(iso, func(t *testing.T) { mutualTLS(t, iso) })
+	}
+}
+
+func mutualTLS(t *testing.T, iso string) {
 	requireRoot(t)
 	harness.Require(t, "pkcs11-tool")
 	tok := newTokens(t)
@@ -54,7 +60,7 @@ func TestMutualTLS(t *testing.T) {
 	good := ca.Issue("client.example.org", dns)
 	port := harness.FreePort(t)
 	pin, server := pinFile(t), ca.ServerCert()
-	b := startBroker(t, func(sock string) string { return tlsConfig(sock, port, tok, pin, server, ca, "") })
+	b := startBroker(t, func(sock string) string { return tlsConfig(sock, iso, port, tok, pin, server, ca, "") })
 	endpoint := fmt.Sprintf("tls://127.0.0.1:%d", port)
 	dir := t.TempDir()
 	_, mod := clientBins(t)
@@ -157,7 +163,7 @@ func TestMutualTLS(t *testing.T) {
 	})
 
 	t.Run("revoked by SIGHUP", func(t *testing.T) {
-		b.reload(tlsConfig(b.sock, port, tok, pin, server, ca, fmt.Sprintf(", %q", good.Serial.Text(16))))
+		b.reload(tlsConfig(b.sock, iso, port, tok, pin, server, ca, fmt.Sprintf(", %q", good.Serial.Text(16))))
 		n := refusals()
 		e, _ := env("good-revoked", good)
 		if r := p11tool(t, root, mod, e, "-L"); r.Code == 0 {

@@ -37,9 +37,9 @@ func loggedIn(slot uint, pin string, more ...step) []step {
 }
 
 // inBoth runs f as parallel subtests, one for each isolation (process,
-// shared, inprocess).
+// shared, inprocess, and "handoff": shared with handoff = true).
 func inBoth(t *testing.T, f func(t *testing.T, isolation string)) {
-	for _, iso := range []string{"process", "shared", "inprocess"} {
+	for _, iso := range []string{"process", "shared", "inprocess", "handoff"} {
 		t.Run(iso, func(t *testing.T) {
 			t.Parallel()
 			f(t, iso)
