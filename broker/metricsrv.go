@@ -10,6 +10,7 @@ import (
 
 	"github.com/gop11/gop11/broker/metrics"
 	"github.com/gop11/gop11/wire"
+	dto "github.com/prometheus/client_model/go"
 )
 
 // serveMetrics serves /metrics and /healthz on addr (metrics_listen)
@@ -45,8 +46,12 @@ func (s *Server) checkModules(ctx context.Context) map[string]string {
 		// The worker loaded the module when it started, and its control
 		// loop answers; one that is not running is started.
 		_, err := s.sharedWorker(s.Log)
+		var fams []*dto.MetricFamily
 		if err == nil {
-			_, err = s.workerMetrics()
+			fams, err = s.workerMetrics()
+		}
+		if err == nil && len(fams) == 0 { // it has metrics (gop11_connections, at least) once it serves
+			err = errors.New("the hand-off worker did not answer: it could not load the module or the config (the broker's log says why)")
 		}
 		if err != nil {
 			failed[m.Name] = err.Error()

@@ -47,12 +47,17 @@ func readLog(t *testing.T, path string) []line {
 	return out
 }
 
-func config(tok *harness.Token, path, level string) string {
+// isolations: the module is shared, its calls routed by the broker or
+// served by its worker, to which the broker hands each connection.
+var isolations = []struct{ name, keys string }{{"shared", ""}, {"handoff", "handoff = true"}}
+
+// config: keys are more [[module]] keys (handoff).
+func config(tok *harness.Token, path, level, keys string) string {
 	return `listen = ["unix://%SOCK%"]
 [audit]
 path = "` + path + `"
 verbosity = "` + level + `"
-` + harness.ModuleTOML("softhsm", harness.SoftHSM, "shared", "", map[string]string{"SOFTHSM2_CONF": tok.Conf}) +
+` + harness.ModuleTOML("softhsm", harness.SoftHSM, "shared", keys, map[string]string{"SOFTHSM2_CONF": tok.Conf}) +
 		harness.TokenTOML("softhsm", "pkcs11:token=audited", 1) + `
 [[client]]
 name = "auditor"
@@ -85,10 +90,6 @@ func session(t *testing.T, b *harness.ConfigBroker) {
 
 func TestLevels(t *testing.T) {
 	harness.Require(t, "pkcs11-tool")
-	type check struct {
-		what string
-		ok   func(l line) bool
-	}
 	var (
 		generated = check{"the key pair's generation, naming the key", func(l line) bool {
 			return l.is("key_lifecycle", "C_GenerateKeyPair") && l["rv"] == "CKR_OK" && strings.Contains(asString(l["made"]), "audit-key/0a/CKK_EC")
@@ -122,43 +123,54 @@ func TestLevels(t *testing.T) {
 		{"verbose", []check{generated, signInit, signed, connect, login, wrong, denied, find, dataLen}},
 		{"full", all},
 	}
-	for _, lv := range levels {
-		t.Run(lv.name, func(t *testing.T) {
-			tok := harness.NewToken(t, "audited", pin, "Qx7-so-0815")
-			path := filepath.Join(t.TempDir(), "audit.log")
-			b := harness.StartConfigBroker(t, config(tok, path, lv.name), nil)
-			session(t, b)
-			time.Sleep(200 * time.Millisecond) // the last connection's disconnect
-			lines := readLog(t, path)
-			data, _ := os.ReadFile(path)
-			if strings.Contains(string(data), pin) || strings.Contains(string(data), wrongPIN) {
-				t.Fatalf("a PIN is in the audit log")
+	for _, iso := range isolations {
+		for _, lv := range levels {
+			t.Run(iso.name+"/"+lv.name, func(t *testing.T) { level(t, iso.keys, lv.name, lv.has, all) })
+		}
+	}
+}
+
+type check struct {
+	what string
+	ok   func(l line) bool
+}
+
+// level runs the session at verbosity name and checks that the log has
+// each check of all that is in has, and none of the others.
+func level(t *testing.T, keys, name string, has, all []check) {
+	tok := harness.NewToken(t, "audited", pin, "Qx7-so-0815")
+	path := filepath.Join(t.TempDir(), "audit.log")
+	b := harness.StartConfigBroker(t, config(tok, path, name, keys), nil)
+	session(t, b)
+	time.Sleep(200 * time.Millisecond) // the last connection's disconnect
+	lines := readLog(t, path)
+	data, _ := os.ReadFile(path)
+	if strings.Contains(string(data), pin) || strings.Contains(string(data), wrongPIN) {
+		t.Fatalf("a PIN is in the audit log")
+	}
+	if name == "none" && len(lines) != 0 {
+		t.Fatalf("verbosity none logged %d lines", len(lines))
+	}
+	for _, c := range all {
+		want := false
+		for _, h := range has {
+			if h.what == c.what {
+				want = true
 			}
-			if lv.name == "none" && len(lines) != 0 {
-				t.Fatalf("verbosity none logged %d lines", len(lines))
+		}
+		got := false
+		for _, l := range lines {
+			if c.ok(l) {
+				got = true
+				break
 			}
-			for _, c := range all {
-				want := false
-				for _, h := range lv.has {
-					if h.what == c.what {
-						want = true
-					}
-				}
-				got := false
-				for _, l := range lines {
-					if c.ok(l) {
-						got = true
-						break
-					}
-				}
-				if got != want {
-					t.Errorf("%s: %s logged %v, want %v", lv.name, c.what, got, want)
-				}
-			}
-			if t.Failed() || testing.Verbose() {
-				t.Logf("audit log:\n%s", harness.Tail(string(data), 30))
-			}
-		})
+		}
+		if got != want {
+			t.Errorf("%s: %s logged %v, want %v", name, c.what, got, want)
+		}
+	}
+	if t.Failed() || testing.Verbose() {
+		t.Logf("audit log:\n%s", harness.Tail(string(data), 30))
 	}
 }
 
@@ -166,9 +178,15 @@ func TestLevels(t *testing.T) {
 // a new file at the configured path.
 func TestReopen(t *testing.T) {
 	harness.Require(t, "pkcs11-tool")
+	for _, iso := range isolations {
+		t.Run(iso.name, func(t *testing.T) { reopen(t, iso.keys) })
+	}
+}
+
+func reopen(t *testing.T, keys string) {
 	tok := harness.NewToken(t, "audited", pin, "Qx7-so-0815")
 	path := filepath.Join(t.TempDir(), "audit.log")
-	cfg := config(tok, path, "quiet")
+	cfg := config(tok, path, "quiet", keys)
 	b := harness.StartConfigBroker(t, cfg, nil)
 	env := []string{"GOP11_BROKER=unix://" + b.Sock}
 	harness.Run(t, env, "pkcs11-tool", "--module", harness.Module(), "--slot", "1", "--login", "--pin", pin, "--list-objects")
@@ -216,7 +234,7 @@ func asString(v any) string {
 func TestClientVerbosity(t *testing.T) {
 	harness.Require(t, "pkcs11-tool")
 	tok := harness.NewToken(t, "audited", pin, "Qx7-so-0815")
-	b := harness.StartConfigBroker(t, config(tok, "-", "none"), nil)
+	b := harness.StartConfigBroker(t, config(tok, "-", "none", ""), nil)
 	dir := t.TempDir()
 	in := filepath.Join(dir, "in")
 	os.WriteFile(in, []byte("audited data, 32 bytes of input!"), 0o600)

@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -162,5 +163,99 @@ operations = ["sign", "find", "read"]
 	code, body := scrape(t, port, "/healthz")
 	if code != http.StatusServiceUnavailable || !strings.Contains(body, `"faulty"`) || strings.Contains(body, `"softhsm"`) {
 		t.Errorf("/healthz with the fault module broken: %d %s, want 503 naming faulty alone", code, body)
+	}
+}
+
+// TestHandoffMetrics: with handoff = true the module's worker serves the
+// calls and counts them, and the broker's scrape shows its counts beside
+// the broker's own (worker starts and crashes). A crash of the worker
+// ends its counts (a Prometheus counter reset) and the next client starts
+// another; /healthz is 503 while no worker can load the module.
+func TestHandoffMetrics(t *testing.T) {
+	harness.Require(t, "pkcs11-tool")
+	tok := harness.NewToken(t, "signer", pin, "Qx7-so-0815")
+	if _, stderr, code := harness.Run(t, tok.Env(), "pkcs11-tool", "--module", harness.SoftHSM, "--token-label", tok.Label,
+		"--login", "--pin", pin, "--keypairgen", "--key-type", "EC:prime256v1", "--label", "ec", "--id", "01"); code != 0 {
+		t.Fatalf("keypairgen: %s", stderr)
+	}
+	faultLib := filepath.Join(t.TempDir(), "libfaultmod.so")
+	data, err := os.ReadFile(harness.FaultModule(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(faultLib, data, 0o755)
+	port := harness.FreePort(t)
+	b := harness.StartConfigBroker(t, fmt.Sprintf(`listen = ["unix://%%SOCK%%"]
+metrics_listen = "127.0.0.1:%d"
+`, port)+
+		harness.ModuleTOML("signer", faultLib, "shared", "handoff = true", map[string]string{"SOFTHSM2_CONF": tok.Conf})+
+		harness.TokenTOML("signer", "pkcs11:token=signer", 1)+`
+[[client]]
+name = "tester"
+uids = [0]
+operations = ["sign", "find", "read"]
+`, nil)
+	env := []string{"GOP11_BROKER=unix://" + b.Sock}
+	dir := t.TempDir()
+	sign := func(data string) (string, int) {
+		in := filepath.Join(dir, "in")
+		os.WriteFile(in, []byte(data), 0o600)
+		out, stderr, code := harness.Run(t, env, "pkcs11-tool", "--module", harness.Module(), "--slot", "1", "--login", "--pin", pin,
+			"--sign", "--mechanism", "ECDSA", "--id", "01", "--input-file", in, "--output-file", filepath.Join(dir, "sig"))
+		return out + stderr, code
+	}
+	if code, body := scrape(t, port, "/healthz"); code != http.StatusOK || !strings.Contains(body, `"ok"`) {
+		t.Fatalf("/healthz with the worker serving: %d %s", code, body)
+	}
+	if out, code := sign("gop11-crash: the module aborts, and the worker with it"); code == 0 {
+		t.Fatalf("signing gop11-crash succeeded:\n%s", out)
+	}
+	b.WaitLog(`"why":"crashed: `, 5*time.Second)
+	const n = 5
+	for i := range n {
+		if out, code := sign(fmt.Sprintf("message %d of the handoff metrics test", i)); code != 0 {
+			t.Fatalf("pkcs11-tool --sign after the crash: exit %d\n%s", code, out)
+		}
+	}
+	if _, stderr, code := harness.Run(t, env, "pkcs11-tool", "--module", harness.Module(), "--slot", "1", "--login", "--pin", pin,
+		"--keypairgen", "--key-type", "EC:prime256v1", "--label", "denied"); code == 0 {
+		t.Fatalf("key generation succeeded though the policy allows none: %s", stderr)
+	}
+	var text string
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		_, text = scrape(t, port, "/metrics")
+		if strings.Contains(text, "\ngop11_connections 0\n") || time.Now().After(deadline) {
+			break
+		}
+	}
+	for _, c := range []struct {
+		metric, labels string
+		want           float64
+	}{
+		{"gop11_calls_total", `function="C_Sign",rv="CKR_OK"`, n}, // the crashed worker's count went with it
+		{"gop11_call_duration_seconds_count", `function="C_Sign"`, n},
+		{"gop11_module_call_duration_seconds_count", `function="C_Sign",module="signer"`, n},
+		{"gop11_policy_denials_total", `client="tester",function="C_GenerateKeyPair"`, 1},
+		{"gop11_worker_starts_total", `module="signer"`, 2},
+		{"gop11_worker_crashes_total", `module="signer"`, 1},
+	} {
+		if got := value(text, c.metric, c.labels); got != c.want {
+			t.Errorf("%s{%s} = %v, want %v", c.metric, c.labels, got, c.want)
+		}
+	}
+	if strings.Count(text, "# TYPE gop11_connections ") != 1 || !strings.Contains(text, "\ngop11_connections 0\n") {
+		t.Errorf("gop11_connections must come once, the worker's, and be 0:\n%s", harness.Tail(text, 40))
+	}
+
+	// The library broken on disk and the worker killed: the next worker
+	// cannot load it, and /healthz says so.
+	os.WriteFile(faultLib, []byte("not a shared library"), 0o755)
+	pids := regexp.MustCompile(`"worker":(\d+)[^\n]*"message":"shared worker started"`).FindAllStringSubmatch(b.Log(), -1)
+	pid, _ := strconv.Atoi(pids[len(pids)-1][1])
+	syscall.Kill(pid, syscall.SIGKILL)
+	time.Sleep(2100 * time.Millisecond) // past the cached answer
+	code, body := scrape(t, port, "/healthz")
+	if code != http.StatusServiceUnavailable || !strings.Contains(body, `"signer"`) {
+		t.Errorf("/healthz with the module broken: %d %s, want 503 naming signer", code, body)
 	}
 }
