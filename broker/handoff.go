@@ -23,10 +23,20 @@ import (
 // that loads the module in its process: it runs the router, the access
 // policy with the broker-held PINs, the audit log and the metrics for
 // its connections, so a call takes no hop through the broker. The broker
-// passes SIGHUP on, and asks the worker for its metrics at each scrape
-// (Metrics.Also). A worker that crashes takes its connections with it;
+// sends it the config as read at start and at each reload (sendConfig:
+// the worker may not be able to read the file), and asks it for its
+// metrics at each scrape (Metrics.Also). A worker that crashes takes its connections with it;
 // the clients connect again (module/client), and the broker starts
 // another worker.
+
+// handoff is the module whose worker serves every connection, if the
+// config the broker started with has one.
+func (s *Server) handoff() *config.Module {
+	if s.Config == nil {
+		return nil
+	}
+	return s.Config.Handoff()
+}
 
 // HandoffConfig is the worker's copy of cfg: its module runs in the
 // worker's process, with the virtual state isolation "shared" keeps.

@@ -4,19 +4,22 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"net"
 	"os"
-	"os/exec"
 	"strconv"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/gop11/gop11/broker/acl"
+	"github.com/gop11/gop11/broker/config"
 	"github.com/gop11/gop11/broker/metrics"
 	"github.com/gop11/gop11/wire"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/rs/zerolog"
+	"golang.org/x/sys/unix"
 )
 
 // Quick mode with --isolation shared: one worker process runs the module
@@ -43,6 +46,7 @@ const (
 	ctrlConn    = 'C'
 	ctrlEnd     = 'E'
 	ctrlMetrics = 'M' // to a hand-off worker: write your metrics into the socket that rides along
+	ctrlConfig  = 'F' // to a hand-off worker: the config (its path follows), in the memfd that rides along
 )
 
 // sharedQuick is the broker's side of the shared worker.
@@ -50,7 +54,6 @@ type sharedQuick struct {
 	mu      sync.Mutex
 	ctrl    *workerCtrl
 	alive   bool
-	cmd     *exec.Cmd         // the worker, while alive
 	forgets map[uint64]func() // lane keys to forget when a connection ends
 }
 
@@ -116,13 +119,34 @@ func (s *Server) workerMetrics() ([]*dto.MetricFamily, error) {
 	return metrics.Read(c)
 }
 
-// reload tells a running hand-off worker to read the config again.
-func (q *sharedQuick) reload() {
+// reload gives a running hand-off worker the config cfg.
+func (q *sharedQuick) reload(cfg *config.Config, log zerolog.Logger) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.alive {
-		q.cmd.Process.Signal(syscall.SIGHUP)
+		if err := q.ctrl.sendConfig(cfg); err != nil {
+			log.Error().Err(err).Msg("reload: the hand-off worker keeps the running config")
+		}
 	}
+}
+
+// sendConfig gives a hand-off worker the config file as the broker read
+// it, in a memfd: the worker may not be able to read the file itself (a
+// broker started as root read it before it became --user).
+func (w *workerCtrl) sendConfig(cfg *config.Config) error {
+	fd, err := unix.MemfdCreate("gop11-config", unix.MFD_CLOEXEC)
+	if err != nil {
+		return err
+	}
+	f := os.NewFile(uintptr(fd), "config")
+	defer f.Close()
+	if _, err := f.Write(cfg.Raw); err != nil {
+		return err
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	return w.send(append([]byte{ctrlConfig}, cfg.Path...), int(f.Fd()))
 }
 
 // ended forgets a connection the shared worker has finished with.
@@ -153,11 +177,10 @@ func (s *Server) sharedWorker(log zerolog.Logger) (*workerCtrl, error) {
 	var args []string
 	name := "" // the module's, for the metrics
 	if s.Config != nil {
-		// Config mode's hand-off worker reads the broker's config itself,
-		// and again at each SIGHUP the broker passes on (stopWorkers,
-		// Reload).
+		// Config mode's hand-off worker gets the config from the broker
+		// (sendConfig), now and at each reload.
 		name = s.Config.Handoff().Name
-		args = append(append([]string{"--handoff", "--config", s.Config.Path}, lanes...), s.WorkerArgs...)
+		args = append(append([]string{"--handoff"}, lanes...), s.WorkerArgs...)
 	} else {
 		args = append(append([]string{"--module", s.Module, "--shared", "--call-timeout", s.CallTimeout.String(),
 			"--max-pin-failures", strconv.Itoa(s.MaxPINFailures), "--max-real-sessions", strconv.Itoa(s.MaxRealSessions)}, lanes...), s.WorkerArgs...)
@@ -170,9 +193,17 @@ func (s *Server) sharedWorker(log zerolog.Logger) (*workerCtrl, error) {
 		return nil, err
 	}
 	pid := cmd.Process.Pid
+	if s.Config != nil {
+		if err := ctrl.sendConfig(s.snap.Load().cfg); err != nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+			done()
+			return nil, fmt.Errorf("the hand-off worker did not take the config: %w", err)
+		}
+	}
 	log.Info().Int("worker", pid).Msg("shared worker started")
 	s.Metrics.WorkerStarted(name)
-	q.ctrl, q.alive, q.cmd = ctrl, true, cmd
+	q.ctrl, q.alive = ctrl, true
 	s.mu.Lock()
 	s.workers[pid] = cmd
 	s.mu.Unlock()
@@ -211,14 +242,16 @@ func (s *Server) sharedWorker(log zerolog.Logger) (*workerCtrl, error) {
 }
 
 // CtrlMsg is a message to the shared worker: a connection (Conn, its
-// socket in FD), a lane of connection ID (FD; TLS: its preface read), or
-// (Metrics) a socket to write the metrics into.
+// socket in FD), a lane of connection ID (FD; TLS: its preface read),
+// (Metrics) a socket to write the metrics into, or (ConfigPath) the
+// config file's bytes in FD.
 type CtrlMsg struct {
-	Conn    *SharedConn
-	ID      uint64
-	FD      int
-	TLS     bool
-	Metrics bool
+	Conn       *SharedConn
+	ID         uint64
+	FD         int
+	TLS        bool
+	Metrics    bool
+	ConfigPath string
 }
 
 // ReadSharedCtrl is the shared worker's side of its control socket: the
@@ -268,6 +301,8 @@ func parseShared(msg []byte) (CtrlMsg, bool) {
 		return CtrlMsg{Conn: &sc, ID: sc.ID}, true
 	case ctrlMetrics:
 		return CtrlMsg{Metrics: true}, len(msg) == 1
+	case ctrlConfig:
+		return CtrlMsg{ConfigPath: string(msg[1:])}, len(msg) > 1
 	case ctrlLane, ctrlTLSLane:
 		if len(msg) != 9 {
 			return CtrlMsg{}, false

@@ -258,7 +258,10 @@ func (s *Server) Run(ctx context.Context, grace time.Duration) error {
 	if s.Module != "" && s.CallTimeout > 0 {
 		go s.watchStopped(s.CallTimeout)
 	}
-	if s.Shared || s.Config != nil && s.Config.Handoff() != nil {
+	if m := s.handoff(); m != nil && m.CallTimeout > 0 {
+		go s.watchStopped(m.CallTimeout)
+	}
+	if s.Shared || s.handoff() != nil {
 		// Started with the broker, so the first client does not wait for
 		// the module to initialize; a failure is logged, and the next
 		// client tries again.
@@ -482,7 +485,7 @@ func (s *Server) admit(conn net.Conn, isTLS bool, handshaken func()) {
 		conn.Close()
 		return
 	}
-	handoff := s.Config != nil && s.snap.Load().cfg.Handoff() != nil
+	handoff := s.Config != nil && s.snap.Load().cfg.Handoff() != nil // as reloaded
 	if s.Config != nil && !handoff {
 		s.serveRouted(id, conn, ident, log)
 		s.clients.Add(-1)

@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -233,6 +234,9 @@ func (s *Server) probe(mod *module) ([]probedSlot, error) {
 func (s *Server) Reload(cfg *config.Config) error {
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
+	if prev := s.snap.Load(); prev != nil && (prev.cfg.Handoff() == nil) != (cfg.Handoff() == nil) {
+		return errors.New("handoff was turned on or off: that takes a restart of the broker")
+	}
 	var tc *tls.Config
 	if cfg.TLS != nil {
 		var err error
@@ -264,7 +268,7 @@ func (s *Server) Reload(cfg *config.Config) error {
 		k.(*router).reloaded(next)
 		return true
 	})
-	s.shared.reload()
+	s.shared.reload(cfg, s.Log)
 	if m := cfg.Handoff(); m != nil {
 		s.Log.Info().Str("module", m.Name).Msg("configuration loaded: every connection is handed to the module's worker (handoff)")
 		return nil

@@ -85,6 +85,7 @@ const DefaultMaxPINFailures = 10
 // Config is the broker's configuration.
 type Config struct {
 	Path       string      // the file it was read from, for messages
+	Raw        []byte      // the file as read (a hand-off worker parses it again)
 	Listen     []string    // endpoints, unix:///abs/path or tcp://host:port
 	SocketMode os.FileMode // permissions of unix socket files
 	LogLevel   string      // debug, info, warn or error
@@ -314,6 +315,7 @@ func (o ParseOptions) Parse(data []byte, path string) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
+	c.Raw = data
 	return c, nil
 }
 

@@ -526,12 +526,14 @@ func TestBadConfigs(t *testing.T) {
 
 func TestMinimal(t *testing.T) {
 	lib := testLib(t)
-	c, err := Parse([]byte(strings.ReplaceAll(head, "LIB", lib)), "broker.toml")
+	doc := []byte(strings.ReplaceAll(head, "LIB", lib))
+	c, err := Parse(doc, "broker.toml")
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := &Config{
 		Path:       "broker.toml",
+		Raw:        doc,
 		Listen:     []string{"unix:///run/gop11/gop11.sock"},
 		SocketMode: 0o600,
 		LogLevel:   "info",
@@ -592,6 +594,7 @@ slot = 2147483647
 	}
 	want := &Config{
 		Path:       "broker.toml",
+		Raw:        []byte(doc),
 		Listen:     []string{"unix:///run/gop11/gop11.sock", "tcp://127.0.0.1:7000"},
 		SocketMode: 0o660,
 		LogLevel:   "debug",

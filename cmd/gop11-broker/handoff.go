@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"io"
 	"net"
 	"os"
 	"os/signal"
@@ -21,13 +22,23 @@ import (
 // config-mode server of its own, its module in this process, serving
 // every connection the broker hands over (fd 4 brings them and their
 // lanes) whole, policy and audit included (broker/handoff.go).
-func serveHandoff(cfgPath string, grace time.Duration, maxLanes, maxLanesTotal int, log zerolog.Logger) int {
+func serveHandoff(grace time.Duration, maxLanes, maxLanesTotal int, log zerolog.Logger) int {
 	msgs, ended, err := broker.ReadSharedCtrl(os.NewFile(4, "broker"))
 	if err != nil {
 		log.Error().Err(err).Msg("hand-off worker started without its control socket")
 		return 2
 	}
-	cfg, err := handoffConfig(cfgPath)
+	// The broker sends the config first, then again at each reload.
+	var first broker.CtrlMsg
+	select {
+	case first = <-msgs:
+	case <-time.After(time.Minute):
+	}
+	if first.ConfigPath == "" {
+		log.Error().Msg("the broker sent no config")
+		return 2
+	}
+	cfg, err := handoffConfig(first)
 	if err != nil {
 		log.Error().Err(err).Msg("cannot read the config")
 		return 1
@@ -42,7 +53,6 @@ func serveHandoff(cfgPath string, grace time.Duration, maxLanes, maxLanesTotal i
 	}
 	var tlsCfg atomicTLS
 	tlsCfg.set(cfg, log)
-	go reloadHandoff(srv, cfgPath, &tlsCfg, log)
 
 	type conn struct {
 		lanes    chan int
@@ -86,6 +96,8 @@ func serveHandoff(cfgPath string, grace time.Duration, maxLanes, maxLanesTotal i
 				go serve(m)
 			case m.Metrics:
 				go writeMetrics(srv, m.FD, log)
+			case m.ConfigPath != "":
+				reload(srv, m, &tlsCfg, log)
 			default:
 				mu.Lock()
 				c := conns[m.ID]
@@ -109,33 +121,33 @@ func serveHandoff(cfgPath string, grace time.Duration, maxLanes, maxLanesTotal i
 	return 0
 }
 
-func handoffConfig(path string) (*config.Config, error) {
-	cfg, err := config.Load(path)
+// handoffConfig parses the config the broker sent in m.
+func handoffConfig(m broker.CtrlMsg) (*config.Config, error) {
+	f := os.NewFile(uintptr(m.FD), "config")
+	data, err := io.ReadAll(f)
+	f.Close()
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := config.Parse(data, m.ConfigPath)
 	if err != nil {
 		return nil, err
 	}
 	return broker.HandoffConfig(cfg)
 }
 
-// reloadHandoff reads the config again at each SIGHUP (the broker passes
-// its own on). A config that no longer hands connections over is not
-// taken: the connections here keep the running one, and the broker
-// serves new ones itself.
-func reloadHandoff(srv *broker.Server, path string, tc *atomicTLS, log zerolog.Logger) {
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	for range hup {
-		cfg, err := handoffConfig(path)
-		if err != nil {
-			log.Error().Err(err).Msg("reload: keeping the running config")
-			continue
-		}
-		if err := srv.Reload(cfg); err != nil {
-			log.Error().Err(err).Msg("reload failed, keeping the running config")
-			continue
-		}
-		tc.set(cfg, log)
+// reload takes the config the broker read at its reload. The broker
+// checked it, and refuses one that turns handoff off.
+func reload(srv *broker.Server, m broker.CtrlMsg, tc *atomicTLS, log zerolog.Logger) {
+	cfg, err := handoffConfig(m)
+	if err == nil {
+		err = srv.Reload(cfg)
 	}
+	if err != nil {
+		log.Error().Err(err).Msg("reload failed, keeping the running config")
+		return
+	}
+	tc.set(cfg, log)
 }
 
 // writeMetrics answers the broker's scrape on the socket fd.

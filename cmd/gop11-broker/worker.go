@@ -53,7 +53,7 @@ func workerMain(args []string) int {
 	var mechs listFlag
 	fs.Var(&mechs, "mechanism", "a vendor mechanism whose parameter is carried, TYPE=LAYOUT (broker.toml [[mechanism]]; repeatable)")
 	sharedMode := fs.Bool("shared", false, "serve every connection the broker hands over, from one module instance (quick mode --isolation shared)")
-	handoff := fs.Bool("handoff", false, "config mode's hand-off worker: serve every connection the broker hands over, as --config says (handoff = true)")
+	handoff := fs.Bool("handoff", false, "config mode's hand-off worker: serve every connection the broker hands over, as the config it sends says (handoff = true)")
 	lf.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -109,7 +109,7 @@ func workerMain(args []string) int {
 		}
 	}
 	if *handoff {
-		return serveHandoff(*cfgPath, *grace, *maxLanes, *maxLanesTotal, log)
+		return serveHandoff(*grace, *maxLanes, *maxLanesTotal, log)
 	}
 	if *sharedMode {
 		return serveShared(*module, *cfgPath, *serialize, *grace, *maxLanes, *maxLanesTotal, *callTimeout,

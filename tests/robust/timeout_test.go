@@ -14,10 +14,11 @@ import (
 	"github.com/gop11/gop11/wire"
 )
 
-// TestQuickCallTimeout: in quick mode a vendor call that hangs, and a
-// worker that is stopped, each end that worker once --call-timeout has
-// passed: the client's call fails (never waits for ever), the log says
-// which, and the next connection is served.
+// TestQuickCallTimeout: in quick mode, and in config mode with handoff
+// (whose worker serves every connection), a vendor call that hangs, and
+// a worker that is stopped, each end that worker once the call timeout
+// has passed: the client's call fails (never waits for ever), the log
+// says which, and the next connection is served.
 func TestQuickCallTimeout(t *testing.T) {
 	harness.Require(t, "pkcs11-tool")
 	tok := harness.NewToken(t, "robust", "1234", "123456")
@@ -25,8 +26,19 @@ func TestQuickCallTimeout(t *testing.T) {
 		"--keypairgen", "--key-type", "EC:prime256v1", "--label", "k", "--id", "01"); code != 0 {
 		t.Fatalf("keypairgen: %s", stderr)
 	}
-	b := harness.StartBroker(t, tok, "--module", harness.FaultModule(t), "--call-timeout", "2s")
-	ep := wire.Endpoint{Network: "unix", Address: b.Socket}
+	t.Run("quick", func(t *testing.T) {
+		b := harness.StartBroker(t, tok, "--module", harness.FaultModule(t), "--call-timeout", "2s")
+		callTimeout(t, wire.Endpoint{Network: "unix", Address: b.Socket}, func() string { return readLog(b.LogPath) })
+	})
+	t.Run("handoff", func(t *testing.T) {
+		b := harness.StartConfigBroker(t, `listen = ["unix://%SOCK%"]`+
+			harness.ModuleTOML("robust", harness.FaultModule(t), "shared", "handoff = true\ncall_timeout = \"2s\"", map[string]string{"SOFTHSM2_CONF": tok.Conf})+
+			harness.TokenTOML("robust", "pkcs11:token=robust", 1), nil)
+		callTimeout(t, wire.Endpoint{Network: "unix", Address: b.Sock}, b.Log)
+	})
+}
+
+func callTimeout(t *testing.T, ep wire.Endpoint, log func() string) {
 	// loggedIn opens a session on a fresh connection and logs in; it
 	// returns the session and the private key.
 	loggedIn := func() (*wire.Client, uint64, uint64) {
@@ -66,20 +78,20 @@ func TestQuickCallTimeout(t *testing.T) {
 	// A vendor call that never returns.
 	c, s, k := loggedIn()
 	fails("a hung C_Sign", func() error { return sign(c, s, k, harness.FaultHang+" 32 bytes of data to be signed") })
-	if !regexp.MustCompile(`"call":"C_Sign"[^\n]*hung: the call ran over the call timeout`).MatchString(readLog(b.LogPath)) {
-		t.Errorf("the log does not say the call hung:\n%s", harness.Tail(readLog(b.LogPath), 10))
+	if !regexp.MustCompile(`"call":"C_Sign"[^\n]*hung: the call ran over the call timeout`).MatchString(log()) {
+		t.Errorf("the log does not say the call hung:\n%s", harness.Tail(log(), 10))
 	}
 
 	// A worker stopped (SIGSTOP) while its client waits. Its client may
 	// be served before the broker logs that it started it.
-	hungWorker := lastWorker(readLog(b.LogPath))
+	hungWorker := lastWorker(log())
 	c, s, k = loggedIn()
-	pid := nextWorker(t, func() string { return readLog(b.LogPath) }, hungWorker)
+	pid := nextWorker(t, log, hungWorker)
 	syscall.Kill(pid, syscall.SIGSTOP)
 	waitStopped(t, pid) // a group stop is not instant on a loaded machine
 	fails("a call to a stopped worker", func() error { return sign(c, s, k, "0123456789abcdef0123456789abcdef") })
-	if !strings.Contains(readLog(b.LogPath), "worker stopped for longer than the call timeout") {
-		t.Errorf("the log does not say the worker was stopped:\n%s", harness.Tail(readLog(b.LogPath), 10))
+	if !strings.Contains(log(), "worker stopped for longer than the call timeout") {
+		t.Errorf("the log does not say the worker was stopped:\n%s", harness.Tail(log(), 10))
 	}
 
 	// Everyone else goes on.

@@ -63,25 +63,34 @@ func TestBrokerUser(t *testing.T) {
 	pinFile := filepath.Join(tok.Dir, "pin")
 	os.WriteFile(pinFile, []byte("1234\n"), 0o600)
 	os.Chown(pinFile, u.UID, u.GID)
-	cb := harness.StartConfigBroker(t, `listen = ["unix://%SOCK%"]`+
-		harness.ModuleTOML("softhsm", harness.SoftHSM, "process", "", map[string]string{"SOFTHSM2_CONF": tok.Conf})+
-		harness.TokenTOML("softhsm", "pkcs11:token=robust", 1)+fmt.Sprintf(`pin = "file:%s"
+	// With handoff the module's worker, as the user too, reads the PIN.
+	for _, iso := range []struct{ isolation, keys string }{{"process", ""}, {"shared", "handoff = true"}} {
+		cb := harness.StartConfigBroker(t, `listen = ["unix://%SOCK%"]`+
+			harness.ModuleTOML("softhsm", harness.SoftHSM, iso.isolation, iso.keys, map[string]string{"SOFTHSM2_CONF": tok.Conf})+
+			harness.TokenTOML("softhsm", "pkcs11:token=robust", 1)+fmt.Sprintf(`pin = "file:%s"
 
 [[client]]
 name = "root"
 uids = [0]
 login = "broker"
 `, pinFile), nil, "--user", u.Name)
-	cc, err := wire.Dial(wire.Endpoint{Network: "unix", Address: cb.Sock}, wire.ClientConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cc.Close()
-	if err := cc.Call(wire.CallLogin, &wire.LoginRequest{Session: openSession(t, cc, 0), UserType: wire.CKU_USER, Pin: wire.PIN("placeholder")}, &wire.LoginResponse{}); err != nil {
-		t.Errorf("C_Login with the PIN the broker reads as %s: %v", u.Name, err)
-	}
-	if !runsAs(t, cb.PID(), u.UID) {
-		t.Errorf("the config-mode broker does not run as %s", u.Name)
+		cc, err := wire.Dial(wire.Endpoint{Network: "unix", Address: cb.Sock}, wire.ClientConfig{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cc.Close()
+		if err := cc.Call(wire.CallLogin, &wire.LoginRequest{Session: openSession(t, cc, 0), UserType: wire.CKU_USER, Pin: wire.PIN("placeholder")}, &wire.LoginResponse{}); err != nil {
+			t.Errorf("%s %s: C_Login with the PIN the broker reads as %s: %v", iso.isolation, iso.keys, u.Name, err)
+		}
+		if !runsAs(t, cb.PID(), u.UID) {
+			t.Errorf("the config-mode broker does not run as %s", u.Name)
+		}
+		if iso.keys != "" {
+			if pid := nextWorker(t, cb.Log, 0); !runsAs(t, pid, u.UID) {
+				t.Errorf("the hand-off worker (pid %d) does not run as %s", pid, u.Name)
+			}
+		}
+		cc.Close()
 	}
 
 	b := harness.StartBroker(t, tok, "--user", u.Name, "--socket-mode", "0666")
@@ -95,5 +104,22 @@ login = "broker"
 		if !runsAs(t, pid, u.UID) {
 			t.Errorf("the %s (pid %d) does not run as %s (uid %d)", who, pid, u.Name, u.UID)
 		}
+	}
+}
+
+// TestHandoffWorkerUser: a hand-off worker reads the PIN files and writes
+// the audit log as the broker would, so a broker that runs its workers as
+// another user (--worker-user) refuses a config with handoff, and says why.
+func TestHandoffWorkerUser(t *testing.T) {
+	harness.RequireRoot(t, "tests/robust starts workers as another user")
+	u := harness.NewUser(t, "gop11-worker-h")
+	tok := harness.NewToken(t, "robust", "1234", "123456")
+	cfg := filepath.Join(t.TempDir(), "broker.toml")
+	os.WriteFile(cfg, []byte(`listen = ["unix://`+filepath.Join(t.TempDir(), "b.sock")+`"]`+
+		harness.ModuleTOML("softhsm", harness.SoftHSM, "shared", "handoff = true", map[string]string{"SOFTHSM2_CONF": tok.Conf})+
+		harness.TokenTOML("softhsm", "pkcs11:token=robust", 1)), 0o600)
+	_, stderr, code := harness.Run(t, nil, harness.BrokerBin(), "--config", cfg, "--worker-user", u.Name)
+	if code == 0 || !strings.Contains(stderr, "handoff needs its worker to run as the broker's user") {
+		t.Errorf("a handoff config with --worker-user: exit %d, want a refusal that says why:\n%s", code, stderr)
 	}
 }
