@@ -79,7 +79,7 @@ race: build
 
 # Every decoder has a fuzz target (package:target); make test runs each briefly.
 FUZZ_TARGETS := wire:FuzzRequest wire:FuzzResponse wire:FuzzHello wire:FuzzAttribute wire:FuzzMechanism wire:FuzzVendorLayout \
-	broker/config:FuzzParse broker/p11uri:FuzzParse broker/acl:FuzzObjectPattern module/client:FuzzParseFile
+	broker/config:FuzzParse broker/p11uri:FuzzParse broker/acl:FuzzObjectPattern module/client:FuzzParseFile broker:FuzzParseShared
 fuzz:
 	@for pt in $(FUZZ_TARGETS); do \
 		p=$${pt%%:*}; t=$${pt#*:}; \

@@ -292,6 +292,9 @@ func ReadSharedCtrl(f *os.File) (<-chan CtrlMsg, func(id uint64), error) {
 }
 
 func parseShared(msg []byte) (CtrlMsg, bool) {
+	if len(msg) == 0 {
+		return CtrlMsg{}, false
+	}
 	switch msg[0] {
 	case ctrlConn:
 		var sc SharedConn
