@@ -31,6 +31,9 @@ func (s *Server) admin(ident acl.Identity, policy func() *acl.Policy) func(ctx c
 		case "slots":
 			return json.Marshal(s.slotsInfo(ctx))
 		case "reload":
+			if s.HandedOff {
+				return json.Marshal(s.ReloadBroker()) // the broker sends this worker the config it loads
+			}
 			return json.Marshal(s.reloadFile())
 		}
 		return nil, fmt.Errorf("unknown admin request %q", command)
@@ -127,6 +130,9 @@ func (s *Server) status() Status {
 	})
 	for _, mod := range snap.modules {
 		ms := ModuleStatus{Name: mod.cfg.Name, Path: mod.cfg.Path, Isolation: mod.cfg.Isolation, Workers: pids[mod.cfg.Name], Restarts: mod.restarts()}
+		if s.HandedOff { // this process is the module's shared worker
+			ms.Isolation, ms.Workers, ms.Restarts = config.IsolationShared+" (handoff)", []int{os.Getpid()}, s.Restarts
+		}
 		if mod.sw != nil {
 			if pid := mod.sw.pid(); pid > 0 {
 				ms.Workers = append(ms.Workers, pid)

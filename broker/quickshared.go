@@ -47,6 +47,10 @@ const (
 	ctrlEnd     = 'E'
 	ctrlMetrics = 'M' // to a hand-off worker: write your metrics into the socket that rides along
 	ctrlConfig  = 'F' // to a hand-off worker: the config (its path follows), in the memfd that rides along
+	// From a hand-off worker: read the config file again (gop11 reload);
+	// the answer, a JSON ReloadResult, follows the new config.
+	ctrlReload   = 'R'
+	ctrlReloaded = 'r'
 )
 
 // sharedQuick is the broker's side of the shared worker.
@@ -54,6 +58,7 @@ type sharedQuick struct {
 	mu      sync.Mutex
 	ctrl    *workerCtrl
 	alive   bool
+	starts  int               // workers started
 	forgets map[uint64]func() // lane keys to forget when a connection ends
 }
 
@@ -180,7 +185,7 @@ func (s *Server) sharedWorker(log zerolog.Logger) (*workerCtrl, error) {
 		// Config mode's hand-off worker gets the config from the broker
 		// (sendConfig), now and at each reload.
 		name = s.Config.Handoff().Name
-		args = append(append([]string{"--handoff"}, lanes...), s.WorkerArgs...)
+		args = append(append([]string{"--handoff", "--restarts", strconv.Itoa(q.starts)}, lanes...), s.WorkerArgs...)
 	} else {
 		args = append(append([]string{"--module", s.Module, "--shared", "--call-timeout", s.CallTimeout.String(),
 			"--max-pin-failures", strconv.Itoa(s.MaxPINFailures), "--max-real-sessions", strconv.Itoa(s.MaxRealSessions)}, lanes...), s.WorkerArgs...)
@@ -204,6 +209,7 @@ func (s *Server) sharedWorker(log zerolog.Logger) (*workerCtrl, error) {
 	log.Info().Int("worker", pid).Msg("shared worker started")
 	s.Metrics.WorkerStarted(name)
 	q.ctrl, q.alive = ctrl, true
+	q.starts++
 	s.mu.Lock()
 	s.workers[pid] = cmd
 	s.mu.Unlock()
@@ -214,8 +220,14 @@ func (s *Server) sharedWorker(log zerolog.Logger) (*workerCtrl, error) {
 			if err != nil || n == 0 {
 				return
 			}
-			if buf[0] == ctrlEnd && n == 9 && q.ended(binary.BigEndian.Uint64(buf[1:9])) {
+			switch {
+			case buf[0] == ctrlEnd && n == 9 && q.ended(binary.BigEndian.Uint64(buf[1:9])):
 				s.clients.Add(-1)
+			case buf[0] == ctrlReload && n == 1 && s.Config != nil:
+				go func() {
+					msg, _ := json.Marshal(s.reloadFile())
+					ctrl.send(append([]byte{ctrlReloaded}, msg...), -1)
+				}()
 			}
 		}
 	}()
@@ -254,16 +266,24 @@ type CtrlMsg struct {
 	ConfigPath string
 }
 
-// ReadSharedCtrl is the shared worker's side of its control socket: the
-// messages that come, until the broker is gone (the channel closes). A
-// malformed message is dropped, its socket closed. The returned function
-// tells the broker a connection has ended.
-func ReadSharedCtrl(f *os.File) (<-chan CtrlMsg, func(id uint64), error) {
+// SharedCtrl is the shared worker's side of its control socket.
+type SharedCtrl struct {
+	// Msgs brings the messages that come, until the broker is gone (it
+	// closes then). A malformed message is dropped, its socket closed.
+	Msgs     <-chan CtrlMsg
+	uc       *net.UnixConn
+	reloadMu sync.Mutex
+	reloaded chan ReloadResult
+}
+
+// ReadSharedCtrl reads the shared worker's control socket, fd f.
+func ReadSharedCtrl(f *os.File) (*SharedCtrl, error) {
 	uc, err := ctrlSocket(f)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	ch := make(chan CtrlMsg, 64)
+	c := &SharedCtrl{Msgs: ch, uc: uc, reloaded: make(chan ReloadResult, 1)}
 	go func() {
 		defer close(ch)
 		buf := make([]byte, 64<<10)
@@ -274,6 +294,17 @@ func ReadSharedCtrl(f *os.File) (<-chan CtrlMsg, func(id uint64), error) {
 				return
 			}
 			fds := parseRights(oob[:oobn])
+			if buf[0] == ctrlReloaded && len(fds) == 0 {
+				var r ReloadResult
+				if json.Unmarshal(buf[1:n], &r) != nil {
+					r.Error = "the broker's answer does not decode"
+				}
+				select {
+				case c.reloaded <- r:
+				default: // nobody asked
+				}
+				continue
+			}
 			m, ok := parseShared(buf[:n])
 			if !ok || len(fds) != 1 {
 				for _, fd := range fds {
@@ -285,10 +316,33 @@ func ReadSharedCtrl(f *os.File) (<-chan CtrlMsg, func(id uint64), error) {
 			ch <- m
 		}
 	}()
-	end := func(id uint64) {
-		uc.WriteMsgUnix(binary.BigEndian.AppendUint64([]byte{ctrlEnd}, id), nil, nil)
+	return c, nil
+}
+
+// Ended tells the broker a connection has ended.
+func (c *SharedCtrl) Ended(id uint64) {
+	c.uc.WriteMsgUnix(binary.BigEndian.AppendUint64([]byte{ctrlEnd}, id), nil, nil)
+}
+
+// ReloadBroker asks the broker to read its config file again (gop11
+// reload through a connection of a hand-off worker's), which it then
+// sends the worker, and returns the broker's answer.
+func (c *SharedCtrl) ReloadBroker() ReloadResult {
+	c.reloadMu.Lock()
+	defer c.reloadMu.Unlock()
+	select {
+	case <-c.reloaded: // a late answer to an earlier request
+	default:
 	}
-	return ch, end, nil
+	if _, _, err := c.uc.WriteMsgUnix([]byte{ctrlReload}, nil, nil); err != nil {
+		return ReloadResult{Error: "the broker is gone: " + err.Error()}
+	}
+	select {
+	case r := <-c.reloaded:
+		return r
+	case <-time.After(time.Minute):
+		return ReloadResult{Error: "the broker did not answer the reload"}
+	}
 }
 
 func parseShared(msg []byte) (CtrlMsg, bool) {

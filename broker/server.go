@@ -67,6 +67,12 @@ type Server struct {
 	// MaxHandshakesPerPeer those of one peer (uid, or TCP address); 0: no bound.
 	MaxHandshakes, MaxHandshakesPerPeer int
 	InsecureTCP                         bool // quick mode: allow plaintext tcp:// on loopback
+	// HandedOff: this Server is a hand-off worker's (broker/handoff.go);
+	// Restarts is how many of the module's workers ran before it, and
+	// ReloadBroker asks the broker to reload (gop11 reload).
+	HandedOff    bool
+	Restarts     int
+	ReloadBroker func() ReloadResult
 
 	wg           sync.WaitGroup
 	mu           sync.Mutex

@@ -22,8 +22,8 @@ import (
 // config-mode server of its own, its module in this process, serving
 // every connection the broker hands over (fd 4 brings them and their
 // lanes) whole, policy and audit included (broker/handoff.go).
-func serveHandoff(grace time.Duration, maxLanes, maxLanesTotal int, log zerolog.Logger) int {
-	msgs, ended, err := broker.ReadSharedCtrl(os.NewFile(4, "broker"))
+func serveHandoff(grace time.Duration, maxLanes, maxLanesTotal, restarts int, log zerolog.Logger) int {
+	ctrl, err := broker.ReadSharedCtrl(os.NewFile(4, "broker"))
 	if err != nil {
 		log.Error().Err(err).Msg("hand-off worker started without its control socket")
 		return 2
@@ -31,7 +31,7 @@ func serveHandoff(grace time.Duration, maxLanes, maxLanesTotal int, log zerolog.
 	// The broker sends the config first, then again at each reload.
 	var first broker.CtrlMsg
 	select {
-	case first = <-msgs:
+	case first = <-ctrl.Msgs:
 	case <-time.After(time.Minute):
 	}
 	if first.ConfigPath == "" {
@@ -44,7 +44,8 @@ func serveHandoff(grace time.Duration, maxLanes, maxLanesTotal int, log zerolog.
 		return 1
 	}
 	log = log.With().Str("module", cfg.Modules[0].Name).Logger()
-	srv := &broker.Server{Config: cfg, Listen: cfg.Listen, Log: log, Version: Version, OpenInProcess: openInProcess, MaxLanes: maxLanes, MaxLanesTotal: maxLanesTotal}
+	srv := &broker.Server{Config: cfg, Listen: cfg.Listen, Log: log, Version: Version, OpenInProcess: openInProcess, MaxLanes: maxLanes, MaxLanesTotal: maxLanesTotal,
+		HandedOff: true, Restarts: restarts, ReloadBroker: ctrl.ReloadBroker}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	if err := srv.StartHandoff(ctx, grace); err != nil {
@@ -66,7 +67,7 @@ func serveHandoff(grace time.Duration, maxLanes, maxLanesTotal int, log zerolog.
 	hang := hung(cfg.Modules[0].CallTimeout, log)
 	serve := func(m broker.CtrlMsg) {
 		defer wg.Done()
-		defer ended(m.ID)
+		defer ctrl.Ended(m.ID)
 		c := &conn{lanes: make(chan int, 16), tlsLanes: make(chan *wire.TLSLane, 16), ident: m.Conn.Identity, key: m.Conn.LaneKey}
 		nc, err := net.FileConn(os.NewFile(uintptr(m.FD), "client"))
 		if err != nil {
@@ -85,7 +86,7 @@ func serveHandoff(grace time.Duration, maxLanes, maxLanesTotal int, log zerolog.
 	}
 	for {
 		select {
-		case m, ok := <-msgs:
+		case m, ok := <-ctrl.Msgs:
 			if !ok {
 				log.Warn().Msg("broker gone: hand-off worker exits")
 				os.Exit(1)

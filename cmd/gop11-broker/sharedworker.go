@@ -24,7 +24,7 @@ import (
 // application of its own (broker/shared) behind its access policy.
 func serveShared(module, cfgPath string, serialize bool, grace time.Duration, maxLanes, maxLanesTotal int, callTimeout time.Duration,
 	limits shared.Config, log zerolog.Logger) int {
-	msgs, ended, err := broker.ReadSharedCtrl(os.NewFile(4, "broker"))
+	ctrl, err := broker.ReadSharedCtrl(os.NewFile(4, "broker"))
 	if err != nil {
 		log.Error().Err(err).Msg("shared worker started without its control socket")
 		return 2
@@ -59,7 +59,7 @@ func serveShared(module, cfgPath string, serialize bool, grace time.Duration, ma
 	serve := func(m broker.CtrlMsg) {
 		defer wg.Done()
 		c := &conn{lanes: make(chan int, 16), tlsLanes: make(chan *wire.TLSLane, 16), ident: m.Conn.Identity, key: m.Conn.LaneKey}
-		defer ended(m.ID)
+		defer ctrl.Ended(m.ID)
 		nc, err := net.FileConn(os.NewFile(uintptr(m.FD), "client"))
 		if err != nil {
 			log.Warn().Err(err).Msg("a connection the broker handed over is no socket")
@@ -105,7 +105,7 @@ func serveShared(module, cfgPath string, serialize bool, grace time.Duration, ma
 	}
 	for {
 		select {
-		case m, ok := <-msgs:
+		case m, ok := <-ctrl.Msgs:
 			if !ok {
 				log.Warn().Msg("broker gone: shared worker exits")
 				os.Exit(1)

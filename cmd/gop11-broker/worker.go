@@ -53,6 +53,7 @@ func workerMain(args []string) int {
 	var mechs listFlag
 	fs.Var(&mechs, "mechanism", "a vendor mechanism whose parameter is carried, TYPE=LAYOUT (broker.toml [[mechanism]]; repeatable)")
 	sharedMode := fs.Bool("shared", false, "serve every connection the broker hands over, from one module instance (quick mode --isolation shared)")
+	restarts := fs.Int("restarts", 0, "--handoff: how many of the module's workers ran before this one (gop11 status)")
 	handoff := fs.Bool("handoff", false, "config mode's hand-off worker: serve every connection the broker hands over, as the config it sends says (handoff = true)")
 	lf.register(fs)
 	if err := fs.Parse(args); err != nil {
@@ -109,7 +110,7 @@ func workerMain(args []string) int {
 		}
 	}
 	if *handoff {
-		return serveHandoff(*grace, *maxLanes, *maxLanesTotal, log)
+		return serveHandoff(*grace, *maxLanes, *maxLanesTotal, *restarts, log)
 	}
 	if *sharedMode {
 		return serveShared(*module, *cfgPath, *serialize, *grace, *maxLanes, *maxLanesTotal, *callTimeout,

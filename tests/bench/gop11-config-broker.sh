@@ -4,7 +4,7 @@
 # "bench" on virtual slot 1; or, with ISOLATION "quick", in quick mode
 # (--module) with a config file for what follows.
 #
-#   gop11-config-broker.sh SOCKET ISOLATION|quick [tls|policy]
+#   gop11-config-broker.sh SOCKET ISOLATION|handoff|quick [tls|policy]
 #
 # tls:    also a tls://127.0.0.1 listener with mutual TLS, on a free port
 #         outside the kernel's ephemeral range, opened before the unix
@@ -114,6 +114,11 @@ if [[ $isolation == quick ]]; then
 	exec "$root/build/gop11-broker" --module /usr/lib/softhsm/libsofthsm2.so --config "$cfg"
 fi
 
+# "handoff": isolation "shared" with handoff = true.
+keys=
+if [[ $isolation == handoff ]]; then
+	isolation=shared keys="handoff = true"
+fi
 cat >"$cfg" <<TOML
 listen = [$listen]
 log_level = "${BENCH_BROKER_LOG_LEVEL:-warn}"
@@ -123,6 +128,7 @@ $extra
 name = "softhsm"
 path = "/usr/lib/softhsm/libsofthsm2.so"
 isolation = "$isolation"
+$keys
 [module.env]
 SOFTHSM2_CONF = "$SOFTHSM2_CONF"
 

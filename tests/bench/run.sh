@@ -74,6 +74,7 @@ TARGET_LINES=(
 	"gop11-worker|build/libgop11.so build/gop11-broker|build/libgop11.so|GOP11_BROKER=unix://@SOCK@|tests/bench/gop11-config-broker.sh @SOCK@ process"
 	"gop11-inproc|build/libgop11.so build/gop11-broker|build/libgop11.so|GOP11_BROKER=unix://@SOCK@|tests/bench/gop11-config-broker.sh @SOCK@ inprocess"
 	"gop11-shared|build/libgop11.so build/gop11-broker|build/libgop11.so|GOP11_BROKER=unix://@SOCK@|tests/bench/gop11-config-broker.sh @SOCK@ shared|conns=yes"
+	"gop11-handoff|build/libgop11.so build/gop11-broker|build/libgop11.so|GOP11_BROKER=unix://@SOCK@|tests/bench/gop11-config-broker.sh @SOCK@ handoff|conns=yes"
 	"gop11-tls|build/libgop11.so build/gop11-broker|build/libgop11.so|GOP11_CONFIG=@SOCK@.client.toml|tests/bench/gop11-config-broker.sh @SOCK@ quick tls|threads=1,4 procs=1,8,64"
 	"gop11-tls-cfg|build/libgop11.so build/gop11-broker|build/libgop11.so|GOP11_CONFIG=@SOCK@.client.toml|tests/bench/gop11-config-broker.sh @SOCK@ process tls|threads=1,4 procs=1 rss=idle"
 	"gop11-policy|build/libgop11.so build/gop11-broker|build/libgop11.so|GOP11_BROKER=unix://@SOCK@|tests/bench/gop11-config-broker.sh @SOCK@ process policy|threads=1,4 procs=1,8,64 rss=idle"

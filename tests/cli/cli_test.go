@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/gop11/gop11/tests/harness"
@@ -149,4 +150,51 @@ admin = true
 	if code != 0 || !strings.Contains(o, "soft-b") {
 		t.Errorf("gop11 status as a [[client]] with admin = true: exit %d\n%s%s", code, o, stderr)
 	}
+}
+
+// With handoff the module's worker answers the admin requests of the
+// connections handed to it: gop11 status names it and its restarts,
+// gop11 slots lists what it serves, and gop11 reload reloads the broker,
+// which sends the worker the new config (or keeps both on the old one).
+func TestHandoffAdmin(t *testing.T) {
+	harness.RequireBuild(t)
+	a := harness.NewToken(t, "cli-a", pin, "Qx7-so-0815")
+	other := a.AddToken(t, "cli-other", pin, "Qx7-so-0815")
+	base := `listen = ["unix://%SOCK%"]` +
+		harness.ModuleTOML("soft", harness.SoftHSM, "shared", "handoff = true", map[string]string{"SOFTHSM2_CONF": a.Conf}) +
+		harness.TokenTOML("soft", "pkcs11:token=cli-a", 1)
+	br := harness.StartConfigBroker(t, base, nil)
+	ep := "unix://" + br.Sock
+	run := func(args ...string) (string, int) {
+		out, stderr, code := harness.Run(t, nil, gop11(), args...)
+		return out + stderr, code
+	}
+	status := func(restarts int) {
+		t.Helper()
+		out, code := run("status", "--broker", ep)
+		re := `(?m)^soft\s+shared \(handoff\)\s+\d+\s+` + strconv.Itoa(restarts) + `\s+` + regexp.QuoteMeta(harness.SoftHSM) + `$`
+		if code != 0 || !regexp.MustCompile(re).MatchString(out) || !regexp.MustCompile(`(?m)^broker\s+\S+, up \d+s, 1 connections`).MatchString(out) {
+			t.Errorf("gop11 status: exit %d, want %s\n%s", code, re, out)
+		}
+	}
+	status(0)
+	br.Write(base + harness.TokenTOML("soft", "pkcs11:token=cli-other", 2))
+	if out, code := run("reload", "--broker", ep); code != 0 || !strings.Contains(out, "reloaded") {
+		t.Fatalf("gop11 reload: exit %d\n%s", code, out)
+	}
+	if out, code := run("slots", "--broker", ep); code != 0 || !regexp.MustCompile(`(?m)^2\s+cli-other\s+`+other.Serial+`\s+soft\s`).MatchString(out) {
+		t.Errorf("after gop11 reload, the worker does not list slot 2: exit %d\n%s", code, out)
+	}
+	br.Write(base + harness.TokenTOML("nosuch", "pkcs11:token=x", 3))
+	if out, code := run("reload", "--broker", ep); code != 1 || !strings.Contains(out, `no [[module]] is named "nosuch"`) {
+		t.Errorf("gop11 reload of a broken file: exit %d\n%s", code, out)
+	}
+	if out, code := run("slots", "--broker", ep); code != 0 || !regexp.MustCompile(`(?m)^2\s+cli-other\s`).MatchString(out) {
+		t.Errorf("after a failed reload, slot 2 is gone: exit %d\n%s", code, out)
+	}
+	pids := regexp.MustCompile(`"worker":(\d+)[^\n]*"message":"shared worker started"`).FindAllStringSubmatch(br.Log(), -1)
+	pid, _ := strconv.Atoi(pids[len(pids)-1][1])
+	syscall.Kill(pid, syscall.SIGKILL)
+	br.WaitLog(`"why":"crashed: killed"`, 5e9)
+	status(1)
 }
