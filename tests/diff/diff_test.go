@@ -44,8 +44,8 @@ var proxiedCalls = []string{
 // TestTranscript compares SoftHSM2 loaded directly with gop11 in quick
 // mode (a worker per connection, or one shared by all) and with a
 // config-mode broker whose module is shared by every connection
-// (isolation "shared" and "inprocess"): a virtual application per
-// connection must not change what the application sees.
+// (isolation "shared", with handoff too, and "inprocess"): a virtual
+// application per connection must not change what the application sees.
 func TestTranscript(t *testing.T) {
 	harness.Require(t, "gcc")
 	harness.Require(t, harness.SoftHSM)
@@ -63,12 +63,12 @@ func TestTranscript(t *testing.T) {
 			compare(t, want, got, broker.Calls())
 		})
 	}
-	for _, iso := range []string{"shared", "inprocess"} {
-		t.Run(iso, func(t *testing.T) {
+	for _, c := range []struct{ name, iso, keys string }{{"shared", "shared", ""}, {"inprocess", "inprocess", ""}, {"handoff", "shared", "handoff = true"}} {
+		t.Run(c.name, func(t *testing.T) {
 			proxied := harness.NewToken(t, label, pin, soPIN)
 			slot, _ := strconv.ParseUint(proxied.Slot, 10, 64)
 			broker := harness.StartConfigBroker(t, `listen = ["unix://%SOCK%"]`+
-				harness.ModuleTOML("softhsm", harness.SoftHSM, iso, "", map[string]string{"SOFTHSM2_CONF": proxied.Conf})+
+				harness.ModuleTOML("softhsm", harness.SoftHSM, c.iso, c.keys, map[string]string{"SOFTHSM2_CONF": proxied.Conf})+
 				harness.TokenTOML("softhsm", "pkcs11:token="+label, slot), nil)
 			got := transcript(t, "proxy", bin, []string{"GOP11_BROKER=unix://" + broker.Sock}, harness.Module(), proxied.Slot)
 			// A config serves the tokens it names: SoftHSM2's empty
