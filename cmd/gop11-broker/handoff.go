@@ -12,9 +12,7 @@ import (
 	"time"
 
 	"github.com/gop11/gop11/broker"
-	"github.com/gop11/gop11/broker/acl"
 	"github.com/gop11/gop11/broker/config"
-	"github.com/gop11/gop11/wire"
 	"github.com/rs/zerolog"
 )
 
@@ -55,35 +53,9 @@ func serveHandoff(grace time.Duration, maxLanes, maxLanesTotal, restarts int, lo
 	var tlsCfg atomicTLS
 	tlsCfg.set(cfg, log)
 
-	type conn struct {
-		lanes    chan int
-		tlsLanes chan *wire.TLSLane
-		ident    acl.Identity
-		key      []byte
-	}
-	var mu sync.Mutex
-	conns := map[uint64]*conn{}
-	var wg sync.WaitGroup
+	h := newHanded(ctrl, tlsCfg.get, log)
 	hang := hung(cfg.Modules[0].CallTimeout, log)
-	serve := func(m broker.CtrlMsg) {
-		defer wg.Done()
-		defer ctrl.Ended(m.ID)
-		c := &conn{lanes: make(chan int, 16), tlsLanes: make(chan *wire.TLSLane, 16), ident: m.Conn.Identity, key: m.Conn.LaneKey}
-		nc, err := net.FileConn(os.NewFile(uintptr(m.FD), "client"))
-		if err != nil {
-			log.Warn().Err(err).Msg("a connection the broker handed over is no socket")
-			return
-		}
-		mu.Lock()
-		conns[m.ID] = c
-		mu.Unlock()
-		defer func() {
-			mu.Lock()
-			delete(conns, m.ID)
-			mu.Unlock()
-		}()
-		srv.ServeHanded(m.Conn, nc, c.lanes, c.tlsLanes, hang)
-	}
+	serve := func(nc net.Conn, c *handedConn) { srv.ServeHanded(c.SharedConn, nc, c.lanes, c.tlsLanes, hang) }
 	for {
 		select {
 		case m, ok := <-ctrl.Msgs:
@@ -93,31 +65,20 @@ func serveHandoff(grace time.Duration, maxLanes, maxLanesTotal, restarts int, lo
 			}
 			switch {
 			case m.Conn != nil:
-				wg.Add(1)
-				go serve(m)
+				h.serve(m, serve)
 			case m.Metrics:
 				go writeMetrics(srv, m.FD, log)
 			case m.ConfigPath != "":
 				reload(srv, m, &tlsCfg, log)
 			default:
-				mu.Lock()
-				c := conns[m.ID]
-				mu.Unlock()
-				switch {
-				case c == nil:
-					syscall.Close(m.FD)
-				case !m.TLS:
-					c.lanes <- m.FD
-				default:
-					go acceptTLSLane(m.FD, tlsCfg.get(), c.ident, c.key, c.tlsLanes, log)
-				}
+				h.lane(m)
 			}
 			continue
 		case <-ctx.Done():
 		}
 		break
 	}
-	wg.Wait() // each connection ends once its calls in flight have (grace)
+	h.wait()
 	srv.StopHandoff()
 	return 0
 }

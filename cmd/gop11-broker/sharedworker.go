@@ -6,7 +6,6 @@ import (
 	"net"
 	"os"
 	"os/signal"
-	"sync"
 	"syscall"
 	"time"
 
@@ -47,39 +46,15 @@ func serveShared(module, cfgPath string, serialize bool, grace time.Duration, ma
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 
-	type conn struct {
-		lanes    chan int
-		tlsLanes chan *wire.TLSLane
-		ident    acl.Identity
-		key      []byte
-	}
-	var mu sync.Mutex
-	conns := map[uint64]*conn{}
-	var wg sync.WaitGroup
-	serve := func(m broker.CtrlMsg) {
-		defer wg.Done()
-		c := &conn{lanes: make(chan int, 16), tlsLanes: make(chan *wire.TLSLane, 16), ident: m.Conn.Identity, key: m.Conn.LaneKey}
-		defer ctrl.Ended(m.ID)
-		nc, err := net.FileConn(os.NewFile(uintptr(m.FD), "client"))
-		if err != nil {
-			log.Warn().Err(err).Msg("a connection the broker handed over is no socket")
-			return
-		}
-		mu.Lock()
-		conns[m.ID] = c
-		mu.Unlock()
-		defer func() {
-			mu.Lock()
-			delete(conns, m.ID)
-			mu.Unlock()
-		}()
-		clog := log.With().Uint64("conn", m.ID).Str("program", m.Conn.Program).Uint64("pid", m.Conn.PID).Str("identity", c.ident.String()).Logger()
-		if err := wire.WriteMsg(nc, &wire.Welcome{Version: wire.ProtocolVersion, Broker: Version, Lane: c.key}); err != nil {
+	h := newHanded(ctrl, func() *tls.Config { return tlsCfg }, log)
+	serve := func(nc net.Conn, c *handedConn) {
+		clog := log.With().Uint64("conn", c.ID).Str("program", c.Program).Uint64("pid", c.PID).Str("identity", c.Identity.String()).Logger()
+		if err := wire.WriteMsg(nc, &wire.Welcome{Version: wire.ProtocolVersion, Broker: Version, Lane: c.LaneKey}); err != nil {
 			nc.Close()
 			return
 		}
-		app := inst.App(c.ident.Key(), clog)
-		err = broker.ServeConn(context.Background(), nc, broker.ServeConfig{Backend: guard(wire.BackendFunc(app.Call), policies, c.ident, clog),
+		app := inst.App(c.Identity.Key(), clog)
+		err := broker.ServeConn(context.Background(), nc, broker.ServeConfig{Backend: guard(wire.BackendFunc(app.Call), policies, c.Identity, clog),
 			Log: clog, Stop: ctx.Done(), Grace: grace, Lanes: c.lanes, TLSLanes: c.tlsLanes, Version: Version,
 			MaxLanes: maxLanes, MaxLanesTotal: maxLanesTotal, CallTimeout: callTimeout, OnHang: hung(callTimeout, log)})
 		if err != nil {
@@ -89,20 +64,6 @@ func serveShared(module, cfgPath string, serialize bool, grace time.Duration, ma
 		v, r, apps := inst.Counts()
 		clog.Info().Int("virtual_sessions", v).Int("real_sessions", r).Int("connections", apps).Msg("client gone")
 	}
-	lane := func(m broker.CtrlMsg) {
-		mu.Lock()
-		c := conns[m.ID]
-		mu.Unlock()
-		if c == nil {
-			syscall.Close(m.FD)
-			return
-		}
-		if !m.TLS {
-			c.lanes <- m.FD
-			return
-		}
-		go acceptTLSLane(m.FD, tlsCfg, c.ident, c.key, c.tlsLanes, log)
-	}
 	for {
 		select {
 		case m, ok := <-ctrl.Msgs:
@@ -111,17 +72,16 @@ func serveShared(module, cfgPath string, serialize bool, grace time.Duration, ma
 				os.Exit(1)
 			}
 			if m.Conn != nil {
-				wg.Add(1)
-				go serve(m)
+				h.serve(m, serve)
 			} else {
-				lane(m)
+				h.lane(m)
 			}
 			continue
 		case <-ctx.Done():
 		}
 		break
 	}
-	wg.Wait() // each connection ends once its calls in flight have (grace)
+	h.wait()
 	if err := mod.Close(); err != nil {
 		log.Warn().Err(err).Msg("C_Finalize")
 	}

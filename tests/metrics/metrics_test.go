@@ -45,24 +45,42 @@ func value(text, metric, labels string) float64 {
 	return v
 }
 
-func TestMetrics(t *testing.T) {
-	harness.Require(t, "pkcs11-tool")
-	good := harness.NewToken(t, "signer", pin, "Qx7-so-0815")
-	faulty := harness.NewToken(t, "faulty", pin, "Qx7-so-0815")
-	for _, tok := range []*harness.Token{good, faulty} {
-		if _, stderr, code := harness.Run(t, tok.Env(), "pkcs11-tool", "--module", harness.SoftHSM, "--token-label", tok.Label,
-			"--login", "--pin", pin, "--keypairgen", "--key-type", "EC:prime256v1", "--label", "ec", "--id", "01"); code != 0 {
-			t.Fatalf("keypairgen: %s", stderr)
-		}
+// tester is the policy of the tests' client: no key generation.
+const tester = `
+[[client]]
+name = "tester"
+uids = [0]
+operations = ["sign", "find", "read"]
+`
+
+// signer is a token labelled label with an EC key pair, ID 01.
+func signer(t *testing.T, label string) *harness.Token {
+	t.Helper()
+	tok := harness.NewToken(t, label, pin, "Qx7-so-0815")
+	if _, stderr, code := harness.Run(t, tok.Env(), "pkcs11-tool", "--module", harness.SoftHSM, "--token-label", tok.Label,
+		"--login", "--pin", pin, "--keypairgen", "--key-type", "EC:prime256v1", "--label", "ec", "--id", "01"); code != 0 {
+		t.Fatalf("keypairgen: %s", stderr)
 	}
-	// The fault module from a path of this test's, so that it can be
-	// broken on disk for the health check.
-	faultLib := filepath.Join(t.TempDir(), "libfaultmod.so")
+	return tok
+}
+
+// faultCopy is the fault module at a path of the test's, so that it can
+// be broken on disk for the health check.
+func faultCopy(t *testing.T) string {
+	t.Helper()
+	lib := filepath.Join(t.TempDir(), "libfaultmod.so")
 	data, err := os.ReadFile(harness.FaultModule(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	os.WriteFile(faultLib, data, 0o755)
+	os.WriteFile(lib, data, 0o755)
+	return lib
+}
+
+func TestMetrics(t *testing.T) {
+	harness.Require(t, "pkcs11-tool")
+	good, faulty := signer(t, "signer"), signer(t, "faulty")
+	faultLib := faultCopy(t)
 	port := harness.FreePort(t)
 	b := harness.StartConfigBroker(t, fmt.Sprintf(`listen = ["unix://%%SOCK%%"]
 metrics_listen = "127.0.0.1:%d"
@@ -70,12 +88,7 @@ metrics_listen = "127.0.0.1:%d"
 		harness.ModuleTOML("softhsm", harness.SoftHSM, "process", "", map[string]string{"SOFTHSM2_CONF": good.Conf})+
 		harness.ModuleTOML("faulty", faultLib, "process", "", map[string]string{"SOFTHSM2_CONF": faulty.Conf})+
 		harness.TokenTOML("softhsm", "pkcs11:token=signer", 1)+
-		harness.TokenTOML("faulty", "pkcs11:token=faulty", 2)+`
-[[client]]
-name = "tester"
-uids = [0]
-operations = ["sign", "find", "read"]
-`, nil)
+		harness.TokenTOML("faulty", "pkcs11:token=faulty", 2)+tester, nil)
 	env := []string{"GOP11_BROKER=unix://" + b.Sock}
 	dir := t.TempDir()
 	p11 := func(slot int, args ...string) (string, int) {
@@ -173,28 +186,13 @@ operations = ["sign", "find", "read"]
 // another; /healthz is 503 while no worker can load the module.
 func TestHandoffMetrics(t *testing.T) {
 	harness.Require(t, "pkcs11-tool")
-	tok := harness.NewToken(t, "signer", pin, "Qx7-so-0815")
-	if _, stderr, code := harness.Run(t, tok.Env(), "pkcs11-tool", "--module", harness.SoftHSM, "--token-label", tok.Label,
-		"--login", "--pin", pin, "--keypairgen", "--key-type", "EC:prime256v1", "--label", "ec", "--id", "01"); code != 0 {
-		t.Fatalf("keypairgen: %s", stderr)
-	}
-	faultLib := filepath.Join(t.TempDir(), "libfaultmod.so")
-	data, err := os.ReadFile(harness.FaultModule(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.WriteFile(faultLib, data, 0o755)
+	tok, faultLib := signer(t, "signer"), faultCopy(t)
 	port := harness.FreePort(t)
 	b := harness.StartConfigBroker(t, fmt.Sprintf(`listen = ["unix://%%SOCK%%"]
 metrics_listen = "127.0.0.1:%d"
 `, port)+
 		harness.ModuleTOML("signer", faultLib, "shared", "handoff = true", map[string]string{"SOFTHSM2_CONF": tok.Conf})+
-		harness.TokenTOML("signer", "pkcs11:token=signer", 1)+`
-[[client]]
-name = "tester"
-uids = [0]
-operations = ["sign", "find", "read"]
-`, nil)
+		harness.TokenTOML("signer", "pkcs11:token=signer", 1)+tester, nil)
 	env := []string{"GOP11_BROKER=unix://" + b.Sock}
 	dir := t.TempDir()
 	sign := func(data string) (string, int) {

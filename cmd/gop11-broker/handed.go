@@ -1,0 +1,81 @@
+package main
+
+import (
+	"crypto/tls"
+	"net"
+	"os"
+	"sync"
+	"syscall"
+
+	"github.com/gop11/gop11/broker"
+	"github.com/gop11/gop11/wire"
+	"github.com/rs/zerolog"
+)
+
+// handed is a shared worker's table of the connections the broker handed
+// it (quick mode's --isolation shared, config mode's handoff), so that
+// each lane the broker hands over after its connection reaches it.
+type handed struct {
+	ctrl  *broker.SharedCtrl
+	tls   func() *tls.Config // for TLS lanes' handshakes
+	log   zerolog.Logger
+	mu    sync.Mutex
+	conns map[uint64]*handedConn
+	wg    sync.WaitGroup
+}
+
+// handedConn is one connection: its lanes arrive on lanes and tlsLanes.
+type handedConn struct {
+	*broker.SharedConn
+	lanes    chan int
+	tlsLanes chan *wire.TLSLane
+}
+
+func newHanded(ctrl *broker.SharedCtrl, tlsCfg func() *tls.Config, log zerolog.Logger) *handed {
+	return &handed{ctrl: ctrl, tls: tlsCfg, log: log, conns: map[uint64]*handedConn{}}
+}
+
+// serve runs serveConn for the connection of message m in a goroutine of
+// its own; the broker hears when it has ended.
+func (h *handed) serve(m broker.CtrlMsg, serveConn func(nc net.Conn, c *handedConn)) {
+	h.wg.Add(1)
+	go func() {
+		defer h.wg.Done()
+		defer h.ctrl.Ended(m.ID)
+		nc, err := net.FileConn(os.NewFile(uintptr(m.FD), "client"))
+		if err != nil {
+			h.log.Warn().Err(err).Msg("a connection the broker handed over is no socket")
+			return
+		}
+		c := &handedConn{SharedConn: m.Conn, lanes: make(chan int, 16), tlsLanes: make(chan *wire.TLSLane, 16)}
+		h.mu.Lock()
+		h.conns[m.ID] = c
+		h.mu.Unlock()
+		defer func() {
+			h.mu.Lock()
+			delete(h.conns, m.ID)
+			h.mu.Unlock()
+		}()
+		serveConn(nc, c)
+	}()
+}
+
+// lane gives the lane of message m to its connection; a lane of one that
+// has ended is closed.
+func (h *handed) lane(m broker.CtrlMsg) {
+	h.mu.Lock()
+	c := h.conns[m.ID]
+	h.mu.Unlock()
+	switch {
+	case c == nil:
+		syscall.Close(m.FD)
+	case !m.TLS:
+		c.lanes <- m.FD
+	default:
+		go acceptTLSLane(m.FD, h.tls(), c.Identity, c.LaneKey, c.tlsLanes, h.log)
+	}
+}
+
+// wait returns once every connection has ended (each ends once its calls
+// in flight have, within the grace).
+func (h *handed) wait() { h.wg.Wait() }
