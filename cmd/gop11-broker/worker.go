@@ -76,10 +76,10 @@ func workerMain(args []string) int {
 		fmt.Fprintln(os.Stderr, "gop11-broker worker:", err)
 		return 2
 	}
-	log = log.With().Int("worker", os.Getpid()).Logger()
 	if !*sharedMode && !*handoff { // a shared worker's connections say theirs
 		log = log.With().Uint64("conn", *connID).Logger()
 	}
+	log = log.With().Int("worker", os.Getpid()).Logger()
 	if *name != "" {
 		log = log.With().Str("module", *name).Logger()
 	}
