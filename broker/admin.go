@@ -122,7 +122,7 @@ func (s *Server) status() Status {
 		r.mu.Lock()
 		for _, m := range r.members {
 			if m.cmd != nil && !m.isDead() {
-				pids[m.mod.cfg.Name] = append(pids[m.mod.cfg.Name], m.cmd.Process.Pid)
+				pids[m.mod.cfg.Name] = append(pids[m.mod.cfg.Name], m.pid)
 			}
 		}
 		r.mu.Unlock()

@@ -98,6 +98,7 @@ type member struct {
 	backend wire.Backend
 	client  *wire.Client
 	cmd     *exec.Cmd
+	pid     int // cmd's, read once: waitWorker's Release rewrites cmd.Process.Pid
 	started time.Time
 	dead    atomic.Bool
 	why     atomic.Value // string: why it died
@@ -183,8 +184,8 @@ func (s *Server) spawnMember(mod *module, gen uint16, connID uint64, log zerolog
 		return nil, err
 	}
 	exited := make(chan struct{})
-	m := &member{mod: mod, gen: gen, cmd: cmd, started: time.Now(), exited: exited}
 	pid := cmd.Process.Pid
+	m := &member{mod: mod, gen: gen, cmd: cmd, pid: pid, started: time.Now(), exited: exited}
 	go func() {
 		e := waitWorker(cmd)
 		done()
@@ -276,7 +277,7 @@ func (w *sharedWorker) pid() int {
 	if w.cur == nil || w.cur.cmd == nil || w.cur.isDead() {
 		return 0
 	}
-	return w.cur.cmd.Process.Pid
+	return w.cur.pid
 }
 
 type sharedWorker struct {

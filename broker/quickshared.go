@@ -10,6 +10,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -55,18 +56,23 @@ const (
 
 // sharedQuick is the broker's side of the shared worker.
 type sharedQuick struct {
-	mu      sync.Mutex
+	mu     sync.Mutex
+	cur    *sharedProc // the running worker; nil: none
+	starts int         // workers started
+}
+
+// sharedProc is one shared worker process. Its state is its own, so that
+// what the broker learns of a worker that died (late) never touches the
+// next one's.
+type sharedProc struct {
 	ctrl    *workerCtrl
-	alive   bool
-	starts  int               // workers started
-	forgets map[uint64]func() // lane keys to forget when a connection ends
+	forgets map[uint64]func() // its connections' lane keys, to forget when one ends
 }
 
 // startShared hands conn to the shared worker, starting it if it is not
 // running. relayed: as startWorker's.
 func (s *Server) startShared(id uint64, conn net.Conn, ident acl.Identity, hello *wire.Hello, log zerolog.Logger) (relayed bool, err error) {
-	ctrl, err := s.sharedWorker(log)
-	if err != nil {
+	if _, err := s.sharedWorker(log); err != nil { // before the hand-over: the client still gets the refusal
 		return false, err
 	}
 	f, relayed, err := handOver(conn)
@@ -74,8 +80,9 @@ func (s *Server) startShared(id uint64, conn net.Conn, ident acl.Identity, hello
 		return false, err
 	}
 	defer f.Close()
+	var target atomic.Pointer[workerCtrl] // the worker that took the connection, for its lanes
 	send := func(kind byte, lf *os.File) error {
-		return ctrl.send(binary.BigEndian.AppendUint64([]byte{kind}, id), int(lf.Fd()))
+		return target.Load().send(binary.BigEndian.AppendUint64([]byte{kind}, id), int(lf.Fd()))
 	}
 	key, forget := s.offerLanes(conn, ident, laneHandlers{
 		attach:  func(lf *os.File) error { return send(ctrlLane, lf) },
@@ -84,14 +91,33 @@ func (s *Server) startShared(id uint64, conn net.Conn, ident acl.Identity, hello
 	msg, _ := json.Marshal(SharedConn{ID: id, Identity: ident, LaneKey: key, Program: hello.Program, PID: hello.PID})
 	q := &s.shared
 	q.mu.Lock()
-	q.forgets[id] = forget
-	q.mu.Unlock()
-	if err := ctrl.send(append([]byte{ctrlConn}, msg...), int(f.Fd())); err != nil {
-		q.ended(id)
-		return relayed, err
+	defer q.mu.Unlock()
+	// A worker that has just exited (a hung call ends it) may not be
+	// reaped yet: its socket refuses the connection, and a new worker
+	// takes it.
+	for try := 0; ; try++ {
+		p, err := s.sharedWorkerLocked(log)
+		if err != nil {
+			forget()
+			return relayed, err
+		}
+		target.Store(p.ctrl)
+		p.forgets[id] = forget // before the send: the worker may say the connection ended at once
+		err = p.ctrl.send(append([]byte{ctrlConn}, msg...), int(f.Fd()))
+		if err == nil {
+			log.Info().Msg("client connected: handed to the shared worker")
+			return relayed, nil
+		}
+		delete(p.forgets, id)
+		if q.cur == p {
+			q.cur = nil
+		}
+		if try == 1 {
+			forget()
+			return relayed, err
+		}
+		log.Warn().Err(err).Msg("the shared worker did not take the connection: starting another")
 	}
-	log.Info().Msg("client connected: handed to the shared worker")
-	return relayed, nil
 }
 
 // workerMetrics asks the hand-off worker for its metrics, which it writes
@@ -99,11 +125,12 @@ func (s *Server) startShared(id uint64, conn net.Conn, ident acl.Identity, hello
 func (s *Server) workerMetrics() ([]*dto.MetricFamily, error) {
 	q := &s.shared
 	q.mu.Lock()
-	ctrl, alive := q.ctrl, q.alive
+	p := q.cur
 	q.mu.Unlock()
-	if !alive {
+	if p == nil {
 		return nil, errors.New("the hand-off worker is not running")
 	}
+	ctrl := p.ctrl
 	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, err
@@ -128,8 +155,8 @@ func (s *Server) workerMetrics() ([]*dto.MetricFamily, error) {
 func (q *sharedQuick) reload(cfg *config.Config, log zerolog.Logger) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if q.alive {
-		if err := q.ctrl.sendConfig(cfg); err != nil {
+	if q.cur != nil {
+		if err := q.cur.ctrl.sendConfig(cfg); err != nil {
 			log.Error().Err(err).Msg("reload: the hand-off worker keeps the running config")
 		}
 	}
@@ -154,11 +181,11 @@ func (w *workerCtrl) sendConfig(cfg *config.Config) error {
 	return w.send(append([]byte{ctrlConfig}, cfg.Path...), int(f.Fd()))
 }
 
-// ended forgets a connection the shared worker has finished with.
-func (q *sharedQuick) ended(id uint64) (known bool) {
+// ended forgets a connection worker p has finished with.
+func (q *sharedQuick) ended(p *sharedProc, id uint64) (known bool) {
 	q.mu.Lock()
-	forget, ok := q.forgets[id]
-	delete(q.forgets, id)
+	forget, ok := p.forgets[id]
+	delete(p.forgets, id)
 	q.mu.Unlock()
 	if ok {
 		forget()
@@ -166,17 +193,19 @@ func (q *sharedQuick) ended(id uint64) (known bool) {
 	return ok
 }
 
-// sharedWorker returns the running shared worker's control socket,
-// starting the worker first if there is none.
-func (s *Server) sharedWorker(log zerolog.Logger) (*workerCtrl, error) {
+// sharedWorker returns the running shared worker, starting it first if
+// there is none.
+func (s *Server) sharedWorker(log zerolog.Logger) (*sharedProc, error) {
+	s.shared.mu.Lock()
+	defer s.shared.mu.Unlock()
+	return s.sharedWorkerLocked(log)
+}
+
+// sharedWorkerLocked is sharedWorker with s.shared.mu held.
+func (s *Server) sharedWorkerLocked(log zerolog.Logger) (*sharedProc, error) {
 	q := &s.shared
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if q.alive {
-		return q.ctrl, nil
-	}
-	if q.forgets == nil {
-		q.forgets = map[uint64]func(){}
+	if q.cur != nil {
+		return q.cur, nil
 	}
 	lanes := []string{"--max-lanes", strconv.Itoa(s.MaxLanes), "--max-lanes-total", strconv.Itoa(s.MaxLanesTotal)}
 	var args []string
@@ -208,7 +237,8 @@ func (s *Server) sharedWorker(log zerolog.Logger) (*workerCtrl, error) {
 	}
 	log.Info().Int("worker", pid).Msg("shared worker started")
 	s.Metrics.WorkerStarted(name)
-	q.ctrl, q.alive = ctrl, true
+	p := &sharedProc{ctrl: ctrl, forgets: map[uint64]func(){}}
+	q.cur = p
 	q.starts++
 	s.mu.Lock()
 	s.workers[pid] = cmd
@@ -221,7 +251,7 @@ func (s *Server) sharedWorker(log zerolog.Logger) (*workerCtrl, error) {
 				return
 			}
 			switch {
-			case buf[0] == ctrlEnd && n == 9 && q.ended(binary.BigEndian.Uint64(buf[1:9])):
+			case buf[0] == ctrlEnd && n == 9 && q.ended(p, binary.BigEndian.Uint64(buf[1:9])):
 				s.clients.Add(-1)
 			case buf[0] == ctrlReload && n == 1 && s.Config != nil:
 				go func() {
@@ -236,9 +266,11 @@ func (s *Server) sharedWorker(log zerolog.Logger) (*workerCtrl, error) {
 		defer s.wg.Done()
 		e := waitWorker(cmd)
 		q.mu.Lock()
-		q.alive = false
-		lost := q.forgets
-		q.forgets = map[uint64]func(){}
+		if q.cur == p {
+			q.cur = nil
+		}
+		lost := p.forgets
+		p.forgets = map[uint64]func(){}
 		q.mu.Unlock()
 		for _, forget := range lost { // its connections went with it
 			forget()
@@ -250,7 +282,7 @@ func (s *Server) sharedWorker(log zerolog.Logger) (*workerCtrl, error) {
 		s.mu.Unlock()
 		logExit(log, pid, e, out, nil, func() { s.Metrics.WorkerDied(name) })
 	}()
-	return ctrl, nil
+	return p, nil
 }
 
 // CtrlMsg is a message to the shared worker: a connection (Conn, its
