@@ -45,6 +45,7 @@ type SharedConn struct {
 // messages name their connection: the type, then its ID (8 bytes).
 const (
 	ctrlConn    = 'C'
+	ctrlAck     = 'A' // from the worker: it has connection ID (8 bytes follow)
 	ctrlEnd     = 'E'
 	ctrlMetrics = 'M' // to a hand-off worker: write your metrics into the socket that rides along
 	ctrlConfig  = 'F' // to a hand-off worker: the config (its path follows), in the memfd that rides along
@@ -65,8 +66,18 @@ type sharedQuick struct {
 // what the broker learns of a worker that died (late) never touches the
 // next one's.
 type sharedProc struct {
+	pid     int
 	ctrl    *workerCtrl
-	forgets map[uint64]func() // its connections' lane keys, to forget when one ends
+	forgets map[uint64]func()      // its connections' lane keys, to forget when one ends
+	pending map[uint64]pendingConn // connections sent, not yet acknowledged
+	exited  chan struct{}          // closed once it has exited and its connections are forgotten
+}
+
+// pendingConn is a connection handed to a worker that has not said it
+// took it: once it does, its forget moves to the worker's forgets.
+type pendingConn struct {
+	forget func()
+	acked  chan struct{}
 }
 
 // startShared hands conn to the shared worker, starting it if it is not
@@ -89,36 +100,59 @@ func (s *Server) startShared(id uint64, conn net.Conn, ident acl.Identity, hello
 		handTLS: func(lf *os.File) error { return send(ctrlTLSLane, lf) },
 	})
 	msg, _ := json.Marshal(SharedConn{ID: id, Identity: ident, LaneKey: key, Program: hello.Program, PID: hello.PID})
+	// The worker acknowledges the connection as soon as it reads it. One
+	// that dies first (a hung call ends it, or a crash) takes it with
+	// it, unread, and the broker, which still holds the socket, gives it
+	// to the next worker: the client sees nothing of it.
 	q := &s.shared
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	// A worker that has just exited (a hung call ends it) may not be
-	// reaped yet: its socket refuses the connection, and a new worker
-	// takes it.
-	for try := 0; ; try++ {
+	for try := 1; ; try++ {
+		q.mu.Lock()
 		p, err := s.sharedWorkerLocked(log)
 		if err != nil {
+			q.mu.Unlock()
 			forget()
 			return relayed, err
 		}
 		target.Store(p.ctrl)
-		p.forgets[id] = forget // before the send: the worker may say the connection ended at once
+		acked := make(chan struct{})
+		p.pending[id] = pendingConn{forget: forget, acked: acked}
 		err = p.ctrl.send(append([]byte{ctrlConn}, msg...), int(f.Fd()))
+		if err != nil {
+			delete(p.pending, id)
+		}
+		q.mu.Unlock()
 		if err == nil {
-			log.Info().Msg("client connected: handed to the shared worker")
-			return relayed, nil
+			select {
+			case <-acked:
+				log.Info().Msg("client connected: handed to the shared worker")
+				return relayed, nil
+			case <-p.exited:
+				err = errors.New("the shared worker died before it took the connection")
+			case <-time.After(ackWait):
+				err = fmt.Errorf("the shared worker did not take the connection in %v: killed", ackWait)
+				syscall.Kill(p.pid, syscall.SIGKILL) // its control loop is stuck; its end frees the connection for another
+			}
 		}
-		delete(p.forgets, id)
-		if q.cur == p {
-			q.cur = nil
-		}
-		if try == 1 {
+		q.mu.Lock()
+		delete(p.pending, id)
+		q.mu.Unlock()
+		if try == 3 {
 			forget()
 			return relayed, err
 		}
-		log.Warn().Err(err).Msg("the shared worker did not take the connection: starting another")
+		log.Warn().Err(err).Msg("handing the connection to a new shared worker")
+		select { // so that the next try starts another
+		case <-p.exited:
+		case <-time.After(ackWait):
+			syscall.Kill(p.pid, syscall.SIGKILL)
+			<-p.exited
+		}
 	}
 }
+
+// ackWait bounds how long a shared worker may take to acknowledge a
+// connection it was handed (its control loop does nothing else).
+const ackWait = 10 * time.Second
 
 // workerMetrics asks the hand-off worker for its metrics, which it writes
 // into a socket that rides along with the request.
@@ -181,6 +215,18 @@ func (w *workerCtrl) sendConfig(cfg *config.Config) error {
 	return w.send(append([]byte{ctrlConfig}, cfg.Path...), int(f.Fd()))
 }
 
+// acked moves connection id, which worker p says it took, to its
+// connections.
+func (q *sharedQuick) acked(p *sharedProc, id uint64) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if c, ok := p.pending[id]; ok {
+		delete(p.pending, id)
+		p.forgets[id] = c.forget
+		close(c.acked)
+	}
+}
+
 // ended forgets a connection worker p has finished with.
 func (q *sharedQuick) ended(p *sharedProc, id uint64) (known bool) {
 	q.mu.Lock()
@@ -237,7 +283,7 @@ func (s *Server) sharedWorkerLocked(log zerolog.Logger) (*sharedProc, error) {
 	}
 	log.Info().Int("worker", pid).Msg("shared worker started")
 	s.Metrics.WorkerStarted(name)
-	p := &sharedProc{ctrl: ctrl, forgets: map[uint64]func(){}}
+	p := &sharedProc{pid: pid, ctrl: ctrl, forgets: map[uint64]func(){}, pending: map[uint64]pendingConn{}, exited: make(chan struct{})}
 	q.cur = p
 	q.starts++
 	s.mu.Lock()
@@ -251,6 +297,8 @@ func (s *Server) sharedWorkerLocked(log zerolog.Logger) (*sharedProc, error) {
 				return
 			}
 			switch {
+			case buf[0] == ctrlAck && n == 9:
+				q.acked(p, binary.BigEndian.Uint64(buf[1:9]))
 			case buf[0] == ctrlEnd && n == 9 && q.ended(p, binary.BigEndian.Uint64(buf[1:9])):
 				s.clients.Add(-1)
 			case buf[0] == ctrlReload && n == 1 && s.Config != nil:
@@ -276,6 +324,7 @@ func (s *Server) sharedWorkerLocked(log zerolog.Logger) (*sharedProc, error) {
 			forget()
 			s.clients.Add(-1)
 		}
+		close(p.exited) // connections it never took go to the next worker (startShared)
 		done()
 		s.mu.Lock()
 		delete(s.workers, pid)
@@ -345,6 +394,9 @@ func ReadSharedCtrl(f *os.File) (*SharedCtrl, error) {
 				continue
 			}
 			m.FD = fds[0]
+			if m.Conn != nil { // it is ours now: the broker may let its copy go
+				uc.WriteMsgUnix(binary.BigEndian.AppendUint64([]byte{ctrlAck}, m.ID), nil, nil)
+			}
 			ch <- m
 		}
 	}()

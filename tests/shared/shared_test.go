@@ -471,3 +471,29 @@ func sessionPool(t *testing.T, iso string) {
 	}
 	want(t, "the owner signs", owner.sign(ks, key[0]), nil)
 }
+
+// TestConnectRightAfterCrash: a client that connects the moment the
+// worker that serves every connection dies (before the broker has reaped
+// it) is served by a new worker, not refused.
+func TestConnectRightAfterCrash(t *testing.T) {
+	for _, iso := range []string{quickShared, handoff} {
+		t.Run(iso, func(t *testing.T) {
+			_, b := setup(t, iso, "")
+			started := regexp.MustCompile(`"worker":(\d+)[^\n]*"message":"shared worker started"`)
+			for i := 0; i < 5; i++ {
+				a := connect(t, b)
+				a.open(false)
+				m := started.FindAllStringSubmatch(b.log(), -1)
+				pid, _ := strconv.Atoi(m[len(m)-1][1])
+				syscall.Kill(pid, syscall.SIGKILL)
+				c, err := wire.Dial(wire.Endpoint{Network: "unix", Address: b.sock}, wire.ClientConfig{})
+				if err != nil {
+					t.Fatalf("round %d: a client connecting as worker %d died: %v", i, pid, err)
+				}
+				(&app{t: t, c: c, slot: b.slot}).open(false)
+				c.Close()
+				a.c.Close()
+			}
+		})
+	}
+}
