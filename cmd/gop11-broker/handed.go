@@ -6,6 +6,7 @@ import (
 	"os"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/gop11/gop11/broker"
 	"github.com/gop11/gop11/wire"
@@ -79,3 +80,25 @@ func (h *handed) lane(m broker.CtrlMsg) {
 // wait returns once every connection has ended (each ends once its calls
 // in flight have, within the grace).
 func (h *handed) wait() { h.wg.Wait() }
+
+// refuseHanded answers the connections the broker has handed over so far
+// (it sends each as soon as the worker starts) with why this worker cannot
+// serve them, as a worker of a connection's own does, rather than leave
+// the client an end of file; their lanes are closed.
+func refuseHanded(ctrl *broker.SharedCtrl, why string) {
+	for {
+		select {
+		case m, ok := <-ctrl.Msgs:
+			if !ok {
+				return
+			}
+			f := os.NewFile(uintptr(m.FD), "handed")
+			if m.Conn != nil {
+				wire.WriteMsg(f, &wire.Welcome{Version: wire.ProtocolVersion, Error: why})
+			}
+			f.Close()
+		case <-time.After(100 * time.Millisecond):
+			return
+		}
+	}
+}

@@ -39,6 +39,7 @@ func serveHandoff(grace time.Duration, maxLanes, maxLanesTotal, restarts int, lo
 	cfg, err := handoffConfig(first)
 	if err != nil {
 		log.Error().Err(err).Msg("cannot read the config")
+		refuseHanded(ctrl, "broker config: "+err.Error())
 		return 1
 	}
 	log = log.With().Str("module", cfg.Modules[0].Name).Logger()
@@ -48,6 +49,7 @@ func serveHandoff(grace time.Duration, maxLanes, maxLanesTotal, restarts int, lo
 	defer stop()
 	if err := srv.StartHandoff(ctx, grace); err != nil {
 		log.Error().Err(err).Msg("cannot serve the config")
+		refuseHanded(ctrl, err.Error())
 		return 1
 	}
 	var tlsCfg atomicTLS

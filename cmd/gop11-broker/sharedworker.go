@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"fmt"
 	"net"
 	"os"
 	"os/signal"
@@ -33,12 +34,14 @@ func serveShared(module, cfgPath string, serialize bool, grace time.Duration, ma
 	if cfgPath != "" {
 		if tlsCfg, policies, err = quickConfig(cfgPath, log); err != nil {
 			log.Error().Err(err).Msg("cannot read the config")
+			refuseHanded(ctrl, "broker config: "+err.Error())
 			return 1
 		}
 	}
 	mod, err := backend.Open(module, backend.Options{Log: log, Serialize: serialize, InitArgs: takeInitArgs()})
 	if err != nil {
 		log.Error().Err(err).Str("module", module).Msg("cannot load the module")
+		refuseHanded(ctrl, fmt.Sprintf("module %s: %v", module, err))
 		return 1
 	}
 	limits.Next, limits.Log = mod, log

@@ -497,3 +497,34 @@ func TestConnectRightAfterCrash(t *testing.T) {
 		})
 	}
 }
+
+// TestWorkerCannotLoad: when the worker that would serve every
+// connection cannot load the module, a client is refused with the reason
+// (not left an end of file), and the broker goes on.
+func TestWorkerCannotLoad(t *testing.T) {
+	broken := filepath.Join(t.TempDir(), "libbroken.so")
+	os.WriteFile(broken, []byte("not a shared library"), 0o755)
+	for _, iso := range []string{quickShared, handoff} {
+		t.Run(iso, func(t *testing.T) {
+			tok := newToken(t)
+			var sock string
+			if iso == quickShared {
+				sock = harness.StartBroker(t, tok, "--module", broken, "--isolation", "shared").Socket
+			} else {
+				sock = harness.StartConfigBroker(t, `listen = ["unix://%SOCK%"]`+
+					harness.ModuleTOML("broken", broken, "shared", "handoff = true", nil)+
+					harness.TokenTOML("broken", "pkcs11:token=shared", slot), nil).Sock
+			}
+			for i := 0; i < 2; i++ {
+				c, err := wire.Dial(wire.Endpoint{Network: "unix", Address: sock}, wire.ClientConfig{})
+				if err == nil {
+					c.Close()
+					t.Fatal("a client was served by a module that cannot load")
+				}
+				if !errors.Is(err, wire.ErrRefused) || !strings.Contains(err.Error(), "libbroken.so") {
+					t.Errorf("connection %d: %v, want a refusal naming the module", i, err)
+				}
+			}
+		})
+	}
+}
