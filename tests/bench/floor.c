@@ -1,9 +1,12 @@
 /*
  * floor: the least any out-of-process PKCS #11 proxy can cost on this host.
  *
- *   floor server SOCKET     echo server: one thread per connection; each
+ *   floor server SOCKET [--work-us N]
+ *                           echo server: one thread per connection; each
  *                           request is a 4-byte big-endian length and a
- *                           payload, answered with the same frame.
+ *                           payload, answered with the same frame, after
+ *                           N microseconds of computation (default 0: a
+ *                           module's work, for a process or thread sweep).
  *   floor client SOCKET [--threads 1,2,4,8] [--duration S] [--max-ops N]
  *                [--trips N] [--work-us N] [--futex] [--target NAME] [--header]
  *                           each thread its own connection, 64-byte payloads,
@@ -78,14 +81,25 @@ static int write_all(int fd, const unsigned char *p, size_t n)
 	return 0;
 }
 
+static int serve_us; /* server: computation per request */
+
+static void spin_us(int us)
+{
+	uint64_t end = now_ns() + (uint64_t)us * 1000u;
+	while (now_ns() < end)
+		;
+}
+
 static void *serve_conn(void *arg)
 {
 	int fd = (int)(intptr_t)arg;
 	unsigned char buf[MAXFRAME];
 	int len;
-	while ((len = read_frame(fd, buf, sizeof buf)) >= 0)
+	while ((len = read_frame(fd, buf, sizeof buf)) >= 0) {
+		spin_us(serve_us);
 		if (write_all(fd, buf, 4 + (size_t)len) != 0)
 			break;
+	}
 	close(fd);
 	return NULL;
 }
@@ -241,9 +255,7 @@ static int op(struct fslot *fs, int fd, unsigned char *req, unsigned char *resp)
 		else if (round_trip(fd, req, resp) != 0)
 			return -1;
 	}
-	uint64_t end = now_ns() + (uint64_t)work_us * 1000u;
-	while (now_ns() < end)
-		;
+	spin_us(work_us);
 	return 0;
 }
 
@@ -339,7 +351,7 @@ static void client_cell(const char *target, int nthreads)
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: floor server SOCKET\n"
+	fprintf(stderr, "usage: floor server SOCKET [--work-us N]\n"
 			"       floor client SOCKET [--threads 1,2,4,8] [--duration S] "
 			"[--max-ops N] [--trips N] [--work-us N] [--futex]\n"
 			"                     [--target NAME] [--header]\n");
@@ -350,8 +362,13 @@ int main(int argc, char **argv)
 {
 	if (argc < 3)
 		return usage();
-	if (strcmp(argv[1], "server") == 0)
-		return argc == 3 ? server(argv[2]) : usage();
+	if (strcmp(argv[1], "server") == 0) {
+		if (argc == 5 && strcmp(argv[3], "--work-us") == 0)
+			serve_us = atoi(argv[4]);
+		else if (argc != 3)
+			return usage();
+		return serve_us < 0 ? usage() : server(argv[2]);
+	}
 	if (strcmp(argv[1], "client") != 0)
 		return usage();
 	sock_path = argv[2];
