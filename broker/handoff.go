@@ -5,13 +5,10 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os/exec"
 	"time"
 
 	"github.com/gop11/gop11/broker/acl"
-	"github.com/gop11/gop11/broker/audit"
 	"github.com/gop11/gop11/broker/config"
-	"github.com/gop11/gop11/broker/metrics"
 	"github.com/gop11/gop11/wire"
 )
 
@@ -25,9 +22,9 @@ import (
 // its connections, so a call takes no hop through the broker. The broker
 // sends it the config as read at start and at each reload (sendConfig:
 // the worker may not be able to read the file), and asks it for its
-// metrics at each scrape (Metrics.Also). A worker that crashes takes its connections with it;
-// the clients connect again (module/client), and the broker starts
-// another worker.
+// metrics at each scrape (Metrics.Also). A worker that crashes takes its
+// connections with it; the clients connect again (module/client), and
+// the broker starts another worker.
 
 // handoff is the module whose worker serves every connection, if the
 // config the broker started with has one.
@@ -53,29 +50,11 @@ func HandoffConfig(cfg *config.Config) (*config.Config, error) {
 
 // StartHandoff readies the hand-off worker's Server (s.Config from
 // HandoffConfig) to serve connections until ctx ends: the module, the
-// policies, the audit log and the metrics, but no listener. Close it
-// with StopHandoff.
+// policies, the audit log and the metrics (the broker serves them), but
+// no listener. Close it with StopHandoff.
 func (s *Server) StartHandoff(ctx context.Context, grace time.Duration) error {
-	s.workers = map[int]*exec.Cmd{}
-	s.ctx, s.grace, s.started = ctx, grace, time.Now()
-	s.acl.Store(&acl.Set{})
-	if s.Config.MetricsListen != "" {
-		s.Metrics = metrics.New(s.groupStates, s.moduleSessions) // served by the broker
-	}
-	if a := s.Config.Audit; a != nil {
-		level, _ := audit.ParseLevel(a.Verbosity)
-		var err error
-		if s.Audit, err = audit.Open(a.Path, level); err != nil {
-			return err
-		}
-	}
-	if err := s.Reload(s.Config); err != nil {
-		if s.Audit != nil {
-			s.Audit.Close()
-		}
-		return err
-	}
-	return nil
+	s.begin(ctx, grace)
+	return s.openConfig()
 }
 
 // ServeHanded serves a connection the broker handed over, whose Hello
@@ -87,7 +66,7 @@ func (s *Server) ServeHanded(sc *SharedConn, conn net.Conn, lanes <-chan int, tl
 	if p := acl.Match(s.acl.Load().Policies, sc.Identity); p != nil {
 		log = log.With().Str("client", p.Name).Logger()
 	}
-	s.serveWelcomed(sc.ID, conn, sc.Identity, sc.LaneKey, lanes, tlsLanes, hang, log)
+	s.serveWelcomed(sc.ID, conn, sc.Identity, sc.LaneKey, lanes, tlsLanes, s.Config.Modules[0].CallTimeout, hang, log)
 }
 
 // WriteMetrics writes the worker's metrics for the broker (metrics.Read);
@@ -103,7 +82,5 @@ func (s *Server) WriteMetrics(w io.Writer) error {
 // connection has ended.
 func (s *Server) StopHandoff() {
 	s.closeInProcess()
-	if s.Audit != nil {
-		s.Audit.Close()
-	}
+	s.Audit.Close()
 }

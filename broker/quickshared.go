@@ -259,7 +259,7 @@ func (s *Server) sharedWorkerLocked(log zerolog.Logger) (*sharedProc, error) {
 	if s.Config != nil {
 		// Config mode's hand-off worker gets the config from the broker
 		// (sendConfig), now and at each reload.
-		name = s.Config.Handoff().Name
+		name = s.handoff().Name
 		args = append(append([]string{"--handoff", "--restarts", strconv.Itoa(q.starts)}, lanes...), s.WorkerArgs...)
 	} else {
 		args = append(append([]string{"--module", s.Module, "--shared", "--call-timeout", s.CallTimeout.String(),

@@ -188,11 +188,9 @@ func (s *Server) Run(ctx context.Context, grace time.Duration) error {
 	if s.HandshakeTimeout <= 0 {
 		s.HandshakeTimeout = 5 * time.Second
 	}
-	s.workers = map[int]*exec.Cmd{}
-	s.ctx, s.grace, s.started = ctx, grace, time.Now()
+	s.begin(ctx, grace)
 	s.pending.maxTotal, s.pending.maxPeer = s.MaxHandshakes, s.MaxHandshakesPerPeer
 	s.refusedLog.burst, s.handshakeLog.burst = 10, 10
-	s.acl.Store(&acl.Set{})
 	var tlsOn []bool
 	if s.RunAs != nil {
 		// Root binds the listeners (a port below 1024, a socket in a
@@ -218,30 +216,16 @@ func (s *Server) Run(ctx context.Context, grace time.Duration) error {
 	}
 	switch {
 	case s.Config != nil:
-		if s.Config.Handoff() != nil && s.WorkerUser != nil {
+		if m := s.handoff(); m != nil && s.WorkerUser != nil {
 			s.closeListeners()
 			return fmt.Errorf("module %s: handoff needs its worker to run as the broker's user (it reads the PIN files and writes the audit log): drop --worker-user, or use --user",
-				s.Config.Handoff().Name)
+				m.Name)
 		}
-		if s.Config.MetricsListen != "" {
-			s.Metrics = metrics.New(s.groupStates, s.moduleSessions)
-			if s.Config.Handoff() != nil {
-				s.Metrics.Also = s.workerMetrics // it counts the calls
-			}
-		}
-		if a := s.Config.Audit; a != nil {
-			level, _ := audit.ParseLevel(a.Verbosity)
-			var err error
-			if s.Audit, err = audit.Open(a.Path, level); err != nil {
-				s.closeListeners()
-				return err
-			}
-			defer s.Audit.Close()
-		}
-		if err := s.Reload(s.Config); err != nil {
+		if err := s.openConfig(); err != nil {
 			s.closeListeners()
 			return err
 		}
+		defer s.Audit.Close()
 		defer s.closeInProcess()
 	case s.QuickConfig != nil:
 		if err := s.ReloadQuick(s.QuickConfig); err != nil {
@@ -285,6 +269,41 @@ func (s *Server) Run(ctx context.Context, grace time.Duration) error {
 	s.wg.Wait() // config mode: connections close after their calls in flight
 	return nil
 }
+
+// begin sets what Run and a hand-off worker's StartHandoff both start with.
+func (s *Server) begin(ctx context.Context, grace time.Duration) {
+	s.workers = map[int]*exec.Cmd{}
+	s.ctx, s.grace, s.started = ctx, grace, time.Now()
+	s.acl.Store(&acl.Set{})
+}
+
+// openConfig opens what a config-mode Server serves with: the metrics
+// (a broker's hand-off worker counts the calls), the audit log, and the
+// config's modules and policies. On an error the audit log is closed.
+func (s *Server) openConfig() error {
+	if s.Config.MetricsListen != "" {
+		s.Metrics = metrics.New(s.groupStates, s.moduleSessions)
+		if s.handoff() != nil {
+			s.Metrics.Also = s.workerMetrics
+		}
+	}
+	if a := s.Config.Audit; a != nil {
+		level, _ := audit.ParseLevel(a.Verbosity)
+		var err error
+		if s.Audit, err = audit.Open(a.Path, level); err != nil {
+			return err
+		}
+	}
+	if err := s.Reload(s.Config); err != nil {
+		s.Audit.Close()
+		return err
+	}
+	return nil
+}
+
+// TLSConfig is the [tls] in force (nil: none): a hand-off worker's TLS
+// lanes do their handshake with it.
+func (s *Server) TLSConfig() *tls.Config { return s.tlsConfig.Load() }
 
 // fileKind names what a file is, for an error message.
 func fileKind(m os.FileMode) string {
@@ -491,7 +510,7 @@ func (s *Server) admit(conn net.Conn, isTLS bool, handshaken func()) {
 		conn.Close()
 		return
 	}
-	handoff := s.Config != nil && s.snap.Load().cfg.Handoff() != nil // as reloaded
+	handoff := s.handoff() != nil // a reload cannot turn it on or off
 	if s.Config != nil && !handoff {
 		s.serveRouted(id, conn, ident, log)
 		s.clients.Add(-1)

@@ -319,22 +319,18 @@ func (s *Server) serveRouted(id uint64, conn net.Conn, ident acl.Identity, log z
 			return
 		}
 	}()
-	s.serveWelcomed(id, conn, ident, key, lanes, tlsLanes, nil, log)
+	s.serveWelcomed(id, conn, ident, key, lanes, tlsLanes, 0, nil, log)
 }
 
 // serveWelcomed welcomes a config-mode connection whose lanes come on
 // lanes and tlsLanes (their key: key) and serves it until it ends. hang,
-// if set, is what a call running over its module's call_timeout does
-// (the hand-off worker's: exit).
+// if set, is what a call running over timeout does (the hand-off
+// worker's: exit).
 func (s *Server) serveWelcomed(id uint64, conn net.Conn, ident acl.Identity, key []byte, lanes <-chan int, tlsLanes <-chan *wire.TLSLane,
-	hang func(string), log zerolog.Logger) {
+	timeout time.Duration, hang func(string), log zerolog.Logger) {
 	if err := wire.WriteMsg(conn, &wire.Welcome{Version: wire.ProtocolVersion, Broker: s.Version, Lane: key}); err != nil {
 		conn.Close()
 		return
-	}
-	var timeout time.Duration
-	if hang != nil {
-		timeout = s.snap.Load().cfg.Modules[0].CallTimeout
 	}
 	r := newRouter(s, id, ident.Key(), log)
 	s.routers.Store(r, true)

@@ -87,8 +87,11 @@ func (l *Log) Reopen() error {
 	return nil
 }
 
-// Close closes the file.
+// Close closes the file; on a nil *Log (no [audit]) it does nothing.
 func (l *Log) Close() {
+	if l == nil {
+		return
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.f != nil {

@@ -2,12 +2,10 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"io"
 	"net"
 	"os"
 	"os/signal"
-	"sync"
 	"syscall"
 	"time"
 
@@ -52,10 +50,7 @@ func serveHandoff(grace time.Duration, maxLanes, maxLanesTotal, restarts int, lo
 		refuseHanded(ctrl, err.Error())
 		return 1
 	}
-	var tlsCfg atomicTLS
-	tlsCfg.set(cfg, log)
-
-	h := newHanded(ctrl, tlsCfg.get, log)
+	h := newHanded(ctrl, srv.TLSConfig, log)
 	hang := hung(cfg.Modules[0].CallTimeout, log)
 	serve := func(nc net.Conn, c *handedConn) { srv.ServeHanded(c.SharedConn, nc, c.lanes, c.tlsLanes, hang) }
 	for {
@@ -71,7 +66,7 @@ func serveHandoff(grace time.Duration, maxLanes, maxLanesTotal, restarts int, lo
 			case m.Metrics:
 				go writeMetrics(srv, m.FD, log)
 			case m.ConfigPath != "":
-				reload(srv, m, &tlsCfg, log)
+				reload(srv, m, log)
 			default:
 				h.lane(m)
 			}
@@ -100,18 +95,17 @@ func handoffConfig(m broker.CtrlMsg) (*config.Config, error) {
 	return broker.HandoffConfig(cfg)
 }
 
-// reload takes the config the broker read at its reload. The broker
-// checked it, and refuses one that turns handoff off.
-func reload(srv *broker.Server, m broker.CtrlMsg, tc *atomicTLS, log zerolog.Logger) {
+// reload takes the config the broker read at its reload (its [tls] too,
+// for TLS lanes: Server.TLSConfig). The broker checked it, and refuses
+// one that turns handoff off.
+func reload(srv *broker.Server, m broker.CtrlMsg, log zerolog.Logger) {
 	cfg, err := handoffConfig(m)
 	if err == nil {
 		err = srv.Reload(cfg)
 	}
 	if err != nil {
 		log.Error().Err(err).Msg("reload failed, keeping the running config")
-		return
 	}
-	tc.set(cfg, log)
 }
 
 // writeMetrics answers the broker's scrape on the socket fd.
@@ -121,30 +115,4 @@ func writeMetrics(srv *broker.Server, fd int, log zerolog.Logger) {
 	if err := srv.WriteMetrics(f); err != nil {
 		log.Warn().Err(err).Msg("metrics not sent to the broker")
 	}
-}
-
-// atomicTLS is the [tls] a TLS lane's handshake uses, swapped at reload.
-type atomicTLS struct {
-	mu sync.Mutex
-	c  *tls.Config
-}
-
-func (a *atomicTLS) set(cfg *config.Config, log zerolog.Logger) {
-	if cfg.TLS == nil {
-		return
-	}
-	c, err := broker.ServerTLS(cfg.TLS)
-	if err != nil {
-		log.Error().Err(err).Msg("[tls]: TLS lanes keep the running certificates")
-		return
-	}
-	a.mu.Lock()
-	a.c = c
-	a.mu.Unlock()
-}
-
-func (a *atomicTLS) get() *tls.Config {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.c
 }
