@@ -69,6 +69,20 @@ def load(out):
     return meta, targets, rows, rss
 
 
+def add_ctxsw(out, rows):
+    """Each process-sweep row gains ctxsw_per_op: the host's context
+    switches during its cell (run.sh, ctxsw.csv) per signature."""
+    p = os.path.join(out, "ctxsw.csv")
+    if not os.path.exists(p):
+        return
+    ctx = {(r["round"], r["target"], r["procs"]): r for r in csv.DictReader(open(p))}
+    for r in rows:
+        c = ctx.get((r["round"], r["target"], r["procs"]))
+        ops, secs, n = num(r["ops_per_s"]), c and num(c["seconds"]), c and num(c["ctxt"])
+        if r["op"] == SWEEP_OP and ops and secs and n is not None:
+            r["ctxsw_per_op"] = f"{n / (ops * secs):.2f}"
+
+
 def medians(rows):
     """Median over rounds of each (target, op, threads, procs) cell."""
     groups = {}
@@ -78,7 +92,7 @@ def medians(rows):
     cells = {}
     for key, rs in groups.items():
         def med(col):
-            vals = [num(r[col]) for r in rs if num(r[col]) is not None]
+            vals = [num(r.get(col)) for r in rs if num(r.get(col)) is not None]
             return statistics.median(vals) if vals else None
         errs = sum(int(r["errors"] or 0) for r in rs)
         first = next((r["first_error_rv"] for r in rs if r["first_error_rv"]), "")
@@ -86,7 +100,8 @@ def medians(rows):
         cells[key] = {
             "target": key[0], "op": key[1], "threads": key[2], "procs": key[3],
             "ops_per_s": med("ops_per_s"), "p50_us": med("p50_us"),
-            "p99_us": med("p99_us"), "errors": errs, "first_error_rv": first,
+            "p99_us": med("p99_us"), "ctxsw_per_op": med("ctxsw_per_op"),
+            "errors": errs, "first_error_rv": first,
             "rounds": len(rs), "clean_rounds": len(ok_rounds),
         }
     return cells
@@ -176,6 +191,14 @@ def print_table(cells, targets, meta):
             c = cells.get((t, SWEEP_OP, 1, n))
             line += f" {fmt_rate(c):>12} ({fmt_us(c and c['p50_us']):>5}) |"
         print(line)
+    if any(c["ctxsw_per_op"] is not None for c in cells.values()):
+        print("the same cells: the host's context switches per signature (start-up included)")
+        for n in procs:
+            line = f"{n:>6} |"
+            for t in svc:
+                v = (cells.get((t, SWEEP_OP, 1, n)) or {}).get("ctxsw_per_op")
+                line += f" {'-' if v is None else f'{v:.1f}':>20} |"
+            print(line)
 
 
 def print_access(cells, targets, quick):
@@ -499,11 +522,12 @@ def plot(out, cells, targets):
 def main():
     out = sys.argv[1] if len(sys.argv) > 1 else "build/bench"
     meta, targets, rows, rss = load(out)
+    add_ctxsw(out, rows)
     cells = medians(rows)
     if not targets:
         targets = sorted({c["target"] for c in cells.values()})
     cols = ["target", "op", "threads", "procs", "ops_per_s", "p50_us", "p99_us", "errors",
-            "first_error_rv", "rounds"]
+            "first_error_rv", "rounds", "ctxsw_per_op"]
     ordered = sorted(cells.values(), key=lambda c: (
         targets.index(c["target"]) if c["target"] in targets else 99,
         OPS.index(c["op"]) if c["op"] in OPS else len(OPS), c["procs"], c["threads"]))

@@ -325,6 +325,10 @@ ab_samples() {
 # ---- rounds: op x threads, targets interleaved -----------------------------
 RAW=$OUT/raw.csv
 echo "round,target,op,threads,procs,ops_per_s,p50_us,p99_us,errors,first_error_rv" >"$RAW"
+# The host's context switches during each process-sweep cell (start-up
+# included): where a proxy's waits cost with more busy threads than CPUs.
+echo "round,target,procs,seconds,ctxt" >"$OUT/ctxsw.csv"
+ctxt() { awk '$1 == "ctxt" {print $2}' /proc/stat; }
 n_active=${#ACTIVE[@]}
 # Time budget for the rounds, so the whole campaign stays under 10 min (1 min
 # quick) even when other work slows the host: a round that would end past it
@@ -367,8 +371,10 @@ for ((r = 1; r <= ROUNDS; r++)); do
 			name=${ACTIVE[$(((k + r - 1) % n_active))]}
 			[[ ${T_MODULE[$name]} == floor ]] && continue
 			runs "$name" procs "$n" || continue
+			ctxt0=$(ctxt)
 			bench "$name" --procs "$n" --duration "$SWEEP_DURATION" --max-ops "$MAX_OPS" |
 				sed "s/^/$r,/" >>"$RAW"
+			echo "$r,$name,$n,$SWEEP_DURATION,$(($(ctxt) - ctxt0))" >>"$OUT/ctxsw.csv"
 		done
 	done
 	ROUNDS_DONE=$r
