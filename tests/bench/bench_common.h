@@ -91,24 +91,29 @@ BENCH_FN double hist_pct_us(const struct hist *h, double q)
 	return hist_value(HIST_BUCKETS - 1) / 1000.0;
 }
 
-/* One result row: target,op,threads,procs,ops_per_s,p50_us,p99_us,errors,first_error_rv */
+/* One result row: target,op,threads,procs,ops_per_s,p50_us,p99_us,errors,
+ * first_error_rv,ctxsw_per_op (the host's context switches per operation
+ * in the measured window; empty when not measured, ctxsw < 0). */
 BENCH_FN void print_row(FILE *out, const char *target, const char *op,
 		      int threads, int procs, double ops_per_s,
-		      const struct hist *h, uint64_t errors, const char *first_err)
+		      const struct hist *h, uint64_t errors, const char *first_err,
+		      double ctxsw)
 {
-	char p50[32] = "", p99[32] = "";
+	char p50[32] = "", p99[32] = "", cs[32] = "";
 	if (h && h->n > 0) {
 		snprintf(p50, sizeof p50, "%.2f", hist_pct_us(h, 0.50));
 		snprintf(p99, sizeof p99, "%.2f", hist_pct_us(h, 0.99));
 	}
-	fprintf(out, "%s,%s,%d,%d,%.1f,%s,%s,%llu,%s\n", target, op, threads,
+	if (ctxsw >= 0)
+		snprintf(cs, sizeof cs, "%.2f", ctxsw);
+	fprintf(out, "%s,%s,%d,%d,%.1f,%s,%s,%llu,%s,%s\n", target, op, threads,
 		procs, ops_per_s, p50, p99, (unsigned long long)errors,
-		first_err ? first_err : "");
+		first_err ? first_err : "", cs);
 	fflush(out);
 }
 
 BENCH_FN const char CSV_HEADER[] =
-	"target,op,threads,procs,ops_per_s,p50_us,p99_us,errors,first_error_rv";
+	"target,op,threads,procs,ops_per_s,p50_us,p99_us,errors,first_error_rv,ctxsw_per_op";
 
 /* Parses "1,2,4,8" into out[]; returns the count, or -1 on a bad list. */
 BENCH_FN int parse_int_list(const char *s, int *out, int max)

@@ -342,7 +342,7 @@ static void client_cell(const char *target, int nthreads)
 	}
 	double secs = (double)(t_end - c.t_go) / 1e9;
 	print_row(stdout, target, "roundtrip", nthreads, 1, secs > 0 ? (double)ok / secs : 0, h,
-		  err, first);
+		  err, first, -1);
 	free(h);
 	free(c.slots);
 	pthread_barrier_destroy(&c.warm);

@@ -739,9 +739,30 @@ static const char *status_error(int st, char *buf, size_t n)
 	return NULL;
 }
 
+/* The host's context switches so far (/proc/stat "ctxt"); NO_CTXSW when
+ * unreadable. Around a process-sweep cell's window they say what the
+ * cell's waits cost the scheduler. */
+#define NO_CTXSW UINT64_MAX
+static uint64_t host_ctxt(void)
+{
+	FILE *f = fopen("/proc/stat", "r");
+	char line[256];
+	unsigned long long v;
+	uint64_t n = NO_CTXSW;
+	if (!f)
+		return n;
+	while (fgets(line, sizeof line, f))
+		if (sscanf(line, "ctxt %llu", &v) == 1) {
+			n = v;
+			break;
+		}
+	fclose(f);
+	return n;
+}
+
 /* Merges slots and prints one row. */
 static void report(const char *op, int threads, int procs, struct shared *shm,
-		   int nslots, const char *failure)
+		   int nslots, const char *failure, uint64_t ctxsw)
 {
 	struct hist *h = calloc(1, sizeof *h);
 	uint64_t ok = 0, err = 0, t_end = 0;
@@ -769,7 +790,8 @@ static void report(const char *op, int threads, int procs, struct shared *shm,
 	double rate = (secs > 0 && shm->done) ? (double)ok / secs : 0;
 	if (!shm->done)
 		h->n = 0;
-	print_row(opt.out, opt.target, op, threads, procs, rate, h, err, first);
+	print_row(opt.out, opt.target, op, threads, procs, rate, h, err, first,
+		  ctxsw != NO_CTXSW && ok ? (double)ctxsw / (double)ok : -1);
 	free(h);
 }
 
@@ -816,7 +838,7 @@ static void run_cell(int op, int nthreads)
 	if (failure && shm->done && st == -1)
 		failure = NULL, fprintf(stderr, "p11bench: %s %s: child hung after measuring; killed\n",
 					opt.target, op_names[op]);
-	report(op_names[op], nthreads, 1, shm, nthreads, failure);
+	report(op_names[op], nthreads, 1, shm, nthreads, failure, NO_CTXSW);
 	shm_free(shm);
 }
 
@@ -929,10 +951,17 @@ static void run_procs(int n)
 	}
 	close(ready[1]);
 	close(go[0]);
+	uint64_t ctxt0 = host_ctxt();
 	shm->t_go = now_ns();
 	shm->t_deadline = shm->t_go + (uint64_t)(opt.duration * 1e9);
 	__sync_synchronize();
 	close(go[1]);
+	struct timespec until = { (time_t)(shm->t_deadline / 1000000000u),
+				  (long)(shm->t_deadline % 1000000000u) };
+	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &until, NULL) == EINTR)
+		;
+	uint64_t ctxt1 = host_ctxt();
+	uint64_t ctxsw = ctxt0 != NO_CTXSW && ctxt1 != NO_CTXSW ? ctxt1 - ctxt0 : NO_CTXSW;
 	reap_kids(shm->t_deadline + (uint64_t)(cell_timeout() * 1e9), status);
 	close(ready[0]);
 	shm->done = 1;
@@ -942,7 +971,7 @@ static void run_procs(int n)
 		failure = status_error(status[i], buf, sizeof buf);
 	if (!failure && got < n)
 		failure = "TIMEOUT(setup)";
-	report("ecdsa_sign_procs", 1, n, shm, n, failure);
+	report("ecdsa_sign_procs", 1, n, shm, n, failure, ctxsw);
 	free(status);
 	shm_free(shm);
 }

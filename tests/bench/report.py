@@ -69,20 +69,6 @@ def load(out):
     return meta, targets, rows, rss
 
 
-def add_ctxsw(out, rows):
-    """Each process-sweep row gains ctxsw_per_op: the host's context
-    switches during its cell (run.sh, ctxsw.csv) per signature."""
-    p = os.path.join(out, "ctxsw.csv")
-    if not os.path.exists(p):
-        return
-    ctx = {(r["round"], r["target"], r["procs"]): r for r in csv.DictReader(open(p))}
-    for r in rows:
-        c = ctx.get((r["round"], r["target"], r["procs"]))
-        ops, secs, n = num(r["ops_per_s"]), c and num(c["seconds"]), c and num(c["ctxt"])
-        if r["op"] == SWEEP_OP and ops and secs and n is not None:
-            r["ctxsw_per_op"] = f"{n / (ops * secs):.2f}"
-
-
 def medians(rows):
     """Median over rounds of each (target, op, threads, procs) cell."""
     groups = {}
@@ -192,7 +178,7 @@ def print_table(cells, targets, meta):
             line += f" {fmt_rate(c):>12} ({fmt_us(c and c['p50_us']):>5}) |"
         print(line)
     if any(c["ctxsw_per_op"] is not None for c in cells.values()):
-        print("the same cells: the host's context switches per signature (start-up included)")
+        print("the same cells: the host's context switches per signature")
         for n in procs:
             line = f"{n:>6} |"
             for t in svc:
@@ -522,7 +508,6 @@ def plot(out, cells, targets):
 def main():
     out = sys.argv[1] if len(sys.argv) > 1 else "build/bench"
     meta, targets, rows, rss = load(out)
-    add_ctxsw(out, rows)
     cells = medians(rows)
     if not targets:
         targets = sorted({c["target"] for c in cells.values()})

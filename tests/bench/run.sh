@@ -61,8 +61,8 @@ log() { printf '%s [bench] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 # config; servers get SOFTHSM2_CONF, clients only what their line says.  The
 # module "floor" runs the floor client instead of p11bench.  Cells keeps a
 # target to some of the campaign's: threads=1,4 and procs=1,8,64 (of those
-# the campaign runs), rss=idle (no held connections or sessions); such a
-# target does not count in the per-cell time. conns=yes adds the
+# the campaign runs), rss=idle (no held connections or sessions); a target
+# whose threads or procs are kept does not count in the per-cell time. conns=yes adds the
 # hold_conns scenario (BENCH_HOLD_CONNS connections from one process).
 TARGET_LINES=(
 	"direct||$SOFTHSM|SOFTHSM2_CONF=@CONF@|"
@@ -70,7 +70,7 @@ TARGET_LINES=(
 	"gop11|build/libgop11.so build/gop11-broker|build/libgop11.so|GOP11_BROKER=unix://@SOCK@|build/gop11-broker --listen unix://@SOCK@ --module $SOFTHSM --log-level warn"
 	"gop11-qshared|build/libgop11.so build/gop11-broker|build/libgop11.so|GOP11_BROKER=unix://@SOCK@|build/gop11-broker --listen unix://@SOCK@ --module $SOFTHSM --log-level warn --isolation shared --max-clients 12000|conns=yes"
 	"gop11-nospin|build/libgop11.so build/gop11-broker|build/libgop11.so|GOP11_BROKER=unix://@SOCK@ GOP11_LANE_SPIN=0s|build/gop11-broker --listen unix://@SOCK@ --module $SOFTHSM --log-level warn --lane-spin 0s|threads=0 procs=0 rss=none"
-	"gop11-yamux|build/libgop11.so build/gop11-broker|build/libgop11.so|GOP11_BROKER=unix://@SOCK@|build/gop11-broker --listen unix://@SOCK@ --module $SOFTHSM --log-level warn --no-lanes"
+	"gop11-yamux|build/libgop11.so build/gop11-broker|build/libgop11.so|GOP11_BROKER=unix://@SOCK@|build/gop11-broker --listen unix://@SOCK@ --module $SOFTHSM --log-level warn --no-lanes|rss=idle"
 	"gop11-worker|build/libgop11.so build/gop11-broker|build/libgop11.so|GOP11_BROKER=unix://@SOCK@|tests/bench/gop11-config-broker.sh @SOCK@ process"
 	"gop11-inproc|build/libgop11.so build/gop11-broker|build/libgop11.so|GOP11_BROKER=unix://@SOCK@|tests/bench/gop11-config-broker.sh @SOCK@ inprocess"
 	"gop11-shared|build/libgop11.so build/gop11-broker|build/libgop11.so|GOP11_BROKER=unix://@SOCK@|tests/bench/gop11-config-broker.sh @SOCK@ shared|conns=yes"
@@ -228,7 +228,8 @@ runs() {
 }
 n_mod=0
 for name in "${ACTIVE[@]}"; do
-	[[ ${T_MODULE[$name]} == floor || -n ${T_CELLS[$name]//conns=yes/} ]] || n_mod=$((n_mod + 1))
+	[[ ${T_MODULE[$name]} == floor || ${T_CELLS[$name]} == *threads=* || ${T_CELLS[$name]} == *procs=* ]] ||
+		n_mod=$((n_mod + 1))
 done
 if [[ $DURATION == auto ]]; then
 	# Full campaign budget: about 85 s per round for each target with a
@@ -324,11 +325,7 @@ ab_samples() {
 
 # ---- rounds: op x threads, targets interleaved -----------------------------
 RAW=$OUT/raw.csv
-echo "round,target,op,threads,procs,ops_per_s,p50_us,p99_us,errors,first_error_rv" >"$RAW"
-# The host's context switches during each process-sweep cell (start-up
-# included): where a proxy's waits cost with more busy threads than CPUs.
-echo "round,target,procs,seconds,ctxt" >"$OUT/ctxsw.csv"
-ctxt() { awk '$1 == "ctxt" {print $2}' /proc/stat; }
+echo "round,target,op,threads,procs,ops_per_s,p50_us,p99_us,errors,first_error_rv,ctxsw_per_op" >"$RAW"
 n_active=${#ACTIVE[@]}
 # Time budget for the rounds, so the whole campaign stays under 10 min (1 min
 # quick) even when other work slows the host: a round that would end past it
@@ -371,10 +368,8 @@ for ((r = 1; r <= ROUNDS; r++)); do
 			name=${ACTIVE[$(((k + r - 1) % n_active))]}
 			[[ ${T_MODULE[$name]} == floor ]] && continue
 			runs "$name" procs "$n" || continue
-			ctxt0=$(ctxt)
 			bench "$name" --procs "$n" --duration "$SWEEP_DURATION" --max-ops "$MAX_OPS" |
 				sed "s/^/$r,/" >>"$RAW"
-			echo "$r,$name,$n,$SWEEP_DURATION,$(($(ctxt) - ctxt0))" >>"$OUT/ctxsw.csv"
 		done
 	done
 	ROUNDS_DONE=$r
