@@ -1,6 +1,6 @@
 # tests/bench/bench.mk: the benchmark campaign, included by the main Makefile.
 #
-#   make bench         full campaign (3 rounds, 1,000 held connections), < 10 min
+#   make bench         full campaign (up to 3 rounds, 1,000 held connections), ~15 min
 #   make bench-quick   one short round (100 held connections), < 1 min
 #   make bench-failover  HA groups only (tests/bench/failover.sh), < 1 min
 #   make bench-windows   one signature from the Windows client under Wine
