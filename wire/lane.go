@@ -35,6 +35,14 @@ func init() { laneSpin.Store(int64(DefaultLaneSpin)) }
 // SetLaneSpin sets how long a lane spins before it blocks (0: never).
 func SetLaneSpin(d time.Duration) { laneSpin.Store(int64(max(d, 0))) }
 
+// laneNoFollow turns off the serving end's following of its client's CPU
+// (CPUFollower; lane_linux.go says what it was measured to give).
+var laneNoFollow atomic.Bool
+
+// SetLaneFollow says whether a serving lane runs on its client's CPU (the
+// default) or where the kernel puts it.
+func SetLaneFollow(on bool) { laneNoFollow.Store(!on) }
+
 // LaneDialer opens a new lane's socket and does whatever the serving side
 // needs to attach it (a unix broker: connect and send the Hello with the
 // connection's lane key). The client then waits for the lane's Welcome.

@@ -330,3 +330,26 @@ func TestCurrentCPU(t *testing.T) {
 		}
 	}
 }
+
+// A follower exists only while lanes spin and following is on.
+func TestLaneFollowSwitch(t *testing.T) {
+	t.Cleanup(func() { SetLaneFollow(true) })
+	for _, c := range []struct {
+		spin   time.Duration
+		follow bool
+		want   bool
+	}{
+		{DefaultLaneSpin, true, true},
+		{DefaultLaneSpin, false, false},
+		{0, true, false},
+		{0, false, false},
+	} {
+		withLaneSpin(t, c.spin)
+		SetLaneFollow(c.follow)
+		f := NewCPUFollower()
+		if got := f != nil; got != c.want {
+			t.Errorf("spin %v, follow %v: a follower: %v, want %v", c.spin, c.follow, got, c.want)
+		}
+		f.Release()
+	}
+}

@@ -89,6 +89,7 @@ func brokerMain(args []string) int {
 	workerUser := fs.String("worker-user", "", "run workers as this user (the broker must be root): vendor modules then have its rights; its token stores must be its own")
 	noLanes := fs.Bool("no-lanes", false, "carry every call on the yamux connection, offering clients no lanes (slower; for comparisons)")
 	spin := fs.Duration("lane-spin", wire.DefaultLaneSpin, "how long a lane polls for the client's next request before it sleeps (0: never; see wire/PROTOCOL.md)")
+	follow := fs.Bool("lane-follow", true, "a serving lane runs on its client's CPU while lanes spin (false: where the kernel puts it; see wire/PROTOCOL.md)")
 	isolation := fs.String("isolation", config.IsolationProcess, `quick mode: "process", a worker per connection, or "shared", one worker for every connection, each a virtual application`)
 	insecureTCP := fs.Bool("insecure-tcp", false, "allow plaintext tcp:// listeners on loopback addresses (quick mode; config: insecure_tcp)")
 	version := fs.Bool("version", false, "print the version and exit")
@@ -204,10 +205,11 @@ func brokerMain(args []string) int {
 		return 2
 	}
 	wire.SetLaneSpin(*spin)
+	wire.SetLaneFollow(*follow)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	srv := &broker.Server{Listen: listen, Module: *module, SocketMode: os.FileMode(perm), Log: log,
-		WorkerArgs: append(lf.args(), "--grace", grace.String(), "--lane-spin", spin.String()), Version: Version, OpenInProcess: openInProcess,
+		WorkerArgs: append(lf.args(), "--grace", grace.String(), "--lane-spin", spin.String(), "--lane-follow="+strconv.FormatBool(*follow)), Version: Version, OpenInProcess: openInProcess,
 		MaxClients: *maxClients, NoLanes: *noLanes, InsecureTCP: *insecureTCP, Shared: *isolation == config.IsolationShared,
 		MaxLanes: *maxLanes, MaxLanesTotal: *maxLanesTotal, MaxHandshakes: *maxHandshakes, MaxHandshakesPerPeer: *maxHandshakesPeer, WorkerUser: as, RunAs: runCred, CallTimeout: *callTimeout,
 		MaxPINFailures: *maxPINFailures, MaxRealSessions: *maxRealSessions}

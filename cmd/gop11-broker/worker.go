@@ -43,6 +43,7 @@ func workerMain(args []string) int {
 	serialize := fs.Bool("serialize", false, "make calls to the module one at a time")
 	grace := fs.Duration("grace", 10*time.Second, "how long SIGTERM waits for calls in flight")
 	spin := fs.Duration("lane-spin", wire.DefaultLaneSpin, "how long a lane polls before it sleeps")
+	follow := fs.Bool("lane-follow", true, "a serving lane runs on its client's CPU while lanes spin")
 	cfgPath := fs.String("config", "", "quick mode's config file: the [[client]] policies to enforce")
 	identity := fs.String("identity", "", "the client's identity (JSON), for the policies")
 	callTimeout := fs.Duration("call-timeout", 0, "a call running longer ends the worker (its client's calls fail); 0: none")
@@ -60,6 +61,7 @@ func workerMain(args []string) int {
 		return 2
 	}
 	wire.SetLaneSpin(*spin)
+	wire.SetLaneFollow(*follow)
 	if err := setMechanisms(mechs); err != nil {
 		fmt.Fprintln(os.Stderr, "gop11-broker worker: --mechanism:", err)
 		return 2
