@@ -30,7 +30,7 @@ build/bench/floor: tests/bench/floor.c tests/bench/bench_common.h
 	@mkdir -p $(@D)
 	$(BENCH_CC) $(BENCH_CFLAGS) -o $@ $<
 
-build/bench/lanefloor: tests/bench/lanefloor.c
+build/bench/lanefloor: tests/bench/lanefloor.c tests/bench/bench_common.h
 	@mkdir -p $(@D)
 	$(BENCH_CC) $(BENCH_CFLAGS) -o $@ $< -ldl
 

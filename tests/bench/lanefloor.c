@@ -26,16 +26,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_common.h"
+
 #define FRAME (4 + 64)
 
 static int c_fd = -1;
-
-static uint64_t now_ns(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
-}
 
 static int c_open(const char *path)
 {
