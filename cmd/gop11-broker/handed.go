@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/tls"
 	"net"
 	"os"
@@ -77,9 +78,32 @@ func (h *handed) lane(m broker.CtrlMsg) {
 	}
 }
 
-// wait returns once every connection has ended (each ends once its calls
-// in flight have, within the grace).
-func (h *handed) wait() { h.wg.Wait() }
+// run takes the broker's messages until ctx ends, then returns once
+// every connection has ended (each ends once its calls in flight have,
+// within the grace); if the broker goes, the worker (who, for the log)
+// exits. A connection goes to serveConn, a message other takes (nil: none
+// expected) to it, anything else is a lane for its connection.
+func (h *handed) run(ctx context.Context, who string, serveConn func(nc net.Conn, c *handedConn), other func(broker.CtrlMsg) bool) {
+	for {
+		select {
+		case m, ok := <-h.ctrl.Msgs:
+			if !ok {
+				h.log.Warn().Msg("broker gone: " + who + " exits")
+				os.Exit(1)
+			}
+			switch {
+			case m.Conn != nil:
+				h.serve(m, serveConn)
+			case other != nil && other(m):
+			default:
+				h.lane(m)
+			}
+		case <-ctx.Done():
+			h.wg.Wait()
+			return
+		}
+	}
+}
 
 // refuseHanded answers the connections the broker has handed over so far
 // (it sends each as soon as the worker starts) with why this worker cannot

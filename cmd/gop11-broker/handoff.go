@@ -53,29 +53,17 @@ func serveHandoff(grace time.Duration, maxLanes, maxLanesTotal, restarts int, lo
 	h := newHanded(ctrl, srv.TLSConfig, log)
 	hang := hung(cfg.Modules[0].CallTimeout, log)
 	serve := func(nc net.Conn, c *handedConn) { srv.ServeHanded(c.SharedConn, nc, c.lanes, c.tlsLanes, hang) }
-	for {
-		select {
-		case m, ok := <-ctrl.Msgs:
-			if !ok {
-				log.Warn().Msg("broker gone: hand-off worker exits")
-				os.Exit(1)
-			}
-			switch {
-			case m.Conn != nil:
-				h.serve(m, serve)
-			case m.Metrics:
-				go writeMetrics(srv, m.FD, log)
-			case m.ConfigPath != "":
-				reload(srv, m, log)
-			default:
-				h.lane(m)
-			}
-			continue
-		case <-ctx.Done():
+	h.run(ctx, "hand-off worker", serve, func(m broker.CtrlMsg) bool {
+		switch {
+		case m.Metrics:
+			go writeMetrics(srv, m.FD, log)
+		case m.ConfigPath != "":
+			reload(srv, m, log)
+		default:
+			return false
 		}
-		break
-	}
-	h.wait()
+		return true
+	})
 	srv.StopHandoff()
 	return 0
 }

@@ -67,24 +67,7 @@ func serveShared(module, cfgPath string, serialize bool, grace time.Duration, ma
 		v, r, apps := inst.Counts()
 		clog.Info().Int("virtual_sessions", v).Int("real_sessions", r).Int("connections", apps).Msg("client gone")
 	}
-	for {
-		select {
-		case m, ok := <-ctrl.Msgs:
-			if !ok {
-				log.Warn().Msg("broker gone: shared worker exits")
-				os.Exit(1)
-			}
-			if m.Conn != nil {
-				h.serve(m, serve)
-			} else {
-				h.lane(m)
-			}
-			continue
-		case <-ctx.Done():
-		}
-		break
-	}
-	h.wait()
+	h.run(ctx, "shared worker", serve, nil)
 	if err := mod.Close(); err != nil {
 		log.Warn().Err(err).Msg("C_Finalize")
 	}
